@@ -1,0 +1,75 @@
+//! The only module that speaks bincode.
+//!
+//! Payloads use the bincode 1 wire format: fixed-width little-endian integers,
+//! `u64` length prefixes for strings, sequences and maps, `u32` enum variant
+//! indices. Decoding is bounded by an explicit byte limit, so a corrupt length
+//! field can never make the decoder allocate more than the caller allows, and
+//! trailing bytes are rejected.
+
+use std::fmt;
+
+use bincode::Options;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Why a payload could not be encoded or decoded.
+#[derive(Debug)]
+pub struct CodecError {
+    inner: bincode::Error,
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.inner)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+fn options(limit_bytes: u64) -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .with_limit(limit_bytes)
+        .reject_trailing_bytes()
+}
+
+/// Appends the encoding of `value` to `out`; fails if it would exceed `limit_bytes`.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+    limit_bytes: u64,
+) -> Result<(), CodecError> {
+    options(limit_bytes).serialize_into(out, value).map_err(|inner| CodecError { inner })
+}
+
+/// Decodes exactly one `T` from all of `bytes`, allocating at most `limit_bytes`.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u64) -> Result<T, CodecError> {
+    options(limit_bytes).deserialize(bytes).map_err(|inner| CodecError { inner })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_bincode_1_fixint_little_endian() {
+        let mut out = Vec::new();
+        encode_into(&(7u32, "ab".to_string()), &mut out, 1024).unwrap();
+        assert_eq!(out, [7, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, b'a', b'b']);
+        let back: (u32, String) = decode(&out, 1024).unwrap();
+        assert_eq!(back, (7, "ab".to_string()));
+    }
+
+    #[test]
+    fn huge_length_prefix_is_refused_without_allocating() {
+        // A vector claiming u64::MAX elements must fail on the limit, not abort on allocation.
+        let bytes = [0xff; 8];
+        assert!(decode::<Vec<u64>>(&bytes, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        assert!(decode::<u32>(&[1, 0, 0, 0, 9], 64).is_err());
+    }
+}

@@ -1,0 +1,70 @@
+//! The seam under every byte the store reads or writes.
+//!
+//! All file I/O goes through [`FileSystem`], so tests can swap the real file
+//! system ([`RealFs`]) for a simulated one ([`SimFs`]) that drops un-synced
+//! data, tears writes and fails chosen calls. Nothing above this module
+//! touches `std::fs`.
+
+mod mmap;
+mod real;
+mod sim;
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+pub use mmap::FileBytes;
+pub use real::RealFs;
+pub use sim::{CrashMode, FaultKind, FaultMode, SimFs};
+
+/// An exclusive lock on a file, released when dropped.
+pub type LockGuard = Box<dyn Any + Send + Sync>;
+
+/// The file operations the store needs, and nothing more.
+///
+/// Paths are absolute or relative to the process working directory. Every
+/// mutating call is one step a crash can interrupt; the store treats any error
+/// from a mutating call as fatal for the open handle (see "poisoning" in
+/// ARCHITECTURE.md).
+pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
+    /// Creates `dir` and its missing parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// The names (not paths) of the regular files in `dir`, in no particular order.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Whether `path` names an existing file or directory.
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// The length of the file at `path` in bytes.
+    fn file_len(&self, path: &Path) -> io::Result<u64>;
+    /// Reads the whole file.
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Reads up to `len` bytes starting at `offset`; fewer when the file ends first.
+    fn read_range(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// A read-only view of a whole file that will not change while it is held.
+    /// The real file system memory-maps it; callers must only use this on
+    /// files that are immutable once renamed into place (snapshots).
+    fn map_file(&self, path: &Path) -> io::Result<FileBytes>;
+    /// Creates a new file for writing; fails if it exists.
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens an existing file for appending at its end.
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Atomically renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive advisory lock on `path`, creating the file if needed.
+    /// Returns `Ok(None)` when another holder has it.
+    fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>>;
+}
+
+/// A file opened for appending.
+pub trait WritableFile: Send + fmt::Debug {
+    /// Appends all of `buf` at the end of the file.
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Makes the file's data and length durable (`fdatasync`).
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// Truncates or extends the file to `len` bytes; later appends go to the new end.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+}

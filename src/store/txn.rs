@@ -1,0 +1,69 @@
+//! Transactions: a batch of events with who made it and why.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+
+/// Who made a transaction, and why. Stored in the log with its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TxnMeta {
+    /// The person or process responsible, e.g. `ops:alice` or `svc:health-checker`.
+    pub actor: String,
+    /// Why the change was made, in words an operator can read later.
+    pub reason: String,
+    /// The change ticket that authorised it, if any.
+    pub ticket: Option<String>,
+    /// Who approved a change that a guard demands approval for.
+    pub approved_by: Option<String>,
+}
+
+impl TxnMeta {
+    /// Metadata with an actor and a reason, no ticket and no approval.
+    pub fn new(actor: impl Into<String>, reason: impl Into<String>) -> TxnMeta {
+        TxnMeta { actor: actor.into(), reason: reason.into(), ticket: None, approved_by: None }
+    }
+
+    /// Adds a change ticket.
+    pub fn with_ticket(mut self, ticket: impl Into<String>) -> TxnMeta {
+        self.ticket = Some(ticket.into());
+        self
+    }
+
+    /// Adds an approval: the ticket that authorises the change and who approved it.
+    pub fn with_approval(mut self, ticket: impl Into<String>, approver: impl Into<String>) -> TxnMeta {
+        self.ticket = Some(ticket.into());
+        self.approved_by = Some(approver.into());
+        self
+    }
+}
+
+/// What a command sees of the transaction it is about to become part of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnContext {
+    /// The sequence number the transaction will have if it commits.
+    pub seq: u64,
+    /// The commit timestamp it will have if it commits.
+    pub time: Timestamp,
+}
+
+/// A transaction that is durable (under `SyncPolicy::Always`) and visible to readers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Committed {
+    /// Its sequence number: gapless and strictly increasing from 1.
+    pub seq: u64,
+    /// Its commit timestamp: strictly increasing with `seq`.
+    pub time: Timestamp,
+}
+
+/// A transaction read back from the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction<E> {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its commit timestamp.
+    pub time: Timestamp,
+    /// Who made it and why.
+    pub meta: TxnMeta,
+    /// Its events, in the order they were applied.
+    pub events: Vec<E>,
+}
