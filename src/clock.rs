@@ -96,13 +96,7 @@ impl fmt::Display for Timestamp {
         let nanos = self.0 % 1_000_000_000;
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (year, month, day) = civil_from_days(days);
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        write!(f, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
     }
 }
 
@@ -206,7 +200,16 @@ mod tests {
 
     #[test]
     fn rfc3339_rejects_malformed_input() {
-        for bad in ["", "2012-13-01T00:00:00Z", "2012-02-30T00:00:00Z", "2012-12-24 12:24", "2012-12-24T12:24:00", "2012-12-24T12:24:00.Z", "1969-12-31T23:59:59Z", "２012-12-24T12:24:00Z"] {
+        for bad in [
+            "",
+            "2012-13-01T00:00:00Z",
+            "2012-02-30T00:00:00Z",
+            "2012-12-24 12:24",
+            "2012-12-24T12:24:00",
+            "2012-12-24T12:24:00.Z",
+            "1969-12-31T23:59:59Z",
+            "２012-12-24T12:24:00Z",
+        ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }
         assert_eq!(Timestamp::parse_rfc3339("2000-02-29T00:00:00.5Z"), Some(Timestamp(951_782_400_500_000_000)));

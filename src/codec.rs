@@ -18,6 +18,18 @@ pub struct CodecError {
     inner: bincode::Error,
 }
 
+impl CodecError {
+    /// A payload whose leading version byte this code does not know.
+    pub(crate) fn unsupported_version(version: u8) -> CodecError {
+        CodecError { inner: Box::new(bincode::ErrorKind::Custom(format!("unsupported payload version {version}"))) }
+    }
+
+    /// Whether encoding stopped because the size limit was reached.
+    pub(crate) fn is_size_limit(&self) -> bool {
+        matches!(*self.inner, bincode::ErrorKind::SizeLimit)
+    }
+}
+
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.inner)
@@ -43,6 +55,15 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     options(limit_bytes).serialize_into(out, value).map_err(|inner| CodecError { inner })
 }
 
+/// Streams the encoding of `value` into `writer`; fails if it would exceed `limit_bytes`.
+pub(crate) fn encode_to_writer<T: Serialize + ?Sized, W: std::io::Write>(
+    value: &T,
+    writer: W,
+    limit_bytes: u64,
+) -> Result<(), CodecError> {
+    options(limit_bytes).serialize_into(writer, value).map_err(|inner| CodecError { inner })
+}
+
 /// Decodes exactly one `T` from all of `bytes`, allocating at most `limit_bytes`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u64) -> Result<T, CodecError> {
     options(limit_bytes).deserialize(bytes).map_err(|inner| CodecError { inner })
@@ -66,6 +87,13 @@ mod tests {
         // A vector claiming u64::MAX elements must fail on the limit, not abort on allocation.
         let bytes = [0xff; 8];
         assert!(decode::<Vec<u64>>(&bytes, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn huge_string_length_is_refused_without_allocating() {
+        let mut bytes = u64::MAX.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"abc");
+        assert!(decode::<String>(&bytes, 1 << 20).is_err());
     }
 
     #[test]

@@ -1,12 +1,30 @@
 //! elbstore: an event-sourced state store for load-balancer control-plane metadata.
+//!
+//! Every change is a transaction in an append-only, checksummed write-ahead
+//! log; snapshots make opening fast; the state at any point of history can be
+//! rebuilt. See ARCHITECTURE.md for the map and docs/FORMAT.md for the bytes.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod clock;
 mod codec;
+mod identity;
 pub mod io;
+mod snapshot;
 mod store;
+mod wal;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use codec::CodecError;
-pub use store::{Committed, StateMachine, Transaction, TxnContext, TxnMeta};
+pub use identity::{Identity, IdentityProblem, StoreId, IDENTITY_FIELD_BYTES_MAX};
+pub use snapshot::{FramingProblem, SnapshotError, SnapshotHeader, SnapshotInfo};
+pub use store::{
+    Committed, Error, OpenMode, OpenReport, Options, Result, SnapshotRetention, StateMachine, Store, SyncPolicy,
+    Transaction, Transactions, TxnContext, TxnMeta, View, ACTOR_BYTES_MAX, IDENTITY_FILE, LOCK_FILE, PAYLOAD_VERSION,
+    REASON_BYTES_MAX, RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT,
+    SNAPSHOT_EVERY_EVENTS_DEFAULT,
+};
+pub use wal::{
+    decode_frame, Frame, FrameProblem, HeaderProblem, SegmentHeader, SegmentInfo, TornTail, WalError,
+    FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};

@@ -18,9 +18,7 @@ use serde::Serialize;
 /// `clone` is called once per commit group to publish a read-only version of
 /// the state to readers and snapshots. Large states should use structurally
 /// shared collections so that it costs little.
-pub trait StateMachine:
-    Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static
-{
+pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// One change to the state.
     type Event: Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
 

@@ -1,7 +1,351 @@
-//! The generic event-sourced store.
+//! The generic event-sourced store: a state machine, its log and its snapshots.
 
+mod background;
+mod commit;
+mod error;
 mod machine;
+mod open;
+mod options;
+mod payload;
 mod txn;
 
+use std::ops::{Bound, Deref, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+pub use commit::{ACTOR_BYTES_MAX, REASON_BYTES_MAX};
+pub use error::{Error, Result};
 pub use machine::StateMachine;
+pub use open::{OpenReport, IDENTITY_FILE, LOCK_FILE};
+pub use options::{
+    OpenMode, Options, SnapshotRetention, SyncPolicy, RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT,
+    SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
+};
+pub use payload::PAYLOAD_VERSION;
 pub use txn::{Committed, Transaction, TxnContext, TxnMeta};
+
+use crate::clock::{Clock, Timestamp};
+use crate::identity::Identity;
+use crate::io::{FileSystem, LockGuard};
+use crate::snapshot::{SnapshotError, SnapshotInfo};
+use crate::wal::{LogCursor, LogWriter, SegmentInfo, WalError};
+use background::Background;
+use commit::{Groups, Head};
+
+/// A read-only version of the state as of one committed transaction.
+/// Cheap to clone; holding one never blocks writers.
+#[derive(Debug)]
+pub struct View<S> {
+    seq: u64,
+    time: Timestamp,
+    state: Arc<S>,
+}
+
+impl<S> Clone for View<S> {
+    fn clone(&self) -> View<S> {
+        View { seq: self.seq, time: self.time, state: self.state.clone() }
+    }
+}
+
+impl<S> View<S> {
+    /// The sequence number of the last transaction included (0 for none).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Its commit timestamp (zero for none).
+    pub fn time(&self) -> Timestamp {
+        self.time
+    }
+
+    /// The state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The state, shared.
+    pub fn state_arc(&self) -> Arc<S> {
+        self.state.clone()
+    }
+}
+
+impl<S> Deref for View<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.state
+    }
+}
+
+/// An event-sourced store of the state machine `S`.
+///
+/// Every change is a transaction appended to a checksummed write-ahead log;
+/// snapshots of the whole state are written in the background so that opening
+/// replays only the log after the newest one. All methods take `&self`; share
+/// a store between threads with `Arc<Store<S>>` or scoped threads.
+///
+/// ```
+/// use elbstore::{Options, StateMachine, Store, SyncPolicy, TxnMeta};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Clone, Default, Serialize, Deserialize)]
+/// struct Counter(i64);
+///
+/// impl StateMachine for Counter {
+///     type Event = i64;
+///     fn apply(&mut self, delta: &i64) {
+///         self.0 += delta;
+///     }
+/// }
+///
+/// let dir = std::env::temp_dir().join(format!("elbstore-doc-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let store: Store<Counter> = Store::open(&dir, Options::default())?;
+/// let committed = store.commit(TxnMeta::new("ops:alice", "add five"), vec![5])?;
+/// assert_eq!(committed.seq, 1);
+/// assert_eq!(store.read().0, 5);
+/// store.close()?;
+///
+/// let reopened: Store<Counter> = Store::open(&dir, Options::default())?;
+/// assert_eq!(reopened.read().0, 5);
+/// # drop(reopened);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), elbstore::Error>(())
+/// ```
+pub struct Store<S: StateMachine> {
+    inner: Arc<Inner<S>>,
+    background: Option<Background>,
+}
+
+pub(crate) struct Inner<S: StateMachine> {
+    dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    identity: Identity,
+    options: Options,
+    sync: SyncPolicy,
+    clock: Arc<dyn Clock>,
+    segment_bytes: u64,
+    record_bytes_max: u32,
+    head: Mutex<Head<S>>,
+    writer: Mutex<Option<LogWriter>>,
+    groups: Mutex<Groups>,
+    group_done: Condvar,
+    poisoned: AtomicBool,
+    published: RwLock<View<S>>,
+    segments: RwLock<Vec<SegmentInfo>>,
+    snapshots: RwLock<Vec<SnapshotInfo>>,
+    snapshot_lock: Mutex<()>,
+    snapshot_requests: Mutex<Option<std::sync::mpsc::Sender<View<S>>>>,
+    snapshot_busy: AtomicBool,
+    last_snapshot_error: Mutex<Option<Arc<SnapshotError>>>,
+    report: OpenReport,
+    _lock: Option<LockGuard>,
+}
+
+impl<S: StateMachine> Store<S> {
+    /// Opens the store in `dir`, creating it when `dir` is missing or empty
+    /// (read-write only). The state is the newest valid snapshot plus a replay
+    /// of the log after it; see [`Store::open_report`] for what was found.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Store<S>> {
+        let dir = dir.as_ref().to_path_buf();
+        let opened = open::open::<S>(&dir, &options)?;
+        let writable = options.mode == OpenMode::ReadWrite;
+        let writer = if writable {
+            Some(LogWriter::open(options.fs.clone(), &dir, opened.identity.id, opened.segments.last())?)
+        } else {
+            None
+        };
+        let state = Arc::new(opened.state);
+        let head = Head {
+            state: S::clone(&state),
+            next_seq: opened.last_seq + 1,
+            last_time: opened.last_time,
+            chunks: Vec::new(),
+            active_segment_bytes: opened.last_segment_bytes,
+            events_since_snapshot: 0,
+        };
+        let inner = Arc::new(Inner {
+            fs: options.fs.clone(),
+            identity: opened.identity,
+            sync: options.sync,
+            clock: options.clock.clone(),
+            segment_bytes: options.segment_bytes,
+            record_bytes_max: options.record_bytes_max,
+            head: Mutex::new(head),
+            writer: Mutex::new(writer),
+            groups: Mutex::new(Groups { acked_seq: opened.last_seq, ..Groups::default() }),
+            group_done: Condvar::new(),
+            poisoned: AtomicBool::new(false),
+            published: RwLock::new(View { seq: opened.last_seq, time: opened.last_time, state }),
+            segments: RwLock::new(opened.segments),
+            snapshots: RwLock::new(opened.snapshots),
+            snapshot_lock: Mutex::new(()),
+            snapshot_requests: Mutex::new(None),
+            snapshot_busy: AtomicBool::new(false),
+            last_snapshot_error: Mutex::new(None),
+            report: opened.report,
+            _lock: opened.lock,
+            options,
+            dir,
+        });
+        let background = if writable { Some(Background::start(&inner)) } else { None };
+        Ok(Store { inner, background })
+    }
+
+    /// Commits a transaction of `events`, made by `meta.actor` for
+    /// `meta.reason`. Returns once the transaction is durable (per the sync
+    /// policy) and visible to readers.
+    pub fn commit(&self, meta: TxnMeta, events: Vec<S::Event>) -> Result<Committed> {
+        self.execute(meta, |_, _| Ok::<_, Error>((events, ()))).map(|(committed, ())| committed)
+    }
+
+    /// Runs `f` against the latest state (including transactions not yet
+    /// durable, which is safe because a failed fsync poisons the store) and
+    /// commits the events it returns as one transaction. If `f` fails, nothing
+    /// is written and its error is returned. `f` runs under the store's write
+    /// lock: keep it short and free of I/O.
+    pub fn execute<R, E: From<Error>>(
+        &self,
+        meta: TxnMeta,
+        f: impl FnOnce(&S, &TxnContext) -> std::result::Result<(Vec<S::Event>, R), E>,
+    ) -> std::result::Result<(Committed, R), E> {
+        if self.inner.options.mode == OpenMode::ReadOnly {
+            return Err(Error::ReadOnly { dir: self.inner.dir.clone() }.into());
+        }
+        let (committed, result) = self.inner.append(&meta, f)?;
+        self.inner.wait_acked(committed.seq)?;
+        Ok((committed, result))
+    }
+
+    /// The state as of the last acknowledged transaction. Never includes a
+    /// transaction that is not yet durable.
+    pub fn read(&self) -> View<S> {
+        self.inner.published.read().clone()
+    }
+
+    /// The transactions in `range` (by sequence number), read from the log one
+    /// segment at a time, up to the last acknowledged one.
+    pub fn transactions(&self, range: impl RangeBounds<u64>) -> Transactions<S::Event> {
+        let last = self.inner.published.read().seq;
+        let from = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n.saturating_add(1),
+            Bound::Unbounded => 1,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(&n) => n.min(last),
+            Bound::Excluded(&n) => n.saturating_sub(1).min(last),
+            Bound::Unbounded => last,
+        };
+        let segments = self.inner.segments.read().clone();
+        Transactions {
+            cursor: LogCursor::new(self.inner.fs.clone(), segments, from, to, self.inner.record_bytes_max),
+            record_bytes_max: self.inner.record_bytes_max,
+            _event: std::marker::PhantomData,
+        }
+    }
+
+    /// Writes a snapshot of the current state now, in this thread, and returns
+    /// it (or the existing snapshot at the same sequence number).
+    pub fn snapshot(&self) -> Result<SnapshotInfo> {
+        if self.inner.options.mode == OpenMode::ReadOnly {
+            return Err(Error::ReadOnly { dir: self.inner.dir.clone() });
+        }
+        let view = self.read();
+        self.inner.write_snapshot(&view)
+    }
+
+    /// The snapshots on disk, oldest first. Older ones are checked only when used.
+    pub fn snapshots(&self) -> Vec<SnapshotInfo> {
+        self.inner.snapshots.read().clone()
+    }
+
+    /// The log's segments, in sequence order.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.inner.segments.read().clone()
+    }
+
+    /// The store's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// What opening the store found: the snapshot used, snapshots passed over,
+    /// a torn tail cut off, temporary files removed.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.inner.report
+    }
+
+    /// The error that poisoned the store, if any.
+    pub fn poisoned(&self) -> Option<Error> {
+        self.inner.poisoned_error()
+    }
+
+    /// The last background snapshot failure, if the most recent attempt failed.
+    pub fn last_snapshot_error(&self) -> Option<Arc<SnapshotError>> {
+        self.inner.last_snapshot_error.lock().clone()
+    }
+
+    /// Waits for any background snapshot, makes the log durable and releases
+    /// the store. Dropping the store does the same but cannot report errors.
+    pub fn close(mut self) -> Result<()> {
+        self.shut_down()
+    }
+
+    fn shut_down(&mut self) -> Result<()> {
+        if let Some(background) = self.background.take() {
+            background.stop();
+        }
+        if self.inner.options.mode == OpenMode::ReadWrite && self.inner.poisoned_error().is_none() {
+            self.inner.sync_log()?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: StateMachine> Drop for Store<S> {
+    fn drop(&mut self) {
+        let _ = self.shut_down();
+    }
+}
+
+impl<S: StateMachine> std::fmt::Debug for Store<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.dir)
+            .field("identity", &self.inner.identity)
+            .field("mode", &self.inner.options.mode)
+            .field("seq", &self.inner.published.read().seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Transactions read back from the log; see [`Store::transactions`].
+pub struct Transactions<E> {
+    cursor: LogCursor,
+    record_bytes_max: u32,
+    _event: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E: serde::de::DeserializeOwned> Iterator for Transactions<E> {
+    type Item = Result<Transaction<E>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let limit = self.record_bytes_max;
+        let item = self.cursor.next_with(|path, offset, frame| {
+            let (meta, events) = payload::decode::<E>(frame.payload, limit).map_err(|source| {
+                WalError::Undecodable { path: path.to_path_buf(), offset: offset as u64, seq: frame.seq, source }
+            })?;
+            Ok(Transaction { seq: frame.seq, time: frame.time, meta, events })
+        })?;
+        Some(item.map_err(Error::from))
+    }
+}

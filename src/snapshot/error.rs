@@ -1,0 +1,101 @@
+//! Errors of the snapshot layer.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use super::format::FramingProblem;
+use crate::codec::CodecError;
+use crate::identity::StoreId;
+
+/// An error reading or writing a snapshot. Every variant names the file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// A file operation failed.
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The header, trailer or payload checksum is not valid.
+    Damaged {
+        /// The snapshot.
+        path: PathBuf,
+        /// What is wrong.
+        problem: FramingProblem,
+    },
+    /// The snapshot belongs to another store.
+    Foreign {
+        /// The snapshot.
+        path: PathBuf,
+        /// This store's id.
+        expected: StoreId,
+        /// The id in the snapshot.
+        found: StoreId,
+    },
+    /// The file name and the header disagree on the sequence number.
+    NameMismatch {
+        /// The snapshot.
+        path: PathBuf,
+        /// The sequence number in the name.
+        name_seq: u64,
+        /// The sequence number in the header.
+        header_seq: u64,
+    },
+    /// The checksum is valid but the state does not decode: written by an
+    /// incompatible version.
+    Undecodable {
+        /// The snapshot.
+        path: PathBuf,
+        /// The decoder's complaint.
+        source: CodecError,
+    },
+    /// The state could not be encoded (for example it exceeds the size limit).
+    Unencodable {
+        /// The snapshot being written.
+        path: PathBuf,
+        /// The encoder's complaint.
+        source: CodecError,
+    },
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::Io { op, path, source } => write!(f, "{op} failed on {}: {source}", path.display()),
+            SnapshotError::Damaged { path, problem } => write!(f, "snapshot {} is damaged: {problem}", path.display()),
+            SnapshotError::Foreign { path, expected, found } => {
+                write!(f, "snapshot {} belongs to store {found}, not to this store {expected}", path.display())
+            }
+            SnapshotError::NameMismatch { path, name_seq, header_seq } => write!(
+                f,
+                "snapshot {} is named for sequence number {name_seq} but its header says {header_seq}",
+                path.display()
+            ),
+            SnapshotError::Undecodable { path, source } => {
+                write!(f, "snapshot {} does not decode: {source}", path.display())
+            }
+            SnapshotError::Unencodable { path, source } => {
+                write!(f, "state could not be encoded into snapshot {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SnapshotError::Io { source, .. } => Some(source),
+            SnapshotError::Undecodable { source, .. } | SnapshotError::Unencodable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn io_err<'p>(op: &'static str, path: &'p std::path::Path) -> impl FnOnce(io::Error) -> SnapshotError + 'p {
+    move |source| SnapshotError::Io { op, path: path.to_path_buf(), source }
+}

@@ -1,0 +1,151 @@
+//! Writing and loading snapshot files.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::error::{io_err, SnapshotError};
+use super::format::{encode_trailer, parse_snapshot_file_name, snapshot_file_name, SnapshotHeader};
+use crate::clock::Timestamp;
+use crate::codec;
+use crate::identity::StoreId;
+use crate::io::{FileSystem, WritableFile};
+
+/// A snapshot file on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// Its path.
+    pub path: PathBuf,
+    /// The sequence number of the last transaction folded into it.
+    pub seq: u64,
+    /// That transaction's commit timestamp (zero for a snapshot at sequence 0).
+    pub time: Timestamp,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// The snapshots in `dir` by sequence number, oldest first (unchecked).
+pub(crate) fn list_snapshots(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
+    let mut found: Vec<(u64, PathBuf)> = fs
+        .list_dir(dir)
+        .map_err(io_err("list", dir))?
+        .iter()
+        .filter_map(|name| parse_snapshot_file_name(name).map(|seq| (seq, dir.join(name))))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+const WRITE_CHUNK_BYTES: usize = 1 << 20;
+
+/// Buffers the encoder's output, checksums it and writes it in large chunks.
+struct CrcWriter<'a> {
+    file: &'a mut dyn WritableFile,
+    buffer: Vec<u8>,
+    hasher: crc32fast::Hasher,
+    bytes: u64,
+    failure: Option<io::Error>,
+}
+
+impl CrcWriter<'_> {
+    fn drain(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.hasher.update(&self.buffer);
+        self.bytes += self.buffer.len() as u64;
+        let result = self.file.write_all(&self.buffer);
+        self.buffer.clear();
+        result
+    }
+}
+
+impl io::Write for CrcWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= WRITE_CHUNK_BYTES {
+            if let Err(err) = self.drain() {
+                // Keep the real error: the encoder only passes on its kind.
+                let kind = err.kind();
+                self.failure = Some(err);
+                return Err(kind.into());
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `state` as the snapshot at `seq`: to a temporary file, fsync, rename
+/// into place, fsync the directory. A crash at any step leaves either no new
+/// snapshot or a whole one; a leftover temporary file is removed on open.
+pub(crate) fn write_snapshot<T: Serialize>(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    header: SnapshotHeader,
+    state: &T,
+    payload_bytes_max: u64,
+) -> Result<SnapshotInfo, SnapshotError> {
+    let path = dir.join(snapshot_file_name(header.seq));
+    let tmp = path.with_extension("snap.tmp");
+    if fs.exists(&tmp).map_err(io_err("stat", &tmp))? {
+        fs.remove_file(&tmp).map_err(io_err("remove", &tmp))?;
+    }
+    let mut file = fs.create_new(&tmp).map_err(io_err("create", &tmp))?;
+    file.write_all(&header.encode()).map_err(io_err("write", &tmp))?;
+    let mut writer = CrcWriter {
+        file: file.as_mut(),
+        buffer: Vec::with_capacity(WRITE_CHUNK_BYTES + 4096),
+        hasher: crc32fast::Hasher::new(),
+        bytes: 0,
+        failure: None,
+    };
+    let encoded = codec::encode_to_writer(state, &mut writer, payload_bytes_max);
+    if let Some(source) = writer.failure.take() {
+        return Err(SnapshotError::Io { op: "write", path: tmp, source });
+    }
+    encoded.map_err(|source| SnapshotError::Unencodable { path: tmp.clone(), source })?;
+    writer.drain().map_err(io_err("write", &tmp))?;
+    let (payload_bytes, payload_crc) = (writer.bytes, writer.hasher.finalize());
+    file.write_all(&encode_trailer(payload_bytes, payload_crc)).map_err(io_err("write", &tmp))?;
+    file.sync_data().map_err(io_err("fsync", &tmp))?;
+    drop(file);
+    fs.rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
+    let bytes = payload_bytes + (super::SNAPSHOT_HEADER_BYTES + super::SNAPSHOT_TRAILER_BYTES) as u64;
+    Ok(SnapshotInfo { path, seq: header.seq, time: header.time, bytes })
+}
+
+/// Loads and checks the snapshot at `path`: the whole file's checksums are
+/// verified before a byte of the state is decoded.
+pub(crate) fn load_snapshot<T: DeserializeOwned>(
+    fs: &Arc<dyn FileSystem>,
+    path: &Path,
+    store_id: StoreId,
+    payload_bytes_max: u64,
+) -> Result<(SnapshotInfo, T), SnapshotError> {
+    let bytes = fs.map_file(path).map_err(io_err("map", path))?;
+    let (header, payload) = SnapshotHeader::check(&bytes)
+        .map_err(|problem| SnapshotError::Damaged { path: path.to_path_buf(), problem })?;
+    if header.store_id != store_id {
+        return Err(SnapshotError::Foreign { path: path.to_path_buf(), expected: store_id, found: header.store_id });
+    }
+    let name_seq = path.file_name().and_then(|n| n.to_str()).and_then(parse_snapshot_file_name);
+    if name_seq != Some(header.seq) {
+        return Err(SnapshotError::NameMismatch {
+            path: path.to_path_buf(),
+            name_seq: name_seq.unwrap_or(0),
+            header_seq: header.seq,
+        });
+    }
+    let state = codec::decode(payload, payload_bytes_max.max(payload.len() as u64))
+        .map_err(|source| SnapshotError::Undecodable { path: path.to_path_buf(), source })?;
+    let info = SnapshotInfo { path: path.to_path_buf(), seq: header.seq, time: header.time, bytes: bytes.len() as u64 };
+    Ok((info, state))
+}

@@ -1,0 +1,142 @@
+//! Work done off the commit path: snapshots and interval fsyncs.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::commit::Head;
+use super::error::{Error, Result};
+use super::machine::StateMachine;
+use super::options::{SnapshotRetention, SyncPolicy};
+use super::{Inner, View};
+use crate::snapshot::{self, SnapshotHeader, SnapshotInfo};
+
+/// The store's background threads.
+pub(crate) struct Background {
+    snapshotter: Option<JoinHandle<()>>,
+    ticker: Option<(JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>)>,
+    stop_snapshots: Box<dyn FnOnce() + Send>,
+}
+
+impl Background {
+    pub(crate) fn start<S: StateMachine>(inner: &Arc<Inner<S>>) -> Background {
+        let (sender, receiver) = mpsc::channel::<View<S>>();
+        *inner.snapshot_requests.lock() = Some(sender);
+        let worker = inner.clone();
+        let snapshotter = std::thread::Builder::new()
+            .name("elbstore-snapshot".into())
+            .spawn(move || {
+                for view in receiver {
+                    let outcome = worker.write_snapshot(&view);
+                    *worker.last_snapshot_error.lock() = outcome.err().and_then(|err| match err {
+                        Error::Snapshot(err) => Some(Arc::new(err)),
+                        _ => None,
+                    });
+                    worker.snapshot_busy.store(false, Ordering::Release);
+                }
+            })
+            .expect("spawn snapshot thread");
+        let ticker = match inner.sync {
+            SyncPolicy::Interval(period) => Some(start_ticker(inner.clone(), period)),
+            SyncPolicy::Always | SyncPolicy::Never => None,
+        };
+        let requests = inner.clone();
+        Background {
+            snapshotter: Some(snapshotter),
+            ticker,
+            stop_snapshots: Box::new(move || {
+                requests.snapshot_requests.lock().take();
+            }),
+        }
+    }
+
+    /// Stops the threads after the snapshot in progress, if any, is written.
+    pub(crate) fn stop(mut self) {
+        (std::mem::replace(&mut self.stop_snapshots, Box::new(|| ())))();
+        if let Some(handle) = self.snapshotter.take() {
+            let _ = handle.join();
+        }
+        if let Some((handle, shutdown)) = self.ticker.take() {
+            *shutdown.0.lock() = true;
+            shutdown.1.notify_all();
+            let _ = handle.join();
+        }
+    }
+}
+
+fn start_ticker<S: StateMachine>(
+    inner: Arc<Inner<S>>,
+    period: Duration,
+) -> (JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>) {
+    let shutdown = Arc::new((Mutex::new(false), Condvar::new()));
+    let flag = shutdown.clone();
+    let handle = std::thread::Builder::new()
+        .name("elbstore-sync".into())
+        .spawn(move || loop {
+            let mut stopped = flag.0.lock();
+            if !*stopped {
+                flag.1.wait_for(&mut stopped, period);
+            }
+            if *stopped {
+                return;
+            }
+            drop(stopped);
+            if inner.sync_log().is_err() {
+                return;
+            }
+        })
+        .expect("spawn sync thread");
+    (handle, shutdown)
+}
+
+impl<S: StateMachine> Inner<S> {
+    /// Whether the leader should hand its view to the snapshot thread.
+    pub(crate) fn snapshot_due(&self, head: &mut Head<S>) -> bool {
+        let Some(every) = self.options.snapshot_every_events else { return false };
+        if head.events_since_snapshot < every || self.snapshot_busy.load(Ordering::Acquire) {
+            return false;
+        }
+        head.events_since_snapshot = 0;
+        self.snapshot_busy.store(true, Ordering::Release);
+        true
+    }
+
+    pub(crate) fn request_snapshot(&self, view: View<S>) {
+        let sent = self.snapshot_requests.lock().as_ref().is_some_and(|s| s.send(view).is_ok());
+        if !sent {
+            self.snapshot_busy.store(false, Ordering::Release);
+        }
+    }
+
+    /// Writes a snapshot of `view`. The log is made durable through the view's
+    /// sequence number first, so no snapshot is ever ahead of the durable log.
+    pub(crate) fn write_snapshot(&self, view: &View<S>) -> Result<SnapshotInfo> {
+        let _guard = self.snapshot_lock.lock();
+        if let Some(existing) = self.snapshots.read().iter().find(|s| s.seq == view.seq) {
+            return Ok(existing.clone());
+        }
+        self.sync_log()?;
+        let header = SnapshotHeader { store_id: self.identity.id, seq: view.seq, time: view.time };
+        let info =
+            snapshot::write_snapshot(&self.fs, &self.dir, header, view.state(), self.options.snapshot_bytes_max)?;
+        let mut snapshots = self.snapshots.write();
+        snapshots.push(info.clone());
+        snapshots.sort_by_key(|s| s.seq);
+        if let SnapshotRetention::KeepLast(keep) = self.options.snapshot_retention {
+            let excess = snapshots.len().saturating_sub(keep.get());
+            let removed: Vec<SnapshotInfo> = snapshots.drain(..excess).collect();
+            drop(snapshots);
+            for old in &removed {
+                self.fs.remove_file(&old.path).map_err(super::error::io_err("remove", &old.path))?;
+            }
+            if !removed.is_empty() {
+                self.fs.sync_dir(&self.dir).map_err(super::error::io_err("fsync directory", &self.dir))?;
+            }
+        }
+        Ok(info)
+    }
+}

@@ -1,0 +1,251 @@
+//! The commit path: validate and append under the head lock, then group commit.
+//!
+//! A writer runs its command against the head state (which already includes
+//! every transaction appended before it, durable or not), frames its record
+//! into the pending buffer and applies its events to the head state, all under
+//! the head lock. It then waits for a commit group to cover its record. The
+//! first waiter that finds no group in flight becomes the leader: it takes
+//! every pending record and a clone of the head state, writes the records,
+//! fsyncs once, publishes the cloned state to readers and wakes the group.
+//! While the leader waits on the disk, other writers keep appending; they form
+//! the next group. A failed write or fsync poisons the store: every waiter and
+//! every later writer gets `Error::Poisoned`, and readers keep seeing the last
+//! durable state.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::error::{Error, Result};
+use super::machine::StateMachine;
+use super::options::SyncPolicy;
+use super::txn::{Committed, TxnContext, TxnMeta};
+use super::{payload, Inner, View};
+use crate::clock::Timestamp;
+use crate::wal::{self, WalError, SEGMENT_HEADER_BYTES};
+
+/// The longest actor, ticket or approver, in bytes.
+pub const ACTOR_BYTES_MAX: usize = 256;
+/// The longest reason, in bytes.
+pub const REASON_BYTES_MAX: usize = 4096;
+
+/// Records framed but not yet handed to the log writer.
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    /// Whether a new segment starts with this chunk's first record.
+    pub new_segment: bool,
+    pub first_seq: u64,
+    pub first_time: Timestamp,
+    pub bytes: Vec<u8>,
+}
+
+/// The writer-side state: everything appended, durable or not.
+pub(crate) struct Head<S> {
+    pub state: S,
+    pub next_seq: u64,
+    pub last_time: Timestamp,
+    pub chunks: Vec<Chunk>,
+    /// The planned size of the active segment including pending chunks;
+    /// `None` before the first segment exists.
+    pub active_segment_bytes: Option<u64>,
+    pub events_since_snapshot: u64,
+}
+
+/// The state of commit groups.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    /// Every transaction up to this one is acknowledged and visible.
+    pub acked_seq: u64,
+    /// Whether a leader is writing a group now.
+    pub leader_active: bool,
+    /// The failure that poisoned the store, if any.
+    pub poison: Option<Arc<WalError>>,
+}
+
+pub(crate) fn check_meta(meta: &TxnMeta) -> Result<()> {
+    if meta.actor.trim().is_empty() {
+        return Err(Error::MissingAttribution { field: "actor" });
+    }
+    if meta.reason.trim().is_empty() {
+        return Err(Error::MissingAttribution { field: "reason" });
+    }
+    let fields = [
+        ("actor", meta.actor.len(), ACTOR_BYTES_MAX),
+        ("reason", meta.reason.len(), REASON_BYTES_MAX),
+        ("ticket", meta.ticket.as_ref().map_or(0, String::len), ACTOR_BYTES_MAX),
+        ("approved_by", meta.approved_by.as_ref().map_or(0, String::len), ACTOR_BYTES_MAX),
+    ];
+    for (field, bytes, limit) in fields {
+        if bytes > limit {
+            return Err(Error::FieldTooLong { field, bytes, limit });
+        }
+    }
+    Ok(())
+}
+
+impl<S: StateMachine> Inner<S> {
+    pub(crate) fn poisoned_error(&self) -> Option<Error> {
+        if !self.poisoned.load(Ordering::Acquire) {
+            return None;
+        }
+        let cause = self.groups.lock().poison.clone()?;
+        Some(Error::Poisoned { cause })
+    }
+
+    /// Appends one transaction to the head and returns its place; the caller
+    /// then waits for it with [`Inner::wait_acked`].
+    pub(crate) fn append<R, E: From<Error>>(
+        &self,
+        meta: &TxnMeta,
+        f: impl FnOnce(&S, &TxnContext) -> Result<(Vec<S::Event>, R), E>,
+    ) -> Result<(Committed, R), E> {
+        check_meta(meta)?;
+        if let Some(err) = self.poisoned_error() {
+            return Err(err.into());
+        }
+        let mut head = self.head.lock();
+        let time = self.clock.now().max(head.last_time.next());
+        let ctx = TxnContext { seq: head.next_seq, time };
+        let (events, result) = f(&head.state, &ctx)?;
+        if events.is_empty() {
+            return Err(Error::EmptyTransaction.into());
+        }
+        self.frame_into_head(&mut head, meta, &events, ctx)?;
+        for event in &events {
+            head.state.apply(event);
+        }
+        head.next_seq += 1;
+        head.last_time = time;
+        head.events_since_snapshot += events.len() as u64;
+        Ok((Committed { seq: ctx.seq, time }, result))
+    }
+
+    /// Frames one record into the pending chunks. A segment is sealed once it
+    /// holds `segment_bytes` or more, so a segment exceeds that size by at most
+    /// one record. On error nothing pending changes.
+    fn frame_into_head(&self, head: &mut Head<S>, meta: &TxnMeta, events: &[S::Event], ctx: TxnContext) -> Result<()> {
+        let limit = self.record_bytes_max;
+        let needs_segment = head.active_segment_bytes.is_none_or(|bytes| bytes >= self.segment_bytes);
+        let pushed = needs_segment || head.chunks.is_empty();
+        if pushed {
+            head.chunks.push(Chunk {
+                new_segment: needs_segment,
+                first_seq: ctx.seq,
+                first_time: ctx.time,
+                bytes: Vec::new(),
+            });
+        }
+        let chunk = head.chunks.last_mut().expect("a chunk exists");
+        let framed = wal::append_frame(
+            &mut chunk.bytes,
+            ctx.seq,
+            ctx.time,
+            limit,
+            |out| {
+                payload::encode_into(meta, events, out, limit).map_err(|source| {
+                    if source.is_size_limit() {
+                        Error::RecordTooLarge { seq: ctx.seq, bytes: limit as usize + 1, limit }
+                    } else {
+                        Error::Unencodable { seq: ctx.seq, source }
+                    }
+                })
+            },
+            |bytes| Error::RecordTooLarge { seq: ctx.seq, bytes, limit },
+        );
+        match framed {
+            Ok(framed) => {
+                let base =
+                    if needs_segment { SEGMENT_HEADER_BYTES as u64 } else { head.active_segment_bytes.unwrap_or(0) };
+                head.active_segment_bytes = Some(base + framed as u64);
+                Ok(())
+            }
+            Err(err) => {
+                if pushed {
+                    head.chunks.pop();
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Blocks until `seq` is acknowledged (or the store is poisoned), leading
+    /// a commit group when no other writer is.
+    pub(crate) fn wait_acked(&self, seq: u64) -> Result<()> {
+        let mut groups = self.groups.lock();
+        loop {
+            if groups.acked_seq >= seq {
+                return Ok(());
+            }
+            if let Some(cause) = &groups.poison {
+                return Err(Error::Poisoned { cause: cause.clone() });
+            }
+            if groups.leader_active {
+                self.group_done.wait(&mut groups);
+                continue;
+            }
+            groups.leader_active = true;
+            drop(groups);
+            let outcome = self.lead_group();
+            groups = self.groups.lock();
+            groups.leader_active = false;
+            match outcome {
+                Ok(acked) => groups.acked_seq = groups.acked_seq.max(acked),
+                Err(err) => {
+                    groups.poison.get_or_insert_with(|| Arc::new(err));
+                    self.poisoned.store(true, Ordering::Release);
+                }
+            }
+            self.group_done.notify_all();
+        }
+    }
+
+    /// Writes every pending record, makes it durable per the sync policy and
+    /// publishes the state that includes exactly those records.
+    fn lead_group(&self) -> std::result::Result<u64, WalError> {
+        let mut writer_slot = self.writer.lock();
+        let writer = writer_slot.as_mut().expect("read-write stores have a log writer");
+        let (chunks, view, snapshot_due) = {
+            let mut head = self.head.lock();
+            let chunks = std::mem::take(&mut head.chunks);
+            let view = View { seq: head.next_seq - 1, time: head.last_time, state: Arc::new(head.state.clone()) };
+            let snapshot_due = self.snapshot_due(&mut head);
+            (chunks, view, snapshot_due)
+        };
+        for chunk in &chunks {
+            if chunk.new_segment {
+                let info = writer.start_segment(chunk.first_seq, chunk.first_time)?;
+                self.segments.write().push(info);
+            }
+            writer.append(&chunk.bytes)?;
+        }
+        match self.sync {
+            SyncPolicy::Always => writer.sync()?,
+            SyncPolicy::Interval(_) | SyncPolicy::Never => {}
+        }
+        drop(writer_slot);
+        let acked = view.seq;
+        *self.published.write() = view.clone();
+        if snapshot_due {
+            self.request_snapshot(view);
+        }
+        Ok(acked)
+    }
+
+    /// Makes every record written so far durable (for `SyncPolicy::Interval`,
+    /// before a snapshot, and on close). A failure poisons the store.
+    pub(crate) fn sync_log(&self) -> Result<()> {
+        if let Some(err) = self.poisoned_error() {
+            return Err(err);
+        }
+        let mut writer_slot = self.writer.lock();
+        let Some(writer) = writer_slot.as_mut() else { return Ok(()) };
+        if let Err(err) = writer.sync() {
+            let cause = Arc::new(err);
+            let mut groups = self.groups.lock();
+            let cause = groups.poison.get_or_insert(cause).clone();
+            self.poisoned.store(true, Ordering::Release);
+            self.group_done.notify_all();
+            return Err(Error::Poisoned { cause });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! Errors of the store.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::codec::CodecError;
+use crate::identity::IdentityProblem;
+use crate::snapshot::SnapshotError;
+use crate::wal::WalError;
+
+/// The crate's `Result`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error of the store. Messages name the file, offset, sequence number or
+/// field involved.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The write-ahead log failed or is damaged.
+    Wal(WalError),
+    /// Snapshot loading or writing failed.
+    Snapshot(SnapshotError),
+    /// A file operation outside the log and snapshots failed.
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// Another process holds the store's write lock.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The directory is not a store and this open may not create one.
+    NotAStore {
+        /// The directory.
+        path: PathBuf,
+        /// Why it is not one.
+        reason: &'static str,
+    },
+    /// The store's `IDENTITY` file is damaged.
+    BadIdentity {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: IdentityProblem,
+    },
+    /// The handle was opened read-only.
+    ReadOnly {
+        /// The store's directory.
+        dir: PathBuf,
+    },
+    /// An earlier write or fsync failed; no later write can succeed on this
+    /// handle. Reopen the store to recover every acknowledged commit.
+    Poisoned {
+        /// The failure that poisoned the store.
+        cause: Arc<WalError>,
+    },
+    /// A transaction with no events.
+    EmptyTransaction,
+    /// A transaction without an actor or a reason.
+    MissingAttribution {
+        /// `actor` or `reason`.
+        field: &'static str,
+    },
+    /// A metadata field is longer than allowed.
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length in bytes.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An encoded transaction exceeds the record limit.
+    RecordTooLarge {
+        /// The sequence number it would have had.
+        seq: u64,
+        /// Its encoded size (the limit plus one when encoding stopped at the limit).
+        bytes: usize,
+        /// The limit.
+        limit: u32,
+    },
+    /// A transaction could not be encoded.
+    Unencodable {
+        /// The sequence number it would have had.
+        seq: u64,
+        /// The encoder's complaint.
+        source: CodecError,
+    },
+    /// The newest usable snapshot is ahead of the end of the log: records it
+    /// covers are missing from the log.
+    LogBehindSnapshot {
+        /// The snapshot.
+        snapshot: PathBuf,
+        /// Its sequence number.
+        snapshot_seq: u64,
+        /// The last sequence number in the log (0 when empty).
+        log_last_seq: u64,
+    },
+    /// An option is out of range.
+    InvalidOption {
+        /// The option.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Wal(err) => write!(f, "write-ahead log: {err}"),
+            Error::Snapshot(err) => write!(f, "snapshot: {err}"),
+            Error::Io { op, path, source } => write!(f, "{op} failed on {}: {source}", path.display()),
+            Error::Locked { path } => {
+                write!(f, "another process has the store open for writing (lock {} is held)", path.display())
+            }
+            Error::NotAStore { path, reason } => write!(f, "{} is not a store: {reason}", path.display()),
+            Error::BadIdentity { path, problem } => {
+                write!(f, "identity file {} is damaged: {problem}", path.display())
+            }
+            Error::ReadOnly { dir } => write!(f, "store {} is open read-only", dir.display()),
+            Error::Poisoned { cause } => {
+                write!(f, "store refuses writes after an earlier failure and must be reopened: {cause}")
+            }
+            Error::EmptyTransaction => write!(f, "transaction has no events"),
+            Error::MissingAttribution { field } => write!(f, "transaction has no {field}"),
+            Error::FieldTooLong { field, bytes, limit } => {
+                write!(f, "transaction {field} is {bytes} bytes long, over the limit of {limit}")
+            }
+            Error::RecordTooLarge { seq, bytes, limit } => {
+                write!(f, "transaction {seq} encodes to {bytes} bytes, over the record limit of {limit}")
+            }
+            Error::Unencodable { seq, source } => write!(f, "transaction {seq} could not be encoded: {source}"),
+            Error::LogBehindSnapshot { snapshot, snapshot_seq, log_last_seq } => write!(
+                f,
+                "snapshot {} is at sequence number {snapshot_seq} but the log ends at {log_last_seq}",
+                snapshot.display()
+            ),
+            Error::InvalidOption { name, problem } => write!(f, "option {name} {problem}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Wal(err) => Some(err),
+            Error::Snapshot(err) => Some(err),
+            Error::Io { source, .. } => Some(source),
+            Error::Poisoned { cause } => Some(cause.as_ref()),
+            Error::Unencodable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<WalError> for Error {
+    fn from(err: WalError) -> Error {
+        Error::Wal(err)
+    }
+}
+
+impl From<SnapshotError> for Error {
+    fn from(err: SnapshotError) -> Error {
+        Error::Snapshot(err)
+    }
+}
+
+pub(crate) fn io_err<'p>(op: &'static str, path: &'p std::path::Path) -> impl FnOnce(io::Error) -> Error + 'p {
+    move |source| Error::Io { op, path: path.to_path_buf(), source }
+}

@@ -1,0 +1,246 @@
+//! Opening a store: lock, identity, newest good snapshot, replay of the log.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::{io_err, Error, Result};
+use super::machine::StateMachine;
+use super::options::{OpenMode, Options};
+use super::payload;
+use crate::clock::Timestamp;
+use crate::identity::{Identity, StoreId, IDENTITY_FIELD_BYTES_MAX};
+use crate::io::{FileSystem, LockGuard};
+use crate::snapshot::{self, SnapshotError, SnapshotInfo};
+use crate::wal::{self, SegmentInfo, TailRepair, TornTail, WalError};
+
+/// The name of the file holding a store's identity.
+pub const IDENTITY_FILE: &str = "IDENTITY";
+/// The name of the file a writer locks.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// What opening a store found and did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// Whether this open created the store.
+    pub created: bool,
+    /// The snapshot the state was loaded from, if any.
+    pub snapshot: Option<SnapshotInfo>,
+    /// Newer snapshots that were damaged or unusable and were passed over.
+    pub rejected_snapshots: Vec<SnapshotError>,
+    /// Transactions replayed from the log after the snapshot.
+    pub replayed_transactions: u64,
+    /// A torn tail cut from (or, read-only, ignored at) the end of the log.
+    pub torn_tail: Option<TornTail>,
+    /// Temporary files left by an interrupted write and removed.
+    pub removed_temporary_files: Vec<PathBuf>,
+}
+
+/// Everything `open` recovers, handed to the store.
+pub(crate) struct Opened<S> {
+    pub identity: Identity,
+    pub lock: Option<LockGuard>,
+    pub state: S,
+    pub last_seq: u64,
+    pub last_time: Timestamp,
+    pub segments: Vec<SegmentInfo>,
+    pub last_segment_bytes: Option<u64>,
+    pub snapshots: Vec<SnapshotInfo>,
+    pub report: OpenReport,
+}
+
+pub(crate) fn check_options(options: &Options) -> Result<()> {
+    let invalid = |name, problem| Err(Error::InvalidOption { name, problem });
+    if options.segment_bytes < 4096 {
+        return invalid("segment_bytes", "must be at least 4096");
+    }
+    if options.record_bytes_max < 64 {
+        return invalid("record_bytes_max", "must be at least 64");
+    }
+    if options.snapshot_every_events == Some(0) {
+        return invalid("snapshot_every_events", "must be at least 1 (or None)");
+    }
+    if let super::options::SyncPolicy::Interval(d) = options.sync {
+        if d.is_zero() {
+            return invalid("sync", "interval must be longer than zero");
+        }
+    }
+    for (name, value) in [("name", &options.name), ("environment", &options.environment)] {
+        if value.is_empty() || value.len() > IDENTITY_FIELD_BYTES_MAX {
+            return invalid(name, "must be 1 to 255 bytes long");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Opened<S>> {
+    check_options(options)?;
+    let fs = &options.fs;
+    let writable = options.mode == OpenMode::ReadWrite;
+    let mut report = OpenReport::default();
+    let lock = if writable {
+        fs.create_dir_all(dir).map_err(io_err("create directory", dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        match fs.try_lock_exclusive(&lock_path).map_err(io_err("lock", &lock_path))? {
+            Some(guard) => Some(guard),
+            None => return Err(Error::Locked { path: lock_path }),
+        }
+    } else {
+        if !fs.exists(dir).map_err(io_err("stat", dir))? {
+            return Err(Error::NotAStore { path: dir.to_path_buf(), reason: "the directory does not exist" });
+        }
+        None
+    };
+    let (identity, created) = load_or_create_identity(fs, dir, options)?;
+    report.created = created;
+    if writable {
+        remove_temporary_files(fs, dir, &mut report)?;
+    }
+
+    let (mut state, snapshot) = load_newest_snapshot::<S>(fs, dir, identity.id, options, &mut report)?;
+    let snapshot_seq = snapshot.as_ref().map_or(0, |s| s.seq);
+    let repair = if writable { TailRepair::Cut } else { TailRepair::Ignore };
+    let mut replayed = 0u64;
+    let recovered =
+        wal::recover(fs, dir, identity.id, snapshot_seq, repair, options.record_bytes_max, |path, offset, frame| {
+            let (_meta, events) =
+                payload::decode::<S::Event>(frame.payload, options.record_bytes_max).map_err(|source| {
+                    WalError::Undecodable { path: path.to_path_buf(), offset: offset as u64, seq: frame.seq, source }
+                })?;
+            for event in &events {
+                state.apply(event);
+            }
+            replayed += 1;
+            Ok(())
+        })?;
+    report.replayed_transactions = replayed;
+    report.torn_tail = recovered.torn;
+    let log_last_seq = recovered.last.map_or(0, |l| l.seq);
+    if let Some(snapshot) = &snapshot {
+        if log_last_seq < snapshot.seq {
+            return Err(Error::LogBehindSnapshot {
+                snapshot: snapshot.path.clone(),
+                snapshot_seq: snapshot.seq,
+                log_last_seq,
+            });
+        }
+    }
+    let last_seq = log_last_seq.max(snapshot_seq);
+    if let (Some(segment), Some(bytes)) = (recovered.segments.last(), recovered.last_segment_bytes) {
+        // An empty last segment must be where the next record goes.
+        if bytes as usize == wal::SEGMENT_HEADER_BYTES && segment.first_seq != last_seq + 1 {
+            return Err(Error::Wal(WalError::SequenceGap {
+                path: segment.path.clone(),
+                offset: 0,
+                expected: last_seq + 1,
+                found: segment.first_seq,
+            }));
+        }
+    }
+    let last_time =
+        recovered.last.map_or(Timestamp(0), |l| l.time).max(snapshot.as_ref().map_or(Timestamp(0), |s| s.time));
+    let mut snapshots = Vec::new();
+    for (seq, path) in snapshot::list_snapshots(fs, dir)? {
+        if snapshot.as_ref().is_some_and(|s| s.seq == seq) {
+            snapshots.push(snapshot.clone().expect("checked"));
+        } else if !report.rejected_snapshots.iter().any(|e| rejected_path(e) == Some(&path)) {
+            // Older snapshots are listed but not checked until used.
+            let bytes = fs.file_len(&path).unwrap_or(0);
+            snapshots.push(SnapshotInfo { path, seq, time: Timestamp(0), bytes });
+        }
+    }
+    report.snapshot = snapshot;
+    Ok(Opened {
+        identity,
+        lock,
+        state,
+        last_seq,
+        last_time,
+        segments: recovered.segments,
+        last_segment_bytes: recovered.last_segment_bytes,
+        snapshots,
+        report,
+    })
+}
+
+fn rejected_path(err: &SnapshotError) -> Option<&PathBuf> {
+    match err {
+        SnapshotError::Io { path, .. }
+        | SnapshotError::Damaged { path, .. }
+        | SnapshotError::Foreign { path, .. }
+        | SnapshotError::NameMismatch { path, .. }
+        | SnapshotError::Undecodable { path, .. }
+        | SnapshotError::Unencodable { path, .. } => Some(path),
+    }
+}
+
+fn load_or_create_identity(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Options) -> Result<(Identity, bool)> {
+    let path = dir.join(IDENTITY_FILE);
+    if fs.exists(&path).map_err(io_err("stat", &path))? {
+        let bytes = fs.read_file(&path).map_err(io_err("read", &path))?;
+        let identity = Identity::decode(&bytes).map_err(|problem| Error::BadIdentity { path, problem })?;
+        return Ok((identity, false));
+    }
+    if options.mode == OpenMode::ReadOnly {
+        return Err(Error::NotAStore { path: dir.to_path_buf(), reason: "it has no IDENTITY file" });
+    }
+    let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
+    let names = fs.list_dir(dir).map_err(io_err("list", dir))?;
+    let tmp_name = format!("{IDENTITY_FILE}.tmp");
+    if names.iter().any(|n| n != LOCK_FILE && *n != tmp_name) {
+        return Err(Error::NotAStore {
+            path: dir.to_path_buf(),
+            reason: "it holds files but no IDENTITY file; refusing to create a store over them",
+        });
+    }
+    if names.contains(&tmp_name) {
+        fs.remove_file(&tmp).map_err(io_err("remove", &tmp))?;
+    }
+    let identity = Identity {
+        id: StoreId::random(),
+        name: options.name.clone(),
+        environment: options.environment.clone(),
+        created: options.clock.now(),
+    };
+    let mut file = fs.create_new(&tmp).map_err(io_err("create", &tmp))?;
+    file.write_all(&identity.encode()).map_err(io_err("write", &tmp))?;
+    file.sync_data().map_err(io_err("fsync", &tmp))?;
+    drop(file);
+    fs.rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
+    Ok((identity, true))
+}
+
+/// Removes what an interrupted segment creation or snapshot write left behind:
+/// such files never hold acknowledged data.
+fn remove_temporary_files(fs: &Arc<dyn FileSystem>, dir: &Path, report: &mut OpenReport) -> Result<()> {
+    for name in fs.list_dir(dir).map_err(io_err("list", dir))? {
+        if name.ends_with(".log.tmp") || name.ends_with(".snap.tmp") {
+            let path = dir.join(&name);
+            fs.remove_file(&path).map_err(io_err("remove", &path))?;
+            report.removed_temporary_files.push(path);
+        }
+    }
+    if !report.removed_temporary_files.is_empty() {
+        fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
+    }
+    Ok(())
+}
+
+/// The newest snapshot that loads and checks out, falling back to older ones
+/// (and finally to the empty state) and recording each one passed over.
+fn load_newest_snapshot<S: StateMachine>(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    store_id: StoreId,
+    options: &Options,
+    report: &mut OpenReport,
+) -> Result<(S, Option<SnapshotInfo>)> {
+    for (_seq, path) in snapshot::list_snapshots(fs, dir)?.into_iter().rev() {
+        match snapshot::load_snapshot::<S>(fs, &path, store_id, options.snapshot_bytes_max) {
+            Ok((info, state)) => return Ok((state, Some(info))),
+            Err(err) => report.rejected_snapshots.push(err),
+        }
+    }
+    Ok((S::default(), None))
+}

@@ -1,0 +1,164 @@
+//! How a store is opened and how it behaves.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::io::{FileSystem, RealFs};
+
+/// When a commit group is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// fsync every commit group before any writer in it gets `Ok`. Nothing
+    /// acknowledged is ever lost.
+    #[default]
+    Always,
+    /// Acknowledge after the write to the operating system, fsync at most this
+    /// long after. A power loss can lose up to this much acknowledged work.
+    Interval(Duration),
+    /// Never fsync commits (segments are still fsynced when sealed). For tests
+    /// and bulk loads that can be repeated.
+    Never,
+}
+
+/// Whether a handle may write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// Commit transactions and write snapshots; takes the store's exclusive lock.
+    #[default]
+    ReadWrite,
+    /// Read only: takes no lock, changes no file, and works beside a writer.
+    /// The handle sees the store as it was when opened.
+    ReadOnly,
+}
+
+/// Which snapshots to keep after writing a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SnapshotRetention {
+    /// Keep every snapshot: old points of history load fast.
+    #[default]
+    KeepAll,
+    /// Keep only the newest this many.
+    KeepLast(NonZeroUsize),
+}
+
+/// Options for [`crate::Store::open`]. Build with `Options::default()` and the
+/// setters below.
+///
+/// ```
+/// use elbstore::{Options, SyncPolicy};
+/// let options = Options::default()
+///     .sync(SyncPolicy::Always)
+///     .segment_bytes(64 << 20)
+///     .snapshot_every_events(Some(1_000_000))
+///     .identity("us-east-1", "production");
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub(crate) mode: OpenMode,
+    pub(crate) sync: SyncPolicy,
+    pub(crate) segment_bytes: u64,
+    pub(crate) record_bytes_max: u32,
+    pub(crate) snapshot_bytes_max: u64,
+    pub(crate) snapshot_every_events: Option<u64>,
+    pub(crate) snapshot_retention: SnapshotRetention,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) name: String,
+    pub(crate) environment: String,
+}
+
+/// The default segment size: 64 MiB.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+/// The default limit on one encoded transaction: 16 MiB.
+pub const RECORD_BYTES_MAX_DEFAULT: u32 = 16 << 20;
+/// The default limit on one encoded snapshot: 64 GiB.
+pub const SNAPSHOT_BYTES_MAX_DEFAULT: u64 = 64 << 30;
+/// The default number of events between automatic snapshots.
+pub const SNAPSHOT_EVERY_EVENTS_DEFAULT: u64 = 1_000_000;
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            mode: OpenMode::ReadWrite,
+            sync: SyncPolicy::Always,
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
+            snapshot_bytes_max: SNAPSHOT_BYTES_MAX_DEFAULT,
+            snapshot_every_events: Some(SNAPSHOT_EVERY_EVENTS_DEFAULT),
+            snapshot_retention: SnapshotRetention::KeepAll,
+            clock: Arc::new(SystemClock),
+            fs: Arc::new(RealFs),
+            name: "unnamed".to_owned(),
+            environment: "unspecified".to_owned(),
+        }
+    }
+}
+
+impl Options {
+    /// Read-write (default) or read-only.
+    pub fn mode(mut self, mode: OpenMode) -> Options {
+        self.mode = mode;
+        self
+    }
+
+    /// When commits are made durable (default [`SyncPolicy::Always`]).
+    pub fn sync(mut self, sync: SyncPolicy) -> Options {
+        self.sync = sync;
+        self
+    }
+
+    /// The size at which a segment is sealed and a new one started (default
+    /// 64 MiB). A transaction larger than this gets a segment of its own.
+    pub fn segment_bytes(mut self, bytes: u64) -> Options {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    /// The largest encoded transaction accepted when writing or reading
+    /// (default 16 MiB). Decoders never allocate more than this from a length field.
+    pub fn record_bytes_max(mut self, bytes: u32) -> Options {
+        self.record_bytes_max = bytes;
+        self
+    }
+
+    /// The largest encoded snapshot accepted when writing or reading (default 64 GiB).
+    pub fn snapshot_bytes_max(mut self, bytes: u64) -> Options {
+        self.snapshot_bytes_max = bytes;
+        self
+    }
+
+    /// Take a snapshot in the background every this many committed events
+    /// (default one million); `None` takes them only on request.
+    pub fn snapshot_every_events(mut self, events: Option<u64>) -> Options {
+        self.snapshot_every_events = events;
+        self
+    }
+
+    /// Which snapshots to keep (default all).
+    pub fn snapshot_retention(mut self, retention: SnapshotRetention) -> Options {
+        self.snapshot_retention = retention;
+        self
+    }
+
+    /// The clock commit timestamps come from (default the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Options {
+        self.clock = clock;
+        self
+    }
+
+    /// The file system under the store (default the real one).
+    pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Options {
+        self.fs = fs;
+        self
+    }
+
+    /// The name and environment written into a store when this open creates it.
+    pub fn identity(mut self, name: impl Into<String>, environment: impl Into<String>) -> Options {
+        self.name = name.into();
+        self.environment = environment.into();
+        self
+    }
+}

@@ -1,0 +1,158 @@
+//! Errors of the write-ahead log.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use super::record::FrameProblem;
+use super::segment::HeaderProblem;
+use crate::clock::Timestamp;
+use crate::codec::CodecError;
+use crate::identity::StoreId;
+
+/// An error of the write-ahead log. Every variant names the file involved and,
+/// where it applies, the byte offset and sequence number.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WalError {
+    /// A file operation failed.
+    Io {
+        /// What was being done, e.g. `fsync`.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A segment's header is not valid.
+    BadHeader {
+        /// The segment.
+        path: PathBuf,
+        /// What is wrong.
+        problem: HeaderProblem,
+    },
+    /// A segment belongs to another store.
+    ForeignSegment {
+        /// The segment.
+        path: PathBuf,
+        /// This store's id.
+        expected: StoreId,
+        /// The id in the segment's header.
+        found: StoreId,
+    },
+    /// A segment's file name and header disagree on its first sequence number.
+    NameMismatch {
+        /// The segment.
+        path: PathBuf,
+        /// The sequence number in the name.
+        name_seq: u64,
+        /// The sequence number in the header.
+        header_seq: u64,
+    },
+    /// A damaged record that is not a torn tail: valid records follow it, or
+    /// it is in a sealed segment.
+    Corrupted {
+        /// The segment.
+        path: PathBuf,
+        /// The byte offset of the damaged frame.
+        offset: u64,
+        /// What is wrong with it.
+        problem: FrameProblem,
+    },
+    /// Sequence numbers are not gapless and increasing by one.
+    SequenceGap {
+        /// The segment.
+        path: PathBuf,
+        /// The byte offset of the record (the header's size for a segment's start).
+        offset: u64,
+        /// The sequence number that should come next.
+        expected: u64,
+        /// The one found.
+        found: u64,
+    },
+    /// A record's timestamp is not later than its predecessor's.
+    TimeWentBackwards {
+        /// The segment.
+        path: PathBuf,
+        /// The byte offset of the record.
+        offset: u64,
+        /// Its sequence number.
+        seq: u64,
+        /// The previous record's timestamp.
+        previous: Timestamp,
+        /// This record's timestamp.
+        found: Timestamp,
+    },
+    /// A sealed segment holds no records.
+    EmptySealedSegment {
+        /// The segment.
+        path: PathBuf,
+    },
+    /// A record's checksum is valid but its payload does not decode: the log
+    /// was written by an incompatible version.
+    Undecodable {
+        /// The segment.
+        path: PathBuf,
+        /// The byte offset of the record.
+        offset: u64,
+        /// Its sequence number.
+        seq: u64,
+        /// The decoder's complaint.
+        source: CodecError,
+    },
+}
+
+impl fmt::Display for WalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WalError::Io { op, path, source } => write!(f, "{op} failed on {}: {source}", path.display()),
+            WalError::BadHeader { path, problem } => {
+                write!(f, "segment {} has an invalid header: {problem}", path.display())
+            }
+            WalError::ForeignSegment { path, expected, found } => {
+                write!(f, "segment {} belongs to store {found}, not to this store {expected}", path.display())
+            }
+            WalError::NameMismatch { path, name_seq, header_seq } => write!(
+                f,
+                "segment {} is named for sequence number {name_seq} but its header says {header_seq}",
+                path.display()
+            ),
+            WalError::Corrupted { path, offset, problem } => {
+                write!(f, "corrupted record in {} at byte offset {offset}: {problem}", path.display())
+            }
+            WalError::SequenceGap { path, offset, expected, found } => write!(
+                f,
+                "sequence gap in {} at byte offset {offset}: expected sequence number {expected}, found {found}",
+                path.display()
+            ),
+            WalError::TimeWentBackwards { path, offset, seq, previous, found } => write!(
+                f,
+                "timestamp of sequence number {seq} in {} at byte offset {offset} is {found}, not after {previous}",
+                path.display()
+            ),
+            WalError::EmptySealedSegment { path } => {
+                write!(f, "sealed segment {} holds no records", path.display())
+            }
+            WalError::Undecodable { path, offset, seq, source } => write!(
+                f,
+                "record of sequence number {seq} in {} at byte offset {offset} does not decode: {source}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WalError::Io { source, .. } => Some(source),
+            WalError::Undecodable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Builds the `map_err` closure for an I/O call on `path`.
+pub(crate) fn io_err<'p>(op: &'static str, path: &'p std::path::Path) -> impl FnOnce(io::Error) -> WalError + 'p {
+    move |source| WalError::Io { op, path: path.to_path_buf(), source }
+}

@@ -1,0 +1,20 @@
+//! The write-ahead log: segment files of checksummed frames, one transaction
+//! per frame. This layer moves bytes and sequence numbers; it knows nothing of
+//! what the payloads mean.
+
+mod error;
+mod reader;
+mod record;
+mod recovery;
+mod segment;
+mod writer;
+
+pub use error::WalError;
+pub use record::{decode_frame, Frame, FrameProblem, FRAME_HEADER_BYTES};
+pub use recovery::TornTail;
+pub use segment::{HeaderProblem, SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTES};
+
+pub(crate) use reader::LogCursor;
+pub(crate) use record::append_frame;
+pub(crate) use recovery::{recover, TailRepair};
+pub(crate) use writer::LogWriter;

@@ -1,0 +1,183 @@
+//! Opening the log: finding the segments, checking them, and deciding what a
+//! damaged tail means.
+//!
+//! | where the first invalid frame is                  | what open does                           |
+//! |---------------------------------------------------|------------------------------------------|
+//! | nowhere                                           | nothing                                  |
+//! | last segment, no valid frame after it             | torn tail: cut it off, keep the bytes aside (read-only: ignore it) |
+//! | last segment, a valid later frame after it        | `WalError::Corrupted` naming file and offset |
+//! | any earlier (sealed) segment                      | `WalError::Corrupted` naming file and offset |
+//!
+//! Independently of frames: a header that does not parse, a segment of another
+//! store, a name that disagrees with its header, a gap or repeat in sequence
+//! numbers, a timestamp that does not increase, or an empty sealed segment is
+//! a typed error naming the file and offset.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::{io_err, WalError};
+use super::reader::{scan_segment, Last};
+use super::record::{find_valid_frame, Frame};
+use super::segment::{parse_segment_file_name, SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTES};
+use crate::identity::StoreId;
+use crate::io::FileSystem;
+
+/// What to do with a torn tail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TailRepair {
+    /// Move the torn bytes to a side file and truncate the segment.
+    Cut,
+    /// Leave the files alone (read-only opens).
+    Ignore,
+}
+
+/// A torn tail found at the end of the log when it was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// The segment it was in.
+    pub segment: PathBuf,
+    /// The byte offset where the last whole record ended.
+    pub offset: u64,
+    /// How many bytes followed it.
+    pub bytes: u64,
+    /// Where those bytes were kept, when the open could write.
+    pub kept_at: Option<PathBuf>,
+}
+
+/// The log as found by recovery.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    /// Every segment, in sequence order.
+    pub segments: Vec<SegmentInfo>,
+    /// The last record, if the scanned part of the log holds any.
+    pub last: Option<Last>,
+    /// The length of the last segment after any cut.
+    pub last_segment_bytes: Option<u64>,
+    /// The torn tail, if there was one.
+    pub torn: Option<TornTail>,
+}
+
+/// Lists the segments in `dir`, checks every header, scans every record after
+/// `after_seq` (and the records before it in the same segment) and calls
+/// `visit` for each record after `after_seq`.
+pub(crate) fn recover(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    store_id: StoreId,
+    after_seq: u64,
+    repair: TailRepair,
+    payload_bytes_max: u32,
+    mut visit: impl FnMut(&Path, usize, &Frame<'_>) -> Result<(), WalError>,
+) -> Result<Recovered, WalError> {
+    let mut segments: Vec<SegmentInfo> = fs
+        .list_dir(dir)
+        .map_err(io_err("list", dir))?
+        .iter()
+        .filter_map(|name| parse_segment_file_name(name).map(|seq| SegmentInfo::new(dir, seq)))
+        .collect();
+    segments.sort_by_key(|s| s.first_seq);
+    for segment in &segments {
+        let bytes = fs.read_range(&segment.path, 0, SEGMENT_HEADER_BYTES).map_err(io_err("read", &segment.path))?;
+        check_header(&segment.path, &bytes, store_id, segment.first_seq)?;
+    }
+    let Some(first) = segments.first() else {
+        return Ok(Recovered { segments, last: None, last_segment_bytes: None, torn: None });
+    };
+    if first.first_seq > after_seq + 1 {
+        return Err(WalError::SequenceGap {
+            path: first.path.clone(),
+            offset: 0,
+            expected: after_seq + 1,
+            found: first.first_seq,
+        });
+    }
+    // Segments wholly covered by the snapshot are not read: their records are
+    // already folded into it, and `verify` checks them.
+    let start = segments.partition_point(|s| s.first_seq <= after_seq + 1) - 1;
+    let mut last: Option<Last> = None;
+    let mut torn = None;
+    let mut last_segment_bytes = None;
+    let last_index = segments.len() - 1;
+    for (index, segment) in segments.iter().enumerate().skip(start) {
+        let bytes = fs.read_file(&segment.path).map_err(io_err("read", &segment.path))?;
+        let header = SegmentHeader::decode(&bytes)
+            .map_err(|problem| WalError::BadHeader { path: segment.path.clone(), problem })?;
+        let scanned = scan_segment(&segment.path, &bytes, &header, last, payload_bytes_max, |offset, frame| {
+            if frame.seq > after_seq {
+                visit(&segment.path, offset, frame)?;
+            }
+            Ok(())
+        })?;
+        let mut end = bytes.len();
+        if let Some((offset, problem)) = scanned.damage {
+            let seq_min = scanned.last.map_or(header.first_seq, |l| l.seq + 1);
+            let later_valid = find_valid_frame(&bytes, offset + 1, seq_min, payload_bytes_max).is_some();
+            if index != last_index || later_valid {
+                return Err(WalError::Corrupted { path: segment.path.clone(), offset: offset as u64, problem });
+            }
+            torn = Some(cut_tail(fs, dir, &segment.path, &bytes, offset, repair)?);
+            end = offset;
+        }
+        if scanned.last.is_none() && index != last_index {
+            return Err(WalError::EmptySealedSegment { path: segment.path.clone() });
+        }
+        if scanned.last.is_some() {
+            last = scanned.last;
+        }
+        if index == last_index {
+            last_segment_bytes = Some(end as u64);
+        }
+    }
+    Ok(Recovered { segments, last, last_segment_bytes, torn })
+}
+
+fn check_header(path: &Path, bytes: &[u8], store_id: StoreId, name_seq: u64) -> Result<SegmentHeader, WalError> {
+    let header =
+        SegmentHeader::decode(bytes).map_err(|problem| WalError::BadHeader { path: path.to_path_buf(), problem })?;
+    if header.store_id != store_id {
+        return Err(WalError::ForeignSegment { path: path.to_path_buf(), expected: store_id, found: header.store_id });
+    }
+    if header.first_seq != name_seq {
+        return Err(WalError::NameMismatch { path: path.to_path_buf(), name_seq, header_seq: header.first_seq });
+    }
+    Ok(header)
+}
+
+/// Keeps the torn bytes in a side file, then truncates the segment to the end
+/// of its last whole record. The side file is durable before the cut, so the
+/// bytes are never destroyed.
+fn cut_tail(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    segment: &Path,
+    bytes: &[u8],
+    offset: usize,
+    repair: TailRepair,
+) -> Result<TornTail, WalError> {
+    let mut torn = TornTail {
+        segment: segment.to_path_buf(),
+        offset: offset as u64,
+        bytes: (bytes.len() - offset) as u64,
+        kept_at: None,
+    };
+    if repair == TailRepair::Ignore {
+        return Ok(torn);
+    }
+    let name = segment.file_name().and_then(|n| n.to_str()).unwrap_or("segment");
+    let kept_at = dir.join(format!("{name}.cut-{offset:020}"));
+    if fs.exists(&kept_at).map_err(io_err("stat", &kept_at))? {
+        // A crash between keeping the bytes and truncating leaves this file
+        // behind; its bytes are the same ones we are about to keep again.
+        fs.remove_file(&kept_at).map_err(io_err("remove", &kept_at))?;
+    }
+    let mut side = fs.create_new(&kept_at).map_err(io_err("create", &kept_at))?;
+    side.write_all(&bytes[offset..]).map_err(io_err("write", &kept_at))?;
+    side.sync_data().map_err(io_err("fsync", &kept_at))?;
+    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
+    let mut file = fs.open_append(segment).map_err(io_err("open", segment))?;
+    file.set_len(offset as u64).map_err(io_err("truncate", segment))?;
+    file.sync_data().map_err(io_err("fsync", segment))?;
+    torn.kept_at = Some(kept_at);
+    Ok(torn)
+}

@@ -1,0 +1,85 @@
+//! Appending to the log: the active segment, rolling to a new one, fsync.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::{io_err, WalError};
+use super::segment::{SegmentHeader, SegmentInfo};
+use crate::clock::Timestamp;
+use crate::identity::StoreId;
+use crate::io::{FileSystem, WritableFile};
+
+/// Owns the active segment. Only one thread (the commit-group leader) uses it
+/// at a time.
+#[derive(Debug)]
+pub(crate) struct LogWriter {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    store_id: StoreId,
+    active: Option<Active>,
+}
+
+#[derive(Debug)]
+struct Active {
+    path: PathBuf,
+    file: Box<dyn WritableFile>,
+    unsynced_bytes: u64,
+}
+
+impl LogWriter {
+    /// A writer that appends to `last_segment`, if there is one; otherwise the
+    /// first append must be preceded by [`LogWriter::start_segment`].
+    pub(crate) fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        store_id: StoreId,
+        last_segment: Option<&SegmentInfo>,
+    ) -> Result<LogWriter, WalError> {
+        let active = match last_segment {
+            Some(segment) => Some(Active {
+                file: fs.open_append(&segment.path).map_err(io_err("open", &segment.path))?,
+                path: segment.path.clone(),
+                unsynced_bytes: 0,
+            }),
+            None => None,
+        };
+        Ok(LogWriter { fs, dir: dir.to_path_buf(), store_id, active })
+    }
+
+    /// Seals the active segment (fsync) and starts a new one whose first record
+    /// will be `first_seq`. The new segment is written under a temporary name,
+    /// fsynced, renamed into place and the directory fsynced, so a segment
+    /// file under its real name always has a whole header.
+    pub(crate) fn start_segment(&mut self, first_seq: u64, time: Timestamp) -> Result<SegmentInfo, WalError> {
+        self.sync()?;
+        let info = SegmentInfo::new(&self.dir, first_seq);
+        let tmp = info.path.with_extension("log.tmp");
+        let header = SegmentHeader { store_id: self.store_id, first_seq, created: time };
+        let mut file = self.fs.create_new(&tmp).map_err(io_err("create", &tmp))?;
+        file.write_all(&header.encode()).map_err(io_err("write", &tmp))?;
+        file.sync_data().map_err(io_err("fsync", &tmp))?;
+        self.fs.rename(&tmp, &info.path).map_err(io_err("rename", &tmp))?;
+        self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+        self.active = Some(Active { path: info.path.clone(), file, unsynced_bytes: 0 });
+        Ok(info)
+    }
+
+    /// Appends whole frames to the active segment.
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), WalError> {
+        let active = self.active.as_mut().expect("a segment is started before the first append");
+        active.file.write_all(bytes).map_err(io_err("write", &active.path))?;
+        active.unsynced_bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub(crate) fn sync(&mut self) -> Result<(), WalError> {
+        if let Some(active) = self.active.as_mut() {
+            if active.unsynced_bytes > 0 {
+                active.file.sync_data().map_err(io_err("fsync", &active.path))?;
+                active.unsynced_bytes = 0;
+            }
+        }
+        Ok(())
+    }
+}
