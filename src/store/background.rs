@@ -19,7 +19,7 @@ use crate::snapshot::{self, SnapshotHeader, SnapshotInfo};
 pub(crate) struct Background {
     snapshotter: Option<JoinHandle<()>>,
     ticker: Option<(JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>)>,
-    stop_snapshots: Box<dyn FnOnce() + Send>,
+    stop_snapshots: Box<dyn FnOnce() + Send + Sync>,
 }
 
 impl Background {

@@ -1,0 +1,333 @@
+//! The store's behaviour on the real file system: commits, reopen, concurrency,
+//! snapshots, modes and refusals.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{dir_contents, files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
+use elbstore::{
+    Error, ManualClock, OpenMode, Options, SnapshotRetention, Store, SyncPolicy, Timestamp, TxnMeta, WalError,
+};
+
+fn open(dir: &TempDir, options: Options) -> Store<Kv> {
+    Store::open(dir.path(), options).unwrap()
+}
+
+#[test]
+fn commits_survive_reopen_with_their_metadata() {
+    let dir = TempDir::new("reopen");
+    let txns: Vec<Vec<KvEvent>> = (0..20).map(|i| vec![KvEvent::Set(i, u64::from(i) * 10), KvEvent::Mix(1, 7)]).collect();
+    let store = open(&dir, Options::default());
+    assert!(store.open_report().created);
+    for (i, events) in txns.iter().enumerate() {
+        let meta = TxnMeta::new("ops:alice", format!("step {i}")).with_ticket("CHG-1");
+        let committed = store.commit(meta, events.clone()).unwrap();
+        assert_eq!(committed.seq, i as u64 + 1);
+    }
+    assert_eq!(*store.read(), fold(&txns));
+    let id = store.identity().id;
+    store.close().unwrap();
+
+    let store = open(&dir, Options::default());
+    assert!(!store.open_report().created);
+    assert_eq!(store.identity().id, id);
+    assert_eq!(store.read().seq(), 20);
+    assert_eq!(*store.read(), fold(&txns));
+    let logged: Vec<_> = store.transactions(..).map(Result::unwrap).collect();
+    assert_eq!(logged.len(), 20);
+    for (i, txn) in logged.iter().enumerate() {
+        assert_eq!(txn.seq, i as u64 + 1);
+        assert_eq!(txn.events, txns[i]);
+        assert_eq!(txn.meta.reason, format!("step {i}"));
+        assert_eq!(txn.meta.ticket.as_deref(), Some("CHG-1"));
+    }
+    let middle: Vec<u64> = store.transactions(5..=7).map(|t| t.unwrap().seq).collect();
+    assert_eq!(middle, [5, 6, 7]);
+}
+
+#[test]
+fn commit_timestamps_never_go_backwards_when_the_clock_does() {
+    let dir = TempDir::new("clock");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let store = open(&dir, Options::default().clock(Arc::new(clock.clone())));
+    let first = store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
+    assert_eq!(first.time, Timestamp::from_secs(1_000));
+    clock.set(Timestamp::from_secs(10));
+    let second = store.commit(meta(2), vec![KvEvent::Set(1, 2)]).unwrap();
+    assert_eq!(second.time, first.time.next());
+    let third = store.commit(meta(3), vec![KvEvent::Set(1, 3)]).unwrap();
+    assert_eq!(third.time, second.time.next());
+    store.close().unwrap();
+
+    // The floor survives a restart: the log's last timestamp.
+    let store = open(&dir, Options::default().clock(Arc::new(clock.clone())));
+    let fourth = store.commit(meta(4), vec![KvEvent::Set(1, 4)]).unwrap();
+    assert_eq!(fourth.time, third.time.next());
+    clock.set(Timestamp::from_secs(2_000));
+    assert_eq!(store.commit(meta(5), vec![KvEvent::Set(1, 5)]).unwrap().time, Timestamp::from_secs(2_000));
+}
+
+#[test]
+fn concurrent_writers_get_gapless_ordered_sequence_numbers_that_survive_reopen() {
+    let dir = TempDir::new("concurrent");
+    let store = open(&dir, Options::default().segment_bytes(8 << 10).snapshot_every_events(Some(300)));
+    let threads = 8u32;
+    let per_thread = 100u32;
+    let acked: Vec<(u64, u32, u32)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let store = &store;
+                scope.spawn(move || {
+                    (0..per_thread)
+                        .map(|i| {
+                            let events = vec![KvEvent::Set(t * 1000 + i, u64::from(i)), KvEvent::Mix(t, u64::from(i))];
+                            (store.commit(meta(u64::from(i)), events).unwrap().seq, t, i)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let seqs: BTreeSet<u64> = acked.iter().map(|a| a.0).collect();
+    assert_eq!(seqs.len(), (threads * per_thread) as usize, "no sequence number handed out twice");
+    assert_eq!(seqs.iter().copied().collect::<Vec<_>>(), (1..=u64::from(threads * per_thread)).collect::<Vec<_>>());
+    // Each thread's own commits are in its order.
+    for t in 0..threads {
+        let mine: Vec<u64> = acked.iter().filter(|a| a.1 == t).map(|a| a.0).collect();
+        assert!(mine.windows(2).all(|w| w[0] < w[1]));
+    }
+    let expected = store.read().state().clone();
+    store.close().unwrap();
+
+    let store = open(&dir, Options::default());
+    assert!(store.segments().len() > 2, "small segments roll");
+    let logged: Vec<_> = store.transactions(..).map(Result::unwrap).collect();
+    assert_eq!(logged.len(), (threads * per_thread) as usize);
+    for (seq, t, i) in &acked {
+        let txn = &logged[*seq as usize - 1];
+        assert_eq!(txn.seq, *seq);
+        assert_eq!(txn.events[0], KvEvent::Set(t * 1000 + i, u64::from(*i)));
+    }
+    assert!(logged.windows(2).all(|w| w[0].time < w[1].time));
+    assert_eq!(*store.read(), expected);
+    assert_eq!(*store.read(), fold(logged.iter().map(|t| &t.events)));
+}
+
+#[test]
+fn a_rejected_command_writes_nothing_and_consumes_no_sequence_number() {
+    let dir = TempDir::new("rejected");
+    let store = open(&dir, Options::default());
+    store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
+    let before = dir_contents(dir.path());
+    #[derive(Debug)]
+    enum Refused {
+        TooBig,
+        Store(Error),
+    }
+    impl From<Error> for Refused {
+        fn from(err: Error) -> Refused {
+            Refused::Store(err)
+        }
+    }
+    let outcome = store.execute(meta(2), |state: &Kv, _| {
+        if state.entries[&1] < 10 {
+            return Err(Refused::TooBig);
+        }
+        Ok((vec![KvEvent::Remove(1)], ()))
+    });
+    assert!(matches!(outcome, Err(Refused::TooBig)));
+    assert!(matches!(store.commit(meta(3), vec![]), Err(Error::EmptyTransaction)));
+    assert!(matches!(
+        store.commit(TxnMeta::new("", "why"), vec![KvEvent::Set(2, 2)]),
+        Err(Error::MissingAttribution { field: "actor" })
+    ));
+    assert!(matches!(
+        store.commit(TxnMeta::new("ops:bob", "  "), vec![KvEvent::Set(2, 2)]),
+        Err(Error::MissingAttribution { field: "reason" })
+    ));
+    assert_eq!(dir_contents(dir.path()), before);
+    assert_eq!(store.commit(meta(4), vec![KvEvent::Set(2, 2)]).unwrap().seq, 2);
+}
+
+#[test]
+fn execute_sees_the_state_with_every_earlier_transaction() {
+    let dir = TempDir::new("execute");
+    let store = open(&dir, Options::default());
+    for i in 0..5u64 {
+        let (committed, seen) = store
+            .execute(meta(i), |state: &Kv, ctx| {
+                assert_eq!(ctx.seq, i + 1);
+                Ok::<_, Error>((vec![KvEvent::Mix(0, 1)], state.applied))
+            })
+            .unwrap();
+        assert_eq!((committed.seq, seen), (i + 1, i));
+    }
+}
+
+#[test]
+fn an_oversized_transaction_is_refused() {
+    let dir = TempDir::new("oversized");
+    let store = open(&dir, Options::default().record_bytes_max(1024));
+    let events: Vec<KvEvent> = (0..200).map(|i| KvEvent::Set(i, 0)).collect();
+    assert!(matches!(store.commit(meta(1), events), Err(Error::RecordTooLarge { seq: 1, limit: 1024, .. })));
+    assert_eq!(store.commit(meta(2), vec![KvEvent::Set(1, 1)]).unwrap().seq, 1);
+}
+
+#[test]
+fn a_second_writer_is_refused_and_a_reader_works_beside_the_writer() {
+    let dir = TempDir::new("lock");
+    let writer = open(&dir, Options::default());
+    writer.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
+    let second = Store::<Kv>::open(dir.path(), Options::default());
+    assert!(matches!(second, Err(Error::Locked { ref path }) if path.ends_with("LOCK")), "{second:?}");
+    let reader = open(&dir, Options::default().mode(OpenMode::ReadOnly));
+    assert_eq!(reader.read().entries[&1], 1);
+    drop(writer);
+    assert!(Store::<Kv>::open(dir.path(), Options::default()).is_ok(), "the lock is released on drop");
+}
+
+#[test]
+fn a_read_only_handle_cannot_write_and_changes_no_byte() {
+    let dir = TempDir::new("readonly");
+    let store = open(&dir, Options::default().segment_bytes(4096));
+    for i in 0..50 {
+        store.commit(meta(i), vec![KvEvent::Set(i as u32, i)]).unwrap();
+    }
+    store.snapshot().unwrap();
+    drop(store);
+    // A torn tail that a writer would cut: read-only leaves it in place.
+    let last = files_with_prefix(dir.path(), "wal-").pop().unwrap();
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&[0xEE; 17]);
+    std::fs::write(&last, &bytes).unwrap();
+    let before = dir_contents(dir.path());
+
+    let reader = open(&dir, Options::default().mode(OpenMode::ReadOnly));
+    assert_eq!(reader.read().seq(), 50);
+    assert!(reader.open_report().torn_tail.as_ref().is_some_and(|t| t.kept_at.is_none() && t.bytes == 17));
+    assert!(matches!(reader.commit(meta(99), vec![KvEvent::Set(0, 0)]), Err(Error::ReadOnly { .. })));
+    assert!(matches!(reader.snapshot(), Err(Error::ReadOnly { .. })));
+    assert_eq!(reader.transactions(..).count(), 50);
+    drop(reader);
+    assert_eq!(dir_contents(dir.path()), before);
+
+    let missing = TempDir::new("readonly-missing");
+    assert!(matches!(
+        Store::<Kv>::open(missing.path(), Options::default().mode(OpenMode::ReadOnly)),
+        Err(Error::NotAStore { .. })
+    ));
+    assert!(!missing.path().exists(), "a read-only open creates nothing");
+}
+
+#[test]
+fn a_directory_with_foreign_files_is_not_taken_over() {
+    let dir = TempDir::new("foreign-dir");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    std::fs::write(dir.join("notes.txt"), b"someone else's").unwrap();
+    assert!(matches!(Store::<Kv>::open(dir.path(), Options::default()), Err(Error::NotAStore { .. })));
+}
+
+#[test]
+fn a_segment_from_another_store_is_refused_by_name() {
+    let a = TempDir::new("store-a");
+    let b = TempDir::new("store-b");
+    for dir in [&a, &b] {
+        let store = open(dir, Options::default());
+        store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
+    }
+    let segment = files_with_prefix(a.path(), "wal-").remove(0);
+    std::fs::copy(&segment, b.join(segment.file_name().unwrap().to_str().unwrap())).unwrap();
+    match Store::<Kv>::open(b.path(), Options::default()) {
+        Err(Error::Wal(WalError::ForeignSegment { path, .. })) => assert_eq!(path.file_name(), segment.file_name()),
+        other => panic!("expected a foreign segment error, got {other:?}"),
+    }
+}
+
+#[test]
+fn automatic_snapshots_are_used_on_reopen_and_retention_keeps_the_newest() {
+    let dir = TempDir::new("snapshots");
+    let options = || {
+        Options::default()
+            .snapshot_every_events(Some(20))
+            .snapshot_retention(SnapshotRetention::KeepLast(2.try_into().unwrap()))
+    };
+    let store = open(&dir, options());
+    let txns: Vec<Vec<KvEvent>> = (0..100).map(|i| vec![KvEvent::Mix(i % 7, u64::from(i))]).collect();
+    for (i, events) in txns.iter().enumerate() {
+        store.commit(meta(i as u64), events.clone()).unwrap();
+    }
+    store.close().unwrap();
+    let snapshots = files_with_prefix(dir.path(), "snapshot-");
+    assert_eq!(snapshots.len(), 2, "{snapshots:?}");
+
+    let store = open(&dir, options());
+    let used = store.open_report().snapshot.clone().expect("a snapshot is used");
+    assert!(used.seq >= 80, "newest snapshot at {}", used.seq);
+    assert_eq!(store.open_report().replayed_transactions, 100 - used.seq);
+    assert_eq!(*store.read(), fold(&txns));
+}
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_an_older_one_and_says_so() {
+    let dir = TempDir::new("snapshot-fallback");
+    let store = open(&dir, Options::default().snapshot_every_events(None));
+    let txns: Vec<Vec<KvEvent>> = (0..30).map(|i| vec![KvEvent::Mix(1, i)]).collect();
+    for (i, events) in txns.iter().enumerate() {
+        store.commit(meta(i as u64), events.clone()).unwrap();
+        if i == 9 || i == 19 {
+            store.snapshot().unwrap();
+        }
+    }
+    drop(store);
+    let newest = files_with_prefix(dir.path(), "snapshot-").pop().unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&newest, bytes).unwrap();
+
+    let store = open(&dir, Options::default());
+    let report = store.open_report();
+    assert_eq!(report.snapshot.as_ref().map(|s| s.seq), Some(10));
+    assert_eq!(report.rejected_snapshots.len(), 1);
+    assert!(report.rejected_snapshots[0].to_string().contains("snapshot-00000000000000000020.snap"));
+    assert_eq!(report.replayed_transactions, 20);
+    assert_eq!(*store.read(), fold(&txns));
+}
+
+#[test]
+fn interval_and_never_policies_acknowledge_and_recover() {
+    for policy in [SyncPolicy::Interval(Duration::from_millis(5)), SyncPolicy::Never] {
+        let dir = TempDir::new("policies");
+        let store = open(&dir, Options::default().sync(policy).snapshot_every_events(Some(7)));
+        let txns: Vec<Vec<KvEvent>> = (0..40).map(|i| vec![KvEvent::Set(i, 1)]).collect();
+        for (i, events) in txns.iter().enumerate() {
+            store.commit(meta(i as u64), events.clone()).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        store.close().unwrap();
+        let store = open(&dir, Options::default());
+        assert_eq!(*store.read(), fold(&txns), "{policy:?}");
+    }
+}
+
+#[test]
+fn options_out_of_range_are_refused() {
+    let dir = TempDir::new("options");
+    for (options, name) in [
+        (Options::default().segment_bytes(10), "segment_bytes"),
+        (Options::default().record_bytes_max(1), "record_bytes_max"),
+        (Options::default().snapshot_every_events(Some(0)), "snapshot_every_events"),
+        (Options::default().sync(SyncPolicy::Interval(Duration::ZERO)), "sync"),
+        (Options::default().identity("", "production"), "name"),
+    ] {
+        match Store::<Kv>::open(dir.path(), options) {
+            Err(Error::InvalidOption { name: got, .. }) => assert_eq!(got, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert!(!dir.path().exists());
+}
