@@ -1,0 +1,150 @@
+//! Recovery from damage: torn tails at every offset, zero-filled tails, bit
+//! flips in sealed segments and snapshots, damage in the middle of the log.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
+use elbstore::{decode_frame, Error, FrameProblem, Options, Store, WalError, SEGMENT_HEADER_BYTES};
+
+/// A small single-segment log and the transactions in it.
+struct Fixture {
+    identity: Vec<u8>,
+    segment_name: String,
+    segment: Vec<u8>,
+    txns: Vec<Vec<KvEvent>>,
+    /// Byte offsets where each record ends.
+    boundaries: Vec<usize>,
+}
+
+fn small_log(tag: &str, count: u32) -> Fixture {
+    let dir = TempDir::new(tag);
+    let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+    // Varying sizes, so record boundaries fall at irregular offsets.
+    let txns: Vec<Vec<KvEvent>> =
+        (0..count).map(|i| (0..=i % 3).map(|j| KvEvent::Mix(j, u64::from(i) * 1000 + u64::from(j))).collect()).collect();
+    for (i, events) in txns.iter().enumerate() {
+        store.commit(meta(i as u64), events.clone()).unwrap();
+    }
+    drop(store);
+    let segment_path = files_with_prefix(dir.path(), "wal-").remove(0);
+    let segment = std::fs::read(&segment_path).unwrap();
+    let mut boundaries = Vec::new();
+    let mut offset = SEGMENT_HEADER_BYTES;
+    while offset < segment.len() {
+        offset += decode_frame(&segment[offset..], u32::MAX).unwrap().encoded_bytes();
+        boundaries.push(offset);
+    }
+    assert_eq!(boundaries.len(), txns.len());
+    Fixture {
+        identity: std::fs::read(dir.join("IDENTITY")).unwrap(),
+        segment_name: segment_path.file_name().unwrap().to_string_lossy().into_owned(),
+        segment,
+        txns,
+        boundaries,
+    }
+}
+
+fn lay_out(dir: &Path, fixture: &Fixture, segment: &[u8]) -> PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("IDENTITY"), &fixture.identity).unwrap();
+    let path = dir.join(&fixture.segment_name);
+    std::fs::write(&path, segment).unwrap();
+    path
+}
+
+#[test]
+fn torn_tail_at_every_offset_recovers_the_longest_complete_prefix() {
+    let fixture = small_log("torn-source", 12);
+    let dir = TempDir::new("torn");
+    for len in SEGMENT_HEADER_BYTES..=fixture.segment.len() {
+        let segment_path = lay_out(dir.path(), &fixture, &fixture.segment[..len]);
+        let whole = fixture.boundaries.iter().filter(|&&b| b <= len).count();
+        let store: Store<Kv> = Store::open(dir.path(), Options::default())
+            .unwrap_or_else(|err| panic!("open after cutting at {len}: {err}"));
+        assert_eq!(store.read().seq(), whole as u64, "cut at {len}");
+        assert_eq!(*store.read(), fold(&fixture.txns[..whole]), "cut at {len}");
+        let last_end = if whole == 0 { SEGMENT_HEADER_BYTES } else { fixture.boundaries[whole - 1] };
+        match &store.open_report().torn_tail {
+            None => assert_eq!(len, last_end, "an untorn log reports no tail"),
+            Some(torn) => {
+                assert_eq!((torn.offset as usize, torn.bytes as usize), (last_end, len - last_end));
+                let kept = std::fs::read(torn.kept_at.as_ref().unwrap()).unwrap();
+                assert_eq!(kept, &fixture.segment[last_end..len], "the cut bytes are kept aside");
+            }
+        }
+        // The store accepts new commits right after the cut.
+        let next = store.commit(meta(99), vec![KvEvent::Set(7, 7)]).unwrap();
+        assert_eq!(next.seq, whole as u64 + 1);
+        drop(store);
+        let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+        let mut expected = fold(&fixture.txns[..whole]);
+        elbstore::StateMachine::apply(&mut expected, &KvEvent::Set(7, 7));
+        assert_eq!(*store.read(), expected, "cut at {len}, then one commit");
+        assert!(store.open_report().torn_tail.is_none());
+        // The new record starts exactly where the cut was made and ends the file.
+        let segment = std::fs::read(&segment_path).unwrap();
+        let frame = decode_frame(&segment[last_end..], u32::MAX).unwrap();
+        assert_eq!((frame.seq, last_end + frame.encoded_bytes()), (whole as u64 + 1, segment.len()));
+    }
+}
+
+#[test]
+fn zero_filled_tail_is_cut_like_a_torn_one() {
+    let fixture = small_log("zero-source", 6);
+    let dir = TempDir::new("zero");
+    for len in SEGMENT_HEADER_BYTES..fixture.segment.len() {
+        let mut segment = fixture.segment[..len].to_vec();
+        segment.resize(fixture.segment.len() + 4096, 0);
+        lay_out(dir.path(), &fixture, &segment);
+        // A record whose own last bytes are zeros survives zero-filling intact,
+        // so count the records whose bytes really are unchanged.
+        let whole = fixture.boundaries.iter().take_while(|&&b| segment[..b] == fixture.segment[..b]).count();
+        let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+        assert_eq!(*store.read(), fold(&fixture.txns[..whole]), "zeros from {len}");
+        let torn = store.open_report().torn_tail.clone().expect("the zeros are cut");
+        assert_eq!(torn.offset as usize, if whole == 0 { SEGMENT_HEADER_BYTES } else { fixture.boundaries[whole - 1] });
+    }
+}
+
+#[test]
+fn a_bad_record_followed_by_valid_ones_is_an_error_naming_file_and_offset() {
+    let fixture = small_log("middle-source", 8);
+    let dir = TempDir::new("middle");
+    for victim in 0..fixture.txns.len() - 1 {
+        let start = if victim == 0 { SEGMENT_HEADER_BYTES } else { fixture.boundaries[victim - 1] };
+        for byte in [start, start + 5, start + 12, start + 20, fixture.boundaries[victim] - 1] {
+            let mut segment = fixture.segment.clone();
+            segment[byte] ^= 0x40;
+            let path = lay_out(dir.path(), &fixture, &segment);
+            match Store::<Kv>::open(dir.path(), Options::default()) {
+                Err(Error::Wal(WalError::Corrupted { path: p, offset, problem })) => {
+                    assert_eq!(p, path);
+                    assert_eq!(offset as usize, start, "record {victim}, byte {byte}");
+                    assert!(!matches!(problem, FrameProblem::Truncated { .. }) || byte < start + 8);
+                }
+                other => panic!("record {victim}, byte {byte}: expected corruption error, got {other:?}"),
+            }
+            // Nothing was cut or moved aside.
+            assert_eq!(std::fs::read(&path).unwrap(), segment);
+        }
+    }
+}
+
+#[test]
+fn a_duplicated_frame_is_a_sequence_error() {
+    let fixture = small_log("dup-source", 5);
+    let dir = TempDir::new("dup");
+    let mut segment = fixture.segment.clone();
+    let second = fixture.boundaries[0]..fixture.boundaries[1];
+    segment.extend_from_slice(&fixture.segment[second]);
+    lay_out(dir.path(), &fixture, &segment);
+    match Store::<Kv>::open(dir.path(), Options::default()) {
+        Err(Error::Wal(WalError::SequenceGap { expected: 6, found: 2, offset, .. })) => {
+            assert_eq!(offset as usize, fixture.segment.len());
+        }
+        other => panic!("expected a sequence error, got {other:?}"),
+    }
+}
