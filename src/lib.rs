@@ -1,8 +1,4 @@
-//! elbstore: an event-sourced state store for load-balancer control-plane metadata.
-//!
-//! Every change is a transaction in an append-only, checksummed write-ahead
-//! log; snapshots make opening fast; the state at any point of history can be
-//! rebuilt. See ARCHITECTURE.md for the map and docs/FORMAT.md for the bytes.
+#![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -22,8 +22,9 @@ fn small_log(tag: &str, count: u32) -> Fixture {
     let dir = TempDir::new(tag);
     let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
     // Varying sizes, so record boundaries fall at irregular offsets.
-    let txns: Vec<Vec<KvEvent>> =
-        (0..count).map(|i| (0..=i % 3).map(|j| KvEvent::Mix(j, u64::from(i) * 1000 + u64::from(j))).collect()).collect();
+    let txns: Vec<Vec<KvEvent>> = (0..count)
+        .map(|i| (0..=i % 3).map(|j| KvEvent::Mix(j, u64::from(i) * 1000 + u64::from(j))).collect())
+        .collect();
     for (i, events) in txns.iter().enumerate() {
         store.commit(meta(i as u64), events.clone()).unwrap();
     }

@@ -19,7 +19,8 @@ fn open(dir: &TempDir, options: Options) -> Store<Kv> {
 #[test]
 fn commits_survive_reopen_with_their_metadata() {
     let dir = TempDir::new("reopen");
-    let txns: Vec<Vec<KvEvent>> = (0..20).map(|i| vec![KvEvent::Set(i, u64::from(i) * 10), KvEvent::Mix(1, 7)]).collect();
+    let txns: Vec<Vec<KvEvent>> =
+        (0..20).map(|i| vec![KvEvent::Set(i, u64::from(i) * 10), KvEvent::Mix(1, 7)]).collect();
     let store = open(&dir, Options::default());
     assert!(store.open_report().created);
     for (i, events) in txns.iter().enumerate() {
@@ -126,7 +127,7 @@ fn a_rejected_command_writes_nothing_and_consumes_no_sequence_number() {
     #[derive(Debug)]
     enum Refused {
         TooBig,
-        Store(Error),
+        Store(#[allow(dead_code)] Error),
     }
     impl From<Error> for Refused {
         fn from(err: Error) -> Refused {

@@ -15,15 +15,18 @@ use super::options::{SnapshotRetention, SyncPolicy};
 use super::{Inner, View};
 use crate::snapshot::{self, SnapshotHeader, SnapshotInfo};
 
+/// Tells the sync thread to stop.
+type Shutdown = Arc<(Mutex<bool>, Condvar)>;
+
 /// The store's background threads.
-pub(crate) struct Background {
+pub(crate) struct Background<S: StateMachine> {
+    inner: Arc<Inner<S>>,
     snapshotter: Option<JoinHandle<()>>,
-    ticker: Option<(JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>)>,
-    stop_snapshots: Box<dyn FnOnce() + Send + Sync>,
+    ticker: Option<(JoinHandle<()>, Shutdown)>,
 }
 
-impl Background {
-    pub(crate) fn start<S: StateMachine>(inner: &Arc<Inner<S>>) -> Background {
+impl<S: StateMachine> Background<S> {
+    pub(crate) fn start(inner: &Arc<Inner<S>>) -> Background<S> {
         let (sender, receiver) = mpsc::channel::<View<S>>();
         *inner.snapshot_requests.lock() = Some(sender);
         let worker = inner.clone();
@@ -44,19 +47,13 @@ impl Background {
             SyncPolicy::Interval(period) => Some(start_ticker(inner.clone(), period)),
             SyncPolicy::Always | SyncPolicy::Never => None,
         };
-        let requests = inner.clone();
-        Background {
-            snapshotter: Some(snapshotter),
-            ticker,
-            stop_snapshots: Box::new(move || {
-                requests.snapshot_requests.lock().take();
-            }),
-        }
+        Background { inner: inner.clone(), snapshotter: Some(snapshotter), ticker }
     }
 
     /// Stops the threads after the snapshot in progress, if any, is written.
     pub(crate) fn stop(mut self) {
-        (std::mem::replace(&mut self.stop_snapshots, Box::new(|| ())))();
+        // Dropping the sender ends the snapshot thread's loop.
+        self.inner.snapshot_requests.lock().take();
         if let Some(handle) = self.snapshotter.take() {
             let _ = handle.join();
         }
@@ -68,10 +65,7 @@ impl Background {
     }
 }
 
-fn start_ticker<S: StateMachine>(
-    inner: Arc<Inner<S>>,
-    period: Duration,
-) -> (JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>) {
+fn start_ticker<S: StateMachine>(inner: Arc<Inner<S>>, period: Duration) -> (JoinHandle<()>, Shutdown) {
     let shutdown = Arc::new((Mutex::new(false), Condvar::new()));
     let flag = shutdown.clone();
     let handle = std::thread::Builder::new()

@@ -117,7 +117,7 @@ impl<S> Deref for View<S> {
 /// ```
 pub struct Store<S: StateMachine> {
     inner: Arc<Inner<S>>,
-    background: Option<Background>,
+    background: Option<Background<S>>,
 }
 
 pub(crate) struct Inner<S: StateMachine> {
