@@ -13,7 +13,9 @@ mod wal;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use codec::CodecError;
 pub use identity::{Identity, IdentityProblem, StoreId, IDENTITY_FIELD_BYTES_MAX};
-pub use snapshot::{FramingProblem, SnapshotError, SnapshotHeader, SnapshotInfo};
+pub use snapshot::{
+    FramingProblem, SnapshotError, SnapshotHeader, SnapshotInfo, SNAPSHOT_HEADER_BYTES, SNAPSHOT_TRAILER_BYTES,
+};
 pub use store::{
     Committed, Error, OpenMode, OpenReport, Options, Result, SnapshotRetention, StateMachine, Store, SyncPolicy,
     Transaction, Transactions, TxnContext, TxnMeta, View, ACTOR_BYTES_MAX, IDENTITY_FILE, LOCK_FILE, PAYLOAD_VERSION,

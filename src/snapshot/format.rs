@@ -102,10 +102,10 @@ impl SnapshotHeader {
         out
     }
 
-    /// Checks a whole snapshot file's framing and payload checksum; returns the
-    /// header and the payload.
-    pub fn check(bytes: &[u8]) -> Result<(SnapshotHeader, &[u8]), FramingProblem> {
-        if bytes.len() < SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES {
+    /// Parses and checks only the header, from the first bytes of a file: for
+    /// listing snapshots without reading them whole.
+    pub fn decode(bytes: &[u8]) -> Result<SnapshotHeader, FramingProblem> {
+        if bytes.len() < SNAPSHOT_HEADER_BYTES {
             return Err(FramingProblem::Truncated { file_bytes: bytes.len() as u64 });
         }
         if bytes[0..8] != MAGIC {
@@ -118,11 +118,20 @@ impl SnapshotHeader {
         if version != SNAPSHOT_VERSION || le_u32(&bytes[12..16]) != SNAPSHOT_HEADER_BYTES as u32 {
             return Err(FramingProblem::UnsupportedVersion(version));
         }
-        let header = SnapshotHeader {
+        Ok(SnapshotHeader {
             store_id: StoreId(u128::from_le_bytes(bytes[16..32].try_into().expect("16 bytes"))),
             seq: le_u64(&bytes[32..40]),
             time: Timestamp(le_u64(&bytes[40..48])),
-        };
+        })
+    }
+
+    /// Checks a whole snapshot file's framing and payload checksum; returns the
+    /// header and the payload.
+    pub fn check(bytes: &[u8]) -> Result<(SnapshotHeader, &[u8]), FramingProblem> {
+        if bytes.len() < SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES {
+            return Err(FramingProblem::Truncated { file_bytes: bytes.len() as u64 });
+        }
+        let header = SnapshotHeader::decode(bytes)?;
         let trailer = &bytes[bytes.len() - SNAPSHOT_TRAILER_BYTES..];
         if trailer[16..24] != END_MAGIC || crc32fast::hash(&trailer[0..12]) != le_u32(&trailer[12..16]) {
             return Err(FramingProblem::BadTrailer);

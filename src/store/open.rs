@@ -144,9 +144,11 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
         if snapshot.as_ref().is_some_and(|s| s.seq == seq) {
             snapshots.push(snapshot.clone().expect("checked"));
         } else if !report.rejected_snapshots.iter().any(|e| rejected_path(e) == Some(&path)) {
-            // Older snapshots are listed but not checked until used.
-            let bytes = fs.file_len(&path).unwrap_or(0);
-            snapshots.push(SnapshotInfo { path, seq, time: Timestamp(0), bytes });
+            // Older snapshots are not read whole until used; their header says when they are from.
+            let head = fs.read_range(&path, 0, snapshot::SNAPSHOT_HEADER_BYTES).map_err(io_err("read", &path))?;
+            let time = snapshot::SnapshotHeader::decode(&head).map_or(Timestamp(0), |h| h.time);
+            let bytes = fs.file_len(&path).map_err(io_err("stat", &path))?;
+            snapshots.push(SnapshotInfo { path, seq, time, bytes });
         }
     }
     report.snapshot = snapshot;
