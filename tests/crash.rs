@@ -1,0 +1,296 @@
+//! Crashes and I/O failures at every mutating call, through the simulated file
+//! system: nothing acknowledged is ever lost, the log is always a gapless
+//! prefix of what was submitted, and a failed write or fsync poisons the store.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::{fold, Kv, KvEvent};
+use elbstore::io::{CrashMode, FaultKind, FaultMode, SimFs};
+use elbstore::{Error, Options, SnapshotRetention, Store, SyncPolicy, TxnMeta};
+
+const DIR: &str = "/store";
+
+fn options(fs: &SimFs) -> Options {
+    Options::default()
+        .file_system(Arc::new(fs.clone()))
+        .sync(SyncPolicy::Always)
+        .segment_bytes(4096)
+        .snapshot_every_events(Some(9))
+        .snapshot_retention(SnapshotRetention::KeepLast(2.try_into().unwrap()))
+}
+
+/// What writer `w` submits as its `i`-th transaction. Large enough that the
+/// 4 KiB segments roll during the workload.
+fn events(w: u32, i: u32) -> Vec<KvEvent> {
+    let mut out = vec![KvEvent::Set(w * 100 + i, (u64::from(w) << 32) | u64::from(i)), KvEvent::Mix(w, u64::from(i))];
+    out.extend((0..6).map(|j| KvEvent::Set(900 + j, u64::from(i))));
+    out
+}
+
+/// Acknowledged commits: seq -> (writer, index).
+type Acked = BTreeMap<u64, (u32, u32)>;
+
+/// Runs `writers` threads of `per_writer` commits each, with an explicit
+/// snapshot taken by writer 0 midway. Each writer stops at its first error,
+/// after checking that the store keeps refusing once poisoned.
+fn workload(fs: &SimFs, writers: u32, per_writer: u32) -> Acked {
+    let Ok(store) = Store::<Kv>::open(DIR, options(fs)) else { return Acked::new() };
+    let acked: Vec<(u64, u32, u32)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let store = &store;
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..per_writer {
+                        match store.commit(TxnMeta::new(format!("writer-{w}"), format!("change {i}")), events(w, i)) {
+                            Ok(committed) => mine.push((committed.seq, w, i)),
+                            Err(Error::Poisoned { .. }) => {
+                                // Never an acknowledgement after poisoning.
+                                let again = store.commit(TxnMeta::new("writer", "retry"), events(w, 99));
+                                assert!(matches!(again, Err(Error::Poisoned { .. })), "{again:?}");
+                                break;
+                            }
+                            Err(other) => panic!("unexpected error from commit: {other}"),
+                        }
+                        if w == 0 && i == per_writer / 2 {
+                            let _ = store.snapshot();
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    drop(store);
+    acked.into_iter().map(|(seq, w, i)| (seq, (w, i))).collect()
+}
+
+/// Reopens `image` and checks everything recovery promises; returns the number
+/// of transactions recovered.
+fn check_recovered(image: &SimFs, acked: &Acked, context: &str) -> u64 {
+    let store = Store::<Kv>::open(DIR, options(image)).unwrap_or_else(|err| panic!("{context}: reopen failed: {err}"));
+    let logged: Vec<_> =
+        store.transactions(..).map(|t| t.unwrap_or_else(|err| panic!("{context}: reading the log: {err}"))).collect();
+    let n = logged.len() as u64;
+    assert_eq!(store.read().seq(), n, "{context}");
+    // Gapless from 1.
+    for (index, txn) in logged.iter().enumerate() {
+        assert_eq!(txn.seq, index as u64 + 1, "{context}");
+    }
+    // Every acknowledged commit is there, with its own events.
+    for (&seq, &(w, i)) in acked {
+        assert!(seq <= n, "{context}: acknowledged seq {seq} lost (log ends at {n})");
+        assert_eq!(logged[seq as usize - 1].events, events(w, i), "{context}: seq {seq}");
+    }
+    // Each writer's transactions form a prefix of what it submitted, in order,
+    // without duplicates.
+    let mut next_index: BTreeMap<String, u32> = BTreeMap::new();
+    for txn in &logged {
+        let expected = next_index.entry(txn.meta.actor.clone()).or_insert(0);
+        assert_eq!(txn.meta.reason, format!("change {expected}"), "{context}: seq {}", txn.seq);
+        *expected += 1;
+    }
+    assert_eq!(*store.read(), fold(logged.iter().map(|t| &t.events)), "{context}: state is the fold of the log");
+    // The store takes new writes, with the next sequence number.
+    let next = store.commit(TxnMeta::new("checker", "after recovery"), vec![KvEvent::Set(1, 1)]).unwrap();
+    assert_eq!(next.seq, n + 1, "{context}");
+    drop(store);
+    let again = Store::<Kv>::open(DIR, options(image)).unwrap();
+    assert_eq!(again.read().seq(), n + 1, "{context}: second reopen");
+    n
+}
+
+fn crash_modes(k: u64) -> [CrashMode; 4] {
+    [
+        CrashMode::DropUnsynced,
+        CrashMode::KeepUnsynced,
+        CrashMode::KeepRandomPrefix { seed: k },
+        CrashMode::ZeroFilledTail { seed: k },
+    ]
+}
+
+fn enumerate_crashes(writers: u32, per_writer: u32) -> (u64, u64) {
+    let clean = SimFs::new();
+    let full = workload(&clean, writers, per_writer);
+    assert_eq!(full.len() as u32, writers * per_writer);
+    let total_calls = clean.mutating_calls();
+    let mut points = 0;
+    let mut images = 0;
+    // Concurrent runs vary in their call count, so go on until a run finishes
+    // before its crash point.
+    for k in 0.. {
+        let fs = SimFs::new();
+        fs.crash_after(k);
+        let acked = workload(&fs, writers, per_writer);
+        for mode in crash_modes(k) {
+            check_recovered(&fs.crash_image(mode), &acked, &format!("crash after call {k}, {mode:?}"));
+            images += 1;
+        }
+        points += 1;
+        if !fs.has_crashed() && k >= total_calls {
+            break;
+        }
+    }
+    (points, images)
+}
+
+#[test]
+fn crash_after_every_mutating_call_of_a_single_writer_loses_nothing_acknowledged() {
+    let (points, images) = enumerate_crashes(1, 24);
+    println!("single writer: {points} crash points, {images} crash images checked");
+    assert!(points > 60, "the workload makes enough calls to be interesting: {points}");
+}
+
+#[test]
+fn crash_after_every_mutating_call_of_concurrent_writers_loses_nothing_acknowledged() {
+    let (points, images) = enumerate_crashes(3, 10);
+    println!("three writers: {points} crash points, {images} crash images checked");
+}
+
+#[test]
+fn an_io_error_at_every_call_poisons_and_loses_nothing_acknowledged() {
+    let clean = SimFs::new();
+    workload(&clean, 2, 12);
+    let total_calls = clean.mutating_calls();
+    let mut cases = 0;
+    for k in 1..=total_calls + 5 {
+        for kind in [FaultKind::Eio, FaultKind::Enospc] {
+            for mode in [FaultMode::Once, FaultMode::Forever] {
+                let fs = SimFs::new();
+                fs.fail_call(k, kind, mode);
+                let acked = workload(&fs, 2, 12);
+                for crash in [CrashMode::DropUnsynced, CrashMode::KeepUnsynced] {
+                    check_recovered(
+                        &fs.crash_image(crash),
+                        &acked,
+                        &format!("{kind:?} {mode:?} at call {k}, {crash:?}"),
+                    );
+                }
+                cases += 1;
+            }
+        }
+    }
+    println!("{cases} injected I/O errors checked");
+}
+
+#[test]
+fn a_failed_fsync_poisons_the_store_and_hides_the_commit_from_readers() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    for i in 0..5 {
+        store.commit(TxnMeta::new("writer", "before"), vec![KvEvent::Set(i, 1)]).unwrap();
+    }
+    // A commit group makes two calls: the write, then the fsync.
+    fs.fail_call(fs.mutating_calls() + 2, FaultKind::Eio, FaultMode::Once);
+    let failed = store.commit(TxnMeta::new("writer", "the failing one"), vec![KvEvent::Set(100, 1)]);
+    match failed {
+        Err(Error::Poisoned { cause }) => assert!(cause.to_string().contains("fsync"), "{cause}"),
+        other => panic!("expected poisoning, got {other:?}"),
+    }
+    assert_eq!(store.read().seq(), 5, "readers never see the unsynced commit");
+    assert!(!store.read().entries.contains_key(&100));
+    // The fault was a one-off, but the store never retries: it stays poisoned.
+    let later = store.commit(TxnMeta::new("writer", "after"), vec![KvEvent::Set(101, 1)]);
+    assert!(matches!(later, Err(Error::Poisoned { .. })), "{later:?}");
+    assert!(store.poisoned().is_some());
+    drop(store);
+    let image = fs.crash_image(CrashMode::DropUnsynced);
+    let reopened = Store::<Kv>::open(DIR, options(&image)).unwrap();
+    assert_eq!(reopened.read().seq(), 5);
+    assert_eq!(reopened.read().entries.len(), 5);
+}
+
+/// A store whose first segments are sealed, with one snapshot; returns its
+/// files and the state it holds.
+fn sealed_store() -> (SimFs, Kv) {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    let mut n = 0;
+    while store.segments().len() < 3 {
+        store.commit(TxnMeta::new("writer", "fill"), events(n % 4, n)).unwrap();
+        n += 1;
+        if n == 5 {
+            store.snapshot().unwrap();
+        }
+    }
+    let state = store.read().state().clone();
+    drop(store);
+    (fs, state)
+}
+
+fn only(fs: &SimFs, prefix: &str) -> Vec<PathBuf> {
+    fs.files().into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix)).collect()
+}
+
+/// Opens after a bit flip: a typed error, or the same state (a fallback).
+fn open_after_flip(fs: &SimFs, expected: &Kv, what: &Path, bit: u64) -> bool {
+    match Store::<Kv>::open(DIR, options(fs).snapshot_every_events(None)) {
+        Ok(store) => {
+            assert_eq!(*store.read(), *expected, "flip of bit {bit} in {} gave a different state", what.display());
+            false
+        }
+        Err(Error::Wal(_)) => true,
+        Err(other) => panic!("flip of bit {bit} in {}: unexpected error {other}", what.display()),
+    }
+}
+
+#[test]
+fn bit_flip_anywhere_in_a_sealed_segment_is_detected() {
+    let (fs, expected) = sealed_store();
+    // Without the snapshot every segment is replayed, so a flip anywhere must be caught.
+    for snapshot in only(&fs, "snapshot-") {
+        fs.remove_raw(&snapshot);
+    }
+    let segments = only(&fs, "wal-");
+    let sealed = &segments[0];
+    let bits = fs.read_raw(sealed).unwrap().len() as u64 * 8;
+    for bit in 0..bits {
+        let image = fs.crash_image(CrashMode::KeepUnsynced);
+        image.flip_bit(sealed, bit);
+        assert!(
+            open_after_flip(&image, &expected, sealed, bit),
+            "flip of bit {bit} in a sealed segment went unnoticed"
+        );
+    }
+    println!("{bits} bit flips in a sealed segment, all detected");
+}
+
+#[test]
+fn bit_flip_anywhere_in_a_snapshot_falls_back_to_the_log() {
+    let (fs, expected) = sealed_store();
+    let snapshot = only(&fs, "snapshot-").remove(0);
+    let bits = fs.read_raw(&snapshot).unwrap().len() as u64 * 8;
+    for bit in 0..bits {
+        let image = fs.crash_image(CrashMode::KeepUnsynced);
+        image.flip_bit(&snapshot, bit);
+        let store = Store::<Kv>::open(DIR, options(&image).snapshot_every_events(None))
+            .unwrap_or_else(|err| panic!("flip of bit {bit} in the snapshot: {err}"));
+        assert_eq!(*store.read(), expected, "bit {bit}");
+        assert_eq!(store.open_report().rejected_snapshots.len(), 1, "bit {bit} was noticed and reported");
+        assert!(store.open_report().snapshot.is_none());
+    }
+    println!("{bits} bit flips in a snapshot, all detected and fallen back from");
+}
+
+#[test]
+fn a_snapshot_is_never_ahead_of_the_durable_log_even_without_fsync_per_commit() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).sync(SyncPolicy::Never).snapshot_every_events(None)).unwrap();
+    for i in 0..20 {
+        store.commit(TxnMeta::new("writer", "unsynced"), vec![KvEvent::Set(i, 1)]).unwrap();
+    }
+    let snapshot = store.snapshot().unwrap();
+    store.commit(TxnMeta::new("writer", "after the snapshot"), vec![KvEvent::Set(50, 1)]).unwrap();
+    // Power loss before close: only what the snapshot forced to disk survives.
+    let image = fs.crash_image(CrashMode::DropUnsynced);
+    drop(store);
+    let reopened = Store::<Kv>::open(DIR, options(&image)).unwrap();
+    assert_eq!(reopened.open_report().snapshot.as_ref().map(|s| s.seq), Some(snapshot.seq));
+    assert_eq!(reopened.read().seq(), 20);
+    assert_eq!(reopened.transactions(..).count(), 20, "the log holds everything the snapshot covers");
+}
