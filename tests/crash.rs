@@ -294,3 +294,122 @@ fn a_snapshot_is_never_ahead_of_the_durable_log_even_without_fsync_per_commit() 
     assert_eq!(reopened.read().seq(), 20);
     assert_eq!(reopened.transactions(..).count(), 20, "the log holds everything the snapshot covers");
 }
+
+/// Wraps the simulated file system to make fsync slow and count it, so that
+/// concurrent writers pile up behind a leader as they do on a real disk.
+#[derive(Debug)]
+struct SlowSync {
+    inner: SimFs,
+    syncs: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Debug)]
+struct SlowFile {
+    inner: Box<dyn elbstore::io::WritableFile>,
+    syncs: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl elbstore::io::WritableFile for SlowFile {
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all(buf)
+    }
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.sync_data()
+    }
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+}
+
+impl elbstore::io::FileSystem for SlowSync {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        self.inner.list_dir(dir)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn file_len(&self, path: &Path) -> std::io::Result<u64> {
+        self.inner.file_len(path)
+    }
+    fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.inner.read_file(path)
+    }
+    fn read_range(&self, path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        self.inner.read_range(path, offset, len)
+    }
+    fn map_file(&self, path: &Path) -> std::io::Result<elbstore::io::FileBytes> {
+        self.inner.map_file(path)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn elbstore::io::WritableFile>> {
+        Ok(Box::new(SlowFile { inner: self.inner.create_new(path)?, syncs: self.syncs.clone() }))
+    }
+    fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn elbstore::io::WritableFile>> {
+        Ok(Box::new(SlowFile { inner: self.inner.open_append(path)?, syncs: self.syncs.clone() }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn try_lock_exclusive(&self, path: &Path) -> std::io::Result<Option<elbstore::io::LockGuard>> {
+        self.inner.try_lock_exclusive(path)
+    }
+}
+
+#[test]
+fn concurrent_writers_share_fsyncs_and_none_is_acknowledged_before_its_record_is_durable() {
+    let sim = SimFs::new();
+    let syncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let fs = SlowSync { inner: sim.clone(), syncs: syncs.clone() };
+    let options = Options::default().file_system(Arc::new(fs)).snapshot_every_events(None).segment_bytes(1 << 20);
+    let store = Store::<Kv>::open(DIR, options).unwrap();
+    let start_syncs = syncs.load(std::sync::atomic::Ordering::SeqCst);
+    let (writers, per_writer) = (8u32, 15u32);
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let (store, sim) = (&store, &sim);
+            scope.spawn(move || {
+                for i in 0..per_writer {
+                    let committed = store.commit(TxnMeta::new(format!("writer-{w}"), "x"), events(w, i)).unwrap();
+                    // At the moment of the acknowledgement, a power loss keeps the record.
+                    let image = sim.crash_image(CrashMode::DropUnsynced);
+                    let durable = Store::<Kv>::open(DIR, read_only(&image)).unwrap();
+                    let txn = durable.transactions(committed.seq..=committed.seq).next();
+                    assert_eq!(txn.map(|t| t.unwrap().events), Some(events(w, i)), "seq {} not durable", committed.seq);
+                }
+            });
+        }
+    });
+    let commits = u64::from(writers * per_writer);
+    let used = syncs.load(std::sync::atomic::Ordering::SeqCst) - start_syncs;
+    println!("{commits} durable commits from {writers} writers shared {used} fsyncs");
+    assert!(used * 2 <= commits, "{commits} commits took {used} fsyncs: they were not grouped");
+}
+
+fn read_only(fs: &SimFs) -> Options {
+    Options::default().file_system(Arc::new(fs.clone())).mode(elbstore::OpenMode::ReadOnly)
+}
+
+#[test]
+fn interval_policy_makes_acknowledged_commits_durable_within_the_interval() {
+    let fs = SimFs::new();
+    let interval = std::time::Duration::from_millis(5);
+    let store = Store::<Kv>::open(DIR, options(&fs).sync(SyncPolicy::Interval(interval))).unwrap();
+    for i in 0..10 {
+        store.commit(TxnMeta::new("writer", "interval"), vec![KvEvent::Set(i, 1)]).unwrap();
+    }
+    std::thread::sleep(interval * 20);
+    let image = fs.crash_image(CrashMode::DropUnsynced);
+    let reopened = Store::<Kv>::open(DIR, options(&image)).unwrap();
+    assert_eq!(reopened.read().seq(), 10);
+    drop(store);
+}
