@@ -4,6 +4,7 @@
 
 mod clock;
 mod codec;
+pub mod elb;
 mod identity;
 pub mod io;
 mod snapshot;

@@ -1,0 +1,116 @@
+//! The reference fleet of DESIGN.md: each load balancer has 2 listeners,
+//! 2 rules, 1 target group and 10 registered targets (16 resources), 50 load
+//! balancers per account. Tests, benches and examples build fleets with it.
+
+use super::command::{Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, TargetSpec};
+use super::ids::{ListenerId, LoadBalancerId, TargetGroupId};
+use super::model::{
+    Action, Condition, HealthCheck, IpAddressType, LoadBalancerType, Protocol, Scheme, SubnetMapping, Tags, TargetType,
+};
+
+/// Load balancers per account in the reference fleet (the default quota).
+pub const LOAD_BALANCERS_PER_ACCOUNT: u64 = 50;
+/// Resources per load balancer in the reference fleet.
+pub const RESOURCES_PER_LOAD_BALANCER: u64 = 16;
+/// Targets per target group in the reference fleet.
+pub const TARGETS_PER_GROUP: u64 = 10;
+
+/// The account owning reference load balancer `i`.
+pub fn account(i: u64) -> String {
+    format!("{:012}", 100_000_000_000 + i / LOAD_BALANCERS_PER_ACCOUNT)
+}
+
+/// The name of reference load balancer `i` (its target group has the same name).
+pub fn name(i: u64) -> String {
+    format!("lb-{i}")
+}
+
+/// The `CreateLoadBalancer` command for reference load balancer `i`.
+pub fn load_balancer_spec(i: u64) -> CreateLoadBalancer {
+    let account = account(i);
+    CreateLoadBalancer {
+        vpc_id: format!("vpc-{account}"),
+        account,
+        name: name(i),
+        load_balancer_type: LoadBalancerType::Application,
+        scheme: if i.is_multiple_of(4) { Scheme::Internal } else { Scheme::InternetFacing },
+        ip_address_type: IpAddressType::Ipv4,
+        subnets: ["a", "b"]
+            .iter()
+            .map(|zone| SubnetMapping {
+                subnet_id: format!("subnet-{i:x}{zone}"),
+                availability_zone: format!("us-east-1{zone}"),
+            })
+            .collect(),
+        security_groups: vec![format!("sg-{i:x}")],
+        attributes: Default::default(),
+        tags: Tags::from([("team".to_owned(), format!("team-{}", i % 97))]),
+    }
+}
+
+/// The id of target `j` of reference load balancer `i`.
+pub fn target_id(i: u64, j: u64) -> String {
+    format!("i-{i:012x}{j:02}")
+}
+
+/// The commands that build reference load balancer `i` with its listeners,
+/// rules, target group and targets, as the transaction with sequence number
+/// `seq`. Ids of resources created in a transaction are `seq << 16 | n` in
+/// creation order, so later commands can name earlier ones.
+pub fn reference_commands(i: u64, seq: u64) -> Vec<Command> {
+    let lb = LoadBalancerId::new(seq, 0);
+    let tg = TargetGroupId::new(seq, 1);
+    let (http, https) = (ListenerId::new(seq, 2), ListenerId::new(seq, 3));
+    let account = account(i);
+    let tags = Tags::new();
+    vec![
+        Command::CreateLoadBalancer(load_balancer_spec(i)),
+        Command::CreateTargetGroup(CreateTargetGroup {
+            vpc_id: Some(format!("vpc-{account}")),
+            account,
+            name: name(i),
+            protocol: Some(Protocol::Http),
+            port: Some(8080),
+            target_type: TargetType::Instance,
+            health_check: HealthCheck { path: Some("/health".into()), ..HealthCheck::default() },
+            attributes: Default::default(),
+            tags: tags.clone(),
+        }),
+        Command::CreateListener(CreateListener {
+            load_balancer: lb,
+            port: 80,
+            protocol: Protocol::Http,
+            certificates: vec![],
+            ssl_policy: None,
+            default_actions: vec![Action::forward(tg)],
+            tags: tags.clone(),
+        }),
+        Command::CreateListener(CreateListener {
+            load_balancer: lb,
+            port: 443,
+            protocol: Protocol::Https,
+            certificates: vec![format!("arn:aws:acm:us-east-1:{}:certificate/{i:x}", self::account(i))],
+            ssl_policy: None,
+            default_actions: vec![Action::forward(tg)],
+            tags: tags.clone(),
+        }),
+        Command::CreateRule(CreateRule {
+            listener: http,
+            priority: 10,
+            conditions: vec![Condition::PathPattern(vec!["/api/*".into()])],
+            actions: vec![Action::forward(tg)],
+            tags: tags.clone(),
+        }),
+        Command::CreateRule(CreateRule {
+            listener: https,
+            priority: 10,
+            conditions: vec![Condition::HostHeader(vec![format!("api-{i}.example.com")])],
+            actions: vec![Action::forward(tg)],
+            tags,
+        }),
+        Command::RegisterTargets {
+            target_group: tg,
+            targets: (0..TARGETS_PER_GROUP).map(|j| TargetSpec::new(target_id(i, j))).collect(),
+        },
+    ]
+}

@@ -1,0 +1,37 @@
+//! The typed ELB state: load balancers, listeners, rules, target groups,
+//! targets and their health, attributes and tags, modelled on the Elastic Load
+//! Balancing v2 API.
+//!
+//! Commands are validated against the state by a pure planner and become
+//! events; every event carries whole values (before and after), so any
+//! transaction can be undone from the log alone. This module knows nothing of
+//! files: it only implements [`crate::StateMachine`].
+
+mod command;
+mod error;
+mod event;
+pub mod fleet;
+mod ids;
+mod model;
+mod plan;
+mod quotas;
+mod state;
+mod store;
+mod validate;
+
+pub use command::{
+    Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, ModifyListener, Outcome, Taggable,
+    TargetSpec,
+};
+pub use error::{ElbError, NameProblem};
+pub use event::{ElbEvent, Entity, EntityKey, EntityKind};
+pub use ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, CREATIONS_PER_TRANSACTION_MAX};
+pub use model::{
+    Action, Attributes, Condition, HealthCheck, HealthState, IpAddressType, Listener, LoadBalancer, LoadBalancerState,
+    LoadBalancerType, Protocol, Rule, Scheme, SubnetMapping, Tags, Target, TargetGroup, TargetHealth, TargetType,
+    WeightedTargetGroup, DELETION_PROTECTION,
+};
+pub use plan::{plan, DEFAULT_SSL_POLICY, RULE_PRIORITY_MAX};
+pub use quotas::{Quotas, Settings};
+pub use state::{Counts, ElbState};
+pub use store::{Applied, ElbStore};
