@@ -631,3 +631,6 @@ fn target_key(tg: &TargetGroup, spec: &TargetSpec) -> Result<TargetKey> {
     };
     Ok(TargetKey { target_group: tg.id, id: spec.id.clone(), port })
 }
+
+#[cfg(test)]
+mod tests;

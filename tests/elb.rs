@@ -1,0 +1,421 @@
+//! The typed ELB store against an independent reference model, the inverse
+//! property of events, and the reference fleet built through the API.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::TempDir;
+use elbstore::elb::{
+    fleet, Action, Command, CreateListener, CreateRule, CreateTargetGroup, ElbError, ElbEvent, ElbState, ElbStore,
+    EntityKey, HealthCheck, HealthState, ListenerId, LoadBalancerId, Outcome, Protocol, RuleId, Settings, Taggable,
+    TargetGroupId, TargetHealth, TargetSpec, TargetType, DELETION_PROTECTION,
+};
+use elbstore::{Options, StateMachine, SyncPolicy, TxnMeta};
+use proptest::prelude::*;
+
+/// A deliberately plain model of what the store should hold: maps of the few
+/// facts the commands below change, with the validation rules written out again.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Model {
+    lbs: BTreeMap<LoadBalancerId, (String, bool)>,
+    tgs: BTreeMap<TargetGroupId, String>,
+    listeners: BTreeMap<ListenerId, (LoadBalancerId, u16, TargetGroupId)>,
+    rules: BTreeMap<RuleId, (ListenerId, u32, TargetGroupId)>,
+    targets: BTreeMap<(TargetGroupId, String), HealthState>,
+    tags: BTreeMap<LoadBalancerId, BTreeMap<String, String>>,
+}
+
+/// Operations with small pools of names, ports and priorities so that
+/// collisions (and refusals) are frequent. Indexes pick existing entities;
+/// an index past the end names one that does not exist.
+#[derive(Clone, Debug)]
+enum Op {
+    CreateLb(u8),
+    DeleteLb(u8),
+    Protect(u8, bool),
+    CreateTg(u8),
+    DeleteTg(u8),
+    CreateListener(u8, u8, u8),
+    DeleteListener(u8),
+    CreateRule(u8, u8, u8),
+    DeleteRule(u8),
+    Register(u8, u8),
+    Deregister(u8, u8),
+    Health(u8, u8, bool),
+    Tag(u8, u8),
+    Untag(u8, u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let i = || 0u8..6;
+    prop_oneof![
+        3 => i().prop_map(Op::CreateLb),
+        1 => i().prop_map(Op::DeleteLb),
+        1 => (i(), any::<bool>()).prop_map(|(a, b)| Op::Protect(a, b)),
+        2 => i().prop_map(Op::CreateTg),
+        1 => i().prop_map(Op::DeleteTg),
+        3 => (i(), i(), i()).prop_map(|(a, b, c)| Op::CreateListener(a, b, c)),
+        1 => i().prop_map(Op::DeleteListener),
+        2 => (i(), i(), i()).prop_map(|(a, b, c)| Op::CreateRule(a, b, c)),
+        1 => i().prop_map(Op::DeleteRule),
+        3 => (i(), i()).prop_map(|(a, b)| Op::Register(a, b)),
+        1 => (i(), i()).prop_map(|(a, b)| Op::Deregister(a, b)),
+        3 => (i(), i(), any::<bool>()).prop_map(|(a, b, c)| Op::Health(a, b, c)),
+        1 => (i(), i()).prop_map(|(a, b)| Op::Tag(a, b)),
+        1 => (i(), i()).prop_map(|(a, b)| Op::Untag(a, b)),
+    ]
+}
+
+fn pick<K: Copy, V>(map: &BTreeMap<K, V>, index: u8, missing: K) -> K {
+    map.keys().nth(index as usize).copied().unwrap_or(missing)
+}
+
+const ACCOUNT: &str = "123456789012";
+const PORTS: [u16; 3] = [80, 8080, 8081];
+
+/// What the model expects: `Ok` with the new model, or the name of the error.
+fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
+    let mut m = model.clone();
+    let lb = |i| pick(&model.lbs, i, LoadBalancerId(1));
+    let tg = |i| pick(&model.tgs, i, TargetGroupId(1));
+    let listener = |i| pick(&model.listeners, i, ListenerId(1));
+    let rule = |i| pick(&model.rules, i, RuleId(1));
+    match *op {
+        Op::CreateLb(n) => {
+            if model.lbs.values().any(|(name, _)| *name == format!("lb-{n}")) {
+                return Err("DuplicateLoadBalancerName");
+            }
+        }
+        Op::DeleteLb(i) => {
+            let id = lb(i);
+            let Some((_, protected)) = model.lbs.get(&id) else { return Err("LoadBalancerNotFound") };
+            if *protected {
+                return Err("DeletionProtected");
+            }
+            let gone: Vec<ListenerId> = model.listeners.iter().filter(|(_, l)| l.0 == id).map(|(k, _)| *k).collect();
+            m.rules.retain(|_, r| !gone.contains(&r.0));
+            m.listeners.retain(|k, _| !gone.contains(k));
+            m.lbs.remove(&id);
+            m.tags.remove(&id);
+        }
+        Op::Protect(i, on) => {
+            let id = lb(i);
+            m.lbs.get_mut(&id).ok_or("LoadBalancerNotFound")?.1 = on;
+        }
+        Op::CreateTg(n) => {
+            if model.tgs.values().any(|name| *name == format!("tg-{n}")) {
+                return Err("DuplicateTargetGroupName");
+            }
+        }
+        Op::DeleteTg(i) => {
+            let id = tg(i);
+            if !model.tgs.contains_key(&id) {
+                return Err("TargetGroupNotFound");
+            }
+            if model.listeners.values().any(|l| l.2 == id) || model.rules.values().any(|r| r.2 == id) {
+                return Err("TargetGroupInUse");
+            }
+            m.tgs.remove(&id);
+            m.targets.retain(|(g, _), _| *g != id);
+        }
+        Op::CreateListener(i, p, t) => {
+            let (id, group) = (lb(i), tg(t));
+            if !model.lbs.contains_key(&id) {
+                return Err("LoadBalancerNotFound");
+            }
+            if model.listeners.values().any(|l| l.0 == id && l.1 == PORTS[p as usize % 3]) {
+                return Err("PortInUse");
+            }
+            if !model.tgs.contains_key(&group) {
+                return Err("TargetGroupNotFound");
+            }
+        }
+        Op::DeleteListener(i) => {
+            let id = listener(i);
+            m.listeners.remove(&id).ok_or("ListenerNotFound")?;
+            m.rules.retain(|_, r| r.0 != id);
+        }
+        Op::CreateRule(i, p, t) => {
+            let (id, group) = (listener(i), tg(t));
+            if !model.listeners.contains_key(&id) {
+                return Err("ListenerNotFound");
+            }
+            if model.rules.values().any(|r| r.0 == id && r.1 == u32::from(p) + 1) {
+                return Err("PriorityInUse");
+            }
+            if !model.tgs.contains_key(&group) {
+                return Err("TargetGroupNotFound");
+            }
+        }
+        Op::DeleteRule(i) => {
+            m.rules.remove(&rule(i)).ok_or("RuleNotFound")?;
+        }
+        Op::Register(t, n) => {
+            let group = tg(t);
+            if !model.tgs.contains_key(&group) {
+                return Err("TargetGroupNotFound");
+            }
+            let used = model.listeners.values().any(|l| l.2 == group) || model.rules.values().any(|r| r.2 == group);
+            let initial = if used { HealthState::Initial } else { HealthState::Unused };
+            m.targets.entry((group, format!("i-{n}"))).or_insert(initial);
+        }
+        Op::Deregister(t, n) => {
+            let group = tg(t);
+            if !model.tgs.contains_key(&group) {
+                return Err("TargetGroupNotFound");
+            }
+            m.targets.remove(&(group, format!("i-{n}"))).ok_or("TargetNotRegistered")?;
+        }
+        Op::Health(t, n, healthy) => {
+            let group = tg(t);
+            if !model.tgs.contains_key(&group) {
+                return Err("TargetGroupNotFound");
+            }
+            let state = m.targets.get_mut(&(group, format!("i-{n}"))).ok_or("TargetNotRegistered")?;
+            *state = if healthy { HealthState::Healthy } else { HealthState::Unhealthy };
+        }
+        Op::Tag(i, k) => {
+            let id = lb(i);
+            if !model.lbs.contains_key(&id) {
+                return Err("LoadBalancerNotFound");
+            }
+            m.tags.entry(id).or_default().insert(format!("k{k}"), format!("v{k}"));
+        }
+        Op::Untag(i, k) => {
+            let id = lb(i);
+            if !model.lbs.contains_key(&id) {
+                return Err("LoadBalancerNotFound");
+            }
+            if let Some(tags) = m.tags.get_mut(&id) {
+                tags.remove(&format!("k{k}"));
+            }
+        }
+    }
+    Ok(m)
+}
+
+fn command(model: &Model, op: &Op) -> Command {
+    let lb = |i| pick(&model.lbs, i, LoadBalancerId(1));
+    let tg = |i| pick(&model.tgs, i, TargetGroupId(1));
+    let listener = |i| pick(&model.listeners, i, ListenerId(1));
+    let target = |n: u8| vec![TargetSpec::new(format!("i-{n}"))];
+    match *op {
+        Op::CreateLb(n) => {
+            let mut spec = fleet::load_balancer_spec(0);
+            spec.account = ACCOUNT.into();
+            spec.vpc_id = "vpc-1".into();
+            spec.name = format!("lb-{n}");
+            spec.tags.clear();
+            Command::CreateLoadBalancer(spec)
+        }
+        Op::DeleteLb(i) => Command::DeleteLoadBalancer { load_balancer: lb(i) },
+        Op::Protect(i, on) => Command::ModifyLoadBalancerAttributes {
+            load_balancer: lb(i),
+            attributes: [(DELETION_PROTECTION.to_owned(), on.to_string())].into(),
+        },
+        Op::CreateTg(n) => Command::CreateTargetGroup(CreateTargetGroup {
+            account: ACCOUNT.into(),
+            name: format!("tg-{n}"),
+            protocol: Some(Protocol::Http),
+            port: Some(80),
+            vpc_id: Some("vpc-1".into()),
+            target_type: TargetType::Instance,
+            health_check: HealthCheck::default(),
+            attributes: Default::default(),
+            tags: Default::default(),
+        }),
+        Op::DeleteTg(i) => Command::DeleteTargetGroup { target_group: tg(i) },
+        Op::CreateListener(i, p, t) => Command::CreateListener(CreateListener {
+            load_balancer: lb(i),
+            port: PORTS[p as usize % 3],
+            protocol: Protocol::Http,
+            certificates: vec![],
+            ssl_policy: None,
+            default_actions: vec![Action::forward(tg(t))],
+            tags: Default::default(),
+        }),
+        Op::DeleteListener(i) => Command::DeleteListener { listener: listener(i) },
+        Op::CreateRule(i, p, t) => Command::CreateRule(CreateRule {
+            listener: listener(i),
+            priority: u32::from(p) + 1,
+            conditions: vec![elbstore::elb::Condition::PathPattern(vec!["/p".into()])],
+            actions: vec![Action::forward(tg(t))],
+            tags: Default::default(),
+        }),
+        Op::DeleteRule(i) => Command::DeleteRule { rule: pick(&model.rules, i, RuleId(1)) },
+        Op::Register(t, n) => Command::RegisterTargets { target_group: tg(t), targets: target(n) },
+        Op::Deregister(t, n) => Command::DeregisterTargets { target_group: tg(t), targets: target(n) },
+        Op::Health(t, n, healthy) => Command::UpdateTargetHealth {
+            target_group: tg(t),
+            target: TargetSpec::new(format!("i-{n}")),
+            health: TargetHealth {
+                state: if healthy { HealthState::Healthy } else { HealthState::Unhealthy },
+                reason: None,
+            },
+        },
+        Op::Tag(i, k) => Command::AddTags {
+            resource: Taggable::LoadBalancer(lb(i)),
+            tags: [(format!("k{k}"), format!("v{k}"))].into(),
+        },
+        Op::Untag(i, k) => Command::RemoveTags { resource: Taggable::LoadBalancer(lb(i)), keys: vec![format!("k{k}")] },
+    }
+}
+
+fn error_name(err: &ElbError) -> &'static str {
+    match err {
+        ElbError::DuplicateLoadBalancerName { .. } => "DuplicateLoadBalancerName",
+        ElbError::DuplicateTargetGroupName { .. } => "DuplicateTargetGroupName",
+        ElbError::LoadBalancerNotFound { .. } => "LoadBalancerNotFound",
+        ElbError::ListenerNotFound { .. } => "ListenerNotFound",
+        ElbError::RuleNotFound { .. } => "RuleNotFound",
+        ElbError::TargetGroupNotFound { .. } => "TargetGroupNotFound",
+        ElbError::TargetNotRegistered { .. } => "TargetNotRegistered",
+        ElbError::DeletionProtected { .. } => "DeletionProtected",
+        ElbError::TargetGroupInUse { .. } => "TargetGroupInUse",
+        ElbError::PortInUse { .. } => "PortInUse",
+        ElbError::PriorityInUse { .. } => "PriorityInUse",
+        other => panic!("unexpected refusal: {other}"),
+    }
+}
+
+/// The model's view of a real state.
+fn project(state: &ElbState) -> Model {
+    let mut m = Model::default();
+    for lb in state.load_balancers() {
+        m.lbs.insert(lb.id, (lb.name.clone(), lb.deletion_protected()));
+        if !lb.tags.is_empty() {
+            m.tags.insert(lb.id, lb.tags.clone());
+        }
+        for l in state.listeners_of(lb.id) {
+            let tg = l.default_actions[0].target_groups().next().unwrap();
+            m.listeners.insert(l.id, (lb.id, l.port, tg));
+            for r in state.rules_of(l.id) {
+                m.rules.insert(r.id, (l.id, r.priority, r.actions[0].target_groups().next().unwrap()));
+            }
+        }
+    }
+    for tg in state.target_groups() {
+        m.tgs.insert(tg.id, tg.name.clone());
+        for t in state.targets_of(tg.id) {
+            m.targets.insert((tg.id, t.key.id.clone()), t.health.state);
+        }
+    }
+    m
+}
+
+/// Updates the model's ids for the entities a successful command created.
+fn adopt(model: &mut Model, op: &Op, outcome: &Outcome) {
+    match (op, outcome) {
+        (Op::CreateLb(n), Outcome::LoadBalancerCreated(id)) => {
+            model.lbs.insert(*id, (format!("lb-{n}"), false));
+        }
+        (Op::CreateTg(n), Outcome::TargetGroupCreated(id)) => {
+            model.tgs.insert(*id, format!("tg-{n}"));
+        }
+        (Op::CreateListener(i, p, t), Outcome::ListenerCreated(id)) => {
+            let lb = pick(&model.lbs, *i, LoadBalancerId(1));
+            let tg = pick(&model.tgs, *t, TargetGroupId(1));
+            model.listeners.insert(*id, (lb, PORTS[*p as usize % 3], tg));
+        }
+        (Op::CreateRule(i, p, t), Outcome::RuleCreated(id)) => {
+            let listener = pick(&model.listeners, *i, ListenerId(1));
+            let tg = pick(&model.tgs, *t, TargetGroupId(1));
+            model.rules.insert(*id, (listener, u32::from(*p) + 1, tg));
+        }
+        _ => {}
+    }
+}
+
+fn options() -> Options {
+    Options::default().sync(SyncPolicy::Never).snapshot_every_events(Some(40))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_store_agrees_with_the_model_and_every_transaction_inverts(ops in prop::collection::vec(op(), 1..60)) {
+        let dir = TempDir::new("elb-model");
+        let store = ElbStore::open(dir.path(), options(), Settings::default()).unwrap();
+        let mut model = Model::default();
+        for op in &ops {
+            let before = store.read();
+            let expected = expect(&model, op);
+            let result = store.execute(TxnMeta::new("prop", format!("{op:?}")), vec![command(&model, op)]);
+            match (expected, result) {
+                (Ok(next), Ok(applied)) => {
+                    model = next;
+                    adopt(&mut model, op, &applied.outcomes[0]);
+                    if let Some(committed) = applied.committed {
+                        // Undoing the transaction's events, last first, gives the state before it.
+                        let txn = store.store().transactions(committed.seq..=committed.seq).next().unwrap().unwrap();
+                        let mut undone = store.read().state().clone();
+                        for event in txn.events.iter().rev() {
+                            undone.apply(&event.inverse());
+                        }
+                        prop_assert_eq!(&undone, before.state());
+                    } else {
+                        prop_assert_eq!(store.read().seq(), before.seq());
+                    }
+                }
+                (Err(name), Err(err)) => {
+                    prop_assert_eq!(name, error_name(&err), "{:?}", op);
+                    prop_assert_eq!(store.read().seq(), before.seq(), "a refusal writes nothing");
+                }
+                (expected, result) => prop_assert!(false, "{:?}: model says {:?}, store says {:?}", op, expected, result),
+            }
+            prop_assert_eq!(&project(&store.read()), &model, "after {:?}", op);
+        }
+        let state = store.read().state().clone();
+        store.close().unwrap();
+        let reopened = ElbStore::open(dir.path(), options(), Settings::default()).unwrap();
+        let view = reopened.read();
+        prop_assert_eq!(view.state(), &state);
+        prop_assert_eq!(&project(&view), &model);
+    }
+}
+
+#[test]
+fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
+    let dir = TempDir::new("elb-fleet");
+    let n = 200u64;
+    let store = ElbStore::open(dir.path(), options(), Settings::default()).unwrap();
+    for i in 0..n {
+        let applied = store
+            .execute_with(TxnMeta::new("svc:provisioning", format!("build {}", fleet::name(i))), |_, ctx| {
+                fleet::reference_commands(i, ctx.seq)
+            })
+            .unwrap();
+        assert_eq!(applied.outcomes.len(), 7);
+    }
+    let counts = store.read().counts();
+    assert_eq!(
+        (counts.load_balancers, counts.listeners, counts.rules, counts.target_groups, counts.targets),
+        (200, 400, 400, 200, 2000)
+    );
+    assert_eq!(
+        (counts.load_balancers + counts.listeners + counts.rules + counts.target_groups + counts.targets) as u64,
+        n * fleet::RESOURCES_PER_LOAD_BALANCER
+    );
+    let view = store.read();
+    let lb = view.load_balancer_by_name(&fleet::account(123), "lb-123").unwrap().clone();
+    assert_eq!(view.listeners_of(lb.id).count(), 2);
+    let tg = view.target_group_by_name(&fleet::account(123), "lb-123").unwrap().id;
+    assert_eq!(view.targets_of(tg).count(), 10);
+    assert_eq!(view.load_balancers_using(tg), vec![lb.id]);
+    let state = view.state().clone();
+    drop(view);
+    store.store().snapshot().unwrap();
+    store.close().unwrap();
+    let reopened = ElbStore::open(dir.path(), options(), Settings::default()).unwrap();
+    assert!(reopened.store().open_report().snapshot.is_some());
+    assert_eq!(reopened.read().state(), &state, "indexes rebuilt from a snapshot match");
+    // Deleting a load balancer logs its listeners and rules too.
+    let applied =
+        reopened.execute(TxnMeta::new("ops", "delete lb-123"), vec![Command::DeleteLoadBalancer { load_balancer: lb.id }]).unwrap();
+    let txn = reopened.store().transactions(applied.committed.unwrap().seq..).next().unwrap().unwrap();
+    let kinds: Vec<_> = txn.events.iter().map(|e| matches!(e, ElbEvent::Deleted(_))).collect();
+    assert_eq!(kinds, vec![true; 5]);
+    assert_eq!(txn.events.last().unwrap().key(), EntityKey::LoadBalancer(lb.id));
+}
