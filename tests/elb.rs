@@ -189,6 +189,9 @@ fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
             }
             if let Some(tags) = m.tags.get_mut(&id) {
                 tags.remove(&format!("k{k}"));
+                if tags.is_empty() {
+                    m.tags.remove(&id);
+                }
             }
         }
     }
@@ -376,11 +379,22 @@ proptest! {
     }
 }
 
+/// Peak resident memory of this process, from /proc (Linux), in MiB.
+fn peak_resident_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1024)
+}
+
+/// Builds the fleet one load balancer per transaction. CI builds 200; set
+/// `ELBSTORE_FLEET_LOAD_BALANCERS=100000` to build the full reference fleet.
 #[test]
 fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
     let dir = TempDir::new("elb-fleet");
-    let n = 200u64;
-    let store = ElbStore::open(dir.path(), options(), Settings::default()).unwrap();
+    let n: u64 = std::env::var("ELBSTORE_FLEET_LOAD_BALANCERS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    assert!(n > 123, "the checks below look at load balancer 123");
+    let store = ElbStore::open(dir.path(), options().snapshot_every_events(None), Settings::default()).unwrap();
+    let started = std::time::Instant::now();
     for i in 0..n {
         let applied = store
             .execute_with(TxnMeta::new("svc:provisioning", format!("build {}", fleet::name(i))), |_, ctx| {
@@ -389,10 +403,17 @@ fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
             .unwrap();
         assert_eq!(applied.outcomes.len(), 7);
     }
+    let built_seconds = started.elapsed().as_secs_f64();
     let counts = store.read().counts();
+    let n_usize = n as usize;
     assert_eq!(
         (counts.load_balancers, counts.listeners, counts.rules, counts.target_groups, counts.targets),
-        (200, 400, 400, 200, 2000)
+        (n_usize, 2 * n_usize, 2 * n_usize, n_usize, 10 * n_usize)
+    );
+    println!(
+        "built {n} load balancers ({} resources) in {built_seconds:.1} s; peak resident {:?} MiB",
+        n * fleet::RESOURCES_PER_LOAD_BALANCER,
+        peak_resident_mib()
     );
     assert_eq!(
         (counts.load_balancers + counts.listeners + counts.rules + counts.target_groups + counts.targets) as u64,
@@ -412,8 +433,9 @@ fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
     assert!(reopened.store().open_report().snapshot.is_some());
     assert_eq!(reopened.read().state(), &state, "indexes rebuilt from a snapshot match");
     // Deleting a load balancer logs its listeners and rules too.
-    let applied =
-        reopened.execute(TxnMeta::new("ops", "delete lb-123"), vec![Command::DeleteLoadBalancer { load_balancer: lb.id }]).unwrap();
+    let applied = reopened
+        .execute(TxnMeta::new("ops", "delete lb-123"), vec![Command::DeleteLoadBalancer { load_balancer: lb.id }])
+        .unwrap();
     let txn = reopened.store().transactions(applied.committed.unwrap().seq..).next().unwrap().unwrap();
     let kinds: Vec<_> = txn.events.iter().map(|e| matches!(e, ElbEvent::Deleted(_))).collect();
     assert_eq!(kinds, vec![true; 5]);

@@ -128,12 +128,16 @@ fn references_must_exist() {
         w.refuse(vec![Command::DeleteListener { listener: ListenerId(7) }]),
         ElbError::ListenerNotFound { id: ListenerId(7) }
     ));
-    assert!(matches!(w.refuse(vec![Command::DeleteRule { rule: RuleId(7) }]), ElbError::RuleNotFound { id: RuleId(7) }));
+    assert!(matches!(
+        w.refuse(vec![Command::DeleteRule { rule: RuleId(7) }]),
+        ElbError::RuleNotFound { id: RuleId(7) }
+    ));
     assert!(matches!(
         w.refuse(vec![Command::DeleteTargetGroup { target_group: TargetGroupId(7) }]),
         ElbError::TargetGroupNotFound { id: TargetGroupId(7) }
     ));
-    let err = w.refuse(vec![Command::DeregisterTargets { target_group: w.tg, targets: vec![TargetSpec::new("i-nope")] }]);
+    let err =
+        w.refuse(vec![Command::DeregisterTargets { target_group: w.tg, targets: vec![TargetSpec::new("i-nope")] }]);
     assert!(matches!(err, ElbError::TargetNotRegistered { target } if target.id == "i-nope" && target.port == 8080));
     // A listener naming a missing target group.
     let err = w.refuse(vec![listener(w.lb, 8080, Protocol::Http, vec![Action::forward(TargetGroupId(5))])]);
@@ -164,7 +168,9 @@ fn names_are_unique_per_account_and_follow_the_rules() {
 fn listener_ports_are_unique_and_in_range() {
     let w = world();
     let err = w.refuse(vec![listener(w.lb, 80, Protocol::Http, vec![Action::forward(w.tg)])]);
-    assert!(matches!(err, ElbError::PortInUse { load_balancer, port: 80, listener } if load_balancer == w.lb && listener == w.http));
+    assert!(
+        matches!(err, ElbError::PortInUse { load_balancer, port: 80, listener } if load_balancer == w.lb && listener == w.http)
+    );
     assert_eq!(value_field(w.refuse(vec![listener(w.lb, 0, Protocol::Http, vec![Action::forward(w.tg)])])), "port");
     // Moving a listener onto a taken port.
     let modify = ModifyListener { port: Some(443), ..ModifyListener::new(w.http) };
@@ -213,7 +219,9 @@ fn an_application_load_balancer_needs_two_zones() {
 fn rule_priorities_are_unique_per_listener_and_in_range() {
     let w = world();
     let err = w.refuse(vec![rule(w.http, 10, w.tg)]);
-    assert!(matches!(err, ElbError::PriorityInUse { listener, priority: 10, rule } if listener == w.http && rule == w.rule));
+    assert!(
+        matches!(err, ElbError::PriorityInUse { listener, priority: 10, rule } if listener == w.http && rule == w.rule)
+    );
     assert_eq!(value_field(w.refuse(vec![rule(w.http, 0, w.tg)])), "priority");
     assert_eq!(value_field(w.refuse(vec![rule(w.http, 50_001, w.tg)])), "priority");
     // The same priority on another listener is fine.
@@ -246,7 +254,9 @@ fn rules_exist_only_on_application_load_balancers() {
         Outcome::ListenerCreated(id) => *id,
         other => panic!("{other:?}"),
     };
-    assert!(matches!(w.refuse(vec![rule(nlb_listener, 1, tg)]), ElbError::RulesNotSupported { listener } if listener == nlb_listener));
+    assert!(
+        matches!(w.refuse(vec![rule(nlb_listener, 1, tg)]), ElbError::RulesNotSupported { listener } if listener == nlb_listener)
+    );
 }
 
 #[test]
@@ -273,7 +283,10 @@ fn a_target_group_in_use_cannot_be_deleted() {
         if target_group == w.tg && l == w.http));
     // Once the load balancer is gone, the group and its targets can go.
     let (events, outcomes) = w
-        .run(vec![Command::DeleteLoadBalancer { load_balancer: w.lb }, Command::DeleteTargetGroup { target_group: w.tg }])
+        .run(vec![
+            Command::DeleteLoadBalancer { load_balancer: w.lb },
+            Command::DeleteTargetGroup { target_group: w.tg },
+        ])
         .unwrap();
     assert_eq!(outcomes, vec![Outcome::Changed(5), Outcome::Changed(11)]);
     assert_eq!(events.len(), 16);
@@ -285,7 +298,9 @@ fn deletion_protection_blocks_deletion() {
     let protect = Attributes::from([(DELETION_PROTECTION_KEY.to_owned(), "true".to_owned())]);
     w.commit(vec![Command::ModifyLoadBalancerAttributes { load_balancer: w.lb, attributes: protect }]);
     let err = w.refuse(vec![Command::DeleteLoadBalancer { load_balancer: w.lb }]);
-    assert!(matches!(err, ElbError::DeletionProtected { load_balancer, ref name } if load_balancer == w.lb && name == "lb-0"));
+    assert!(
+        matches!(err, ElbError::DeletionProtected { load_balancer, ref name } if load_balancer == w.lb && name == "lb-0")
+    );
 }
 
 const DELETION_PROTECTION_KEY: &str = crate::elb::DELETION_PROTECTION;
@@ -351,7 +366,8 @@ fn field_values_are_checked_and_named() {
 fn a_transaction_is_all_or_nothing() {
     let w = world();
     let ok = CreateLoadBalancer { name: "fresh".into(), ..fleet::load_balancer_spec(0) };
-    let err = w.refuse(vec![Command::CreateLoadBalancer(ok), Command::CreateLoadBalancer(fleet::load_balancer_spec(0))]);
+    let err =
+        w.refuse(vec![Command::CreateLoadBalancer(ok), Command::CreateLoadBalancer(fleet::load_balancer_spec(0))]);
     assert!(matches!(err, ElbError::DuplicateLoadBalancerName { .. }));
     // A later command sees an earlier one's effects: a duplicate within the transaction.
     let twice = CreateLoadBalancer { name: "twice".into(), ..fleet::load_balancer_spec(0) };
@@ -364,13 +380,16 @@ fn deleting_a_load_balancer_records_its_rules_and_listeners_with_full_values() {
     let w = world();
     let (events, _) = w.run(vec![Command::DeleteLoadBalancer { load_balancer: w.lb }]).unwrap();
     let keys: Vec<EntityKey> = events.iter().map(ElbEvent::key).collect();
-    assert_eq!(keys, vec![
-        EntityKey::Rule(w.rule),
-        EntityKey::Listener(w.http),
-        EntityKey::Rule(RuleId::new(1, 5)),
-        EntityKey::Listener(w.https),
-        EntityKey::LoadBalancer(w.lb),
-    ]);
+    assert_eq!(
+        keys,
+        vec![
+            EntityKey::Rule(w.rule),
+            EntityKey::Listener(w.http),
+            EntityKey::Rule(RuleId::new(1, 5)),
+            EntityKey::Listener(w.https),
+            EntityKey::LoadBalancer(w.lb),
+        ]
+    );
     for event in &events {
         let ElbEvent::Deleted(entity) = event else { panic!("{event:?}") };
         assert_eq!(Some(entity.clone()), w.state.entity(&entity.key()), "the deletion carries the whole value");
