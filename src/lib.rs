@@ -18,10 +18,10 @@ pub use snapshot::{
     FramingProblem, SnapshotError, SnapshotHeader, SnapshotInfo, SNAPSHOT_HEADER_BYTES, SNAPSHOT_TRAILER_BYTES,
 };
 pub use store::{
-    Committed, Error, OpenMode, OpenReport, Options, Result, SnapshotRetention, StateMachine, Store, SyncPolicy,
-    Transaction, Transactions, TxnContext, TxnMeta, View, ACTOR_BYTES_MAX, IDENTITY_FILE, LOCK_FILE, PAYLOAD_VERSION,
-    REASON_BYTES_MAX, RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT,
-    SNAPSHOT_EVERY_EVENTS_DEFAULT,
+    verify, Committed, Error, OpenMode, OpenReport, Options, Point, RestoreReport, Result, SnapshotRetention,
+    StateMachine, Store, SyncPolicy, Transaction, Transactions, TxnContext, TxnMeta, VerifyReport, View,
+    ACTOR_BYTES_MAX, IDENTITY_FILE, LOCK_FILE, PAYLOAD_VERSION, REASON_BYTES_MAX, RECORD_BYTES_MAX_DEFAULT,
+    SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use wal::{
     decode_frame, Frame, FrameProblem, HeaderProblem, SegmentHeader, SegmentInfo, TornTail, WalError,

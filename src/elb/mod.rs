@@ -11,10 +11,12 @@ mod command;
 mod error;
 mod event;
 pub mod fleet;
+mod history;
 mod ids;
 mod model;
 mod plan;
 mod quotas;
+mod repair;
 mod state;
 mod store;
 mod validate;
@@ -25,6 +27,7 @@ pub use command::{
 };
 pub use error::{ElbError, NameProblem};
 pub use event::{ElbEvent, Entity, EntityKey, EntityKind};
+pub use history::{field_changes, Diff, DiffCounts, FieldChange, HistoryFilter, Lookup, Modified, Summary, Version};
 pub use ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, CREATIONS_PER_TRANSACTION_MAX};
 pub use model::{
     Action, Attributes, Condition, HealthCheck, HealthState, IpAddressType, Listener, LoadBalancer, LoadBalancerState,
@@ -33,5 +36,6 @@ pub use model::{
 };
 pub use plan::{plan, DEFAULT_SSL_POLICY, RULE_PRIORITY_MAX};
 pub use quotas::{Quotas, Settings};
+pub use repair::{Conflict, ConflictReason, OnConflict, RevertMode, RevertPlan, RevertSelection};
 pub use state::{Counts, ElbState};
 pub use store::{Applied, ElbStore};

@@ -119,6 +119,36 @@ impl<S: StateMachine> Inner<S> {
         Ok((Committed { seq: ctx.seq, time }, result))
     }
 
+    /// Appends a transaction copied from another store's log, keeping its
+    /// sequence number and time (restores). The caller waits for it as usual.
+    pub(crate) fn import(&self, txn: &super::Transaction<S::Event>) -> Result<()> {
+        if let Some(err) = self.poisoned_error() {
+            return Err(err);
+        }
+        let mut head = self.head.lock();
+        if txn.seq != head.next_seq {
+            let (expected, found) = (head.next_seq, txn.seq);
+            return Err(Error::Wal(WalError::SequenceGap { path: self.dir.clone(), offset: 0, expected, found }));
+        }
+        if txn.time <= head.last_time {
+            return Err(Error::Wal(WalError::TimeWentBackwards {
+                path: self.dir.clone(),
+                offset: 0,
+                seq: txn.seq,
+                previous: head.last_time,
+                found: txn.time,
+            }));
+        }
+        self.frame_into_head(&mut head, &txn.meta, &txn.events, TxnContext { seq: txn.seq, time: txn.time })?;
+        for event in &txn.events {
+            head.state.apply(event);
+        }
+        head.next_seq += 1;
+        head.last_time = txn.time;
+        head.events_since_snapshot += txn.events.len() as u64;
+        Ok(())
+    }
+
     /// Frames one record into the pending chunks. A segment is sealed once it
     /// holds `segment_bytes` or more, so a segment exceeds that size by at most
     /// one record. On error nothing pending changes.

@@ -103,6 +103,39 @@ pub enum Error {
         /// The last sequence number in the log (0 when empty).
         log_last_seq: u64,
     },
+    /// A point in history before the first transaction, after the last (in
+    /// the future), or naming a transaction that does not exist.
+    PointOutOfRange {
+        /// The point asked for.
+        point: super::Point,
+        /// The first transaction's sequence number and time, if any.
+        first: Option<(u64, crate::clock::Timestamp)>,
+        /// The last transaction's sequence number and time, if any.
+        last: Option<(u64, crate::clock::Timestamp)>,
+    },
+    /// A snapshot that loads but does not equal the replay of the log up to
+    /// its sequence number.
+    SnapshotMismatch {
+        /// The snapshot.
+        path: PathBuf,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// The last segment ends in a torn or damaged record (a writer's next open
+    /// cuts it off and keeps it aside).
+    TornTail {
+        /// The segment.
+        path: PathBuf,
+        /// Where the last whole record ends.
+        offset: u64,
+        /// What is wrong with the bytes there.
+        problem: crate::wal::FrameProblem,
+    },
+    /// A restore target that already holds files.
+    DirectoryNotEmpty {
+        /// The directory.
+        path: PathBuf,
+    },
     /// An option is out of range.
     InvalidOption {
         /// The option.
@@ -143,6 +176,25 @@ impl fmt::Display for Error {
                 "snapshot {} is at sequence number {snapshot_seq} but the log ends at {log_last_seq}",
                 snapshot.display()
             ),
+            Error::PointOutOfRange { point, first, last } => match (first, last) {
+                (Some((first_seq, first_time)), Some((last_seq, last_time))) => write!(
+                    f,
+                    "point {point} is outside the history, which runs from transaction {first_seq} at {first_time} \
+                     to transaction {last_seq} at {last_time}"
+                ),
+                _ => write!(f, "point {point} does not name a transaction in this store"),
+            },
+            Error::SnapshotMismatch { path, seq } => write!(
+                f,
+                "snapshot {} does not equal the replay of the log up to sequence number {seq}",
+                path.display()
+            ),
+            Error::TornTail { path, offset, problem } => {
+                write!(f, "the log ends in a torn record in {} at byte offset {offset}: {problem}", path.display())
+            }
+            Error::DirectoryNotEmpty { path } => {
+                write!(f, "{} is not empty; a restore writes only into a new or empty directory", path.display())
+            }
             Error::InvalidOption { name, problem } => write!(f, "option {name} {problem}"),
         }
     }

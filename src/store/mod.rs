@@ -3,11 +3,14 @@
 mod background;
 mod commit;
 mod error;
+mod history;
 mod machine;
 mod open;
 mod options;
 mod payload;
+mod restore;
 mod txn;
+mod verify;
 
 use std::ops::{Bound, Deref, RangeBounds};
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 pub use commit::{ACTOR_BYTES_MAX, REASON_BYTES_MAX};
 pub use error::{Error, Result};
+pub use history::Point;
 pub use machine::StateMachine;
 pub use open::{OpenReport, IDENTITY_FILE, LOCK_FILE};
 pub use options::{
@@ -25,7 +29,9 @@ pub use options::{
     SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use payload::PAYLOAD_VERSION;
+pub use restore::RestoreReport;
 pub use txn::{Committed, Transaction, TxnContext, TxnMeta};
+pub use verify::{verify, VerifyReport};
 
 use crate::clock::{Clock, Timestamp};
 use crate::identity::Identity;
@@ -142,6 +148,7 @@ pub(crate) struct Inner<S: StateMachine> {
     snapshot_busy: AtomicBool,
     last_snapshot_error: Mutex<Option<Arc<SnapshotError>>>,
     report: OpenReport,
+    history: history::HistoryCache<S>,
     _lock: Option<LockGuard>,
 }
 
@@ -187,6 +194,7 @@ impl<S: StateMachine> Store<S> {
             snapshot_busy: AtomicBool::new(false),
             last_snapshot_error: Mutex::new(None),
             report: opened.report,
+            history: history::HistoryCache::default(),
             _lock: opened.lock,
             options,
             dir,

@@ -14,7 +14,7 @@ pub use record::{decode_frame, Frame, FrameProblem, FRAME_HEADER_BYTES};
 pub use recovery::TornTail;
 pub use segment::{HeaderProblem, SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTES};
 
-pub(crate) use reader::LogCursor;
+pub(crate) use reader::{scan_segment, Last, LogCursor};
 pub(crate) use record::append_frame;
-pub(crate) use recovery::{recover, TailRepair};
+pub(crate) use recovery::{check_header, recover, TailRepair};
 pub(crate) use writer::LogWriter;

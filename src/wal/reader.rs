@@ -98,6 +98,7 @@ pub(crate) struct LogCursor {
     next_seq: u64,
     to_seq: u64,
     payload_bytes_max: u32,
+    start_offset: Option<usize>,
 }
 
 impl LogCursor {
@@ -122,7 +123,23 @@ impl LogCursor {
             next_seq: from_seq,
             to_seq,
             payload_bytes_max,
+            start_offset: None,
         }
+    }
+
+    /// A cursor whose first record, `from_seq`, is known to start at byte
+    /// `offset` of its segment: no scan from the segment's start.
+    pub(crate) fn new_at(
+        fs: Arc<dyn FileSystem>,
+        segments: Vec<SegmentInfo>,
+        from_seq: u64,
+        offset: u32,
+        to_seq: u64,
+        payload_bytes_max: u32,
+    ) -> LogCursor {
+        let mut cursor = LogCursor::new(fs, segments, from_seq, to_seq, payload_bytes_max);
+        cursor.start_offset = Some(offset as usize);
+        cursor
     }
 
     /// Hands the next record to `f`, or returns `None` past `to_seq`.
@@ -183,7 +200,8 @@ impl LogCursor {
         }
         self.path = segment.path;
         self.bytes = bytes;
-        self.offset = SEGMENT_HEADER_BYTES;
+        // A known start offset applies to the first segment loaded only.
+        self.offset = self.start_offset.take().filter(|&o| o >= SEGMENT_HEADER_BYTES).unwrap_or(SEGMENT_HEADER_BYTES);
         Some(Ok(()))
     }
 }

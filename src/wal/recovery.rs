@@ -132,7 +132,12 @@ pub(crate) fn recover(
     Ok(Recovered { segments, last, last_segment_bytes, torn })
 }
 
-fn check_header(path: &Path, bytes: &[u8], store_id: StoreId, name_seq: u64) -> Result<SegmentHeader, WalError> {
+pub(crate) fn check_header(
+    path: &Path,
+    bytes: &[u8],
+    store_id: StoreId,
+    name_seq: u64,
+) -> Result<SegmentHeader, WalError> {
     let header =
         SegmentHeader::decode(bytes).map_err(|problem| WalError::BadHeader { path: path.to_path_buf(), problem })?;
     if header.store_id != store_id {

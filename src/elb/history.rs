@@ -1,0 +1,324 @@
+//! Forensics: what each transaction did, every version of one resource, who
+//! deleted something, and the difference between two points.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{ElbEvent, Entity, EntityKey, EntityKind};
+use super::store::ElbStore;
+use crate::clock::Timestamp;
+use crate::store::{Error, Point, Transaction, TxnMeta};
+
+/// What one transaction created, changed and deleted, per kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Resources created, per kind.
+    pub created: BTreeMap<EntityKind, usize>,
+    /// Resources changed, per kind.
+    pub changed: BTreeMap<EntityKind, usize>,
+    /// Resources deleted, per kind.
+    pub deleted: BTreeMap<EntityKind, usize>,
+}
+
+impl Summary {
+    /// Summarizes a transaction's events.
+    pub fn of(events: &[ElbEvent]) -> Summary {
+        let mut summary = Summary::default();
+        for event in events {
+            let map = match event {
+                ElbEvent::Created(_) => &mut summary.created,
+                ElbEvent::Updated { .. } => &mut summary.changed,
+                ElbEvent::Deleted(_) => &mut summary.deleted,
+            };
+            *map.entry(event.key().kind()).or_default() += 1;
+        }
+        summary
+    }
+
+    /// Total resources created.
+    pub fn created_total(&self) -> usize {
+        self.created.values().sum()
+    }
+
+    /// Total resources changed.
+    pub fn changed_total(&self) -> usize {
+        self.changed.values().sum()
+    }
+
+    /// Total resources deleted.
+    pub fn deleted_total(&self) -> usize {
+        self.deleted.values().sum()
+    }
+}
+
+/// Which transactions [`ElbStore::history`] returns. Every field narrows.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryFilter {
+    /// The first point (exclusive: transactions after it); `None` from the start.
+    pub from: Option<Point>,
+    /// The last point (inclusive); `None` to the end.
+    pub to: Option<Point>,
+    /// Only this actor's transactions.
+    pub actor: Option<String>,
+    /// Only transactions touching this resource.
+    pub entity: Option<EntityKey>,
+}
+
+/// One version of a resource: the event that made it and its transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    /// The transaction's sequence number.
+    pub seq: u64,
+    /// Its commit time.
+    pub time: Timestamp,
+    /// Who and why.
+    pub meta: TxnMeta,
+    /// The event (its `after` is this version; `None` for the deletion).
+    pub event: ElbEvent,
+}
+
+/// What is known of a resource that may no longer exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// It exists now.
+    Live(Entity),
+    /// It was deleted: by whom, when, in which transaction and why, and its last value.
+    Deleted(Version),
+    /// It never existed in this store's history.
+    Unknown,
+}
+
+/// A resource changed between two points, with the fields that differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Modified {
+    /// The value at the first point.
+    pub before: Entity,
+    /// The value at the second point.
+    pub after: Entity,
+    /// The fields that differ.
+    pub fields: Vec<FieldChange>,
+}
+
+/// One field's values at two points.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// The field, e.g. `attributes`.
+    pub field: &'static str,
+    /// Its value before, as text.
+    pub before: String,
+    /// Its value after, as text.
+    pub after: String,
+}
+
+/// The difference between two points in history.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// The first point's sequence number.
+    pub from_seq: u64,
+    /// The second point's sequence number.
+    pub to_seq: u64,
+    /// Resources that exist at the second point but not the first.
+    pub created: Vec<Entity>,
+    /// Resources that exist at both with different values.
+    pub modified: Vec<Modified>,
+    /// Resources that exist at the first point but not the second.
+    pub deleted: Vec<Entity>,
+}
+
+/// Counts per kind in a [`Diff`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffCounts {
+    /// Created.
+    pub created: usize,
+    /// Modified.
+    pub modified: usize,
+    /// Deleted.
+    pub deleted: usize,
+}
+
+impl Diff {
+    /// Counts per kind.
+    pub fn counts(&self) -> BTreeMap<EntityKind, DiffCounts> {
+        let mut out: BTreeMap<EntityKind, DiffCounts> = BTreeMap::new();
+        for e in &self.created {
+            out.entry(e.key().kind()).or_default().created += 1;
+        }
+        for m in &self.modified {
+            out.entry(m.after.key().kind()).or_default().modified += 1;
+        }
+        for e in &self.deleted {
+            out.entry(e.key().kind()).or_default().deleted += 1;
+        }
+        out
+    }
+}
+
+macro_rules! changed_fields {
+    ($before:expr, $after:expr, $out:expr, [$($field:ident),* $(,)?]) => {{
+        $(
+            if $before.$field != $after.$field {
+                $out.push(FieldChange {
+                    field: stringify!($field),
+                    before: format!("{:?}", $before.$field),
+                    after: format!("{:?}", $after.$field),
+                });
+            }
+        )*
+    }};
+}
+
+/// The fields that differ between two values of the same resource.
+pub fn field_changes(before: &Entity, after: &Entity) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    match (before, after) {
+        (Entity::LoadBalancer(b), Entity::LoadBalancer(a)) => changed_fields!(
+            b,
+            a,
+            out,
+            [
+                name,
+                load_balancer_type,
+                scheme,
+                ip_address_type,
+                vpc_id,
+                subnets,
+                security_groups,
+                state,
+                dns_name,
+                created,
+                attributes,
+                tags
+            ]
+        ),
+        (Entity::Listener(b), Entity::Listener(a)) => {
+            changed_fields!(b, a, out, [port, protocol, certificates, ssl_policy, default_actions, tags])
+        }
+        (Entity::Rule(b), Entity::Rule(a)) => changed_fields!(b, a, out, [priority, conditions, actions, tags]),
+        (Entity::TargetGroup(b), Entity::TargetGroup(a)) => {
+            changed_fields!(b, a, out, [name, protocol, port, vpc_id, target_type, health_check, attributes, tags])
+        }
+        (Entity::Target(b), Entity::Target(a)) => changed_fields!(b, a, out, [availability_zone, health]),
+        _ => {}
+    }
+    out
+}
+
+/// The sequence number from which a resource's history can start: resources
+/// with ids were created by the transaction their id names.
+fn first_possible_seq(key: &EntityKey) -> u64 {
+    match key {
+        EntityKey::LoadBalancer(id) => id.created_seq(),
+        EntityKey::Listener(id) => id.created_seq(),
+        EntityKey::Rule(id) => id.created_seq(),
+        EntityKey::TargetGroup(id) => id.created_seq(),
+        EntityKey::Target(key) => key.target_group.created_seq(),
+    }
+}
+
+impl ElbStore {
+    fn seq_of(&self, point: Option<Point>, default: u64) -> Result<u64, Error> {
+        match point {
+            Some(point) => self.store().resolve(point).map(|(seq, _)| seq),
+            None => Ok(default),
+        }
+    }
+
+    /// The transactions matching `filter`, streamed from the log (one segment
+    /// in memory at a time).
+    pub fn history(
+        &self,
+        filter: HistoryFilter,
+    ) -> Result<impl Iterator<Item = Result<Transaction<ElbEvent>, Error>> + '_, Error> {
+        let last = self.read().seq();
+        let from = self.seq_of(filter.from, 0)?;
+        let to = self.seq_of(filter.to, last)?;
+        let start = filter.entity.as_ref().map_or(1, first_possible_seq).max(from + 1);
+        Ok(self.store().transactions(start..=to).filter(move |txn| match txn {
+            Err(_) => true,
+            Ok(txn) => {
+                filter.actor.as_ref().is_none_or(|a| txn.meta.actor == *a)
+                    && filter.entity.as_ref().is_none_or(|k| txn.events.iter().any(|e| e.key() == *k))
+            }
+        }))
+    }
+
+    /// Every version of one resource, oldest first, from its creation on.
+    pub fn entity_history(&self, key: &EntityKey) -> Result<Vec<Version>, Error> {
+        let mut versions = Vec::new();
+        let filter = HistoryFilter { entity: Some(key.clone()), ..HistoryFilter::default() };
+        for txn in self.history(filter)? {
+            let txn = txn?;
+            for event in txn.events.iter().filter(|e| e.key() == *key) {
+                versions.push(Version { seq: txn.seq, time: txn.time, meta: txn.meta.clone(), event: event.clone() });
+            }
+        }
+        Ok(versions)
+    }
+
+    /// A resource by key, and if it is gone, who deleted it, when and why.
+    pub fn lookup(&self, key: &EntityKey) -> Result<Lookup, Error> {
+        if let Some(entity) = self.read().entity(key) {
+            return Ok(Lookup::Live(entity));
+        }
+        let versions = self.entity_history(key)?;
+        Ok(match versions.into_iter().last() {
+            Some(version) if matches!(version.event, ElbEvent::Deleted(_)) => Lookup::Deleted(version),
+            _ => Lookup::Unknown,
+        })
+    }
+
+    /// A load balancer by account and name; if none has that name now, the
+    /// most recent deletion of one that had it.
+    pub fn lookup_load_balancer(&self, account: &str, name: &str) -> Result<Lookup, Error> {
+        if let Some(lb) = self.read().load_balancer_by_name(account, name) {
+            return Ok(Lookup::Live(Entity::LoadBalancer(lb.clone())));
+        }
+        let mut found = Lookup::Unknown;
+        for txn in self.store().transactions(..) {
+            let txn = txn?;
+            for event in &txn.events {
+                if let ElbEvent::Deleted(Entity::LoadBalancer(lb)) = event {
+                    if lb.account == account && lb.name == name {
+                        let version =
+                            Version { seq: txn.seq, time: txn.time, meta: txn.meta.clone(), event: event.clone() };
+                        found = Lookup::Deleted(version);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Resources created, modified (field by field) and deleted between two
+    /// points, from the events in between (streamed; memory grows with the
+    /// number of resources touched, not with the log).
+    pub fn diff(&self, from: Point, to: Point) -> Result<Diff, Error> {
+        let (a, _) = self.store().resolve(from)?;
+        let (b, _) = self.store().resolve(to)?;
+        let (low, high) = (a.min(b), a.max(b));
+        // Per resource: its value at `low` (from the first event's `before`)
+        // and at `high` (from the last event's `after`).
+        let mut touched: BTreeMap<EntityKey, (Option<Entity>, Option<Entity>)> = BTreeMap::new();
+        for txn in self.store().transactions(low + 1..=high) {
+            for event in txn?.events {
+                let entry = touched.entry(event.key()).or_insert_with(|| (event.before().cloned(), None));
+                entry.1 = event.after().cloned();
+            }
+        }
+        let mut diff = Diff { from_seq: a, to_seq: b, ..Diff::default() };
+        for (_, (old, new)) in touched {
+            let (old, new) = if a <= b { (old, new) } else { (new, old) };
+            match (old, new) {
+                (None, Some(new)) => diff.created.push(new),
+                (Some(old), None) => diff.deleted.push(old),
+                (Some(old), Some(new)) if old != new => {
+                    let fields = field_changes(&old, &new);
+                    diff.modified.push(Modified { before: old, after: new, fields });
+                }
+                _ => {}
+            }
+        }
+        Ok(diff)
+    }
+}

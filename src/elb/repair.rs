@@ -1,0 +1,365 @@
+//! Undoing transactions by appending compensating ones: history is never
+//! rewritten, and every later change that does not conflict is kept.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{ElbEvent, Entity, EntityKey, EntityKind};
+use super::ids::{ListenerId, RuleId, TargetGroupId};
+use super::model::Action;
+use super::state::ElbState;
+use super::store::ElbStore;
+use super::ElbError;
+use crate::store::{Committed, Error, Point, StateMachine, TxnMeta};
+
+/// Which transactions to revert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevertSelection {
+    /// These transactions, by sequence number.
+    Transactions(Vec<u64>),
+    /// Every transaction of one actor after `from` up to and including `to`.
+    Actor {
+        /// The actor.
+        actor: String,
+        /// The start (exclusive).
+        from: Point,
+        /// The end (inclusive).
+        to: Point,
+    },
+}
+
+/// Whether to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevertMode {
+    /// Compute and return the plan and conflicts; write nothing.
+    DryRun,
+    /// Write the compensating transaction (subject to [`OnConflict`]).
+    Apply,
+}
+
+/// What to do when some resources conflict with later changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Write nothing at all.
+    Abort,
+    /// Revert every resource that does not conflict (and does not depend on
+    /// one that does); leave the rest as they are.
+    SkipConflicting,
+}
+
+/// Why a resource cannot be reverted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConflictReason {
+    /// A later transaction changed or deleted it (its sequence number when
+    /// known from the log).
+    ChangedSince {
+        /// The later transaction.
+        seq: Option<u64>,
+    },
+    /// Another resource now has its name.
+    NameTaken {
+        /// The resource with the name.
+        by: EntityKey,
+    },
+    /// Another listener now has its port.
+    PortTaken {
+        /// The listener.
+        by: ListenerId,
+    },
+    /// Another rule now has its priority.
+    PriorityTaken {
+        /// The rule.
+        by: RuleId,
+    },
+    /// Its parent (load balancer, listener or target group) would not exist.
+    ParentMissing {
+        /// The parent.
+        parent: EntityKey,
+    },
+    /// A target group it forwards to would not exist.
+    ReferenceMissing {
+        /// The target group.
+        target_group: TargetGroupId,
+    },
+    /// Removing it would orphan a resource that a later transaction made.
+    StillUsed {
+        /// The dependent resource.
+        by: EntityKey,
+    },
+    /// Removing it is blocked by its deletion protection.
+    DeletionProtected,
+}
+
+/// A resource that cannot be reverted, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The resource.
+    pub key: EntityKey,
+    /// Its name, port, priority or id, for people.
+    pub label: String,
+    /// Why.
+    pub reason: ConflictReason,
+}
+
+/// What a revert would do or did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevertPlan {
+    /// The transactions reverted.
+    pub reverted_transactions: Vec<u64>,
+    /// The compensating events, in the order they apply.
+    pub events: Vec<ElbEvent>,
+    /// Resources brought back into existence.
+    pub restored: Vec<EntityKey>,
+    /// Resources that could not be reverted.
+    pub conflicts: Vec<Conflict>,
+    /// The compensating transaction, when one was written.
+    pub committed: Option<Committed>,
+}
+
+/// What the chosen transactions did to one resource.
+struct Change {
+    /// Its value before the first chosen transaction touched it.
+    before: Option<Entity>,
+    /// Its value after the last chosen transaction touched it.
+    after: Option<Entity>,
+    /// An unchosen transaction that touched it after that.
+    changed_since: Option<u64>,
+}
+
+enum Stop {
+    Refused(ElbError),
+    Plan(RevertPlan),
+}
+
+impl From<Error> for Stop {
+    fn from(err: Error) -> Stop {
+        Stop::Refused(ElbError::Store(err))
+    }
+}
+
+/// Parents before children when creating; the reverse when deleting.
+fn creation_rank(kind: EntityKind) -> u8 {
+    match kind {
+        EntityKind::LoadBalancer => 0,
+        EntityKind::TargetGroup => 1,
+        EntityKind::Listener => 2,
+        EntityKind::Rule => 3,
+        EntityKind::Target => 4,
+    }
+}
+
+impl ElbStore {
+    /// Reverts the selected transactions by appending one compensating
+    /// transaction made by `meta`. Every resource they touched is set back to
+    /// its value before them, unless a later transaction changed it since, or
+    /// the result would break a rule (a name, port or priority taken since, a
+    /// parent or target group gone, a dependent left behind, deletion
+    /// protection): those are reported as conflicts. With
+    /// [`OnConflict::Abort`] any conflict means nothing is written.
+    pub fn revert(
+        &self,
+        selection: RevertSelection,
+        meta: TxnMeta,
+        mode: RevertMode,
+        on_conflict: OnConflict,
+    ) -> Result<RevertPlan, ElbError> {
+        let chosen = self.select(selection)?;
+        let Some(&first) = chosen.iter().next() else { return Ok(RevertPlan::default()) };
+        let mut changes: BTreeMap<EntityKey, Change> = BTreeMap::new();
+        let last = self.read().seq();
+        for txn in self.store().transactions(first..=last) {
+            let txn = txn?;
+            let is_chosen = chosen.contains(&txn.seq);
+            for event in &txn.events {
+                let key = event.key();
+                if is_chosen {
+                    let change = changes.entry(key).or_insert_with(|| Change {
+                        before: event.before().cloned(),
+                        after: None,
+                        changed_since: None,
+                    });
+                    change.after = event.after().cloned();
+                } else if let Some(change) = changes.get_mut(&key) {
+                    change.changed_since.get_or_insert(txn.seq);
+                }
+            }
+        }
+        let reverted: Vec<u64> = chosen.into_iter().collect();
+        let outcome = self.store().execute(meta, |state, _ctx| {
+            let plan = plan_revert(state, &changes, reverted.clone(), on_conflict);
+            if mode == RevertMode::DryRun
+                || plan.events.is_empty()
+                || (on_conflict == OnConflict::Abort && !plan.conflicts.is_empty())
+            {
+                return Err(Stop::Plan(plan));
+            }
+            Ok((plan.events.clone(), plan))
+        });
+        match outcome {
+            Ok((committed, plan)) => Ok(RevertPlan { committed: Some(committed), ..plan }),
+            Err(Stop::Plan(plan)) => Ok(plan),
+            Err(Stop::Refused(err)) => Err(err),
+        }
+    }
+
+    fn select(&self, selection: RevertSelection) -> Result<BTreeSet<u64>, ElbError> {
+        match selection {
+            RevertSelection::Transactions(seqs) => {
+                let last = self.read().seq();
+                for &seq in &seqs {
+                    if seq == 0 || seq > last {
+                        return Err(ElbError::Store(Error::PointOutOfRange {
+                            point: Point::Seq(seq),
+                            first: None,
+                            last: None,
+                        }));
+                    }
+                }
+                Ok(seqs.into_iter().collect())
+            }
+            RevertSelection::Actor { actor, from, to } => {
+                let filter = super::HistoryFilter { from: Some(from), to: Some(to), actor: Some(actor), entity: None };
+                self.history(filter)?.map(|txn| txn.map(|t| t.seq).map_err(ElbError::Store)).collect()
+            }
+        }
+    }
+}
+
+/// Works out the compensating events against `state` (the latest state).
+fn plan_revert(
+    state: &ElbState,
+    changes: &BTreeMap<EntityKey, Change>,
+    reverted_transactions: Vec<u64>,
+    on_conflict: OnConflict,
+) -> RevertPlan {
+    let mut conflicts = Vec::new();
+    let mut candidates: BTreeMap<EntityKey, ElbEvent> = BTreeMap::new();
+    for (key, change) in changes {
+        let current = state.entity(key);
+        let label = current
+            .as_ref()
+            .or(change.before.as_ref())
+            .or(change.after.as_ref())
+            .map_or_else(String::new, Entity::label);
+        if change.changed_since.is_some() || current != change.after {
+            let reason = ConflictReason::ChangedSince { seq: change.changed_since };
+            conflicts.push(Conflict { key: key.clone(), label, reason });
+            continue;
+        }
+        let event = match (current, change.before.clone()) {
+            (Some(now), Some(then)) if now == then => continue,
+            (Some(now), Some(then)) => ElbEvent::Updated { before: now, after: then },
+            (None, Some(then)) => ElbEvent::Created(then),
+            (Some(now), None) => {
+                if let Entity::LoadBalancer(lb) = &now {
+                    if lb.deletion_protected() {
+                        conflicts.push(Conflict { key: key.clone(), label, reason: ConflictReason::DeletionProtected });
+                        continue;
+                    }
+                }
+                ElbEvent::Deleted(now)
+            }
+            (None, None) => continue,
+        };
+        candidates.insert(key.clone(), event);
+    }
+    // Check the state the compensation would leave; drop what breaks a rule
+    // and check again, since dropping one resource can strand another.
+    loop {
+        let mut scratch = state.clone();
+        for event in candidates.values() {
+            scratch.apply(event);
+        }
+        let mut broken = Vec::new();
+        for (key, event) in &candidates {
+            if let Some(reason) = check(state, &scratch, key) {
+                let label = event.after().or(event.before()).map_or_else(String::new, Entity::label);
+                broken.push(Conflict { key: key.clone(), label, reason });
+            }
+        }
+        if broken.is_empty() || on_conflict == OnConflict::Abort {
+            conflicts.extend(broken);
+            break;
+        }
+        for conflict in broken {
+            candidates.remove(&conflict.key);
+            conflicts.push(conflict);
+        }
+    }
+    let mut events: Vec<ElbEvent> = candidates.into_values().collect();
+    events.sort_by_key(|event| match event {
+        ElbEvent::Created(e) => (0, creation_rank(e.key().kind())),
+        ElbEvent::Updated { .. } => (1, 0),
+        ElbEvent::Deleted(e) => (2, 4 - creation_rank(e.key().kind())),
+    });
+    let restored = events.iter().filter(|e| matches!(e, ElbEvent::Created(_))).map(ElbEvent::key).collect();
+    RevertPlan { reverted_transactions, events, restored, conflicts, committed: None }
+}
+
+fn forwards_to_missing(scratch: &ElbState, actions: &[Action]) -> Option<ConflictReason> {
+    actions
+        .iter()
+        .flat_map(Action::target_groups)
+        .find(|tg| scratch.target_group(*tg).is_none())
+        .map(|target_group| ConflictReason::ReferenceMissing { target_group })
+}
+
+/// Whether `key` is consistent in `scratch` (the state after compensation);
+/// `original` is the state before it, for name uniqueness.
+fn check(original: &ElbState, scratch: &ElbState, key: &EntityKey) -> Option<ConflictReason> {
+    match key {
+        EntityKey::LoadBalancer(id) => match scratch.load_balancer(*id) {
+            Some(lb) => original
+                .load_balancer_by_name(&lb.account, &lb.name)
+                .filter(|other| other.id != *id && scratch.load_balancer(other.id).is_some())
+                .map(|other| ConflictReason::NameTaken { by: EntityKey::LoadBalancer(other.id) }),
+            None => {
+                scratch.listeners_of(*id).next().map(|l| ConflictReason::StillUsed { by: EntityKey::Listener(l.id) })
+            }
+        },
+        EntityKey::TargetGroup(id) => match scratch.target_group(*id) {
+            Some(tg) => original
+                .target_group_by_name(&tg.account, &tg.name)
+                .filter(|other| other.id != *id && scratch.target_group(other.id).is_some())
+                .map(|other| ConflictReason::NameTaken { by: EntityKey::TargetGroup(other.id) }),
+            None => scratch
+                .users_of(*id)
+                .next()
+                .cloned()
+                .or_else(|| scratch.targets_of(*id).next().map(|t| EntityKey::Target(t.key.clone())))
+                .map(|by| ConflictReason::StillUsed { by }),
+        },
+        EntityKey::Listener(id) => match scratch.listener(*id) {
+            Some(listener) => {
+                if scratch.load_balancer(listener.load_balancer).is_none() {
+                    return Some(ConflictReason::ParentMissing {
+                        parent: EntityKey::LoadBalancer(listener.load_balancer),
+                    });
+                }
+                if let Some(other) =
+                    scratch.listeners_of(listener.load_balancer).find(|o| o.id != *id && o.port == listener.port)
+                {
+                    return Some(ConflictReason::PortTaken { by: other.id });
+                }
+                forwards_to_missing(scratch, &listener.default_actions)
+            }
+            None => scratch.rules_of(*id).next().map(|r| ConflictReason::StillUsed { by: EntityKey::Rule(r.id) }),
+        },
+        EntityKey::Rule(id) => {
+            let rule = scratch.rule(*id)?;
+            if scratch.listener(rule.listener).is_none() {
+                return Some(ConflictReason::ParentMissing { parent: EntityKey::Listener(rule.listener) });
+            }
+            if let Some(other) = scratch.rules_of(rule.listener).find(|o| o.id != *id && o.priority == rule.priority) {
+                return Some(ConflictReason::PriorityTaken { by: other.id });
+            }
+            forwards_to_missing(scratch, &rule.actions)
+        }
+        EntityKey::Target(target) => {
+            let parent = target.target_group;
+            (scratch.target(target).is_some() && scratch.target_group(parent).is_none())
+                .then_some(ConflictReason::ParentMissing { parent: EntityKey::TargetGroup(parent) })
+        }
+    }
+}

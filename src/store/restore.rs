@@ -1,0 +1,74 @@
+//! Restoring a point in history into a new store.
+
+use std::path::{Path, PathBuf};
+
+use super::error::{io_err, Error, Result};
+use super::history::Point;
+use super::machine::StateMachine;
+use super::options::{OpenMode, Options};
+use super::verify::{verify, VerifyReport};
+use super::Store;
+use crate::clock::Timestamp;
+use crate::snapshot::SnapshotInfo;
+
+/// What [`Store::restore_to`] wrote.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RestoreReport {
+    /// The new store's directory.
+    pub dir: PathBuf,
+    /// The point restored: the last transaction included.
+    pub seq: u64,
+    /// Its commit time.
+    pub time: Timestamp,
+    /// The snapshot written at that point (none for the empty state).
+    pub snapshot: Option<SnapshotInfo>,
+    /// The verification of the new store.
+    pub verified: VerifyReport,
+}
+
+/// Transactions copied between waits for durability.
+const IMPORT_BATCH: u64 = 4096;
+
+impl<S: StateMachine + PartialEq> Store<S> {
+    /// Writes a new store in `new_dir` holding the history up to `point` (the
+    /// same transactions, sequence numbers and times) and a snapshot there,
+    /// then verifies it and checks that its state equals `state_at(point)`.
+    /// Refuses a directory that holds anything. `options` give the new store's
+    /// identity (it gets a new id) and file system. Reads this store only.
+    pub fn restore_to(&self, point: Point, new_dir: impl AsRef<Path>, options: Options) -> Result<RestoreReport> {
+        let new_dir = new_dir.as_ref();
+        let (seq, time) = self.resolve(point)?;
+        let fs = options.fs.clone();
+        if fs.exists(new_dir).map_err(io_err("stat", new_dir))?
+            && !fs.list_dir(new_dir).map_err(io_err("list", new_dir))?.is_empty()
+        {
+            return Err(Error::DirectoryNotEmpty { path: new_dir.to_path_buf() });
+        }
+        let expected = self.state_at(Point::Seq(seq))?;
+        let target_options = options.clone().mode(OpenMode::ReadWrite).snapshot_every_events(None);
+        let target = Store::<S>::open(new_dir, target_options)?;
+        if !target.open_report().created {
+            return Err(Error::DirectoryNotEmpty { path: new_dir.to_path_buf() });
+        }
+        for txn in self.transactions(1..=seq) {
+            let txn = txn?;
+            let txn_seq = txn.seq;
+            target.inner.import(&txn)?;
+            if txn_seq % IMPORT_BATCH == 0 || txn_seq == seq {
+                target.inner.wait_acked(txn_seq)?;
+            }
+        }
+        let snapshot = if seq > 0 { Some(target.snapshot()?) } else { None };
+        if *target.read() != *expected {
+            return Err(Error::SnapshotMismatch { path: new_dir.to_path_buf(), seq });
+        }
+        target.close()?;
+        let verified = verify::<S>(new_dir, options.mode(OpenMode::ReadOnly))?;
+        if let Some(problem) = verified.problems.into_iter().next() {
+            return Err(problem);
+        }
+        let verified = VerifyReport { problems: Vec::new(), ..verified };
+        Ok(RestoreReport { dir: new_dir.to_path_buf(), seq, time, snapshot, verified })
+    }
+}
