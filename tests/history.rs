@@ -1,0 +1,510 @@
+//! Time travel, forensics and repair: state at every point, diffs, explained
+//! deletions, reverts that keep later changes, restore and verify.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
+use elbstore::elb::{
+    fleet, Command, ConflictReason, ElbEvent, ElbState, ElbStore, Entity, EntityKey, EntityKind, HealthState,
+    HistoryFilter, Lookup, OnConflict, RevertMode, RevertSelection, Settings, Taggable, TargetHealth, TargetSpec,
+};
+use elbstore::{
+    verify, Error, ManualClock, OpenMode, Options, Point, StateMachine, Store, SyncPolicy, Timestamp, TxnMeta,
+};
+use proptest::prelude::*;
+
+fn kv_options(every: Option<u64>, clock: &ManualClock) -> Options {
+    Options::default()
+        .sync(SyncPolicy::Never)
+        .snapshot_every_events(every)
+        .segment_bytes(4096)
+        .clock(Arc::new(clock.clone()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn state_at_every_point_is_the_fold_of_the_transactions_before_it(
+        txns in prop::collection::vec(prop::collection::vec((0u32..8, any::<u64>()).prop_map(|(k, v)| KvEvent::Mix(k, v)), 1..4), 1..50),
+        every in prop::option::of(1u64..20),
+    ) {
+        let dir = TempDir::new("state-at");
+        let clock = ManualClock::new(Timestamp::from_secs(1_000));
+        let store: Store<Kv> = Store::open(dir.path(), kv_options(every, &clock)).unwrap();
+        let mut times = Vec::new();
+        for (i, events) in txns.iter().enumerate() {
+            clock.advance(Duration::from_secs(1));
+            times.push(store.commit(meta(i as u64), events.clone()).unwrap().time);
+        }
+        store.close().unwrap();
+        let store: Store<Kv> = Store::open(dir.path(), kv_options(every, &clock)).unwrap();
+        let n = txns.len() as u64;
+        for k in 0..=n {
+            let view = store.state_at(Point::Seq(k)).unwrap();
+            prop_assert_eq!(view.seq(), k);
+            prop_assert_eq!(view.state(), &fold(&txns[..k as usize]), "seq {}", k);
+        }
+        for k in 1..=n {
+            let time = times[k as usize - 1];
+            prop_assert_eq!(store.state_at(Point::Time(time)).unwrap().seq(), k);
+            // Half a second later is still that transaction's state (after the
+            // last one, that moment is in the store clock's future: refused).
+            let later = store.state_at(Point::Time(Timestamp(time.as_nanos() + 500_000_000)));
+            if k < n {
+                prop_assert_eq!(later.unwrap().seq(), k);
+            } else {
+                let refused = matches!(later, Err(Error::PointOutOfRange { .. }));
+                prop_assert!(refused, "a time after the last commit and the clock is refused");
+            }
+            prop_assert_eq!(store.state_at(Point::Before(k)).unwrap().state().clone(), fold(&txns[..k as usize - 1]));
+            prop_assert_eq!(store.state_at(Point::After(k)).unwrap().state().clone(), fold(&txns[..k as usize]));
+        }
+        // Without snapshots, the same answers from the log alone.
+        drop(store);
+        for snapshot in files_with_prefix(dir.path(), "snapshot-") {
+            std::fs::remove_file(snapshot).unwrap();
+        }
+        let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock)).unwrap();
+        for k in 0..=n {
+            prop_assert_eq!(store.state_at(Point::Seq(k)).unwrap().state().clone(), fold(&txns[..k as usize]));
+        }
+    }
+}
+
+#[test]
+fn points_outside_history_are_refused_clearly() {
+    let dir = TempDir::new("points");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock)).unwrap();
+    assert!(matches!(store.state_at(Point::Time(Timestamp::from_secs(5))), Err(Error::PointOutOfRange { .. })));
+    for i in 0..3 {
+        clock.advance(Duration::from_secs(10));
+        store.commit(meta(i), vec![KvEvent::Set(1, i)]).unwrap();
+    }
+    let before_first = store.state_at(Point::Time(Timestamp::from_secs(1_005))).unwrap_err();
+    let message = before_first.to_string();
+    assert!(message.contains("outside the history") && message.contains("transaction 1"), "{message}");
+    let future = Point::Time(Timestamp::from_secs(10_000_000_000));
+    assert!(matches!(store.state_at(future), Err(Error::PointOutOfRange { .. })));
+    assert!(matches!(store.state_at(Point::Seq(4)), Err(Error::PointOutOfRange { .. })));
+    assert!(matches!(store.state_at(Point::Before(0)), Err(Error::PointOutOfRange { .. })));
+    assert_eq!(store.state_at(Point::Before(1)).unwrap().seq(), 0);
+    assert_eq!(store.state_at(Point::Seq(0)).unwrap().state(), &Kv::default());
+}
+
+fn elb_options() -> Options {
+    Options::default().sync(SyncPolicy::Never).snapshot_every_events(Some(500))
+}
+
+fn build(store: &ElbStore, range: std::ops::Range<u64>) {
+    for i in range {
+        store
+            .execute_with(TxnMeta::new("svc:provisioning", format!("create {}", fleet::name(i))), |_, ctx| {
+                fleet::reference_commands(i, ctx.seq)
+            })
+            .unwrap();
+    }
+}
+
+fn lb_id(store: &ElbStore, i: u64) -> elbstore::elb::LoadBalancerId {
+    store.read().load_balancer_by_name(&fleet::account(i), &fleet::name(i)).unwrap().id
+}
+
+/// The 2012 incident, end to end: a maintenance process deletes a tenth of the
+/// fleet; customers keep working; the deletions are found and reverted, and
+/// every later change survives.
+#[test]
+fn reverting_the_2012_deletion_restores_everything_and_keeps_later_changes() {
+    let dir = TempDir::new("incident");
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::default()).unwrap();
+    let fleet_size = 200u64;
+    build(&store, 0..fleet_size);
+    let before_incident = store.read();
+
+    // The maintenance process deletes every tenth load balancer, in batches.
+    let victims: Vec<u64> = (0..fleet_size).filter(|i| i % 10 == 3).collect();
+    for batch in victims.chunks(5) {
+        let commands = batch.iter().map(|&i| Command::DeleteLoadBalancer { load_balancer: lb_id(&store, i) }).collect();
+        store.execute(TxnMeta::new("maint:cleanup", "remove stale load balancers"), commands).unwrap();
+    }
+    let deleted: Vec<_> = victims
+        .iter()
+        .map(|&i| before_incident.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).unwrap().id)
+        .collect();
+    assert_eq!(store.read().counts().load_balancers, 180);
+
+    // Customers keep working: new load balancers, changes to surviving ones.
+    build(&store, fleet_size..fleet_size + 10);
+    let survivor = lb_id(&store, 5);
+    store
+        .execute(
+            TxnMeta::new("customer:5", "tag it"),
+            vec![Command::AddTags {
+                resource: Taggable::LoadBalancer(survivor),
+                tags: [("env".to_owned(), "prod".to_owned())].into(),
+            }],
+        )
+        .unwrap();
+    let tg = store.read().target_group_by_name(&fleet::account(7), &fleet::name(7)).unwrap().id;
+    store
+        .execute(
+            TxnMeta::new("svc:health", "health"),
+            vec![Command::UpdateTargetHealth {
+                target_group: tg,
+                target: TargetSpec::new(fleet::target_id(7, 1)),
+                health: TargetHealth { state: HealthState::Healthy, reason: None },
+            }],
+        )
+        .unwrap();
+    let before_revert = store.read();
+
+    // Detection: the deleted name says who deleted it, when and why.
+    match store.lookup_load_balancer(&fleet::account(3), &fleet::name(3)).unwrap() {
+        Lookup::Deleted(version) => {
+            assert_eq!(version.meta.actor, "maint:cleanup");
+            assert_eq!(version.meta.reason, "remove stale load balancers");
+        }
+        other => panic!("expected an explained deletion, got {other:?}"),
+    }
+    // The operator finds the maintenance transactions and reverts them all.
+    let maintenance: Vec<u64> = store
+        .history(HistoryFilter { actor: Some("maint:cleanup".into()), ..HistoryFilter::default() })
+        .unwrap()
+        .map(|t| t.unwrap().seq)
+        .collect();
+    assert_eq!(maintenance.len(), 4);
+    let selection = RevertSelection::Actor {
+        actor: "maint:cleanup".into(),
+        from: Point::Seq(0),
+        to: Point::Seq(store.read().seq()),
+    };
+    let dry = store
+        .revert(
+            selection.clone(),
+            TxnMeta::new("ops:oncall", "undo mistaken cleanup"),
+            RevertMode::DryRun,
+            OnConflict::Abort,
+        )
+        .unwrap();
+    assert!(dry.conflicts.is_empty(), "{:?}", dry.conflicts);
+    assert_eq!(dry.committed, None);
+    assert_eq!(store.read().seq(), before_revert.seq(), "a dry run writes nothing");
+    let plan = store
+        .revert(selection, TxnMeta::new("ops:oncall", "undo mistaken cleanup"), RevertMode::Apply, OnConflict::Abort)
+        .unwrap();
+    assert!(plan.committed.is_some());
+    assert_eq!(plan.reverted_transactions, maintenance);
+    assert_eq!(plan.restored.len(), 20 * 5, "each load balancer with its 2 listeners and 2 rules");
+
+    let after = store.read();
+    // Every deleted resource is back exactly as it was.
+    for id in &deleted {
+        assert_eq!(after.load_balancer(*id), before_incident.load_balancer(*id));
+        let listeners: Vec<_> = after.listeners_of(*id).cloned().collect();
+        let original: Vec<_> = before_incident.listeners_of(*id).cloned().collect();
+        assert_eq!(listeners, original);
+        for listener in &original {
+            assert_eq!(
+                after.rules_of(listener.id).cloned().collect::<Vec<_>>(),
+                before_incident.rules_of(listener.id).cloned().collect::<Vec<_>>()
+            );
+        }
+    }
+    // Every later change survived.
+    assert_eq!(after.counts().load_balancers, 210);
+    assert_eq!(after.load_balancer(survivor).unwrap().tags.get("env").map(String::as_str), Some("prod"));
+    let target = after.targets_of(tg).find(|t| t.key.id == fleet::target_id(7, 1)).unwrap().clone();
+    assert_eq!(target.health.state, HealthState::Healthy);
+    for i in fleet_size..fleet_size + 10 {
+        assert!(after.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).is_some());
+    }
+    // And the state equals the one before the incident plus the later changes.
+    let mut expected = before_revert.state().clone();
+    for event in &plan.events {
+        expected.apply(event);
+    }
+    assert_eq!(after.state(), &expected);
+    // Nothing was rewritten: the deletions are still in history.
+    assert!(matches!(
+        store.history(HistoryFilter { actor: Some("maint:cleanup".into()), ..Default::default() }).unwrap().count(),
+        4
+    ));
+}
+
+#[test]
+fn a_conflicting_revert_reports_per_resource_and_writes_nothing_unless_told_to_skip() {
+    let dir = TempDir::new("conflicts");
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::default()).unwrap();
+    build(&store, 0..3);
+    let (a, b) = (lb_id(&store, 0), lb_id(&store, 1));
+    let deletion = store
+        .execute(
+            TxnMeta::new("maint", "delete two"),
+            vec![Command::DeleteLoadBalancer { load_balancer: a }, Command::DeleteLoadBalancer { load_balancer: b }],
+        )
+        .unwrap()
+        .committed
+        .unwrap()
+        .seq;
+    // Someone reuses lb-0's name since.
+    let mut spec = fleet::load_balancer_spec(0);
+    spec.tags.clear();
+    let reused =
+        store.execute(TxnMeta::new("customer", "reuse the name"), vec![Command::CreateLoadBalancer(spec)]).unwrap();
+    let seq_before = store.read().seq();
+    let meta = TxnMeta::new("ops", "undo");
+    let plan = store
+        .revert(RevertSelection::Transactions(vec![deletion]), meta.clone(), RevertMode::Apply, OnConflict::Abort)
+        .unwrap();
+    assert_eq!(plan.committed, None);
+    assert_eq!(store.read().seq(), seq_before, "nothing written");
+    let conflict = plan.conflicts.iter().find(|c| c.key == EntityKey::LoadBalancer(a)).expect("lb-0 conflicts");
+    assert!(matches!(conflict.reason, ConflictReason::NameTaken { .. }), "{conflict:?}");
+    assert_eq!(conflict.label, "lb-0");
+    // Skipping: lb-1 comes back with its listeners and rules; lb-0 and its
+    // children (which need it) stay deleted.
+    let plan = store
+        .revert(RevertSelection::Transactions(vec![deletion]), meta, RevertMode::Apply, OnConflict::SkipConflicting)
+        .unwrap();
+    assert!(plan.committed.is_some());
+    let view = store.read();
+    assert!(view.load_balancer(b).is_some());
+    assert_eq!(view.listeners_of(b).count(), 2);
+    assert!(view.load_balancer(a).is_none());
+    assert!(plan.conflicts.iter().any(|c| matches!(c.reason, ConflictReason::ParentMissing { .. })));
+    let Some(elbstore::elb::Outcome::LoadBalancerCreated(new_id)) = reused.outcomes.first().cloned() else { panic!() };
+    assert!(view.load_balancer(new_id).is_some(), "the later load balancer is untouched");
+}
+
+#[test]
+fn a_revert_never_overwrites_a_later_change() {
+    let dir = TempDir::new("changed-since");
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::default()).unwrap();
+    build(&store, 0..1);
+    let lb = lb_id(&store, 0);
+    let tag = |k: &str| Command::AddTags {
+        resource: Taggable::LoadBalancer(lb),
+        tags: [(k.to_owned(), "v".to_owned())].into(),
+    };
+    let first = store.execute(TxnMeta::new("a", "tag"), vec![tag("first")]).unwrap().committed.unwrap().seq;
+    let second = store.execute(TxnMeta::new("b", "tag"), vec![tag("second")]).unwrap().committed.unwrap().seq;
+    let plan = store
+        .revert(
+            RevertSelection::Transactions(vec![first]),
+            TxnMeta::new("ops", "undo"),
+            RevertMode::DryRun,
+            OnConflict::Abort,
+        )
+        .unwrap();
+    assert_eq!(plan.conflicts.len(), 1);
+    assert_eq!(plan.conflicts[0].reason, ConflictReason::ChangedSince { seq: Some(second) });
+}
+
+#[test]
+fn history_diff_and_lookups_explain_what_happened() {
+    let dir = TempDir::new("forensics");
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::default()).unwrap();
+    build(&store, 0..3);
+    let start = store.read().seq();
+    let lb = lb_id(&store, 1);
+    store
+        .execute(
+            TxnMeta::new("ops:alice", "protect"),
+            vec![Command::ModifyLoadBalancerAttributes {
+                load_balancer: lb,
+                attributes: [("idle_timeout.timeout_seconds".to_owned(), "120".to_owned())].into(),
+            }],
+        )
+        .unwrap();
+    let deleter = TxnMeta::new("ops:bob", "decommission lb-2").with_ticket("CHG-42");
+    let gone = lb_id(&store, 2);
+    let deleted_at =
+        store.execute(deleter, vec![Command::DeleteLoadBalancer { load_balancer: gone }]).unwrap().committed.unwrap();
+    build(&store, 3..4);
+
+    let diff = store.diff(Point::Seq(start), Point::Seq(store.read().seq())).unwrap();
+    let counts = diff.counts();
+    assert_eq!(counts[&EntityKind::LoadBalancer].created, 1);
+    assert_eq!(counts[&EntityKind::LoadBalancer].deleted, 1);
+    assert_eq!(counts[&EntityKind::LoadBalancer].modified, 1);
+    assert_eq!(counts[&EntityKind::Listener].deleted, 2);
+    assert_eq!(counts[&EntityKind::Target].created, 10);
+    let modified = &diff.modified[0];
+    assert_eq!(modified.fields.len(), 1);
+    assert_eq!(modified.fields[0].field, "attributes");
+    assert!(modified.fields[0].after.contains("120"));
+    // The reverse diff swaps created and deleted.
+    let back = store.diff(Point::Seq(store.read().seq()), Point::Seq(start)).unwrap();
+    assert_eq!(back.counts()[&EntityKind::LoadBalancer].created, 1);
+    assert_eq!(back.deleted.len(), diff.created.len());
+
+    match store.lookup(&EntityKey::LoadBalancer(gone)).unwrap() {
+        Lookup::Deleted(version) => {
+            assert_eq!((version.seq, version.time), (deleted_at.seq, deleted_at.time));
+            assert_eq!(version.meta.actor, "ops:bob");
+            assert_eq!(version.meta.ticket.as_deref(), Some("CHG-42"));
+            assert!(matches!(version.event, ElbEvent::Deleted(Entity::LoadBalancer(ref old)) if old.name == "lb-2"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(store.lookup(&EntityKey::LoadBalancer(lb)).unwrap(), Lookup::Live(_)));
+    assert_eq!(store.lookup(&EntityKey::LoadBalancer(elbstore::elb::LoadBalancerId(12345))).unwrap(), Lookup::Unknown);
+
+    let versions = store.entity_history(&EntityKey::LoadBalancer(lb)).unwrap();
+    assert_eq!(versions.len(), 2, "created, then modified");
+    assert!(matches!(versions[0].event, ElbEvent::Created(_)));
+    assert_eq!(versions[1].meta.actor, "ops:alice");
+    let bobs: Vec<_> = store
+        .history(HistoryFilter { actor: Some("ops:bob".into()), ..HistoryFilter::default() })
+        .unwrap()
+        .map(|t| t.unwrap())
+        .collect();
+    assert_eq!(bobs.len(), 1);
+    let summary = elbstore::elb::Summary::of(&bobs[0].events);
+    assert_eq!((summary.created_total(), summary.changed_total(), summary.deleted_total()), (0, 0, 5));
+}
+
+#[test]
+fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
+    let dir = TempDir::new("restore-source");
+    let store = ElbStore::open(dir.path(), elb_options().snapshot_every_events(Some(40)), Settings::default()).unwrap();
+    build(&store, 0..10);
+    let point = store.read().seq() - 3;
+    build(&store, 10..12);
+    let target = TempDir::new("restore-target");
+    let report = store
+        .store()
+        .restore_to(Point::Seq(point), target.path(), Options::default().identity("restored", "recovery"))
+        .unwrap();
+    assert_eq!(report.seq, point);
+    assert!(report.verified.ok() && report.verified.transactions == point);
+    let restored =
+        ElbStore::open(target.path(), Options::default().mode(OpenMode::ReadOnly), Settings::default()).unwrap();
+    assert_eq!(restored.read().state(), store.store().state_at(Point::Seq(point)).unwrap().state());
+    assert_eq!(restored.store().identity().name, "restored");
+    assert_ne!(restored.store().identity().id, store.store().identity().id);
+    let original: Vec<_> = store.store().transactions(1..=point).map(|t| t.unwrap()).collect();
+    let copied: Vec<_> = restored.store().transactions(..).map(|t| t.unwrap()).collect();
+    assert_eq!(original, copied, "the same transactions, sequence numbers and times");
+    drop(restored);
+    let again = store.store().restore_to(Point::Seq(point), target.path(), Options::default());
+    assert!(matches!(again, Err(Error::DirectoryNotEmpty { .. })), "{again:?}");
+}
+
+#[test]
+fn verify_reports_the_first_problem_with_file_and_offset() {
+    let dir = TempDir::new("verify");
+    let clock = ManualClock::new(Timestamp::from_secs(1));
+    let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock)).unwrap();
+    for i in 0..60 {
+        store.commit(meta(i), vec![KvEvent::Set(i as u32, i)]).unwrap();
+        if i == 30 {
+            store.snapshot().unwrap();
+        }
+    }
+    drop(store);
+    let report = verify::<Kv>(dir.path(), Options::default()).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!((report.transactions, report.snapshots_checked), (60, 1));
+    assert!(report.segments >= 2);
+
+    // A snapshot with a valid frame but the wrong state: written by a store
+    // that shares this one's identity but not its history.
+    let impostor = TempDir::new("verify-impostor");
+    std::fs::create_dir_all(impostor.path()).unwrap();
+    std::fs::copy(dir.join("IDENTITY"), impostor.join("IDENTITY")).unwrap();
+    let other: Store<Kv> = Store::open(impostor.path(), kv_options(None, &clock)).unwrap();
+    for i in 0..31 {
+        other.commit(meta(i), vec![KvEvent::Set(999, i)]).unwrap();
+    }
+    let fake = other.snapshot().unwrap();
+    drop(other);
+    let real = files_with_prefix(dir.path(), "snapshot-").remove(0);
+    std::fs::copy(&fake.path, &real).unwrap();
+    let report = verify::<Kv>(dir.path(), Options::default()).unwrap();
+    assert!(matches!(&report.problems[..], [Error::SnapshotMismatch { seq: 31, .. }]), "{:?}", report.problems);
+
+    // Damage in a sealed segment names the file and offset.
+    let segment = files_with_prefix(dir.path(), "wal-").remove(0);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[200] ^= 1;
+    std::fs::write(&segment, bytes).unwrap();
+    let report = verify::<Kv>(dir.path(), Options::default()).unwrap();
+    assert!(!report.ok());
+    let message = report.problems[0].to_string();
+    assert!(message.contains("wal-00000000000000000001.log") && message.contains("byte offset"), "{message}");
+}
+
+/// A random control-plane history over a small fleet: tags, health, target
+/// registrations, listener changes, deletions and creations.
+fn random_history(seed_ops: &[(u8, u8, u8)], store: &ElbStore) {
+    for (n, &(op, a, b)) in seed_ops.iter().enumerate() {
+        let view = store.read();
+        let lbs: Vec<_> = view.load_balancers().map(|lb| lb.id).collect();
+        let tgs: Vec<_> = view.target_groups().map(|tg| tg.id).collect();
+        drop(view);
+        let lb = lbs.get(a as usize % lbs.len().max(1)).copied();
+        let tg = tgs.get(a as usize % tgs.len().max(1)).copied();
+        let command = match (op % 5, lb, tg) {
+            (0, Some(lb), _) => Command::AddTags {
+                resource: Taggable::LoadBalancer(lb),
+                tags: [(format!("k{}", b % 4), format!("v{n}"))].into(),
+            },
+            (1, _, Some(tg)) => Command::UpdateTargetHealth {
+                target_group: tg,
+                target: TargetSpec::new(format!("i-{:012x}{:02}", tg.created_seq(), 0)),
+                health: TargetHealth { state: HealthState::Unhealthy, reason: Some(format!("r{b}")) },
+            },
+            (2, _, Some(tg)) => {
+                Command::RegisterTargets { target_group: tg, targets: vec![TargetSpec::new(format!("i-x{b}"))] }
+            }
+            (3, Some(lb), _) => Command::DeleteLoadBalancer { load_balancer: lb },
+            _ => {
+                let i = 100 + u64::from(b % 8);
+                let _ = store.execute_with(TxnMeta::new(format!("actor-{}", a % 3), "create"), |_, ctx| {
+                    fleet::reference_commands(i, ctx.seq)
+                });
+                continue;
+            }
+        };
+        let _ = store.execute(TxnMeta::new(format!("actor-{}", a % 3), format!("op {n}")), vec![command]);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn reverting_without_conflicts_equals_the_history_without_those_transactions(
+        ops in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>()), 1..40),
+        picks in prop::collection::vec(any::<prop::sample::Index>(), 1..4),
+    ) {
+        let dir = TempDir::new("revert-prop");
+        let store = ElbStore::open(dir.path(), elb_options().snapshot_every_events(None), Settings::default()).unwrap();
+        build(&store, 0..3);
+        random_history(&ops, &store);
+        let txns: Vec<_> = store.store().transactions(..).map(|t| t.unwrap()).collect();
+        let chosen: BTreeSet<u64> = picks.iter().map(|i| txns[i.index(txns.len())].seq).collect();
+        let seq_before = store.read().seq();
+        let plan = store
+            .revert(RevertSelection::Transactions(chosen.iter().copied().collect()), TxnMeta::new("ops", "revert"), RevertMode::Apply, OnConflict::Abort)
+            .unwrap();
+        if plan.conflicts.is_empty() {
+            let mut expected = ElbState::default();
+            for txn in txns.iter().filter(|t| !chosen.contains(&t.seq)) {
+                for event in &txn.events {
+                    expected.apply(event);
+                }
+            }
+            prop_assert_eq!(store.read().state().clone(), expected);
+        } else {
+            prop_assert_eq!(plan.committed, None);
+            prop_assert_eq!(store.read().seq(), seq_before, "a conflict writes nothing");
+        }
+    }
+}
