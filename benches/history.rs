@@ -34,7 +34,9 @@ fn bench_store() -> ElbStore {
         let store = ElbStore::open(&dir, options(), Settings::default()).unwrap();
         for i in 0..n {
             store
-                .execute_with(TxnMeta::new("bench:build", "build the fleet"), |_, ctx| fleet::reference_commands(i, ctx.seq))
+                .execute_with(TxnMeta::new("bench:build", "build the fleet"), |_, ctx| {
+                    fleet::reference_commands(i, ctx.seq)
+                })
                 .unwrap();
             if i % 10_000 == 0 {
                 eprintln!("building the bench store: {i}/{n} load balancers");
