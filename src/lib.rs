@@ -20,8 +20,8 @@ pub use snapshot::{
 pub use store::{
     verify, Committed, Error, OpenMode, OpenReport, Options, Point, RestoreReport, Result, SnapshotRetention,
     StateMachine, Store, SyncPolicy, Transaction, Transactions, TxnContext, TxnMeta, VerifyReport, View,
-    ACTOR_BYTES_MAX, IDENTITY_FILE, LOCK_FILE, PAYLOAD_VERSION, REASON_BYTES_MAX, RECORD_BYTES_MAX_DEFAULT,
-    SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
+    ACTOR_BYTES_MAX, DEFAULT_ENVIRONMENT, DEFAULT_NAME, IDENTITY_FILE, LOCK_FILE, PAYLOAD_VERSION, REASON_BYTES_MAX,
+    RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use wal::{
     decode_frame, Frame, FrameProblem, HeaderProblem, SegmentHeader, SegmentInfo, TornTail, WalError,

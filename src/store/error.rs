@@ -50,6 +50,17 @@ pub enum Error {
         /// What is wrong.
         problem: IdentityProblem,
     },
+    /// The store is not the one the caller named.
+    WrongStore {
+        /// The store's directory.
+        path: PathBuf,
+        /// The name the caller expected.
+        expected_name: String,
+        /// The environment the caller expected.
+        expected_environment: String,
+        /// The store's identity.
+        found: crate::identity::Identity,
+    },
     /// The handle was opened read-only.
     ReadOnly {
         /// The store's directory.
@@ -158,6 +169,14 @@ impl fmt::Display for Error {
             Error::BadIdentity { path, problem } => {
                 write!(f, "identity file {} is damaged: {problem}", path.display())
             }
+            Error::WrongStore { path, expected_name, expected_environment, found } => write!(
+                f,
+                "store {} is {}/{} (id {}), not the expected {expected_name}/{expected_environment}; refusing to open it",
+                path.display(),
+                found.name,
+                found.environment,
+                found.id
+            ),
             Error::ReadOnly { dir } => write!(f, "store {} is open read-only", dir.display()),
             Error::Poisoned { cause } => {
                 write!(f, "store refuses writes after an earlier failure and must be reopened: {cause}")

@@ -25,8 +25,8 @@ pub use history::Point;
 pub use machine::StateMachine;
 pub use open::{OpenReport, IDENTITY_FILE, LOCK_FILE};
 pub use options::{
-    OpenMode, Options, SnapshotRetention, SyncPolicy, RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT,
-    SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
+    OpenMode, Options, SnapshotRetention, SyncPolicy, DEFAULT_ENVIRONMENT, DEFAULT_NAME, RECORD_BYTES_MAX_DEFAULT,
+    SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use payload::PAYLOAD_VERSION;
 pub use restore::RestoreReport;

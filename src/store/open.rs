@@ -93,6 +93,7 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
     };
     let (identity, created) = load_or_create_identity(fs, dir, options)?;
     report.created = created;
+    check_identity(dir, &identity, options)?;
     if writable {
         remove_temporary_files(fs, dir, &mut report)?;
     }
@@ -174,6 +175,26 @@ fn rejected_path(err: &SnapshotError) -> Option<&PathBuf> {
         | SnapshotError::Undecodable { path, .. }
         | SnapshotError::Unencodable { path, .. } => Some(path),
     }
+}
+
+/// Refuses a store other than the one the caller means: always for writers,
+/// and for readers that named one.
+fn check_identity(dir: &Path, identity: &Identity, options: &Options) -> Result<()> {
+    if options.mode == OpenMode::ReadOnly && !options.named && options.expected_id.is_none() {
+        return Ok(());
+    }
+    let name_matches = identity.name == options.name && identity.environment == options.environment;
+    let name_checked = options.mode == OpenMode::ReadWrite || options.named;
+    let id_matches = options.expected_id.is_none_or(|id| id == identity.id);
+    if (name_checked && !name_matches) || !id_matches {
+        return Err(Error::WrongStore {
+            path: dir.to_path_buf(),
+            expected_name: options.name.clone(),
+            expected_environment: options.environment.clone(),
+            found: identity.clone(),
+        });
+    }
+    Ok(())
 }
 
 fn load_or_create_identity(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Options) -> Result<(Identity, bool)> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::identity::StoreId;
 use crate::io::{FileSystem, RealFs};
 
 /// When a commit group is made durable.
@@ -68,7 +69,15 @@ pub struct Options {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) name: String,
     pub(crate) environment: String,
+    /// Whether the caller named the store (rather than relying on the defaults).
+    pub(crate) named: bool,
+    pub(crate) expected_id: Option<StoreId>,
 }
+
+/// The name a store gets when its creator does not name it.
+pub const DEFAULT_NAME: &str = "unnamed";
+/// The environment a store gets when its creator does not name one.
+pub const DEFAULT_ENVIRONMENT: &str = "unspecified";
 
 /// The default segment size: 64 MiB.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
@@ -91,8 +100,10 @@ impl Default for Options {
             snapshot_retention: SnapshotRetention::KeepAll,
             clock: Arc::new(SystemClock),
             fs: Arc::new(RealFs),
-            name: "unnamed".to_owned(),
-            environment: "unspecified".to_owned(),
+            name: DEFAULT_NAME.to_owned(),
+            environment: DEFAULT_ENVIRONMENT.to_owned(),
+            named: false,
+            expected_id: None,
         }
     }
 }
@@ -155,10 +166,23 @@ impl Options {
         self
     }
 
-    /// The name and environment written into a store when this open creates it.
+    /// The store this process means: the name and environment written into a
+    /// store when this open creates it, and checked on every other open. A
+    /// read-write open of a store with another name or environment is refused
+    /// (`Error::WrongStore`), so a process pointed at the wrong store stops
+    /// before it writes. Without this call the process means the store named
+    /// `unnamed` in environment `unspecified`, and read-only opens check nothing.
     pub fn identity(mut self, name: impl Into<String>, environment: impl Into<String>) -> Options {
         self.name = name.into();
         self.environment = environment.into();
+        self.named = true;
+        self
+    }
+
+    /// Also requires the store's random id to be `id` (for tools that were
+    /// handed one exact store).
+    pub fn expect_id(mut self, id: StoreId) -> Options {
+        self.expected_id = Some(id);
         self
     }
 }
