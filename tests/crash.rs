@@ -413,3 +413,31 @@ fn interval_policy_makes_acknowledged_commits_durable_within_the_interval() {
     assert_eq!(reopened.read().seq(), 10);
     drop(store);
 }
+
+/// Regression: a crash right after a new segment was created (its header
+/// durable, no record in it yet), with a snapshot covering everything before
+/// it, made open start its scan at the empty segment, find no records and
+/// report the log as ending at 0, behind the snapshot. The sealed segments
+/// before the empty one end where its header says.
+#[test]
+fn an_empty_newest_segment_after_a_snapshot_reopens() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    let mut n = 0;
+    while store.segments().len() < 2 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, n)).unwrap();
+        n += 1;
+    }
+    let newest = store.segments().pop().unwrap().path;
+    drop(store);
+    // The newest segment keeps its header and loses its one record.
+    let header = fs.read_raw(&newest).unwrap()[..elbstore::SEGMENT_HEADER_BYTES].to_vec();
+    fs.write_raw(&newest, header);
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    let last = store.read().seq();
+    assert_eq!(store.snapshot().unwrap().seq, last, "the snapshot covers every sealed record");
+    drop(store);
+    let store = Store::<Kv>::open(DIR, options(&fs)).unwrap_or_else(|err| panic!("reopen: {err}"));
+    assert_eq!(store.read().seq(), last);
+    assert_eq!(store.commit(TxnMeta::new("writer", "after"), vec![KvEvent::Set(1, 1)]).unwrap().seq, last + 1);
+}

@@ -116,7 +116,7 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
         })?;
     report.replayed_transactions = replayed;
     report.torn_tail = recovered.torn;
-    let log_last_seq = recovered.last.map_or(0, |l| l.seq);
+    let log_last_seq = recovered.last_seq;
     if let Some(snapshot) = &snapshot {
         if log_last_seq < snapshot.seq {
             return Err(Error::LogBehindSnapshot {

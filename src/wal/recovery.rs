@@ -52,6 +52,10 @@ pub(crate) struct Recovered {
     pub segments: Vec<SegmentInfo>,
     /// The last record, if the scanned part of the log holds any.
     pub last: Option<Last>,
+    /// The last sequence number in the log: the last scanned record, or, when
+    /// the scan found none, the one before the first scanned segment's first
+    /// (the sealed segments before it end there).
+    pub last_seq: u64,
     /// The length of the last segment after any cut.
     pub last_segment_bytes: Option<u64>,
     /// The torn tail, if there was one.
@@ -82,7 +86,7 @@ pub(crate) fn recover(
         check_header(&segment.path, &bytes, store_id, segment.first_seq)?;
     }
     let Some(first) = segments.first() else {
-        return Ok(Recovered { segments, last: None, last_segment_bytes: None, torn: None });
+        return Ok(Recovered { segments, last: None, last_seq: 0, last_segment_bytes: None, torn: None });
     };
     if first.first_seq > after_seq + 1 {
         return Err(WalError::SequenceGap {
@@ -95,6 +99,7 @@ pub(crate) fn recover(
     // Segments wholly covered by the snapshot are not read: their records are
     // already folded into it, and `verify` checks them.
     let start = segments.partition_point(|s| s.first_seq <= after_seq + 1) - 1;
+    let implied_last_seq = segments[start].first_seq - 1;
     let mut last: Option<Last> = None;
     let mut torn = None;
     let mut last_segment_bytes = None;
@@ -129,7 +134,8 @@ pub(crate) fn recover(
             last_segment_bytes = Some(end as u64);
         }
     }
-    Ok(Recovered { segments, last, last_segment_bytes, torn })
+    let last_seq = last.map_or(implied_last_seq, |l| l.seq.max(implied_last_seq));
+    Ok(Recovered { segments, last, last_seq, last_segment_bytes, torn })
 }
 
 pub(crate) fn check_header(
