@@ -59,7 +59,7 @@ pub enum Error {
         /// The environment the caller expected.
         expected_environment: String,
         /// The store's identity.
-        found: crate::identity::Identity,
+        found: Box<crate::identity::Identity>,
     },
     /// The handle was opened read-only.
     ReadOnly {

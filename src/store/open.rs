@@ -191,7 +191,7 @@ fn check_identity(dir: &Path, identity: &Identity, options: &Options) -> Result<
             path: dir.to_path_buf(),
             expected_name: options.name.clone(),
             expected_environment: options.environment.clone(),
-            found: identity.clone(),
+            found: Box::new(identity.clone()),
         });
     }
     Ok(())
