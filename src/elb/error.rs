@@ -168,7 +168,19 @@ pub enum ElbError {
         /// Its limit.
         limit: usize,
     },
-    /// The store refused or failed (poisoned, read-only, I/O, guard).
+    /// The transaction, or its actor's transactions within the guard's window,
+    /// would delete more load balancers than the guard allows without an approval.
+    BulkDeletionRefused {
+        /// Load balancers it (with the window's earlier ones) would delete.
+        count: usize,
+        /// The limit.
+        limit: usize,
+        /// The actor and window, when the window's total is over the limit.
+        window: Option<(String, std::time::Duration)>,
+        /// The actor's earlier deleting transactions in the window.
+        transactions: Vec<u64>,
+    },
+    /// The store refused or failed (poisoned, read-only, I/O).
     Store(store::Error),
 }
 
@@ -217,6 +229,21 @@ impl fmt::Display for ElbError {
                  set deletion_protection.enabled to false first"
             ),
             ElbError::QuotaExceeded { quota, limit } => write!(f, "quota {quota} of {limit} would be exceeded"),
+            ElbError::BulkDeletionRefused { count, limit, window, transactions } => {
+                match window {
+                    None => write!(f, "refused: the transaction would delete {count} load balancers, over the limit of {limit}")?,
+                    Some((actor, window)) => write!(
+                        f,
+                        "refused: {actor} would have deleted {count} load balancers within {} s (earlier transactions {transactions:?}), \
+                         over the limit of {limit}",
+                        window.as_secs()
+                    )?,
+                }
+                write!(
+                    f,
+                    "; to proceed, check the targets, then retry with a change ticket and an approver other than the actor"
+                )
+            }
             ElbError::Store(err) => write!(f, "{err}"),
         }
     }

@@ -11,6 +11,7 @@ mod command;
 mod error;
 mod event;
 pub mod fleet;
+mod guard;
 mod history;
 mod ids;
 mod model;
@@ -27,6 +28,7 @@ pub use command::{
 };
 pub use error::{ElbError, NameProblem};
 pub use event::{ElbEvent, Entity, EntityKey, EntityKind};
+pub use guard::{approved, Alarm, AlarmKind, AlarmThresholds, DeletionGuard, GuardMode, GuardStatus, Observer};
 pub use history::{field_changes, Diff, DiffCounts, FieldChange, HistoryFilter, Lookup, Modified, Summary, Version};
 pub use ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, CREATIONS_PER_TRANSACTION_MAX};
 pub use model::{

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::guard::{AlarmThresholds, DeletionGuard};
+
 /// Per-account and per-resource limits. Defaults are the published ELB quotas
 /// per region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,17 +47,26 @@ impl Default for Quotas {
     }
 }
 
-/// What the planner needs besides the state.
+/// What the typed store needs besides the state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// The store's region, used in DNS names and ARNs.
     pub region: String,
     /// The limits.
     pub quotas: Quotas,
+    /// The bulk-deletion guard (on by default).
+    pub guard: DeletionGuard,
+    /// When alarms fire.
+    pub alarms: AlarmThresholds,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { region: "us-east-1".into(), quotas: Quotas::default() }
+        Settings {
+            region: "us-east-1".into(),
+            quotas: Quotas::default(),
+            guard: DeletionGuard::default(),
+            alarms: AlarmThresholds::default(),
+        }
     }
 }

@@ -186,7 +186,8 @@ impl ElbStore {
             }
         }
         let reverted: Vec<u64> = chosen.into_iter().collect();
-        let outcome = self.store().execute(meta, |state, _ctx| {
+        let guard_meta = meta.clone();
+        let outcome = self.store().execute(meta, |state, ctx| {
             let plan = plan_revert(state, &changes, reverted.clone(), on_conflict);
             if mode == RevertMode::DryRun
                 || plan.events.is_empty()
@@ -194,10 +195,15 @@ impl ElbStore {
             {
                 return Err(Stop::Plan(plan));
             }
-            Ok((plan.events.clone(), plan))
+            // A revert is a change like any other: the same guard and alarms.
+            let alarms = self.guard(&guard_meta, ctx, &plan.events).map_err(Stop::Refused)?;
+            Ok((plan.events.clone(), (plan, alarms)))
         });
         match outcome {
-            Ok((committed, plan)) => Ok(RevertPlan { committed: Some(committed), ..plan }),
+            Ok((committed, (plan, alarms))) => {
+                self.raise(&alarms);
+                Ok(RevertPlan { committed: Some(committed), ..plan })
+            }
             Err(Stop::Plan(plan)) => Ok(plan),
             Err(Stop::Refused(err)) => Err(err),
         }

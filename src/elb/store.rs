@@ -1,13 +1,18 @@
-//! The typed store: the generic store over the ELB state, driven by commands.
+//! The typed store: the generic store over the ELB state, driven by commands,
+//! behind the guardrails.
 
 use std::path::Path;
 
+use parking_lot::Mutex;
+
 use super::command::{Command, Outcome};
 use super::error::ElbError;
+use super::event::ElbEvent;
+use super::guard::{load_balancer_changes, Alarm, AlarmKind, GuardStatus, Ledger, Observer};
 use super::plan::plan;
 use super::quotas::Settings;
 use super::state::ElbState;
-use crate::store::{Committed, Error, Options, Store, TxnContext, TxnMeta, View};
+use crate::store::{Committed, Error, Options, Point, Store, TxnContext, TxnMeta, View};
 
 /// What executing a transaction of commands did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,9 +22,15 @@ pub struct Applied {
     pub committed: Option<Committed>,
     /// One outcome per command.
     pub outcomes: Vec<Outcome>,
+    /// Alarms this transaction raised (already passed to the observer).
+    pub alarms: Vec<Alarm>,
 }
 
-/// The ELB state store: commands in, validated events logged, typed state out.
+/// Alarms kept for [`ElbStore::alarms`].
+const ALARMS_KEPT_MAX: usize = 1000;
+
+/// The ELB state store: commands in, validated and guarded events logged,
+/// typed state out.
 ///
 /// ```
 /// use elbstore::elb::{fleet, ElbStore, Settings};
@@ -27,7 +38,8 @@ pub struct Applied {
 ///
 /// let dir = std::env::temp_dir().join(format!("elbstore-elb-doc-{}", std::process::id()));
 /// # let _ = std::fs::remove_dir_all(&dir);
-/// let store = ElbStore::open(&dir, Options::default(), Settings::default())?;
+/// let options = Options::default().identity("us-east-1", "production");
+/// let store = ElbStore::open(&dir, options, Settings::default())?;
 /// let applied = store.execute_with(TxnMeta::new("svc:api", "CreateLoadBalancer lb-0"), |_, ctx| {
 ///     fleet::reference_commands(0, ctx.seq)
 /// })?;
@@ -35,14 +47,23 @@ pub struct Applied {
 /// let view = store.read();
 /// let lb = view.load_balancer_by_name(&fleet::account(0), "lb-0").unwrap();
 /// assert_eq!(view.listeners_of(lb.id).count(), 2);
+/// # drop(view);
 /// # drop(store);
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), elbstore::elb::ElbError>(())
 /// ```
-#[derive(Debug)]
 pub struct ElbStore {
     store: Store<ElbState>,
     settings: Settings,
+    ledger: Mutex<Ledger>,
+    observer: Option<Observer>,
+    fired: Mutex<Vec<Alarm>>,
+}
+
+impl std::fmt::Debug for ElbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElbStore").field("store", &self.store).field("settings", &self.settings).finish_non_exhaustive()
+    }
 }
 
 /// Ends a transaction early without it being an error.
@@ -60,11 +81,43 @@ impl From<Error> for Stop {
 impl ElbStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: impl AsRef<Path>, options: Options, settings: Settings) -> Result<ElbStore, Error> {
-        Ok(ElbStore { store: Store::open(dir, options)?, settings })
+        ElbStore::open_observed(dir, options, settings, None)
+    }
+
+    /// Opens (or creates) the store in `dir`, passing every alarm to `observer`
+    /// as it fires, including the refusal of this open if the store is not the
+    /// one `options` names.
+    pub fn open_observed(
+        dir: impl AsRef<Path>,
+        options: Options,
+        settings: Settings,
+        observer: Option<Observer>,
+    ) -> Result<ElbStore, Error> {
+        let store = match Store::open(dir, options) {
+            Ok(store) => store,
+            Err(err) => {
+                if let (Error::WrongStore { expected_name, expected_environment, found, .. }, Some(observer)) =
+                    (&err, &observer)
+                {
+                    observer(&Alarm {
+                        kind: AlarmKind::WrongStore {
+                            expected: format!("{expected_name}/{expected_environment}"),
+                            found: format!("{}/{} ({})", found.name, found.environment, found.id),
+                        },
+                        time: crate::clock::Clock::now(&crate::clock::SystemClock),
+                        actors: Vec::new(),
+                        transactions: Vec::new(),
+                    });
+                }
+                return Err(err);
+            }
+        };
+        let ledger = rebuild_ledger(&store, &settings)?;
+        Ok(ElbStore { store, settings, ledger: Mutex::new(ledger), observer, fired: Mutex::new(Vec::new()) })
     }
 
     /// Validates `commands` against the latest state and commits them as one
-    /// transaction, all or nothing.
+    /// transaction, all or nothing, subject to the deletion guard.
     pub fn execute(&self, meta: TxnMeta, commands: Vec<Command>) -> Result<Applied, ElbError> {
         self.execute_with(meta, move |_, _| commands)
     }
@@ -78,19 +131,59 @@ impl ElbStore {
         commands: impl FnOnce(&ElbState, &TxnContext) -> Vec<Command>,
     ) -> Result<Applied, ElbError> {
         let settings = &self.settings;
+        let guard_meta = meta.clone();
         let outcome = self.store.execute(meta, |state, ctx| {
             let commands = commands(state, ctx);
             let (events, outcomes) = plan(state, &commands, ctx, settings).map_err(Stop::Refused)?;
             if events.is_empty() {
                 return Err(Stop::NoChange(outcomes));
             }
-            Ok((events, outcomes))
+            let alarms = self.guard(&guard_meta, ctx, &events).map_err(Stop::Refused)?;
+            Ok((events, (outcomes, alarms)))
         });
         match outcome {
-            Ok((committed, outcomes)) => Ok(Applied { committed: Some(committed), outcomes }),
-            Err(Stop::NoChange(outcomes)) => Ok(Applied { committed: None, outcomes }),
+            Ok((committed, (outcomes, alarms))) => {
+                self.raise(&alarms);
+                Ok(Applied { committed: Some(committed), outcomes, alarms })
+            }
+            Err(Stop::NoChange(outcomes)) => Ok(Applied { committed: None, outcomes, alarms: Vec::new() }),
             Err(Stop::Refused(err)) => Err(err),
         }
+    }
+
+    /// Runs the deletion guard on a transaction about to commit (inside
+    /// `Store::execute`, so in commit order) and records it; returns the alarms
+    /// it raises. Every writing path (commands, reverts) goes through here.
+    pub(crate) fn guard(&self, meta: &TxnMeta, ctx: &TxnContext, events: &[ElbEvent]) -> Result<Vec<Alarm>, ElbError> {
+        let changes = load_balancer_changes(events);
+        let mut ledger = self.ledger.lock();
+        ledger.check(&self.settings.guard, meta, ctx.time, changes.1)?;
+        Ok(ledger.record(ctx.seq, ctx.time, meta, changes, &self.settings.alarms, self.settings.guard.window))
+    }
+
+    /// Passes alarms of an acknowledged transaction to the observer and keeps them.
+    pub(crate) fn raise(&self, alarms: &[Alarm]) {
+        if alarms.is_empty() {
+            return;
+        }
+        if let Some(observer) = &self.observer {
+            alarms.iter().for_each(|alarm| observer(alarm));
+        }
+        let mut fired = self.fired.lock();
+        fired.extend_from_slice(alarms);
+        let excess = fired.len().saturating_sub(ALARMS_KEPT_MAX);
+        fired.drain(..excess);
+    }
+
+    /// The alarms fired since this store was opened, oldest first (the last 1000).
+    pub fn alarms(&self) -> Vec<Alarm> {
+        self.fired.lock().clone()
+    }
+
+    /// The guards' view of the recent past.
+    pub fn guard_status(&self) -> GuardStatus {
+        let now = self.read().time().max(crate::clock::Clock::now(&crate::clock::SystemClock));
+        self.ledger.lock().status(now, &self.settings.alarms)
     }
 
     /// The state as of the last acknowledged transaction.
@@ -98,12 +191,12 @@ impl ElbStore {
         self.store.read()
     }
 
-    /// The generic store underneath: log, snapshots, identity.
+    /// The generic store underneath: log, snapshots, identity, time travel.
     pub fn store(&self) -> &Store<ElbState> {
         &self.store
     }
 
-    /// The region and quotas.
+    /// The region, quotas, guard and alarm settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -112,4 +205,26 @@ impl ElbStore {
     pub fn close(self) -> Result<(), Error> {
         self.store.close()
     }
+}
+
+/// The ledger for the guard and alarm windows, from the log's recent past.
+fn rebuild_ledger(store: &Store<ElbState>, settings: &Settings) -> Result<Ledger, Error> {
+    let view = store.read();
+    let window = settings.alarms.window.max(settings.guard.window);
+    let mut recent = Vec::new();
+    if view.seq() > 0 {
+        let since = view.time().as_nanos().saturating_sub(u64::try_from(window.as_nanos()).unwrap_or(u64::MAX));
+        let from = match store.resolve(Point::Time(crate::clock::Timestamp(since))) {
+            Ok((seq, _)) => seq + 1,
+            Err(_) => 1,
+        };
+        for txn in store.transactions(from..=view.seq()) {
+            let txn = txn?;
+            let (created, deleted) = load_balancer_changes(&txn.events);
+            if created + deleted > 0 {
+                recent.push((txn.seq, txn.time, txn.meta.actor, created, deleted));
+            }
+        }
+    }
+    Ok(Ledger::rebuild(view.counts().load_balancers, recent, &settings.alarms))
 }
