@@ -21,7 +21,8 @@ pub use store::{
     verify, Committed, Error, OpenMode, OpenReport, Options, Point, RestoreReport, Result, SnapshotRetention,
     StateMachine, Store, SyncPolicy, Transaction, Transactions, TxnContext, TxnMeta, VerifyReport, View,
     ACTOR_BYTES_MAX, DEFAULT_ENVIRONMENT, DEFAULT_NAME, IDENTITY_FILE, LOCK_FILE, PAYLOAD_VERSION, REASON_BYTES_MAX,
-    RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
+    RECORD_BYTES_MAX_DEFAULT, RESTORED_FROM_FILE, SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT,
+    SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use wal::{
     decode_frame, Frame, FrameProblem, HeaderProblem, SegmentHeader, SegmentInfo, TornTail, WalError,

@@ -379,8 +379,16 @@ fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
     let target = TempDir::new("restore-target");
     let report = store
         .store()
-        .restore_to(Point::Seq(point), target.path(), Options::default().identity("restored", "recovery"))
+        .restore_to(
+            Point::Seq(point),
+            target.path(),
+            Options::default().identity("restored", "recovery"),
+            &TxnMeta::new("ops:oncall", "recover lb state").with_ticket("INC-1224"),
+        )
         .unwrap();
+    let provenance = std::fs::read_to_string(&report.provenance).unwrap();
+    assert!(provenance.contains("actor: ops:oncall") && provenance.contains("ticket: INC-1224"), "{provenance}");
+    assert!(provenance.contains(&format!("seq: {point}")));
     assert_eq!(report.seq, point);
     assert!(report.verified.ok() && report.verified.transactions == point);
     let restored =
@@ -392,8 +400,13 @@ fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
     let copied: Vec<_> = restored.store().transactions(..).map(|t| t.unwrap()).collect();
     assert_eq!(original, copied, "the same transactions, sequence numbers and times");
     drop(restored);
-    let again = store.store().restore_to(Point::Seq(point), target.path(), Options::default());
+    let again =
+        store.store().restore_to(Point::Seq(point), target.path(), Options::default(), &TxnMeta::new("ops", "again"));
     assert!(matches!(again, Err(Error::DirectoryNotEmpty { .. })), "{again:?}");
+    let other = TempDir::new("restore-unattributed");
+    let unattributed =
+        store.store().restore_to(Point::Seq(point), other.path(), Options::default(), &TxnMeta::new("ops", ""));
+    assert!(matches!(unattributed, Err(Error::MissingAttribution { field: "reason" })), "{unattributed:?}");
 }
 
 #[test]

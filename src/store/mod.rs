@@ -29,7 +29,7 @@ pub use options::{
     SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use payload::PAYLOAD_VERSION;
-pub use restore::RestoreReport;
+pub use restore::{RestoreReport, RESTORED_FROM_FILE};
 pub use txn::{Committed, Transaction, TxnContext, TxnMeta};
 pub use verify::{verify, VerifyReport};
 

@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use super::commit::check_meta;
 use super::error::{io_err, Error, Result};
 use super::history::Point;
 use super::machine::StateMachine;
 use super::options::{OpenMode, Options};
 use super::verify::{verify, VerifyReport};
-use super::Store;
+use super::{Store, TxnMeta};
 use crate::clock::Timestamp;
 use crate::snapshot::SnapshotInfo;
 
@@ -25,7 +26,12 @@ pub struct RestoreReport {
     pub snapshot: Option<SnapshotInfo>,
     /// The verification of the new store.
     pub verified: VerifyReport,
+    /// The provenance file written into the new store.
+    pub provenance: PathBuf,
 }
+
+/// The file in a restored store that says where it came from, who made it and why.
+pub const RESTORED_FROM_FILE: &str = "RESTORED_FROM";
 
 /// Transactions copied between waits for durability.
 const IMPORT_BATCH: u64 = 4096;
@@ -35,8 +41,17 @@ impl<S: StateMachine + PartialEq> Store<S> {
     /// same transactions, sequence numbers and times) and a snapshot there,
     /// then verifies it and checks that its state equals `state_at(point)`.
     /// Refuses a directory that holds anything. `options` give the new store's
-    /// identity (it gets a new id) and file system. Reads this store only.
-    pub fn restore_to(&self, point: Point, new_dir: impl AsRef<Path>, options: Options) -> Result<RestoreReport> {
+    /// identity (it gets a new id) and file system; `meta` says who restores and
+    /// why, like any change, and is written with the source and point into the
+    /// new store's `RESTORED_FROM` file. Reads this store only.
+    pub fn restore_to(
+        &self,
+        point: Point,
+        new_dir: impl AsRef<Path>,
+        options: Options,
+        meta: &TxnMeta,
+    ) -> Result<RestoreReport> {
+        check_meta(meta)?;
         let new_dir = new_dir.as_ref();
         let (seq, time) = self.resolve(point)?;
         let fs = options.fs.clone();
@@ -63,12 +78,32 @@ impl<S: StateMachine + PartialEq> Store<S> {
         if *target.read() != *expected {
             return Err(Error::SnapshotMismatch { path: new_dir.to_path_buf(), seq });
         }
+        let provenance = new_dir.join(RESTORED_FROM_FILE);
+        let source = self.identity();
+        let text = format!(
+            "source_store_id: {}\nsource_name: {}\nsource_environment: {}\nsource_dir: {}\npoint: {point}\nseq: {seq}\n\
+             time: {time}\nrestored_at: {}\nactor: {}\nreason: {}\nticket: {}\napproved_by: {}\n",
+            source.id,
+            source.name,
+            source.environment,
+            self.dir().display(),
+            self.inner.clock.now(),
+            meta.actor,
+            meta.reason.replace('\n', " "),
+            meta.ticket.as_deref().unwrap_or(""),
+            meta.approved_by.as_deref().unwrap_or(""),
+        );
+        let mut file = fs.create_new(&provenance).map_err(io_err("create", &provenance))?;
+        file.write_all(text.as_bytes()).map_err(io_err("write", &provenance))?;
+        file.sync_data().map_err(io_err("fsync", &provenance))?;
+        drop(file);
+        fs.sync_dir(new_dir).map_err(io_err("fsync directory", new_dir))?;
         target.close()?;
         let verified = verify::<S>(new_dir, options.mode(OpenMode::ReadOnly))?;
         if let Some(problem) = verified.problems.into_iter().next() {
             return Err(problem);
         }
         let verified = VerifyReport { problems: Vec::new(), ..verified };
-        Ok(RestoreReport { dir: new_dir.to_path_buf(), seq, time, snapshot, verified })
+        Ok(RestoreReport { dir: new_dir.to_path_buf(), seq, time, snapshot, verified, provenance })
     }
 }
