@@ -218,16 +218,16 @@ impl Ledger {
         (count, seqs, actors)
     }
 
+    /// The largest fleet size recorded within `window` before `now`.
+    fn peak_since(&self, now: Timestamp, window: Duration) -> Option<usize> {
+        let since = now.as_nanos().saturating_sub(nanos(window));
+        self.entries.iter().filter(|e| e.time.as_nanos() > since).map(|e| e.fleet_before.max(e.fleet_after)).max()
+    }
+
     /// The peak fleet size within the window, if the fleet is now more than
     /// the threshold below it.
     fn fleet_dropped(&self, now: Timestamp, alarms: &AlarmThresholds) -> Option<usize> {
-        let since = now.as_nanos().saturating_sub(nanos(alarms.window));
-        let peak = self
-            .entries
-            .iter()
-            .filter(|e| e.time.as_nanos() > since)
-            .map(|e| e.fleet_before.max(e.fleet_after))
-            .max()?;
+        let peak = self.peak_since(now, alarms.window)?;
         let drop = peak.saturating_sub(self.fleet);
         (drop * 1000 > peak * alarms.fleet_drop_permille as usize).then_some(peak)
     }
@@ -313,15 +313,7 @@ impl Ledger {
 
     /// The guards' view now.
     pub(crate) fn status(&self, now: Timestamp, thresholds: &AlarmThresholds) -> GuardStatus {
-        let since = now.as_nanos().saturating_sub(nanos(thresholds.window));
-        let peak = self
-            .entries
-            .iter()
-            .filter(|e| e.time.as_nanos() > since)
-            .map(|e| e.fleet_before.max(e.fleet_after))
-            .max()
-            .unwrap_or(self.fleet)
-            .max(self.fleet);
+        let peak = self.peak_since(now, thresholds.window).unwrap_or(self.fleet).max(self.fleet);
         GuardStatus {
             fleet: self.fleet,
             fleet_peak_in_window: peak,
