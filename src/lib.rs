@@ -9,6 +9,7 @@ mod identity;
 pub mod io;
 mod snapshot;
 mod store;
+pub mod tools;
 mod wal;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -1,0 +1,1 @@
+//! The 2012 incident replayed end to end (being written).
