@@ -58,9 +58,25 @@ pub fn target_id(i: u64, j: u64) -> String {
 /// `seq`. Ids of resources created in a transaction are `seq << 16 | n` in
 /// creation order, so later commands can name earlier ones.
 pub fn reference_commands(i: u64, seq: u64) -> Vec<Command> {
-    let lb = LoadBalancerId::new(seq, 0);
-    let tg = TargetGroupId::new(seq, 1);
-    let (http, https) = (ListenerId::new(seq, 2), ListenerId::new(seq, 3));
+    reference_commands_at(i, seq, 0)
+}
+
+/// Resources each reference load balancer's commands create (with ids).
+pub const CREATIONS_PER_LOAD_BALANCER: u64 = 6;
+
+/// The commands for reference load balancers `range`, all in the transaction
+/// with sequence number `seq`.
+pub fn batch_commands(range: std::ops::Range<u64>, seq: u64) -> Vec<Command> {
+    let first = range.start;
+    range.flat_map(|i| reference_commands_at(i, seq, (i - first) * CREATIONS_PER_LOAD_BALANCER)).collect()
+}
+
+/// Like [`reference_commands`], for a transaction in which `first_n`
+/// resources were created before these.
+pub fn reference_commands_at(i: u64, seq: u64, first_n: u64) -> Vec<Command> {
+    let lb = LoadBalancerId::new(seq, first_n);
+    let tg = TargetGroupId::new(seq, first_n + 1);
+    let (http, https) = (ListenerId::new(seq, first_n + 2), ListenerId::new(seq, first_n + 3));
     let account = account(i);
     let tags = Tags::new();
     vec![

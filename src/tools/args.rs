@@ -71,9 +71,8 @@ impl Args {
     pub fn point(&self, flag: &str) -> Result<Option<Point>, String> {
         self.get(flag)
             .map(|text| {
-                Point::parse(text).ok_or_else(|| {
-                    format!("{flag} expects seq:N, before:N, after:N or an RFC 3339 time, got {text:?}")
-                })
+                Point::parse(text)
+                    .ok_or_else(|| format!("{flag} expects seq:N, before:N, after:N or an RFC 3339 time, got {text:?}"))
             })
             .transpose()
     }

@@ -1,1 +1,349 @@
-//! The 2012 incident replayed end to end (being written).
+//! The 2012 incident, replayed end to end against a real store: a fleet, its
+//! traffic, a maintenance process that deletes a tenth of the fleet, the
+//! guard and the alarms, customers carrying on, and an operator who finds the
+//! deletion in the log and reverts it while keeping every later change.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::args::Args;
+use super::json::Json;
+use crate::elb::{
+    fleet, Alarm, AlarmKind, Command, ElbError, ElbEvent, ElbStore, Entity, EntityKey, HealthState, Observer,
+    OnConflict, RevertMode, RevertSelection, Settings, Taggable, TargetHealth, TargetSpec,
+};
+use crate::store::{Options, TxnMeta};
+
+/// How to use the demo.
+pub const USAGE: &str = "usage: incident [--dir DIR] [--load-balancers N] [--json]";
+
+/// Load balancers per transaction while building the fleet.
+const BUILD_BATCH: u64 = 100;
+
+/// What the demo measured.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Load balancers in the fleet before the incident.
+    pub load_balancers: u64,
+    /// Load balancers the maintenance process deleted.
+    pub deleted: u64,
+    /// Whether the guard refused the unapproved run.
+    pub guard_refused: bool,
+    /// Whether an alarm fired when the approved run deleted.
+    pub alarm_fired: bool,
+    /// Resources the revert brought back exactly as they were.
+    pub restored: u64,
+    /// Later changes (after the deletion) still in place after the revert.
+    pub later_changes_kept: u64,
+    /// Deleted resources not restored exactly plus later changes lost.
+    pub lost: u64,
+    /// Milliseconds to find the deleting transaction in the log.
+    pub detect_ms: f64,
+    /// Milliseconds to revert it.
+    pub revert_ms: f64,
+}
+
+/// Runs the demo with `args` (without the program name); returns the exit code.
+pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let parsed = Args::parse(args).and_then(|args| {
+        args.only(&["--dir", "--load-balancers", "--json", "--help"])?;
+        Ok(args)
+    });
+    let args = match parsed {
+        Ok(args) => args,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message} ({USAGE})");
+            return 2;
+        }
+    };
+    let json = args.has("--json");
+    let result = args.number("--load-balancers", 20_000u64).and_then(|n| {
+        if n < 100 {
+            return Err("--load-balancers must be at least 100".into());
+        }
+        let (dir, temporary) = match args.get("--dir") {
+            Some(dir) => (PathBuf::from(dir), false),
+            None => (std::env::temp_dir().join(format!("elbstore-incident-{}", std::process::id())), true),
+        };
+        let narrate: &mut dyn Write = if json { err } else { out };
+        let outcome = replay(&dir, n, narrate);
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        outcome
+    });
+    match result {
+        Ok(outcome) => {
+            if json {
+                let _ = writeln!(out, "{}", summary(&outcome).render());
+            }
+            if outcome.lost == 0 {
+                0
+            } else {
+                1
+            }
+        }
+        Err(message) => {
+            let _ = writeln!(err, "error: {}", message.replace('\n', " "));
+            1
+        }
+    }
+}
+
+/// The demo's summary as JSON.
+pub fn summary(o: &Outcome) -> Json {
+    Json::object([
+        ("load_balancers", Json::from(o.load_balancers)),
+        ("deleted", Json::from(o.deleted)),
+        ("guard_refused", Json::Bool(o.guard_refused)),
+        ("alarm_fired", Json::Bool(o.alarm_fired)),
+        ("restored", Json::from(o.restored)),
+        ("later_changes_kept", Json::from(o.later_changes_kept)),
+        ("lost", Json::from(o.lost)),
+        ("detect_ms", Json::Float((o.detect_ms * 10.0).round() / 10.0)),
+        ("revert_ms", Json::Float((o.revert_ms * 10.0).round() / 10.0)),
+    ])
+}
+
+struct Clock(Instant);
+
+impl Clock {
+    fn line(&self, out: &mut dyn Write, text: &str) {
+        let _ = writeln!(out, "[{:>8.3} s] {text}", self.0.elapsed().as_secs_f64());
+    }
+}
+
+fn elb(err: ElbError) -> String {
+    err.to_string()
+}
+
+/// Replays the incident in `dir` with a fleet of `n`, narrating to `say`.
+pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outcome, String> {
+    if dir.exists() && std::fs::read_dir(dir).map_err(|e| e.to_string())?.next().is_some() {
+        return Err(format!("{} is not empty; the demo needs a new directory", dir.display()));
+    }
+    let clock = Clock(Instant::now());
+    let alarms: Arc<Mutex<Vec<Alarm>>> = Arc::default();
+    let sink = alarms.clone();
+    let observer: Observer = Arc::new(move |alarm: &Alarm| sink.lock().push(alarm.clone()));
+    let options = Options::default().identity("us-east-1", "production");
+    let store =
+        ElbStore::open_observed(dir, options, Settings::default(), Some(observer)).map_err(|e| e.to_string())?;
+    let mut outcome = Outcome { load_balancers: n, ..Outcome::default() };
+
+    clock.line(say, &format!("building a fleet of {n} load balancers (16 resources each) in us-east-1/production"));
+    let mut built = 0;
+    while built < n {
+        let end = (built + BUILD_BATCH).min(n);
+        let meta = TxnMeta::new("svc:provisioning", format!("provision load balancers {built}..{end}"));
+        store.execute_with(meta, |_, ctx| fleet::batch_commands(built..end, ctx.seq)).map_err(elb)?;
+        built = end;
+    }
+    let counts = store.read().counts();
+    clock.line(
+        say,
+        &format!(
+            "fleet ready: {} load balancers, {} listeners, {} rules, {} target groups, {} targets",
+            counts.load_balancers, counts.listeners, counts.rules, counts.target_groups, counts.targets
+        ),
+    );
+
+    clock.line(say, "control-plane traffic: health checks, tags, registrations");
+    traffic(&store, n, 0, 1_000)?;
+
+    let victims: Vec<u64> = (0..n).filter(|i| i % 10 == 3).collect();
+    let ids: Vec<Command> = {
+        let view = store.read();
+        victims
+            .iter()
+            .map(|&i| Command::DeleteLoadBalancer {
+                load_balancer: view.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).expect("built").id,
+            })
+            .collect()
+    };
+    clock.line(
+        say,
+        &format!(
+            "12:24 PST: a maintenance process, run against production by mistake, tries to delete {} load balancers",
+            victims.len()
+        ),
+    );
+    let maintenance = TxnMeta::new("maint:state-cleanup", "remove load balancers with stale state");
+    match store.execute(maintenance.clone(), ids.clone()) {
+        Err(err @ ElbError::BulkDeletionRefused { .. }) => {
+            outcome.guard_refused = true;
+            clock.line(say, &format!("the guard refuses it: {err}"));
+        }
+        Err(other) => return Err(other.to_string()),
+        Ok(_) => clock.line(say, "the guard let it through (it is configured off)"),
+    }
+    clock.line(say, "the operator re-runs it with a change ticket and a (mistaken) approval");
+    let approved = maintenance.with_approval("CHG-2012-1224", "ops:night-shift");
+    let applied = store.execute(approved, ids).map_err(elb)?;
+    let deletion_seq = applied.committed.ok_or("the deletion wrote nothing")?.seq;
+    outcome.deleted = victims.len() as u64;
+    let deleted_state = store.read();
+    clock.line(
+        say,
+        &format!(
+            "transaction {deletion_seq} deleted {} load balancers with their listeners and rules; {} remain",
+            outcome.deleted,
+            deleted_state.counts().load_balancers
+        ),
+    );
+    for alarm in alarms.lock().iter() {
+        outcome.alarm_fired = true;
+        let what = match &alarm.kind {
+            AlarmKind::Deletions { count, threshold } => {
+                format!("{count} deletions in the window (threshold {threshold})")
+            }
+            AlarmKind::FleetDrop { peak, now, .. } => format!("fleet dropped from {peak} to {now}"),
+            AlarmKind::WrongStore { expected, found } => format!("wrong store: expected {expected}, found {found}"),
+        };
+        clock.line(say, &format!("ALARM: {what}; actors {:?}, transactions {:?}", alarm.actors, alarm.transactions));
+    }
+
+    clock.line(say, "customers carry on: new load balancers, changes to surviving ones");
+    let later_from = store.read().seq() + 1;
+    for i in n..n + 20 {
+        let meta = TxnMeta::new(format!("customer:{}", fleet::account(i)), "CreateLoadBalancer");
+        store.execute_with(meta, |_, ctx| fleet::reference_commands(i, ctx.seq)).map_err(elb)?;
+    }
+    traffic(&store, n, 1, 500)?;
+    let later_to = store.read().seq();
+
+    clock.line(say, "the operator looks at the log for deletions");
+    let started = Instant::now();
+    let mut deleting = Vec::new();
+    for txn in store.store().transactions(1..=later_to) {
+        let txn = txn.map_err(|e| e.to_string())?;
+        let lbs = txn.events.iter().filter(|e| matches!(e, ElbEvent::Deleted(Entity::LoadBalancer(_)))).count();
+        if lbs > 0 {
+            deleting.push((txn.seq, lbs, txn.meta));
+        }
+    }
+    outcome.detect_ms = started.elapsed().as_secs_f64() * 1e3;
+    for (seq, lbs, meta) in &deleting {
+        clock.line(
+            say,
+            &format!(
+                "found transaction {seq}: {lbs} load balancers deleted by {} ({}), ticket {:?}, approved by {:?}",
+                meta.actor, meta.reason, meta.ticket, meta.approved_by
+            ),
+        );
+    }
+    let started = Instant::now();
+    let plan = store
+        .revert(
+            RevertSelection::Transactions(deleting.iter().map(|d| d.0).collect()),
+            TxnMeta::new("ops:incident-response", "revert mistaken state cleanup").with_ticket("INC-2012-1224"),
+            RevertMode::Apply,
+            OnConflict::Abort,
+        )
+        .map_err(elb)?;
+    outcome.revert_ms = started.elapsed().as_secs_f64() * 1e3;
+    if !plan.conflicts.is_empty() {
+        return Err(format!("the revert found {} conflicts: {:?}", plan.conflicts.len(), plan.conflicts));
+    }
+    clock.line(
+        say,
+        &format!(
+            "reverted in {:.0} ms as transaction {}: {} resources restored",
+            outcome.revert_ms,
+            plan.committed.map_or(0, |c| c.seq),
+            plan.restored.len()
+        ),
+    );
+
+    // Check: every deleted resource is back exactly; every later change is in place.
+    let now = store.read();
+    let deletion = store.store().transaction(deletion_seq).map_err(|e| e.to_string())?;
+    for event in &deletion.events {
+        if let ElbEvent::Deleted(old) = event {
+            if now.entity(&old.key()).as_ref() == Some(old) {
+                outcome.restored += 1;
+            } else {
+                outcome.lost += 1;
+            }
+        }
+    }
+    let mut latest: BTreeMap<EntityKey, Option<Entity>> = BTreeMap::new();
+    for txn in store.store().transactions(later_from..=later_to) {
+        for event in txn.map_err(|e| e.to_string())?.events {
+            latest.insert(event.key(), event.after().cloned());
+        }
+    }
+    for (key, value) in latest {
+        if now.entity(&key) == value {
+            outcome.later_changes_kept += 1;
+        } else {
+            outcome.lost += 1;
+        }
+    }
+    clock.line(
+        say,
+        &format!(
+            "checked: {} deleted resources back exactly, {} later changes kept, {} lost; {} load balancers now",
+            outcome.restored,
+            outcome.later_changes_kept,
+            outcome.lost,
+            now.counts().load_balancers
+        ),
+    );
+    drop(now);
+    store.close().map_err(|e| e.to_string())?;
+    Ok(outcome)
+}
+
+/// Control-plane traffic: target health flapping, tags, registrations.
+fn traffic(store: &ElbStore, n: u64, round: u64, transactions: u64) -> Result<(), String> {
+    for t in 0..transactions {
+        // Surviving load balancers only (those not ending in 3), spread over the fleet.
+        let mut i = (t.wrapping_mul(7919) + round * 13) % n;
+        if i % 10 == 3 {
+            i += 1;
+        }
+        let i = i.min(n - 1);
+        let (lb, tg) = {
+            let view = store.read();
+            let lb = view.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).map(|lb| lb.id);
+            let tg = view.target_group_by_name(&fleet::account(i), &fleet::name(i)).map(|tg| tg.id);
+            (lb, tg)
+        };
+        let (Some(lb), Some(tg)) = (lb, tg) else { continue };
+        let (actor, command) = match t % 10 {
+            0..=5 => (
+                "svc:health-checker".to_owned(),
+                Command::UpdateTargetHealth {
+                    target_group: tg,
+                    target: TargetSpec::new(fleet::target_id(i, t % fleet::TARGETS_PER_GROUP)),
+                    health: TargetHealth {
+                        state: if (t + round) % 2 == 0 { HealthState::Healthy } else { HealthState::Unhealthy },
+                        reason: None,
+                    },
+                },
+            ),
+            6 | 7 => (
+                "svc:workflow".to_owned(),
+                Command::RegisterTargets {
+                    target_group: tg,
+                    targets: vec![TargetSpec::new(format!("i-extra-{round}-{t}"))],
+                },
+            ),
+            _ => (
+                format!("customer:{}", fleet::account(i)),
+                Command::AddTags {
+                    resource: Taggable::LoadBalancer(lb),
+                    tags: [("change".to_owned(), format!("{round}-{t}"))].into(),
+                },
+            ),
+        };
+        store.execute(TxnMeta::new(actor, "control-plane traffic"), vec![command]).map_err(elb)?;
+    }
+    Ok(())
+}

@@ -13,8 +13,8 @@ use super::json::Json;
 use super::{entity_json, kind_counts_json, open_read, summary_json, Exit};
 use crate::clock::Timestamp;
 use crate::elb::{
-    ElbEvent, ElbState, ElbStore, Entity, EntityKind, HistoryFilter, OnConflict, RevertMode, RevertSelection,
-    Settings, Summary,
+    ElbEvent, ElbState, ElbStore, Entity, EntityKind, HistoryFilter, OnConflict, RevertMode, RevertSelection, Settings,
+    Summary,
 };
 use crate::store::{verify, OpenMode, Options, Point, TxnMeta};
 
@@ -50,8 +50,18 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 .and_then(|()| restore(dir, &args, err)),
             "revert" => args
                 .only(&[
-                    "--json", "--txn", "--actor", "--from", "--to", "--as", "--expect-store", "--reason", "--ticket",
-                    "--approver", "--dry-run", "--skip-conflicts",
+                    "--json",
+                    "--txn",
+                    "--actor",
+                    "--from",
+                    "--to",
+                    "--as",
+                    "--expect-store",
+                    "--reason",
+                    "--ticket",
+                    "--approver",
+                    "--dry-run",
+                    "--skip-conflicts",
                 ])
                 .and_then(|()| revert(dir, &args)),
             "verify" => args.only(&["--json"]).and_then(|()| check(dir, err)),
@@ -233,7 +243,10 @@ fn show(dir: &Path, args: &Args) -> Result<Exit, String> {
                 text.push_str(&format!("  target group {} ({}) {targets} targets\n", tg.name, tg.id));
                 group_json.push(Json::object([
                     ("target_group", entity_json(&Entity::TargetGroup(tg.clone()))),
-                    ("targets", Json::Array(view.targets_of(id).map(|t| entity_json(&Entity::Target(t.clone()))).collect())),
+                    (
+                        "targets",
+                        Json::Array(view.targets_of(id).map(|t| entity_json(&Entity::Target(t.clone()))).collect()),
+                    ),
                 ]));
             }
         }
@@ -302,7 +315,9 @@ fn diff(dir: &Path, args: &Args) -> Result<Exit, String> {
         let c = counts.get(&kind).copied().unwrap_or_default();
         text.push_str(&format!("  {:<15} +{} ~{} -{}\n", kind.plural(), c.created, c.modified, c.deleted));
     }
-    for (change, entity) in diff.created.iter().map(|e| ("created", e)).chain(diff.deleted.iter().map(|e| ("deleted", e))) {
+    for (change, entity) in
+        diff.created.iter().map(|e| ("created", e)).chain(diff.deleted.iter().map(|e| ("deleted", e)))
+    {
         entities.push(Json::object([
             ("change", Json::str(change)),
             ("kind", Json::str(entity.key().kind().plural())),
@@ -312,7 +327,11 @@ fn diff(dir: &Path, args: &Args) -> Result<Exit, String> {
     }
     for m in &diff.modified {
         let fields = m.fields.iter().map(|f| {
-            Json::object([("field", Json::str(f.field)), ("before", Json::str(&f.before)), ("after", Json::str(&f.after))])
+            Json::object([
+                ("field", Json::str(f.field)),
+                ("before", Json::str(&f.before)),
+                ("after", Json::str(&f.after)),
+            ])
         });
         entities.push(Json::object([
             ("change", Json::str("modified")),
@@ -368,11 +387,17 @@ fn revert(dir: &Path, args: &Args) -> Result<Exit, String> {
     let expected = args.required("--expect-store")?;
     let reason = args.required("--reason")?;
     let selection = if args.has("--txn") {
-        let seqs = args.all("--txn").iter().map(|t| t.parse::<u64>().map_err(|_| format!("--txn expects a number, got {t:?}")));
+        let seqs = args
+            .all("--txn")
+            .iter()
+            .map(|t| t.parse::<u64>().map_err(|_| format!("--txn expects a number, got {t:?}")));
         RevertSelection::Transactions(seqs.collect::<Result<_, _>>()?)
     } else {
         RevertSelection::Actor {
-            actor: args.required("--actor").map_err(|_| "give --txn N, or --actor A --from P --to P".to_owned())?.to_owned(),
+            actor: args
+                .required("--actor")
+                .map_err(|_| "give --txn N, or --actor A --from P --to P".to_owned())?
+                .to_owned(),
             from: args.point("--from")?.ok_or("--from is required with --actor")?,
             to: args.point("--to")?.ok_or("--to is required with --actor")?,
         }

@@ -1,0 +1,18 @@
+//! The 2012 incident, replayed end to end: a fleet, a maintenance process that
+//! deletes a tenth of it (refused by the guard, then run with a mistaken
+//! approval), alarms, customers carrying on, and an operator who finds the
+//! deletion in the log and reverts it, keeping every later change.
+//!
+//! ```text
+//! cargo run --release --example incident -- [--dir DIR] [--load-balancers N] [--json]
+//! ```
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help") {
+        println!("{}", elbstore::tools::incident::USAGE);
+        return;
+    }
+    let code = elbstore::tools::incident::run(args, &mut std::io::stdout(), &mut std::io::stderr());
+    std::process::exit(code);
+}
