@@ -323,7 +323,11 @@ fn traffic(store: &ElbStore, n: u64, round: u64, transactions: u64) -> Result<()
                     target_group: tg,
                     target: TargetSpec::new(fleet::target_id(i, t % fleet::TARGETS_PER_GROUP)),
                     health: TargetHealth {
-                        state: if (t + round) % 2 == 0 { HealthState::Healthy } else { HealthState::Unhealthy },
+                        state: if (t + round).is_multiple_of(2) {
+                            HealthState::Healthy
+                        } else {
+                            HealthState::Unhealthy
+                        },
                         reason: None,
                     },
                 },
