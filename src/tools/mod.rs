@@ -1,11 +1,12 @@
 //! Operator tools behind the example binaries (`examples/pitr.rs`,
-//! `examples/incident.rs`): argument parsing, JSON output and the verbs
+//! `examples/incident.rs`, `examples/workload.rs`): argument parsing, JSON output and the verbs
 //! themselves, kept in the library so tests can drive them in-process.
 
 mod args;
 pub mod incident;
 mod json;
 pub mod pitr;
+pub mod workload;
 
 use std::path::Path;
 

@@ -1,0 +1,20 @@
+//! A load generator on the reference control-plane mix.
+//!
+//! ```text
+//! cargo run --release --example workload -- --dir DIR --writers K --transactions N \
+//!     [--sync always|interval|never] [--load-balancers M] [--ack-log FILE] [--json]
+//! ```
+//!
+//! With `--ack-log FILE` every acknowledged transaction's sequence number is
+//! appended to FILE as it is acknowledged, so an outside checker can kill the
+//! process at any moment and check that every acknowledged transaction survived.
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args.iter().any(|a| a == "--help") {
+        println!("{}", elbstore::tools::workload::USAGE);
+        return;
+    }
+    let code = elbstore::tools::workload::run(args, &mut std::io::stdout(), &mut std::io::stderr());
+    std::process::exit(code);
+}
