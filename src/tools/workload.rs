@@ -35,6 +35,8 @@ pub struct Report {
     pub p99_us: u64,
     /// Load balancers built before the mix.
     pub built: u64,
+    /// Commands the store refused (validation), not counted as transactions.
+    pub refused: u64,
 }
 
 /// Runs the load generator with `args` (without the program name).
@@ -71,6 +73,7 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     ("p50_us", Json::from(report.p50_us)),
                     ("p99_us", Json::from(report.p99_us)),
                     ("load_balancers_built", Json::from(report.built)),
+                    ("refused", Json::from(report.refused)),
                 ]);
                 let _ = writeln!(out, "{}", json.render());
             } else {
@@ -118,11 +121,14 @@ fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
     };
 
     let built = build_fleet(&store, fleet_size, err)?;
-    let fleet_now = store.read().counts().load_balancers as u64;
-    if fleet_now == 0 && total > 0 {
+    // Reference load balancers lb-0..: one target group each (the mix creates
+    // load balancers of its own but no target groups).
+    let reference = (store.read().counts().target_groups as u64).max(fleet_size);
+    if reference == 0 && total > 0 {
         return Err("the store holds no load balancers; give --load-balancers M".into());
     }
     let done = AtomicU64::new(0);
+    let refused = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let latencies: Vec<Vec<u32>> = std::thread::scope(|scope| -> Result<Vec<Vec<u32>>, String> {
@@ -130,8 +136,8 @@ fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
         let handles: Vec<_> = (0..writers)
             .map(|w| {
                 let share = total / writers + u64::from(w < total % writers);
-                let (store, done, ack_log) = (&store, &done, ack_log.as_ref());
-                scope.spawn(move || writer(store, w, share, fleet_size.max(1), done, ack_log))
+                let (store, counters, ack_log) = (&store, (&done, &refused), ack_log.as_ref());
+                scope.spawn(move || writer(store, w, share, reference, counters, ack_log))
             })
             .collect();
         let results: Vec<Result<Vec<u32>, String>> =
@@ -148,6 +154,7 @@ fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
     let pct =
         |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
     Ok(Report {
+        refused: refused.load(Ordering::Relaxed),
         transactions: all.len() as u64,
         seconds,
         p50_us: u64::from(pct(0.50)),
@@ -229,10 +236,11 @@ fn writer(
     w: u64,
     count: u64,
     fleet_size: u64,
-    done: &AtomicU64,
+    (done, refused): (&AtomicU64, &AtomicU64),
     ack_log: Option<&Mutex<File>>,
 ) -> Result<Vec<u32>, String> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    let run = store.read().seq();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ run);
     let actor = format!("svc:writer-{w}");
     let mut extra_targets: Vec<(TargetGroupId, String)> = Vec::new();
     let mut created: Vec<LoadBalancerId> = Vec::new();
@@ -255,7 +263,7 @@ fn writer(
                 target_group: tg,
                 target: TargetSpec::new(fleet::target_id(i, rng.next() % fleet::TARGETS_PER_GROUP)),
                 health: TargetHealth {
-                    state: if rng.next() % 2 == 0 { HealthState::Healthy } else { HealthState::Unhealthy },
+                    state: if rng.next().is_multiple_of(2) { HealthState::Healthy } else { HealthState::Unhealthy },
                     reason: None,
                 },
             },
@@ -276,9 +284,12 @@ fn writer(
             },
             90..=94 => {
                 let mut spec: CreateLoadBalancer = fleet::load_balancer_spec(i);
-                spec.name = format!("wl-{w}-{n}");
-                // The generator's own accounts, well under the per-account quota.
-                spec.account = format!("{:012}", 900_000_000_000 + w * 1_000_000 + creations / 40);
+                // Unique across runs on the same store (a run is named by the
+                // sequence number it started at), in the generator's own
+                // accounts, well under the per-account quota.
+                spec.name = format!("wl-{run}-{w}-{n}");
+                spec.account =
+                    format!("{:012}", 900_000_000_000 + (run % 1000) * 1_000_000 + w * 10_000 + creations / 40);
                 creations += 1;
                 Command::CreateLoadBalancer(spec)
             }
@@ -294,9 +305,14 @@ fn writer(
         let started = Instant::now();
         let applied = match store.execute(meta, vec![command]) {
             Ok(applied) => applied,
-            // A target this writer registered may have gone with a deletion; retry another.
-            Err(crate::elb::ElbError::TargetNotRegistered { .. }) => continue,
-            Err(e) => return Err(format!("writer {w}: {e}")),
+            // The store failed: stop, and say so.
+            Err(crate::elb::ElbError::Store(e)) => return Err(format!("writer {w}: {e}")),
+            // A refusal (a target deleted with its group, a quota reached on a
+            // long-lived store) is the control plane working: count it, go on.
+            Err(_) => {
+                refused.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
         };
         let micros = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         let Some(committed) = applied.committed else { continue };
