@@ -186,13 +186,14 @@ impl ElbStore {
             }
         }
         let reverted: Vec<u64> = chosen.into_iter().collect();
+        if mode == RevertMode::DryRun {
+            // A plan against the latest acknowledged state; works on read-only handles.
+            return Ok(plan_revert(self.read().state(), &changes, reverted, on_conflict));
+        }
         let guard_meta = meta.clone();
         let outcome = self.store().execute(meta, |state, ctx| {
             let plan = plan_revert(state, &changes, reverted.clone(), on_conflict);
-            if mode == RevertMode::DryRun
-                || plan.events.is_empty()
-                || (on_conflict == OnConflict::Abort && !plan.conflicts.is_empty())
-            {
+            if plan.events.is_empty() || (on_conflict == OnConflict::Abort && !plan.conflicts.is_empty()) {
                 return Err(Stop::Plan(plan));
             }
             // A revert is a change like any other: the same guard and alarms.

@@ -174,17 +174,20 @@ pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outc
         ),
     );
     let maintenance = TxnMeta::new("maint:state-cleanup", "remove load balancers with stale state");
-    match store.execute(maintenance.clone(), ids.clone()) {
+    let applied = match store.execute(maintenance.clone(), ids.clone()) {
         Err(err @ ElbError::BulkDeletionRefused { .. }) => {
             outcome.guard_refused = true;
             clock.line(say, &format!("the guard refuses it: {err}"));
+            clock.line(say, "the operator re-runs it with a change ticket and a (mistaken) approval");
+            let approved = maintenance.with_approval("CHG-2012-1224", "ops:night-shift");
+            store.execute(approved, ids).map_err(elb)?
         }
         Err(other) => return Err(other.to_string()),
-        Ok(_) => clock.line(say, "the guard let it through (it is configured off)"),
-    }
-    clock.line(say, "the operator re-runs it with a change ticket and a (mistaken) approval");
-    let approved = maintenance.with_approval("CHG-2012-1224", "ops:night-shift");
-    let applied = store.execute(approved, ids).map_err(elb)?;
+        Ok(applied) => {
+            clock.line(say, "the guard lets it through: a tenth of this small fleet is under its limit");
+            applied
+        }
+    };
     let deletion_seq = applied.committed.ok_or("the deletion wrote nothing")?.seq;
     outcome.deleted = victims.len() as u64;
     let deleted_state = store.read();

@@ -366,6 +366,9 @@ fn restore(dir: &Path, args: &Args, err: &mut dyn Write) -> Result<Exit, String>
     );
     meta.ticket = args.get("--ticket").map(str::to_owned);
     let (seq, _) = store.store().resolve(point).map_err(|e| e.to_string())?;
+    if std::fs::read_dir(out_dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(format!("{} is not empty; a restore writes only into a new or empty directory", out_dir.display()));
+    }
     let _ = writeln!(err, "restoring {seq} transactions into {} ...", out_dir.display());
     let started = Instant::now();
     let identity = store.store().identity();

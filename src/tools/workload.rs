@@ -143,8 +143,7 @@ fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
         let results: Vec<Result<Vec<u32>, String>> =
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a writer thread panicked".into()))).collect();
         stop.store(true, Ordering::Release);
-        let lines = progress.join().unwrap_or_default();
-        let _ = err.write_all(lines.as_bytes());
+        let _ = progress.join();
         results.into_iter().collect()
     })?;
     let seconds = started.elapsed().as_secs_f64();
@@ -201,21 +200,19 @@ fn build_fleet(store: &ElbStore, target: u64, err: &mut dyn Write) -> Result<u64
     Ok(built)
 }
 
-/// Prints a progress line about once a second; returns the lines.
-fn progress(done: &AtomicU64, stop: &AtomicBool, total: u64) -> String {
+/// Prints a progress bar on standard error about once a second.
+fn progress(done: &AtomicU64, stop: &AtomicBool, total: u64) {
     let started = Instant::now();
-    let mut printed = String::new();
+    let mut next = Duration::from_secs(1);
     while !stop.load(Ordering::Acquire) {
-        std::thread::sleep(Duration::from_millis(100));
-        if started.elapsed().as_millis() % 1000 < 100 {
+        std::thread::sleep(Duration::from_millis(50));
+        if started.elapsed() >= next {
+            next += Duration::from_secs(1);
             let n = done.load(Ordering::Relaxed);
             let bar = "#".repeat((n * 30 / total.max(1)) as usize);
-            let line = format!("[{bar:<30}] {n}/{total} ({:.0}/s)\n", n as f64 / started.elapsed().as_secs_f64());
-            eprint!("{line}");
-            printed.clear();
+            eprintln!("[{bar:<30}] {n}/{total} ({:.0}/s)", n as f64 / started.elapsed().as_secs_f64());
         }
     }
-    printed
 }
 
 /// A small deterministic generator per writer.
