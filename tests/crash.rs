@@ -105,12 +105,13 @@ fn check_recovered(image: &SimFs, acked: &Acked, context: &str) -> u64 {
     n
 }
 
-fn crash_modes(k: u64) -> [CrashMode; 4] {
+fn crash_modes(k: u64) -> [CrashMode; 5] {
     [
         CrashMode::DropUnsynced,
         CrashMode::KeepUnsynced,
         CrashMode::KeepRandomPrefix { seed: k },
         CrashMode::ZeroFilledTail { seed: k },
+        CrashMode::GarbageTail { seed: k },
     ]
 }
 
@@ -440,4 +441,90 @@ fn an_empty_newest_segment_after_a_snapshot_reopens() {
     let store = Store::<Kv>::open(DIR, options(&fs)).unwrap_or_else(|err| panic!("reopen: {err}"));
     assert_eq!(store.read().seq(), last);
     assert_eq!(store.commit(TxnMeta::new("writer", "after"), vec![KvEvent::Set(1, 1)]).unwrap().seq, last + 1);
+}
+
+/// The snapshot protocol (temporary file, fsync, rename, directory fsync) is
+/// crashed at every step: the old snapshot or the new one is usable, never a
+/// partial one, and the log still holds everything the snapshot covers.
+#[test]
+fn a_crash_at_every_step_of_a_snapshot_leaves_the_old_or_the_new_one() {
+    let base = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&base).snapshot_every_events(None)).unwrap();
+    for i in 0..20 {
+        store.commit(TxnMeta::new("writer", "before"), events(0, i)).unwrap();
+    }
+    let first = store.snapshot().unwrap().seq;
+    for i in 20..40 {
+        store.commit(TxnMeta::new("writer", "between"), events(1, i)).unwrap();
+    }
+    let expected = store.read().state().clone();
+    drop(store);
+    let start = base.crash_image(CrashMode::KeepUnsynced);
+    // How many mutating calls a snapshot takes, from a clean run.
+    let probe = start.crash_image(CrashMode::KeepUnsynced);
+    let store = Store::<Kv>::open(DIR, options(&probe).snapshot_every_events(None)).unwrap();
+    let before = probe.mutating_calls();
+    store.snapshot().unwrap();
+    let steps = probe.mutating_calls() - before;
+    drop(store);
+    let mut images = 0;
+    for k in 0..=steps {
+        for mode in crash_modes(k) {
+            let fs = start.crash_image(CrashMode::KeepUnsynced);
+            let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+            fs.crash_after(fs.mutating_calls() + k);
+            let _ = store.snapshot();
+            drop(store);
+            let image = fs.crash_image(mode);
+            let reopened =
+                Store::<Kv>::open(DIR, options(&image)).unwrap_or_else(|e| panic!("step {k}, {mode:?}: {e}"));
+            assert_eq!(*reopened.read(), expected, "step {k}, {mode:?}");
+            let used = reopened.open_report().snapshot.as_ref().map(|s| s.seq);
+            assert!(used == Some(first) || used == Some(40), "step {k}, {mode:?}: snapshot {used:?}");
+            assert!(reopened.open_report().rejected_snapshots.is_empty(), "no partial snapshot under a real name");
+            assert_eq!(reopened.transactions(..).count(), 40, "the log keeps what the snapshots cover");
+            images += 1;
+        }
+    }
+    println!("snapshot protocol: {steps} steps, {images} crash images checked");
+}
+
+/// A valid frame copied into another position or another segment, or a
+/// segment of another store, is refused: never silently replayed.
+#[test]
+fn relocated_duplicated_and_foreign_frames_and_segments_are_rejected() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    while store.segments().len() < 3 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, 1)).unwrap();
+    }
+    let segments = store.segments();
+    drop(store);
+    let first = fs.read_raw(&segments[0].path).unwrap();
+    let frame_len = elbstore::decode_frame(&first[elbstore::SEGMENT_HEADER_BYTES..], u32::MAX).unwrap().encoded_bytes();
+    let frame = first[elbstore::SEGMENT_HEADER_BYTES..elbstore::SEGMENT_HEADER_BYTES + frame_len].to_vec();
+    let reopen = |image: &SimFs| Store::<Kv>::open(DIR, options(image).snapshot_every_events(None));
+    // Relocated: the first record of segment 1 appended to the last segment.
+    let image = fs.crash_image(CrashMode::KeepUnsynced);
+    let mut last = image.read_raw(&segments[2].path).unwrap();
+    last.extend_from_slice(&frame);
+    image.write_raw(&segments[2].path, last);
+    assert!(matches!(reopen(&image), Err(Error::Wal(elbstore::WalError::SequenceGap { found: 1, .. }))));
+    // Relocated into the middle of a sealed segment, replacing a record of the same size.
+    let image = fs.crash_image(CrashMode::KeepUnsynced);
+    let mut middle = image.read_raw(&segments[1].path).unwrap();
+    let at = elbstore::SEGMENT_HEADER_BYTES;
+    middle[at..at + frame_len].copy_from_slice(&frame);
+    image.write_raw(&segments[1].path, middle);
+    assert!(matches!(reopen(&image), Err(Error::Wal(elbstore::WalError::SequenceGap { .. }))));
+    // A whole segment of another store, renamed to fit.
+    let other = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&other).snapshot_every_events(None)).unwrap();
+    store.commit(TxnMeta::new("writer", "other"), events(9, 9)).unwrap();
+    let foreign = other.read_raw(&store.segments()[0].path).unwrap();
+    drop(store);
+    let image = fs.crash_image(CrashMode::KeepUnsynced);
+    let name = std::path::Path::new(DIR).join(format!("wal-{:020}.log", 1_000_000));
+    image.write_raw(&name, foreign);
+    assert!(matches!(reopen(&image), Err(Error::Wal(elbstore::WalError::ForeignSegment { .. }))));
 }

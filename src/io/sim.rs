@@ -64,6 +64,13 @@ pub enum CrashMode {
         /// The seed.
         seed: u64,
     },
+    /// Power loss where each file's un-synced appended region survives as
+    /// random bytes of random length (the length reached the disk, the blocks
+    /// held stale data). Namespace = durable namespace.
+    GarbageTail {
+        /// The seed.
+        seed: u64,
+    },
 }
 
 /// A simulated file system. Clones share the same files.
@@ -183,7 +190,9 @@ impl SimFs {
         let state = self.shared.lock();
         let namespace = if mode == CrashMode::KeepUnsynced { &state.visible } else { &state.durable };
         let seed = match mode {
-            CrashMode::KeepRandomPrefix { seed } | CrashMode::ZeroFilledTail { seed } => seed,
+            CrashMode::KeepRandomPrefix { seed }
+            | CrashMode::ZeroFilledTail { seed }
+            | CrashMode::GarbageTail { seed } => seed,
             CrashMode::DropUnsynced | CrashMode::KeepUnsynced => 0,
         };
         let mut rng = SplitMix64(seed);
@@ -193,13 +202,17 @@ impl SimFs {
             let data = match mode {
                 CrashMode::DropUnsynced => inode.synced.clone(),
                 CrashMode::KeepUnsynced => inode.data.clone(),
-                CrashMode::KeepRandomPrefix { .. } | CrashMode::ZeroFilledTail { .. } => {
+                CrashMode::KeepRandomPrefix { .. }
+                | CrashMode::ZeroFilledTail { .. }
+                | CrashMode::GarbageTail { .. } => {
                     if inode.data.starts_with(&inode.synced) {
                         let extra = inode.data.len() - inode.synced.len();
                         let keep = rng.below(extra as u64 + 1) as usize;
                         let mut data = inode.synced.clone();
                         if matches!(mode, CrashMode::ZeroFilledTail { .. }) {
                             data.resize(data.len() + keep, 0);
+                        } else if matches!(mode, CrashMode::GarbageTail { .. }) {
+                            data.extend((0..keep).map(|_| rng.next() as u8));
                         } else {
                             data.extend_from_slice(&inode.data[inode.synced.len()..inode.synced.len() + keep]);
                         }
@@ -545,6 +558,15 @@ mod tests {
         let kept = fs.crash_image(CrashMode::ZeroFilledTail { seed }).read_raw(&path).unwrap();
         assert_eq!(&kept[..4], b"0123");
         assert!(kept[4..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn garbage_tail_keeps_the_length_with_other_bytes() {
+        let fs = SimFs::new();
+        let path = file_with(&fs, "a", b"0123", &[7u8; 64]);
+        let kept = fs.crash_image(CrashMode::GarbageTail { seed: 3 }).read_raw(&path).unwrap();
+        assert_eq!(&kept[..4], b"0123");
+        assert!(kept.len() > 4 && kept[4..].iter().any(|&b| b != 7), "{kept:?}");
     }
 
     #[test]
