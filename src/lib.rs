@@ -5,6 +5,7 @@
 mod clock;
 mod codec;
 pub mod elb;
+pub mod fuzzing;
 mod identity;
 pub mod io;
 mod snapshot;

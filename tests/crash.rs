@@ -105,8 +105,9 @@ fn check_recovered(image: &SimFs, acked: &Acked, context: &str) -> u64 {
     n
 }
 
-fn crash_modes(k: u64) -> [CrashMode; 5] {
+fn crash_modes(k: u64) -> [CrashMode; 6] {
     [
+        CrashMode::KeepRandomWrites { seed: k },
         CrashMode::DropUnsynced,
         CrashMode::KeepUnsynced,
         CrashMode::KeepRandomPrefix { seed: k },
@@ -315,8 +316,10 @@ impl elbstore::io::WritableFile for SlowFile {
         self.inner.write_all(buf)
     }
     fn sync_data(&mut self) -> std::io::Result<()> {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Jittered latency (0.4 to 3.2 ms), so rounds see different interleavings.
+        let n = self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let jitter = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61;
+        std::thread::sleep(std::time::Duration::from_micros((jitter + 1) * 400));
         self.inner.sync_data()
     }
     fn set_len(&mut self, len: u64) -> std::io::Result<()> {
@@ -368,13 +371,19 @@ impl elbstore::io::FileSystem for SlowSync {
 
 #[test]
 fn concurrent_writers_share_fsyncs_and_none_is_acknowledged_before_its_record_is_durable() {
+    for round in 0..3 {
+        group_commit_round(round);
+    }
+}
+
+fn group_commit_round(round: u32) {
     let sim = SimFs::new();
     let syncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let fs = SlowSync { inner: sim.clone(), syncs: syncs.clone() };
     let options = Options::default().file_system(Arc::new(fs)).snapshot_every_events(None).segment_bytes(1 << 20);
     let store = Store::<Kv>::open(DIR, options).unwrap();
     let start_syncs = syncs.load(std::sync::atomic::Ordering::SeqCst);
-    let (writers, per_writer) = (8u32, 15u32);
+    let (writers, per_writer) = (4 + 4 * round, 12u32);
     std::thread::scope(|scope| {
         for w in 0..writers {
             let (store, sim) = (&store, &sim);
@@ -393,7 +402,11 @@ fn concurrent_writers_share_fsyncs_and_none_is_acknowledged_before_its_record_is
     let commits = u64::from(writers * per_writer);
     let used = syncs.load(std::sync::atomic::Ordering::SeqCst) - start_syncs;
     println!("{commits} durable commits from {writers} writers shared {used} fsyncs");
-    assert!(used * 2 <= commits, "{commits} commits took {used} fsyncs: they were not grouped");
+    if writers >= 8 {
+        assert!(used * 2 <= commits, "{commits} commits took {used} fsyncs: they were not grouped");
+    } else {
+        assert!(used < commits, "{commits} commits took {used} fsyncs: none were shared");
+    }
 }
 
 fn read_only(fs: &SimFs) -> Options {

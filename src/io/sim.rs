@@ -64,6 +64,13 @@ pub enum CrashMode {
         /// The seed.
         seed: u64,
     },
+    /// Power loss where each un-synced write survives or not, independently:
+    /// a later write can reach the disk while an earlier one does not, which
+    /// leaves a hole of zeros. Namespace = durable namespace.
+    KeepRandomWrites {
+        /// The seed.
+        seed: u64,
+    },
     /// Power loss where each file's un-synced appended region survives as
     /// random bytes of random length (the length reached the disk, the blocks
     /// held stale data). Namespace = durable namespace.
@@ -97,6 +104,8 @@ struct State {
 struct Inode {
     data: Vec<u8>,
     synced: Vec<u8>,
+    /// The (offset, length) of each write since the last sync.
+    pending: Vec<(usize, usize)>,
 }
 
 fn crash_error() -> io::Error {
@@ -192,7 +201,8 @@ impl SimFs {
         let seed = match mode {
             CrashMode::KeepRandomPrefix { seed }
             | CrashMode::ZeroFilledTail { seed }
-            | CrashMode::GarbageTail { seed } => seed,
+            | CrashMode::GarbageTail { seed }
+            | CrashMode::KeepRandomWrites { seed } => seed,
             CrashMode::DropUnsynced | CrashMode::KeepUnsynced => 0,
         };
         let mut rng = SplitMix64(seed);
@@ -202,6 +212,19 @@ impl SimFs {
             let data = match mode {
                 CrashMode::DropUnsynced => inode.synced.clone(),
                 CrashMode::KeepUnsynced => inode.data.clone(),
+                CrashMode::KeepRandomWrites { .. } if inode.data.starts_with(&inode.synced) => {
+                    let mut data = inode.synced.clone();
+                    for &(offset, len) in &inode.pending {
+                        if rng.below(2) == 0 && offset + len <= inode.data.len() {
+                            if data.len() < offset + len {
+                                data.resize(offset + len, 0);
+                            }
+                            data[offset..offset + len].copy_from_slice(&inode.data[offset..offset + len]);
+                        }
+                    }
+                    data
+                }
+                CrashMode::KeepRandomWrites { .. } => inode.synced.clone(),
                 CrashMode::KeepRandomPrefix { .. }
                 | CrashMode::ZeroFilledTail { .. }
                 | CrashMode::GarbageTail { .. } => {
@@ -224,7 +247,7 @@ impl SimFs {
                     }
                 }
             };
-            let id = image.new_inode(Inode { synced: data.clone(), data });
+            let id = image.new_inode(Inode { synced: data.clone(), data, pending: Vec::new() });
             image.visible.insert(path.clone(), id);
             image.durable.insert(path.clone(), id);
         }
@@ -243,7 +266,7 @@ impl SimFs {
         if let Some(parent) = path.parent() {
             add_dir_all(&mut state.dirs, parent);
         }
-        let id = state.new_inode(Inode { synced: bytes.clone(), data: bytes });
+        let id = state.new_inode(Inode { synced: bytes.clone(), data: bytes, pending: Vec::new() });
         state.visible.insert(path.to_path_buf(), id);
         state.durable.insert(path.to_path_buf(), id);
     }
@@ -264,6 +287,7 @@ impl SimFs {
         let inode = &mut state.inodes[id];
         edit(&mut inode.data);
         inode.synced = inode.data.clone();
+        inode.pending.clear();
     }
 
     /// Removes a file, durably.
@@ -430,7 +454,9 @@ impl WritableFile for SimFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut state = self.shared.lock();
         state.begin_write()?;
-        state.inodes[self.inode].data.extend_from_slice(buf);
+        let inode = &mut state.inodes[self.inode];
+        inode.pending.push((inode.data.len(), buf.len()));
+        inode.data.extend_from_slice(buf);
         Ok(())
     }
 
@@ -439,6 +465,7 @@ impl WritableFile for SimFile {
         state.begin_write()?;
         let inode = &mut state.inodes[self.inode];
         inode.synced = inode.data.clone();
+        inode.pending.clear();
         Ok(())
     }
 
@@ -558,6 +585,24 @@ mod tests {
         let kept = fs.crash_image(CrashMode::ZeroFilledTail { seed }).read_raw(&path).unwrap();
         assert_eq!(&kept[..4], b"0123");
         assert!(kept[4..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn random_writes_can_leave_holes() {
+        let fs = SimFs::new();
+        let path = file_with(&fs, "a", b"0123", b"");
+        let mut file = fs.open_append(&path).unwrap();
+        for chunk in [b"aaaa", b"bbbb", b"cccc"] {
+            file.write_all(chunk).unwrap();
+        }
+        let mut seen = BTreeSet::new();
+        for seed in 0..64 {
+            let kept = fs.crash_image(CrashMode::KeepRandomWrites { seed }).read_raw(&path).unwrap();
+            assert_eq!(&kept[..4], b"0123");
+            seen.insert(kept);
+        }
+        assert!(seen.contains(b"0123\0\0\0\0bbbb".as_slice()), "a later write without the earlier one: {seen:?}");
+        assert!(seen.contains(b"0123aaaabbbbcccc".as_slice()));
     }
 
     #[test]

@@ -1,0 +1,6 @@
+//! Fuzz target: see `elbstore::fuzzing::segment_scanner` for the invariants it checks.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| elbstore::fuzzing::segment_scanner(data));
