@@ -1,0 +1,221 @@
+//! The DESIGN.md figures on the ELB reference workload.
+//!
+//! `cargo bench --bench elb`. Stores are built once and kept under
+//! `target/bench-stores/`. Set `ELBSTORE_BENCH_LOAD_BALANCERS` for another
+//! fleet size (default 100,000).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use elbstore::elb::{fleet, Command, ElbStore, EntityKey, HealthState, Settings, TargetHealth, TargetSpec};
+use elbstore::{OpenMode, Options, SyncPolicy, TxnMeta};
+
+/// Events in the log tail after the fleet's snapshot.
+const TAIL_EVENTS: u64 = 1_000_000;
+/// Events per tail transaction.
+const TAIL_BATCH: u64 = 100;
+
+fn fleet_size() -> u64 {
+    std::env::var("ELBSTORE_BENCH_LOAD_BALANCERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
+fn stores() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-stores")
+}
+
+fn health(i: u64, j: u64, tg: elbstore::elb::TargetGroupId, up: bool) -> Command {
+    Command::UpdateTargetHealth {
+        target_group: tg,
+        target: TargetSpec::new(fleet::target_id(i, j % fleet::TARGETS_PER_GROUP)),
+        health: TargetHealth { state: if up { HealthState::Healthy } else { HealthState::Unhealthy }, reason: None },
+    }
+}
+
+/// The 100,000-load-balancer store with a snapshot after the fleet and a
+/// 1,000,000-event tail after it.
+fn big_store() -> PathBuf {
+    let n = fleet_size();
+    let dir = stores().join(format!("fleet-{n}-tail-{TAIL_EVENTS}-v1"));
+    if dir.join("READY").exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let started = Instant::now();
+    let options = Options::default().sync(SyncPolicy::Never).snapshot_every_events(None);
+    let store = ElbStore::open(&dir, options, Settings::default()).unwrap();
+    let mut i = 0;
+    while i < n {
+        let end = (i + 100).min(n);
+        store.execute_with(TxnMeta::new("bench", "fleet"), |_, ctx| fleet::batch_commands(i..end, ctx.seq)).unwrap();
+        i = end;
+    }
+    store.store().snapshot().unwrap();
+    let groups: Vec<_> = store.read().target_groups().map(|tg| tg.id).collect();
+    for t in 0..TAIL_EVENTS / TAIL_BATCH {
+        let commands = (0..TAIL_BATCH)
+            .map(|k| {
+                let g = ((t * TAIL_BATCH + k).wrapping_mul(2_654_435_761) % n) as usize;
+                health(g as u64, t + k, groups[g], (t + k).is_multiple_of(2))
+            })
+            .collect();
+        store.execute(TxnMeta::new("svc:health", "health"), commands).unwrap();
+    }
+    store.close().unwrap();
+    std::fs::write(dir.join("READY"), b"").unwrap();
+    eprintln!("built {} in {:.1} s", dir.display(), started.elapsed().as_secs_f64());
+    dir
+}
+
+fn resident_mib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn open_and_snapshots(c: &mut Criterion) {
+    let dir = big_store();
+    let mut group = c.benchmark_group("elb");
+    group.sample_size(10).measurement_time(Duration::from_secs(30)).warm_up_time(Duration::from_secs(1));
+    let read_only = || Options::default().mode(OpenMode::ReadOnly);
+    group.bench_function("open/100k_load_balancers_with_1m_event_tail", |b| {
+        b.iter(|| ElbStore::open(&dir, read_only(), Settings::default()).unwrap())
+    });
+    let store = ElbStore::open(&dir, read_only(), Settings::default()).unwrap();
+    eprintln!(
+        "memory: 100k-load-balancer state open: VmRSS {} MiB, VmHWM {} MiB",
+        resident_mib("VmRSS:"),
+        resident_mib("VmHWM:")
+    );
+    let writable = stores().join("snapshot-write");
+    let _ = std::fs::remove_dir_all(&writable);
+    std::fs::create_dir_all(&writable).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "IDENTITY" || name.ends_with(".log") || name.ends_with(".snap") {
+            std::fs::copy(&path, writable.join(&name)).unwrap();
+        }
+    }
+    let writer =
+        ElbStore::open(&writable, Options::default().snapshot_every_events(None), Settings::default()).unwrap();
+    let mut round = 0u64;
+    let snapshot_bytes = writer.store().snapshot().unwrap().bytes;
+    group.throughput(Throughput::Bytes(snapshot_bytes));
+    group.bench_function("snapshot/write_mb_per_s", |b| {
+        b.iter(|| {
+            // A new point each time, so every iteration writes a whole snapshot.
+            round += 1;
+            let tg = writer.read().target_groups().next().unwrap().id;
+            writer.execute(TxnMeta::new("bench", "tick"), vec![health(0, round, tg, round.is_multiple_of(2))]).unwrap();
+            writer.store().snapshot().unwrap()
+        })
+    });
+    drop(writer);
+    // The store now has a snapshot at its head: a clean reopen is a snapshot load.
+    group.bench_function("open/clean_reopen_snapshot_at_head_mb_per_s", |b| {
+        b.iter(|| ElbStore::open(&writable, read_only(), Settings::default()).unwrap())
+    });
+    group.throughput(Throughput::Elements(1));
+    let lb = store
+        .read()
+        .load_balancer_by_name(&fleet::account(99_999 % fleet_size()), &fleet::name(99_999 % fleet_size()))
+        .unwrap()
+        .id;
+    group.bench_function("entity_history/one_load_balancer", |b| {
+        b.iter(|| store.entity_history(&EntityKey::LoadBalancer(lb)).unwrap())
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(&writable);
+}
+
+/// A store with a small fleet for commit benches.
+fn commit_store(tag: &str, sync: SyncPolicy) -> (ElbStore, Vec<elbstore::elb::TargetGroupId>, PathBuf) {
+    let dir = stores().join(format!("commit-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store =
+        ElbStore::open(&dir, Options::default().sync(sync).snapshot_every_events(None), Settings::default()).unwrap();
+    for start in (0..2000).step_by(100) {
+        store
+            .execute_with(TxnMeta::new("bench", "fleet"), |_, ctx| fleet::batch_commands(start..start + 100, ctx.seq))
+            .unwrap();
+    }
+    let groups = store.read().target_groups().map(|tg| tg.id).collect();
+    (store, groups, dir)
+}
+
+/// `total` single-command health transactions from `writers` threads.
+fn commit_from(store: &ElbStore, groups: &[elbstore::elb::TargetGroupId], writers: u64, total: u64) -> Duration {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            scope.spawn(move || {
+                for k in 0..total / writers {
+                    let g = ((w * 7919 + k * 104_729) % groups.len() as u64) as usize;
+                    let meta = TxnMeta::new("svc:health-checker", "health");
+                    store.execute(meta, vec![health(g as u64, k, groups[g], k.is_multiple_of(2))]).unwrap();
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
+fn commits(c: &mut Criterion) {
+    let mut group = c.benchmark_group("elb");
+    group.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(1));
+    let (store, groups, dir) = commit_store("never", SyncPolicy::Never);
+    group.bench_function("commit/never/1_writer", |b| b.iter_custom(|iters| commit_from(&store, &groups, 1, iters)));
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+    for writers in [1u64, 8, 64] {
+        let (store, groups, dir) = commit_store(&format!("always-{writers}"), SyncPolicy::Always);
+        group.bench_function(format!("commit/always/{writers}_writers"), |b| {
+            b.iter_custom(|iters| commit_from(&store, &groups, writers, iters.max(writers)))
+        });
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let (store, groups, dir) = commit_store("batched", SyncPolicy::Always);
+    group.throughput(Throughput::Elements(1000));
+    let mut round = 0u64;
+    group.bench_function("commit/always/batched_1000_events", |b| {
+        b.iter(|| {
+            round += 1;
+            let commands = (0..1000u64)
+                .map(|k| {
+                    let g = ((round * 1000 + k) % groups.len() as u64) as usize;
+                    health(g as u64, round + k, groups[g], (round + k).is_multiple_of(2))
+                })
+                .collect();
+            store.execute(TxnMeta::new("svc:health-checker", "batch"), commands).unwrap()
+        })
+    });
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+    // The machine's sequential write bandwidth, for comparison.
+    let probe = stores().join(format!("bandwidth-{}", std::process::id()));
+    std::fs::create_dir_all(&probe).unwrap();
+    let chunk = vec![0x5au8; 1 << 20];
+    group.throughput(Throughput::Bytes(64 << 20));
+    group.bench_function("machine/sequential_write_64_mib_and_fdatasync", |b| {
+        b.iter(|| {
+            use std::io::Write;
+            let mut file = std::fs::File::create(probe.join("probe")).unwrap();
+            for _ in 0..64 {
+                file.write_all(&chunk).unwrap();
+            }
+            file.sync_data().unwrap();
+        })
+    });
+    let _ = std::fs::remove_dir_all(&probe);
+    group.finish();
+}
+
+criterion_group!(benches, commits, open_and_snapshots);
+criterion_main!(benches);
