@@ -204,6 +204,13 @@ pub fn field_changes(before: &Entity, after: &Entity) -> Vec<FieldChange> {
     out
 }
 
+/// Resource -> the transactions that touched it, for seqs 1..=`through`.
+#[derive(Debug, Default)]
+pub(crate) struct EntityIndex {
+    through: u64,
+    seqs: std::collections::HashMap<EntityKey, Vec<u64>>,
+}
+
 /// The sequence number from which a resource's history can start: resources
 /// with ids were created by the transaction their id names.
 fn first_possible_seq(key: &EntityKey) -> u64 {
@@ -243,17 +250,38 @@ impl ElbStore {
         }))
     }
 
-    /// Every version of one resource, oldest first, from its creation on.
+    /// Every version of one resource, oldest first. The first call builds an
+    /// in-memory index (resource -> transactions that touched it) from the log;
+    /// later calls catch it up and read only those transactions.
     pub fn entity_history(&self, key: &EntityKey) -> Result<Vec<Version>, Error> {
-        let mut versions = Vec::new();
-        let filter = HistoryFilter { entity: Some(key.clone()), ..HistoryFilter::default() };
-        for txn in self.history(filter)? {
-            let txn = txn?;
+        let seqs = self.touching(key)?;
+        let mut versions = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let txn = self.store().transaction(seq)?;
             for event in txn.events.iter().filter(|e| e.key() == *key) {
                 versions.push(Version { seq: txn.seq, time: txn.time, meta: txn.meta.clone(), event: event.clone() });
             }
         }
         Ok(versions)
+    }
+
+    /// The transactions that touched `key`, from the entity index.
+    fn touching(&self, key: &EntityKey) -> Result<Vec<u64>, Error> {
+        let last = self.read().seq();
+        let mut index = self.entity_index.lock();
+        if index.through < last {
+            for txn in self.store().transactions(index.through + 1..=last) {
+                let txn = txn?;
+                for event in &txn.events {
+                    let seqs = index.seqs.entry(event.key()).or_default();
+                    if seqs.last() != Some(&txn.seq) {
+                        seqs.push(txn.seq);
+                    }
+                }
+                index.through = txn.seq;
+            }
+        }
+        Ok(index.seqs.get(key).cloned().unwrap_or_default())
     }
 
     /// A resource by key, and if it is gone, who deleted it, when and why.

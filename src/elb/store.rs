@@ -58,6 +58,7 @@ pub struct ElbStore {
     ledger: Mutex<Ledger>,
     observer: Option<Observer>,
     fired: Mutex<Vec<Alarm>>,
+    pub(crate) entity_index: Mutex<super::history::EntityIndex>,
 }
 
 impl std::fmt::Debug for ElbStore {
@@ -113,7 +114,14 @@ impl ElbStore {
             }
         };
         let ledger = rebuild_ledger(&store, &settings)?;
-        Ok(ElbStore { store, settings, ledger: Mutex::new(ledger), observer, fired: Mutex::new(Vec::new()) })
+        Ok(ElbStore {
+            store,
+            settings,
+            ledger: Mutex::new(ledger),
+            observer,
+            fired: Mutex::new(Vec::new()),
+            entity_index: Mutex::default(),
+        })
     }
 
     /// Validates `commands` against the latest state and commits them as one

@@ -12,7 +12,7 @@ use super::payload;
 use super::{Store, View};
 use crate::clock::Timestamp;
 use crate::snapshot;
-use crate::wal::{LogCursor, WalError};
+use crate::wal::{decode_frame, LogCursor, WalError, FRAME_HEADER_BYTES};
 
 /// A point in a store's history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -211,14 +211,29 @@ impl<S: StateMachine> Store<S> {
         if seq == 0 || seq > last {
             return Err(Error::PointOutOfRange { point: Point::Seq(seq), first: None, last: None });
         }
-        let offset = self.index_through(last)?[seq as usize - 1].offset;
-        let segments = self.inner.segments.read().clone();
-        let cursor = LogCursor::new_at(self.inner.fs.clone(), segments, seq, offset, seq, self.inner.record_bytes_max);
-        let mut txns = super::Transactions::<S::Event> {
-            cursor,
-            record_bytes_max: self.inner.record_bytes_max,
-            _event: std::marker::PhantomData,
+        let offset = u64::from(self.index_through(last)?[seq as usize - 1].offset);
+        let path = {
+            let segments = self.inner.segments.read();
+            let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
+            segments[index].path.clone()
         };
-        txns.next().unwrap_or(Err(Error::PointOutOfRange { point: Point::Seq(seq), first: None, last: None }))
+        // Read just the frame: its header for the length, then the whole frame.
+        let limit = self.inner.record_bytes_max;
+        let fs = &self.inner.fs;
+        let io = |source| Error::Wal(WalError::Io { op: "read", path: path.clone(), source });
+        let head = fs.read_range(&path, offset, FRAME_HEADER_BYTES).map_err(io)?;
+        let payload_bytes = head.get(4..8).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let bytes = fs
+            .read_range(&path, offset, FRAME_HEADER_BYTES + payload_bytes.min(limit) as usize)
+            .map_err(|source| Error::Wal(WalError::Io { op: "read", path: path.clone(), source }))?;
+        let frame = decode_frame(&bytes, limit)
+            .map_err(|problem| Error::Wal(WalError::Corrupted { path: path.clone(), offset, problem }))?;
+        if frame.seq != seq {
+            let (expected, found) = (seq, frame.seq);
+            return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
+        }
+        let (meta, events) = payload::decode::<S::Event>(frame.payload, limit)
+            .map_err(|source| Error::Wal(WalError::Undecodable { path: path.clone(), offset, seq, source }))?;
+        Ok(super::Transaction { seq, time: frame.time, meta, events })
     }
 }
