@@ -24,11 +24,16 @@ fn stores() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-stores")
 }
 
+/// A health change that always changes something: the reason carries `j`,
+/// so no update is a no-op that writes nothing.
 fn health(i: u64, j: u64, tg: elbstore::elb::TargetGroupId, up: bool) -> Command {
     Command::UpdateTargetHealth {
         target_group: tg,
         target: TargetSpec::new(fleet::target_id(i, j % fleet::TARGETS_PER_GROUP)),
-        health: TargetHealth { state: if up { HealthState::Healthy } else { HealthState::Unhealthy }, reason: None },
+        health: TargetHealth {
+            state: if up { HealthState::Healthy } else { HealthState::Unhealthy },
+            reason: Some(format!("check {j}")),
+        },
     }
 }
 
@@ -36,7 +41,7 @@ fn health(i: u64, j: u64, tg: elbstore::elb::TargetGroupId, up: bool) -> Command
 /// 1,000,000-event tail after it.
 fn big_store() -> PathBuf {
     let n = fleet_size();
-    let dir = stores().join(format!("fleet-{n}-tail-{TAIL_EVENTS}-v1"));
+    let dir = stores().join(format!("fleet-{n}-tail-{TAIL_EVENTS}-v2"));
     if dir.join("READY").exists() {
         return dir;
     }
@@ -157,7 +162,10 @@ fn commit_from(store: &ElbStore, groups: &[elbstore::elb::TargetGroupId], writer
                 for k in 0..total / writers {
                     let g = ((w * 7919 + k * 104_729) % groups.len() as u64) as usize;
                     let meta = TxnMeta::new("svc:health-checker", "health");
-                    store.execute(meta, vec![health(g as u64, k, groups[g], k.is_multiple_of(2))]).unwrap();
+                    let applied = store
+                        .execute(meta, vec![health(g as u64, w << 32 | k, groups[g], k.is_multiple_of(2))])
+                        .unwrap();
+                    assert!(applied.committed.is_some(), "every bench transaction writes");
                 }
             });
         }
