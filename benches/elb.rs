@@ -11,6 +11,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use elbstore::elb::{fleet, Command, ElbStore, EntityKey, HealthState, Settings, TargetHealth, TargetSpec};
 use elbstore::{OpenMode, Options, SyncPolicy, TxnMeta};
 
+/// Numbers every health update the commit benches make.
+static UPDATES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Events in the log tail after the fleet's snapshot.
 const TAIL_EVENTS: u64 = 1_000_000;
 /// Events per tail transaction.
@@ -162,9 +165,10 @@ fn commit_from(store: &ElbStore, groups: &[elbstore::elb::TargetGroupId], writer
                 for k in 0..total / writers {
                     let g = ((w * 7919 + k * 104_729) % groups.len() as u64) as usize;
                     let meta = TxnMeta::new("svc:health-checker", "health");
-                    let applied = store
-                        .execute(meta, vec![health(g as u64, w << 32 | k, groups[g], k.is_multiple_of(2))])
-                        .unwrap();
+                    // Unique across iterations too, so no update repeats an earlier one.
+                    let j = UPDATES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let applied =
+                        store.execute(meta, vec![health(g as u64, j, groups[g], k.is_multiple_of(2))]).unwrap();
                     assert!(applied.committed.is_some(), "every bench transaction writes");
                 }
             });
