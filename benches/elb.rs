@@ -44,7 +44,7 @@ fn health(i: u64, j: u64, tg: elbstore::elb::TargetGroupId, up: bool) -> Command
 /// 1,000,000-event tail after it.
 fn big_store() -> PathBuf {
     let n = fleet_size();
-    let dir = stores().join(format!("fleet-{n}-tail-{TAIL_EVENTS}-v2"));
+    let dir = stores().join(format!("fleet-{n}-tail-{TAIL_EVENTS}-v3"));
     if dir.join("READY").exists() {
         return dir;
     }

@@ -29,7 +29,9 @@ struct Resources {
     listeners: OrdMap<ListenerId, Arc<Listener>>,
     rules: OrdMap<RuleId, Arc<Rule>>,
     target_groups: OrdMap<TargetGroupId, Arc<TargetGroup>>,
-    targets: OrdMap<TargetKey, Arc<Target>>,
+    /// Targets under their group: the outer map compares integers, and the
+    /// string comparisons of target ids stay among one group's few targets.
+    targets: OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>,
 }
 
 /// Everything derivable from the resources.
@@ -40,26 +42,28 @@ struct Index {
     listeners_by_load_balancer: OrdSet<(LoadBalancerId, ListenerId)>,
     rules_by_listener: OrdSet<(ListenerId, RuleId)>,
     target_group_users: OrdSet<(TargetGroupId, EntityKey)>,
+    /// How many targets are registered, in all groups.
+    target_count: usize,
 }
 
 impl From<Resources> for ElbState {
+    /// Keeps the decoded resource maps as they are and derives the indexes.
     fn from(resources: Resources) -> ElbState {
-        let mut state = ElbState { resources: Resources::default(), index: Index::default() };
-        let Resources { load_balancers, listeners, rules, target_groups, targets } = resources;
-        for lb in load_balancers.values() {
-            state.insert(&Entity::LoadBalancer(lb.clone()));
+        let mut index = Index::default();
+        for lb in resources.load_balancers.values() {
+            index.insert(&Entity::LoadBalancer(lb.clone()));
         }
-        for listener in listeners.values() {
-            state.insert(&Entity::Listener(listener.clone()));
+        for listener in resources.listeners.values() {
+            index.insert(&Entity::Listener(listener.clone()));
         }
-        for rule in rules.values() {
-            state.insert(&Entity::Rule(rule.clone()));
+        for rule in resources.rules.values() {
+            index.insert(&Entity::Rule(rule.clone()));
         }
-        for tg in target_groups.values() {
-            state.insert(&Entity::TargetGroup(tg.clone()));
+        for tg in resources.target_groups.values() {
+            index.insert(&Entity::TargetGroup(tg.clone()));
         }
-        state.resources.targets = targets;
-        state
+        index.target_count = resources.targets.values().map(OrdMap::len).sum();
+        ElbState { resources, index }
     }
 }
 
@@ -103,9 +107,7 @@ impl StateMachine for ElbState {
     fn apply(&mut self, event: &ElbEvent) {
         match event {
             // Health changes are most of the traffic and touch no index.
-            ElbEvent::Updated { after: Entity::Target(t), .. } => {
-                self.resources.targets.insert(t.key.clone(), t.clone());
-            }
+            ElbEvent::Updated { after: Entity::Target(t), .. } => self.put_target(t),
             _ => {
                 if let Some(before) = event.before() {
                     self.remove(before);
@@ -122,65 +124,116 @@ fn users(actions: &[super::model::Action]) -> impl Iterator<Item = TargetGroupId
     actions.iter().flat_map(|a| a.target_groups())
 }
 
-impl ElbState {
+impl Index {
     fn insert(&mut self, entity: &Entity) {
-        let (r, i) = (&mut self.resources, &mut self.index);
         match entity {
             Entity::LoadBalancer(lb) => {
-                i.load_balancer_names.insert((lb.account.clone(), lb.name.clone()), lb.id);
-                r.load_balancers.insert(lb.id, lb.clone());
+                self.load_balancer_names.insert((lb.account.clone(), lb.name.clone()), lb.id);
             }
             Entity::Listener(l) => {
-                i.listeners_by_load_balancer.insert((l.load_balancer, l.id));
+                self.listeners_by_load_balancer.insert((l.load_balancer, l.id));
                 for tg in users(&l.default_actions) {
-                    i.target_group_users.insert((tg, EntityKey::Listener(l.id)));
+                    self.target_group_users.insert((tg, EntityKey::Listener(l.id)));
                 }
-                r.listeners.insert(l.id, l.clone());
             }
             Entity::Rule(rule) => {
-                i.rules_by_listener.insert((rule.listener, rule.id));
+                self.rules_by_listener.insert((rule.listener, rule.id));
                 for tg in users(&rule.actions) {
-                    i.target_group_users.insert((tg, EntityKey::Rule(rule.id)));
+                    self.target_group_users.insert((tg, EntityKey::Rule(rule.id)));
                 }
-                r.rules.insert(rule.id, rule.clone());
             }
             Entity::TargetGroup(tg) => {
-                i.target_group_names.insert((tg.account.clone(), tg.name.clone()), tg.id);
-                r.target_groups.insert(tg.id, tg.clone());
+                self.target_group_names.insert((tg.account.clone(), tg.name.clone()), tg.id);
             }
-            Entity::Target(t) => {
-                r.targets.insert(t.key.clone(), t.clone());
-            }
+            Entity::Target(_) => {}
         }
     }
 
     fn remove(&mut self, entity: &Entity) {
-        let (r, i) = (&mut self.resources, &mut self.index);
         match entity {
             Entity::LoadBalancer(lb) => {
-                i.load_balancer_names.remove(&(lb.account.clone(), lb.name.clone()));
+                self.load_balancer_names.remove(&(lb.account.clone(), lb.name.clone()));
+            }
+            Entity::Listener(l) => {
+                self.listeners_by_load_balancer.remove(&(l.load_balancer, l.id));
+                for tg in users(&l.default_actions) {
+                    self.target_group_users.remove(&(tg, EntityKey::Listener(l.id)));
+                }
+            }
+            Entity::Rule(rule) => {
+                self.rules_by_listener.remove(&(rule.listener, rule.id));
+                for tg in users(&rule.actions) {
+                    self.target_group_users.remove(&(tg, EntityKey::Rule(rule.id)));
+                }
+            }
+            Entity::TargetGroup(tg) => {
+                self.target_group_names.remove(&(tg.account.clone(), tg.name.clone()));
+            }
+            Entity::Target(_) => {}
+        }
+    }
+}
+
+impl ElbState {
+    fn insert(&mut self, entity: &Entity) {
+        self.index.insert(entity);
+        let r = &mut self.resources;
+        match entity {
+            Entity::LoadBalancer(lb) => {
+                r.load_balancers.insert(lb.id, lb.clone());
+            }
+            Entity::Listener(l) => {
+                r.listeners.insert(l.id, l.clone());
+            }
+            Entity::Rule(rule) => {
+                r.rules.insert(rule.id, rule.clone());
+            }
+            Entity::TargetGroup(tg) => {
+                r.target_groups.insert(tg.id, tg.clone());
+            }
+            Entity::Target(t) => self.put_target(t),
+        }
+    }
+
+    fn put_target(&mut self, target: &Arc<Target>) {
+        let group = target.key.target_group;
+        let added = match self.resources.targets.get_mut(&group) {
+            Some(targets) => targets.insert(target.key.clone(), target.clone()).is_none(),
+            None => {
+                self.resources.targets.insert(group, OrdMap::unit(target.key.clone(), target.clone()));
+                true
+            }
+        };
+        if added {
+            self.index.target_count += 1;
+        }
+    }
+
+    fn remove(&mut self, entity: &Entity) {
+        self.index.remove(entity);
+        let r = &mut self.resources;
+        match entity {
+            Entity::LoadBalancer(lb) => {
                 r.load_balancers.remove(&lb.id);
             }
             Entity::Listener(l) => {
-                i.listeners_by_load_balancer.remove(&(l.load_balancer, l.id));
-                for tg in users(&l.default_actions) {
-                    i.target_group_users.remove(&(tg, EntityKey::Listener(l.id)));
-                }
                 r.listeners.remove(&l.id);
             }
             Entity::Rule(rule) => {
-                i.rules_by_listener.remove(&(rule.listener, rule.id));
-                for tg in users(&rule.actions) {
-                    i.target_group_users.remove(&(tg, EntityKey::Rule(rule.id)));
-                }
                 r.rules.remove(&rule.id);
             }
             Entity::TargetGroup(tg) => {
-                i.target_group_names.remove(&(tg.account.clone(), tg.name.clone()));
                 r.target_groups.remove(&tg.id);
             }
             Entity::Target(t) => {
-                r.targets.remove(&t.key);
+                let group = t.key.target_group;
+                let removed = r.targets.get_mut(&group).and_then(|targets| targets.remove(&t.key)).is_some();
+                if r.targets.get(&group).is_some_and(OrdMap::is_empty) {
+                    r.targets.remove(&group);
+                }
+                if removed {
+                    self.index.target_count -= 1;
+                }
             }
         }
     }
@@ -257,13 +310,12 @@ impl ElbState {
 
     /// A registered target.
     pub fn target(&self, key: &TargetKey) -> Option<&Arc<Target>> {
-        self.resources.targets.get(key)
+        self.resources.targets.get(&key.target_group)?.get(key)
     }
 
     /// The targets registered in a group, by id and port.
     pub fn targets_of(&self, tg: TargetGroupId) -> impl Iterator<Item = &Arc<Target>> {
-        let from = TargetKey { target_group: tg, id: String::new(), port: 0 };
-        self.resources.targets.range(from..).map(|(_, t)| t).take_while(move |t| t.key.target_group == tg)
+        self.resources.targets.get(&tg).into_iter().flat_map(|targets| targets.values())
     }
 
     /// The listeners and rules that forward to a target group.
@@ -295,7 +347,7 @@ impl ElbState {
             EntityKey::Listener(id) => r.listeners.get(id).cloned().map(Entity::Listener),
             EntityKey::Rule(id) => r.rules.get(id).cloned().map(Entity::Rule),
             EntityKey::TargetGroup(id) => r.target_groups.get(id).cloned().map(Entity::TargetGroup),
-            EntityKey::Target(key) => r.targets.get(key).cloned().map(Entity::Target),
+            EntityKey::Target(key) => self.target(key).cloned().map(Entity::Target),
         }
     }
 
@@ -307,7 +359,9 @@ impl ElbState {
             EntityKind::Listener => Box::new(r.listeners.values().cloned().map(Entity::Listener)),
             EntityKind::Rule => Box::new(r.rules.values().cloned().map(Entity::Rule)),
             EntityKind::TargetGroup => Box::new(r.target_groups.values().cloned().map(Entity::TargetGroup)),
-            EntityKind::Target => Box::new(r.targets.values().cloned().map(Entity::Target)),
+            EntityKind::Target => {
+                Box::new(r.targets.values().flat_map(|targets| targets.values().cloned().map(Entity::Target)))
+            }
         }
     }
 
@@ -319,7 +373,7 @@ impl ElbState {
             listeners: r.listeners.len(),
             rules: r.rules.len(),
             target_groups: r.target_groups.len(),
-            targets: r.targets.len(),
+            targets: self.index.target_count,
         }
     }
 }
