@@ -36,7 +36,7 @@ pub use model::{
     LoadBalancerType, Protocol, Rule, Scheme, SubnetMapping, Tags, Target, TargetGroup, TargetHealth, TargetType,
     WeightedTargetGroup, DELETION_PROTECTION,
 };
-pub use plan::{plan, DEFAULT_SSL_POLICY, RULE_PRIORITY_MAX};
+pub use plan::{plan, plan_folded, DEFAULT_SSL_POLICY, RULE_PRIORITY_MAX};
 pub use quotas::{Quotas, Settings};
 pub use repair::{Conflict, ConflictReason, OnConflict, RevertMode, RevertPlan, RevertSelection};
 pub use state::{Counts, ElbState};

@@ -55,9 +55,20 @@ pub fn plan(
     ctx: &TxnContext,
     settings: &Settings,
 ) -> Result<(Vec<ElbEvent>, Vec<Outcome>)> {
+    plan_folded(state, commands, ctx, settings).map(|(events, outcomes, _)| (events, outcomes))
+}
+
+/// Like [`plan`], also returning the state with the events applied, which the
+/// planner builds anyway while it validates.
+pub fn plan_folded(
+    state: &ElbState,
+    commands: &[Command],
+    ctx: &TxnContext,
+    settings: &Settings,
+) -> Result<(Vec<ElbEvent>, Vec<Outcome>, ElbState)> {
     let mut planner = Planner { state: state.clone(), events: Vec::new(), created: 0, ctx, settings };
     let outcomes = commands.iter().map(|c| planner.command(c)).collect::<Result<Vec<_>>>()?;
-    Ok((planner.events, outcomes))
+    Ok((planner.events, outcomes, planner.state))
 }
 
 struct Planner<'a> {

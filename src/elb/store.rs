@@ -9,7 +9,7 @@ use super::command::{Command, Outcome};
 use super::error::ElbError;
 use super::event::ElbEvent;
 use super::guard::{load_balancer_changes, Alarm, AlarmKind, GuardStatus, Ledger, Observer};
-use super::plan::plan;
+use super::plan::plan_folded;
 use super::quotas::Settings;
 use super::state::ElbState;
 use crate::store::{Committed, Error, Options, Point, Store, TxnContext, TxnMeta, View};
@@ -140,14 +140,15 @@ impl ElbStore {
     ) -> Result<Applied, ElbError> {
         let settings = &self.settings;
         let guard_meta = meta.clone();
-        let outcome = self.store.execute(meta, |state, ctx| {
+        let outcome = self.store.execute_folded(meta, |state, ctx| {
             let commands = commands(state, ctx);
-            let (events, outcomes) = plan(state, &commands, ctx, settings).map_err(Stop::Refused)?;
+            let (events, outcomes, after) = plan_folded(state, &commands, ctx, settings).map_err(Stop::Refused)?;
             if events.is_empty() {
                 return Err(Stop::NoChange(outcomes));
             }
             let alarms = self.guard(&guard_meta, ctx, &events).map_err(Stop::Refused)?;
-            Ok((events, (outcomes, alarms)))
+            // The planner already applied every event to its copy: adopt it.
+            Ok((events, (outcomes, alarms), Some(after)))
         });
         match outcome {
             Ok((committed, (outcomes, alarms))) => {

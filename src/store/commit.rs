@@ -93,10 +93,13 @@ impl<S: StateMachine> Inner<S> {
 
     /// Appends one transaction to the head and returns its place; the caller
     /// then waits for it with [`Inner::wait_acked`].
+    /// When `f` returns the state after its events (it may have computed it
+    /// anyway while validating), the head adopts it instead of applying the
+    /// events a second time.
     pub(crate) fn append<R, E: From<Error>>(
         &self,
         meta: &TxnMeta,
-        f: impl FnOnce(&S, &TxnContext) -> Result<(Vec<S::Event>, R), E>,
+        f: impl FnOnce(&S, &TxnContext) -> Result<(Vec<S::Event>, R, Option<S>), E>,
     ) -> Result<(Committed, R), E> {
         check_meta(meta)?;
         if let Some(err) = self.poisoned_error() {
@@ -105,13 +108,18 @@ impl<S: StateMachine> Inner<S> {
         let mut head = self.head.lock();
         let time = self.clock.now().max(head.last_time.next());
         let ctx = TxnContext { seq: head.next_seq, time };
-        let (events, result) = f(&head.state, &ctx)?;
+        let (events, result, folded) = f(&head.state, &ctx)?;
         if events.is_empty() {
             return Err(Error::EmptyTransaction.into());
         }
         self.frame_into_head(&mut head, meta, &events, ctx)?;
-        for event in &events {
-            head.state.apply(event);
+        match folded {
+            Some(state) => head.state = state,
+            None => {
+                for event in &events {
+                    head.state.apply(event);
+                }
+            }
         }
         head.next_seq += 1;
         head.last_time = time;
