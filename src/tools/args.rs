@@ -39,6 +39,21 @@ impl Args {
         Ok(out)
     }
 
+    /// Parses `args` and refuses flags outside `allowed`; on failure writes the
+    /// one-line error with `usage` to `err` and returns `Err(exit code 2)`.
+    pub fn parse_or_usage(
+        args: Vec<String>,
+        allowed: &[&str],
+        usage: &str,
+        err: &mut dyn std::io::Write,
+    ) -> Result<Args, i32> {
+        let parsed = Args::parse(args).and_then(|args| args.only(allowed).map(|()| args));
+        parsed.map_err(|message| {
+            let _ = writeln!(err, "error: {message} ({usage})");
+            2
+        })
+    }
+
     /// Whether a switch or flag was given.
     pub fn has(&self, flag: &str) -> bool {
         self.flags.contains_key(flag)

@@ -50,16 +50,9 @@ pub struct Outcome {
 
 /// Runs the demo with `args` (without the program name); returns the exit code.
 pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let parsed = Args::parse(args).and_then(|args| {
-        args.only(&["--dir", "--load-balancers", "--json", "--help"])?;
-        Ok(args)
-    });
-    let args = match parsed {
+    let args = match Args::parse_or_usage(args, &["--dir", "--load-balancers", "--json", "--help"], USAGE, err) {
         Ok(args) => args,
-        Err(message) => {
-            let _ = writeln!(err, "error: {message} ({USAGE})");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let json = args.has("--json");
     let result = args.number("--load-balancers", 20_000u64).and_then(|n| {

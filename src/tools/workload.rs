@@ -41,25 +41,11 @@ pub struct Report {
 
 /// Runs the load generator with `args` (without the program name).
 pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let parsed = Args::parse(args).and_then(|args| {
-        args.only(&[
-            "--dir",
-            "--writers",
-            "--transactions",
-            "--sync",
-            "--load-balancers",
-            "--ack-log",
-            "--expect-store",
-            "--json",
-        ])?;
-        Ok(args)
-    });
-    let args = match parsed {
+    let allowed =
+        ["--dir", "--writers", "--transactions", "--sync", "--load-balancers", "--ack-log", "--expect-store", "--json"];
+    let args = match Args::parse_or_usage(args, &allowed, USAGE, err) {
         Ok(args) => args,
-        Err(message) => {
-            let _ = writeln!(err, "error: {message} ({USAGE})");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let result = workload(&args, err).map(|report| (report, args));
     match result {
