@@ -64,6 +64,12 @@ fn bench_store() -> ElbStore {
     ElbStore::open(&dir, options().mode(elbstore::OpenMode::ReadOnly), Settings::default()).unwrap()
 }
 
+fn resident_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1));
+    kb.and_then(|kb| kb.parse::<u64>().ok()).map_or(0, |kb| kb / 1024)
+}
+
 fn history(c: &mut Criterion) {
     let store = bench_store();
     let last = store.read().seq();
@@ -76,9 +82,22 @@ fn history(c: &mut Criterion) {
         x ^= x << 17;
         x
     };
+    // One pass over the history, oldest first, as a forensic reader makes:
+    // it leaves a checkpoint every 4,096 transactions in memory.
+    let before = resident_mib();
+    let started = Instant::now();
+    for seq in (0..=last).step_by(4096) {
+        store.store().state_at(Point::Seq(seq)).unwrap();
+    }
+    eprintln!(
+        "one pass over {last} transactions: {:.2} s; resident memory {before} MiB before, {} MiB after",
+        started.elapsed().as_secs_f64(),
+        resident_mib()
+    );
     group.bench_function("state_at/random_point", |b| {
         b.iter(|| store.store().state_at(Point::Seq(1 + next() % last)).unwrap())
     });
+    eprintln!("resident memory after the random points: {} MiB", resident_mib());
     group.bench_function("state_at/within_the_last_10000_transactions", |b| {
         b.iter(|| store.store().state_at(Point::Seq(last - next() % 10_000)).unwrap())
     });
@@ -86,6 +105,23 @@ fn history(c: &mut Criterion) {
         b.iter(|| {
             let from = next() % (last - 10_000);
             store.diff(Point::Seq(from), Point::Seq(from + 10_000)).unwrap()
+        })
+    });
+    // The first point after an open: no checkpoint is in memory yet, so it is
+    // a snapshot load and a replay (the open itself is not timed).
+    let dir = store.store().dir().to_path_buf();
+    group.bench_function("state_at/first_point_after_open", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let fresh =
+                    ElbStore::open(&dir, options().mode(elbstore::OpenMode::ReadOnly), Settings::default()).unwrap();
+                let point = Point::Seq(1 + next() % last);
+                let started = Instant::now();
+                fresh.store().state_at(point).unwrap();
+                total += started.elapsed();
+            }
+            total
         })
     });
     group.finish();

@@ -32,19 +32,27 @@ proptest! {
     fn state_at_every_point_is_the_fold_of_the_transactions_before_it(
         txns in prop::collection::vec(prop::collection::vec((0u32..8, any::<u64>()).prop_map(|(k, v)| KvEvent::Mix(k, v)), 1..4), 1..50),
         every in prop::option::of(1u64..20),
+        (checkpoint_every, checkpoints_max) in (1u64..8, 0usize..4),
     ) {
         let dir = TempDir::new("state-at");
         let clock = ManualClock::new(Timestamp::from_secs(1_000));
-        let store: Store<Kv> = Store::open(dir.path(), kv_options(every, &clock)).unwrap();
+        let options = || kv_options(every, &clock).history_checkpoints(checkpoint_every, checkpoints_max);
+        let store: Store<Kv> = Store::open(dir.path(), options()).unwrap();
         let mut times = Vec::new();
         for (i, events) in txns.iter().enumerate() {
             clock.advance(Duration::from_secs(1));
             times.push(store.commit(meta(i as u64), events.clone()).unwrap().time);
         }
-        store.close().unwrap();
-        let store: Store<Kv> = Store::open(dir.path(), kv_options(every, &clock)).unwrap();
         let n = txns.len() as u64;
-        for k in 0..=n {
+        // The writing store holds checkpoints of states it published; a
+        // reopened one makes them as it replays. Newest first, then oldest
+        // first, so bases both behind and ahead of a point are in memory.
+        for k in (0..=n).rev() {
+            prop_assert_eq!(store.state_at(Point::Seq(k)).unwrap().state().clone(), fold(&txns[..k as usize]), "seq {}", k);
+        }
+        store.close().unwrap();
+        let store: Store<Kv> = Store::open(dir.path(), options()).unwrap();
+        for k in (0..=n).rev().chain(0..=n) {
             let view = store.state_at(Point::Seq(k)).unwrap();
             prop_assert_eq!(view.seq(), k);
             prop_assert_eq!(view.state(), &fold(&txns[..k as usize]), "seq {}", k);
@@ -73,6 +81,27 @@ proptest! {
         for k in 0..=n {
             prop_assert_eq!(store.state_at(Point::Seq(k)).unwrap().state().clone(), fold(&txns[..k as usize]));
         }
+    }
+}
+
+#[test]
+fn transactions_after_a_time_skip_whole_segments_and_miss_none() {
+    let dir = TempDir::new("after-time");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock)).unwrap();
+    let mut times = Vec::new();
+    for i in 0..400u64 {
+        // Runs of commits in the same second, so times repeat at segment edges.
+        if i % 3 == 0 {
+            clock.advance(Duration::from_secs(1));
+        }
+        times.push(store.commit(meta(i), vec![KvEvent::Mix(i as u32 % 8, i)]).unwrap().time);
+    }
+    assert!(store.segments().len() > 5, "the log spans several segments");
+    for since in [Timestamp(0), times[0], times[57], times[200], times[398], times[399], Timestamp(u64::MAX)] {
+        let seqs: Vec<u64> = store.transactions_after(since).map(|txn| txn.unwrap().seq).collect();
+        let expected: Vec<u64> = (1..=400).filter(|&seq| times[seq as usize - 1] > since).collect();
+        assert_eq!(seqs, expected, "after {since}");
     }
 }
 

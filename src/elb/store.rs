@@ -12,7 +12,7 @@ use super::guard::{load_balancer_changes, Alarm, AlarmKind, GuardStatus, Ledger,
 use super::plan::plan_folded;
 use super::quotas::Settings;
 use super::state::ElbState;
-use crate::store::{Committed, Error, Options, Point, Store, TxnContext, TxnMeta, View};
+use crate::store::{Committed, Error, Options, Store, TxnContext, TxnMeta, View};
 
 /// What executing a transaction of commands did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +55,9 @@ const ALARMS_KEPT_MAX: usize = 1000;
 pub struct ElbStore {
     store: Store<ElbState>,
     settings: Settings,
-    ledger: Mutex<Ledger>,
+    /// Built on first use (the first guarded write or status query), so opening
+    /// a store, read-only tools above all, never reads the log for it.
+    ledger: Mutex<Option<Ledger>>,
     observer: Option<Observer>,
     fired: Mutex<Vec<Alarm>>,
     pub(crate) entity_index: Mutex<super::history::EntityIndex>,
@@ -113,11 +115,10 @@ impl ElbStore {
                 return Err(err);
             }
         };
-        let ledger = rebuild_ledger(&store, &settings)?;
         Ok(ElbStore {
             store,
             settings,
-            ledger: Mutex::new(ledger),
+            ledger: Mutex::new(None),
             observer,
             fired: Mutex::new(Vec::new()),
             entity_index: Mutex::default(),
@@ -165,7 +166,7 @@ impl ElbStore {
     /// it raises. Every writing path (commands, reverts) goes through here.
     pub(crate) fn guard(&self, meta: &TxnMeta, ctx: &TxnContext, events: &[ElbEvent]) -> Result<Vec<Alarm>, ElbError> {
         let changes = load_balancer_changes(events);
-        let mut ledger = self.ledger.lock();
+        let mut ledger = self.ledger()?;
         ledger.check(&self.settings.guard, meta, ctx.time, changes.1)?;
         Ok(ledger.record(ctx.seq, ctx.time, meta, changes, &self.settings.alarms, self.settings.guard.window))
     }
@@ -189,10 +190,20 @@ impl ElbStore {
         self.fired.lock().clone()
     }
 
-    /// The guards' view of the recent past.
-    pub fn guard_status(&self) -> GuardStatus {
+    /// The guards' view of the recent past. The first call on a store opened
+    /// by this process reads the log's last window (an hour by default).
+    pub fn guard_status(&self) -> Result<GuardStatus, Error> {
         let now = self.read().time().max(crate::clock::Clock::now(&crate::clock::SystemClock));
-        self.ledger.lock().status(now, &self.settings.alarms)
+        Ok(self.ledger()?.status(now, &self.settings.alarms))
+    }
+
+    /// The ledger, rebuilt from the log's recent past on first use.
+    fn ledger(&self) -> Result<parking_lot::MappedMutexGuard<'_, Ledger>, Error> {
+        let mut slot = self.ledger.lock();
+        if slot.is_none() {
+            *slot = Some(rebuild_ledger(&self.store, &self.settings)?);
+        }
+        Ok(parking_lot::MutexGuard::map(slot, |ledger| ledger.as_mut().expect("built above")))
     }
 
     /// The state as of the last acknowledged transaction.
@@ -223,12 +234,11 @@ fn rebuild_ledger(store: &Store<ElbState>, settings: &Settings) -> Result<Ledger
     let mut recent = Vec::new();
     if view.seq() > 0 {
         let since = view.time().as_nanos().saturating_sub(u64::try_from(window.as_nanos()).unwrap_or(u64::MAX));
-        let from = match store.resolve(Point::Time(crate::clock::Timestamp(since))) {
-            Ok((seq, _)) => seq + 1,
-            Err(_) => 1,
-        };
-        for txn in store.transactions(from..=view.seq()) {
+        for txn in store.transactions_after(crate::clock::Timestamp(since)) {
             let txn = txn?;
+            if txn.seq > view.seq() {
+                break;
+            }
             let (created, deleted) = load_balancer_changes(&txn.events);
             if created + deleted > 0 {
                 recent.push((txn.seq, txn.time, txn.meta.actor, created, deleted));

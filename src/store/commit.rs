@@ -261,7 +261,12 @@ impl<S: StateMachine> Inner<S> {
         }
         drop(writer_slot);
         let acked = view.seq;
-        *self.published.write() = view.clone();
+        let previous = std::mem::replace(&mut *self.published.write(), view.clone()).seq;
+        let every = self.options.checkpoint_every;
+        if view.seq / every > previous / every {
+            let max = self.options.checkpoints_max;
+            self.history.checkpoints.lock().insert(view.seq, view.state.clone(), super::history::HEAD_LINEAGE, max);
+        }
         if snapshot_due {
             self.request_snapshot(view);
         }

@@ -1,6 +1,7 @@
 //! Reading history: points in time, an index from sequence number to time and
 //! byte offset, and the state as of any point.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -72,18 +73,98 @@ struct Entry {
 
 /// Sequence number -> (time, offset) for seqs 1..=len, built lazily from the
 /// log and caught up before each use, so opening a store never pays for it
-/// and writers never touch it; and the most recently loaded snapshot, kept
-/// because the same snapshot serves many nearby points.
+/// and writers never touch it; and checkpoints of states in memory.
 pub(crate) struct HistoryCache<S> {
     entries: Mutex<Vec<Entry>>,
-    snapshot: Mutex<Option<(u64, Arc<S>)>>,
+    pub(crate) checkpoints: Mutex<Checkpoints<S>>,
 }
 
 impl<S> Default for HistoryCache<S> {
     fn default() -> HistoryCache<S> {
-        HistoryCache { entries: Mutex::new(Vec::new()), snapshot: Mutex::new(None) }
+        HistoryCache { entries: Mutex::new(Vec::new()), checkpoints: Mutex::new(Checkpoints::default()) }
     }
 }
+
+/// States kept in memory at chosen sequence numbers, so that a point in
+/// history is a short replay from one of them rather than a snapshot load.
+///
+/// States that descend from the same base share structure; two states decoded
+/// from different snapshots share nothing, each costing a whole state's memory.
+/// So checkpoints are kept from two lineages at most: the states this store
+/// published (the head's lineage) and one lineage decoded from a snapshot (or
+/// replayed from the empty state). Starting a new one drops the other's
+/// checkpoints. At most `max` are kept; the least recently used goes first.
+pub(crate) struct Checkpoints<S> {
+    states: BTreeMap<u64, Checkpoint<S>>,
+    tick: u64,
+    /// The lineage decoded from a snapshot whose checkpoints are kept.
+    kept_lineage: u64,
+    lineages: u64,
+}
+
+struct Checkpoint<S> {
+    state: Arc<S>,
+    used: u64,
+    lineage: u64,
+}
+
+/// The lineage of the states a store publishes as it commits.
+pub(crate) const HEAD_LINEAGE: u64 = 0;
+
+impl<S> Default for Checkpoints<S> {
+    fn default() -> Checkpoints<S> {
+        Checkpoints { states: BTreeMap::new(), tick: 0, kept_lineage: HEAD_LINEAGE, lineages: HEAD_LINEAGE }
+    }
+}
+
+impl<S> Checkpoints<S> {
+    /// A new lineage, for a state decoded from a snapshot or started empty.
+    fn new_lineage(&mut self) -> u64 {
+        self.lineages += 1;
+        self.lineages
+    }
+
+    /// Keeps `state` as the state after `seq`, evicting the least recently
+    /// used checkpoints beyond `max`, and those of another decoded lineage.
+    pub(crate) fn insert(&mut self, seq: u64, state: Arc<S>, lineage: u64, max: usize) {
+        if max == 0 {
+            return;
+        }
+        if lineage != HEAD_LINEAGE && lineage != self.kept_lineage {
+            self.states.retain(|_, c| c.lineage == HEAD_LINEAGE);
+            self.kept_lineage = lineage;
+        }
+        self.tick += 1;
+        self.states.insert(seq, Checkpoint { state, used: self.tick, lineage });
+        while self.states.len() > max {
+            let oldest = self.states.iter().min_by_key(|(_, c)| c.used).map(|(seq, _)| *seq);
+            if let Some(oldest) = oldest {
+                self.states.remove(&oldest);
+            }
+        }
+    }
+
+    /// The newest checkpoint at or before `seq`, marked as used.
+    fn at_or_before(&mut self, seq: u64) -> Option<Base<S>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (at, c) = self.states.range_mut(..=seq).next_back()?;
+        c.used = tick;
+        Some(Base { seq: *at, state: c.state.clone(), lineage: c.lineage })
+    }
+}
+
+/// Where a replay starts.
+struct Base<S> {
+    seq: u64,
+    state: Arc<S>,
+    lineage: u64,
+}
+
+/// A checkpoint this many spacings behind a point is still preferred to
+/// loading a newer snapshot: the replay is shorter than the load, and it adds
+/// to the lineage in memory instead of starting another one.
+const REPLAY_RATHER_THAN_LOAD_SPACINGS: u64 = 16;
 
 impl<S: StateMachine> Store<S> {
     /// Brings the index up to the last acknowledged transaction.
@@ -148,7 +229,7 @@ impl<S: StateMachine> Store<S> {
             return Ok(current);
         }
         drop(current);
-        let (base_seq, mut state) = self.base_for(seq);
+        let Base { seq: base_seq, mut state, lineage } = self.base_for(seq);
         if base_seq < seq {
             let offset = self.index_through(seq)?.get(base_seq as usize).map(|e| e.offset);
             let segments = self.inner.segments.read().clone();
@@ -157,6 +238,7 @@ impl<S: StateMachine> Store<S> {
                 Some(offset) => LogCursor::new_at(fs, segments, base_seq + 1, offset, seq, limit),
                 None => LogCursor::new(fs, segments, base_seq + 1, seq, limit),
             };
+            let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
             let state_mut = Arc::make_mut(&mut state);
             while let Some(item) = cursor.next_with(|path, offset, frame| {
                 let (_meta, events) = payload::decode::<S::Event>(frame.payload, limit).map_err(|source| {
@@ -164,6 +246,11 @@ impl<S: StateMachine> Store<S> {
                 })?;
                 for event in &events {
                     state_mut.apply(event);
+                }
+                // Passing a checkpoint position: keep the state there for the next read.
+                if frame.seq.is_multiple_of(every) {
+                    let checkpoint = Arc::new(state_mut.clone());
+                    self.inner.history.checkpoints.lock().insert(frame.seq, checkpoint, lineage, max);
                 }
                 Ok(())
             }) {
@@ -173,16 +260,22 @@ impl<S: StateMachine> Store<S> {
         Ok(View { seq, time, state })
     }
 
-    /// The newest usable snapshot at or before `seq` (or the empty state).
-    fn base_for(&self, seq: u64) -> (u64, Arc<S>) {
-        let cached = self.inner.history.snapshot.lock().clone();
+    /// Where to start replaying for `seq`: a checkpoint at or before it, unless
+    /// it is far behind and a newer snapshot is on disk; else the newest usable
+    /// snapshot at or before it; else the empty state.
+    fn base_for(&self, seq: u64) -> Base<S> {
+        let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
+        let best = self.inner.history.checkpoints.lock().at_or_before(seq);
+        if let Some(best) = best.as_ref() {
+            if seq - best.seq <= every.saturating_mul(REPLAY_RATHER_THAN_LOAD_SPACINGS) {
+                return Base { seq: best.seq, state: best.state.clone(), lineage: best.lineage };
+            }
+        }
         let candidates: Vec<snapshot::SnapshotInfo> =
             self.inner.snapshots.read().iter().filter(|s| s.seq <= seq).cloned().collect();
         for info in candidates.iter().rev() {
-            if let Some((cached_seq, state)) = &cached {
-                if *cached_seq >= info.seq && *cached_seq <= seq {
-                    return (*cached_seq, state.clone());
-                }
+            if let Some(best) = best.as_ref().filter(|b| b.seq >= info.seq) {
+                return Base { seq: best.seq, state: best.state.clone(), lineage: best.lineage };
             }
             match snapshot::load_snapshot::<S>(
                 &self.inner.fs,
@@ -192,17 +285,19 @@ impl<S: StateMachine> Store<S> {
             ) {
                 Ok((_, state)) => {
                     let state = Arc::new(state);
-                    *self.inner.history.snapshot.lock() = Some((info.seq, state.clone()));
-                    return (info.seq, state);
+                    let mut checkpoints = self.inner.history.checkpoints.lock();
+                    let lineage = checkpoints.new_lineage();
+                    checkpoints.insert(info.seq, state.clone(), lineage, max);
+                    return Base { seq: info.seq, state, lineage };
                 }
                 // A damaged snapshot is skipped here as on open; `verify` reports it.
                 Err(_) => continue,
             }
         }
-        match cached {
-            Some((cached_seq, state)) if cached_seq <= seq => (cached_seq, state),
-            _ => (0, Arc::new(S::default())),
-        }
+        best.unwrap_or_else(|| {
+            let lineage = self.inner.history.checkpoints.lock().new_lineage();
+            Base { seq: 0, state: Arc::new(S::default()), lineage }
+        })
     }
 
     /// One transaction by sequence number.
@@ -217,15 +312,8 @@ impl<S: StateMachine> Store<S> {
             let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
             segments[index].path.clone()
         };
-        // Read just the frame: its header for the length, then the whole frame.
         let limit = self.inner.record_bytes_max;
-        let fs = &self.inner.fs;
-        let io = |source| Error::Wal(WalError::Io { op: "read", path: path.clone(), source });
-        let head = fs.read_range(&path, offset, FRAME_HEADER_BYTES).map_err(io)?;
-        let payload_bytes = head.get(4..8).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-        let bytes = fs
-            .read_range(&path, offset, FRAME_HEADER_BYTES + payload_bytes.min(limit) as usize)
-            .map_err(|source| Error::Wal(WalError::Io { op: "read", path: path.clone(), source }))?;
+        let bytes = self.read_frame_bytes(&path, offset)?;
         let frame = decode_frame(&bytes, limit)
             .map_err(|problem| Error::Wal(WalError::Corrupted { path: path.clone(), offset, problem }))?;
         if frame.seq != seq {
@@ -235,5 +323,100 @@ impl<S: StateMachine> Store<S> {
         let (meta, events) = payload::decode::<S::Event>(frame.payload, limit)
             .map_err(|source| Error::Wal(WalError::Undecodable { path: path.clone(), offset, seq, source }))?;
         Ok(super::Transaction { seq, time: frame.time, meta, events })
+    }
+
+    /// The bytes of the frame at `offset` in `path`: its header for the length,
+    /// then the whole frame (or as much as the file holds; `decode_frame` judges).
+    fn read_frame_bytes(&self, path: &std::path::Path, offset: u64) -> Result<Vec<u8>> {
+        let fs = &self.inner.fs;
+        let io = |source| Error::Wal(WalError::Io { op: "read", path: path.to_path_buf(), source });
+        let head = fs.read_range(path, offset, FRAME_HEADER_BYTES).map_err(io)?;
+        let payload_bytes = head.get(4..8).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let limit = self.inner.record_bytes_max;
+        fs.read_range(path, offset, FRAME_HEADER_BYTES + payload_bytes.min(limit) as usize).map_err(io)
+    }
+
+    /// The transactions committed after `since`, oldest first. Reading starts
+    /// at the last segment whose first record is at or before `since`, so the
+    /// cost follows the length of the window, not of the history. A segment
+    /// whose first record cannot be read is not skipped over.
+    pub fn transactions_after(&self, since: Timestamp) -> impl Iterator<Item = Result<super::Transaction<S::Event>>> {
+        let segments = self.inner.segments.read().clone();
+        let limit = self.inner.record_bytes_max;
+        let mut from = 1;
+        for segment in &segments {
+            let first_time = self
+                .read_frame_bytes(&segment.path, crate::wal::SEGMENT_HEADER_BYTES as u64)
+                .ok()
+                .and_then(|bytes| decode_frame(&bytes, limit).ok().map(|frame| (frame.seq, frame.time)));
+            match first_time {
+                Some((seq, time)) if seq == segment.first_seq && time <= since => from = seq,
+                _ => break,
+            }
+        }
+        self.transactions(from..).filter(move |txn| txn.as_ref().map_or(true, |txn| txn.time > since))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seqs(checkpoints: &Checkpoints<u64>) -> Vec<u64> {
+        checkpoints.states.keys().copied().collect()
+    }
+
+    fn at(c: &mut Checkpoints<u64>, seq: u64) -> Option<(u64, u64)> {
+        c.at_or_before(seq).map(|b| (b.seq, *b.state))
+    }
+
+    #[test]
+    fn checkpoints_answer_with_the_newest_at_or_before_a_point() {
+        let mut c = Checkpoints::default();
+        for seq in [10, 20, 30] {
+            c.insert(seq, Arc::new(seq * 100), HEAD_LINEAGE, 8);
+        }
+        assert_eq!(at(&mut c, 9), None);
+        assert_eq!(at(&mut c, 10), Some((10, 1000)));
+        assert_eq!(at(&mut c, 29), Some((20, 2000)));
+        assert_eq!(at(&mut c, u64::MAX), Some((30, 3000)));
+    }
+
+    #[test]
+    fn checkpoints_beyond_the_limit_evict_the_least_recently_used() {
+        let mut c = Checkpoints::default();
+        c.insert(10, Arc::new(1), HEAD_LINEAGE, 3);
+        c.insert(20, Arc::new(2), HEAD_LINEAGE, 3);
+        c.insert(30, Arc::new(3), HEAD_LINEAGE, 3);
+        // 10 is used again, so 20 is now the least recently used.
+        assert!(c.at_or_before(15).is_some());
+        c.insert(40, Arc::new(4), HEAD_LINEAGE, 3);
+        assert_eq!(seqs(&c), [10, 30, 40]);
+        c.insert(50, Arc::new(5), HEAD_LINEAGE, 3);
+        assert_eq!(seqs(&c), [10, 40, 50]);
+    }
+
+    #[test]
+    fn one_decoded_lineage_is_kept_beside_the_head() {
+        let mut c = Checkpoints::default();
+        c.insert(100, Arc::new(1), HEAD_LINEAGE, 8);
+        let first = c.new_lineage();
+        c.insert(10, Arc::new(2), first, 8);
+        c.insert(20, Arc::new(3), first, 8);
+        assert_eq!(seqs(&c), [10, 20, 100]);
+        // Decoding another snapshot drops the first lineage, never the head's.
+        let second = c.new_lineage();
+        c.insert(50, Arc::new(4), second, 8);
+        assert_eq!(seqs(&c), [50, 100]);
+        c.insert(60, Arc::new(5), second, 8);
+        assert_eq!(seqs(&c), [50, 60, 100]);
+    }
+
+    #[test]
+    fn a_limit_of_zero_keeps_nothing() {
+        let mut c = Checkpoints::default();
+        c.insert(10, Arc::new(1), HEAD_LINEAGE, 0);
+        assert!(c.at_or_before(10).is_none());
+        assert!(seqs(&c).is_empty());
     }
 }

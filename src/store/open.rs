@@ -57,6 +57,9 @@ pub(crate) fn check_options(options: &Options) -> Result<()> {
     if options.record_bytes_max < 64 {
         return invalid("record_bytes_max", "must be at least 64");
     }
+    if options.checkpoint_every == 0 {
+        return invalid("history_checkpoints", "every must be at least 1");
+    }
     if options.snapshot_every_events == Some(0) {
         return invalid("snapshot_every_events", "must be at least 1 (or None)");
     }

@@ -65,6 +65,8 @@ pub struct Options {
     pub(crate) snapshot_bytes_max: u64,
     pub(crate) snapshot_every_events: Option<u64>,
     pub(crate) snapshot_retention: SnapshotRetention,
+    pub(crate) checkpoint_every: u64,
+    pub(crate) checkpoints_max: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) name: String,
@@ -88,6 +90,11 @@ pub const SNAPSHOT_BYTES_MAX_DEFAULT: u64 = 64 << 30;
 /// The default number of events between automatic snapshots.
 pub const SNAPSHOT_EVERY_EVENTS_DEFAULT: u64 = 1_000_000;
 
+/// The default spacing of in-memory history checkpoints, in transactions.
+pub const CHECKPOINT_EVERY_DEFAULT: u64 = 4096;
+/// The default number of in-memory history checkpoints kept.
+pub const CHECKPOINTS_MAX_DEFAULT: usize = 64;
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -98,6 +105,8 @@ impl Default for Options {
             snapshot_bytes_max: SNAPSHOT_BYTES_MAX_DEFAULT,
             snapshot_every_events: Some(SNAPSHOT_EVERY_EVENTS_DEFAULT),
             snapshot_retention: SnapshotRetention::KeepAll,
+            checkpoint_every: CHECKPOINT_EVERY_DEFAULT,
+            checkpoints_max: CHECKPOINTS_MAX_DEFAULT,
             clock: Arc::new(SystemClock),
             fs: Arc::new(RealFs),
             name: DEFAULT_NAME.to_owned(),
@@ -151,6 +160,19 @@ impl Options {
     /// Which snapshots to keep (default all).
     pub fn snapshot_retention(mut self, retention: SnapshotRetention) -> Options {
         self.snapshot_retention = retention;
+        self
+    }
+
+    /// In-memory checkpoints for [`Store::state_at`](crate::Store::state_at):
+    /// the state after every `every`-th transaction (default 4,096) is kept,
+    /// as it is published and as history reads replay past it, up to `max`
+    /// of them (default 64; the least recently used goes first; 0 keeps
+    /// none). A point is then at most `every` transactions of replay away
+    /// from a state in memory. States share structure, so a checkpoint costs
+    /// the memory of what changed after it, not a copy.
+    pub fn history_checkpoints(mut self, every: u64, max: usize) -> Options {
+        self.checkpoint_every = every;
+        self.checkpoints_max = max;
         self
     }
 
