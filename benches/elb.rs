@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use elbstore::elb::{fleet, Command, ElbStore, EntityKey, HealthState, Settings, TargetHealth, TargetSpec};
+use elbstore::elb::{fleet, Command, ElbStore, EntityKey, HealthState, Settings, Taggable, TargetHealth, TargetSpec};
 use elbstore::{OpenMode, Options, SyncPolicy, TxnMeta};
 
 /// Numbers every health update the commit benches make.
@@ -150,6 +150,20 @@ fn open_and_snapshots(c: &mut Criterion) {
     group.bench_function("entity_history/one_load_balancer", |b| {
         b.iter(|| store.entity_history(&EntityKey::LoadBalancer(lb)).unwrap())
     });
+    // The DESIGN figure is for about 10 versions: the creation (inside a
+    // 100-load-balancer build transaction) and ten tag changes, one per transaction.
+    let writer =
+        ElbStore::open(&writable, Options::default().snapshot_every_events(None), Settings::default()).unwrap();
+    for k in 0..10 {
+        let tags = [(format!("k{k}"), format!("v{k}"))].into();
+        let command = Command::AddTags { resource: Taggable::LoadBalancer(lb), tags };
+        writer.execute(TxnMeta::new("bench", format!("tag {k}")), vec![command]).unwrap();
+    }
+    assert_eq!(writer.entity_history(&EntityKey::LoadBalancer(lb)).unwrap().len(), 11);
+    group.bench_function("entity_history/one_load_balancer_11_versions", |b| {
+        b.iter(|| writer.entity_history(&EntityKey::LoadBalancer(lb)).unwrap())
+    });
+    drop(writer);
     group.finish();
     let _ = std::fs::remove_dir_all(&writable);
 }

@@ -24,6 +24,17 @@ impl CodecError {
         CodecError { inner: Box::new(bincode::ErrorKind::Custom(format!("unsupported payload version {version}"))) }
     }
 
+    /// A byte range that does not lie inside the input.
+    pub(crate) fn span_outside(start: u32, end: u32, len: usize) -> CodecError {
+        let message = format!("bytes {start}..{end} are not inside the {len}-byte input");
+        CodecError { inner: Box::new(bincode::ErrorKind::Custom(message)) }
+    }
+
+    /// Bytes left over after a complete value.
+    pub(crate) fn trailing_bytes(bytes: usize) -> CodecError {
+        CodecError { inner: Box::new(bincode::ErrorKind::Custom(format!("{bytes} bytes left over after the value"))) }
+    }
+
     /// Whether encoding stopped because the size limit was reached.
     pub(crate) fn is_size_limit(&self) -> bool {
         matches!(*self.inner, bincode::ErrorKind::SizeLimit)
@@ -69,6 +80,15 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u64) -> Res
     options(limit_bytes).deserialize(bytes).map_err(|inner| CodecError { inner })
 }
 
+/// Decodes one `T` from the front of `bytes`, allocating at most
+/// `limit_bytes`, and advances `bytes` past it: the caller learns where the
+/// value ended, so it can index values inside a larger encoding.
+pub(crate) fn decode_front<T: DeserializeOwned>(bytes: &mut &[u8], limit_bytes: u64) -> Result<T, CodecError> {
+    let options = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian().with_limit(limit_bytes);
+    let mut deserializer = bincode::Deserializer::with_reader(bytes, options);
+    T::deserialize(&mut deserializer).map_err(|inner| CodecError { inner })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +114,20 @@ mod tests {
         let mut bytes = u64::MAX.to_le_bytes().to_vec();
         bytes.extend_from_slice(b"abc");
         assert!(decode::<String>(&bytes, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn decoding_from_the_front_stops_at_the_value_and_is_bounded() {
+        let mut out = Vec::new();
+        encode_into(&("ab".to_string(), 9u64), &mut out, 1024).unwrap();
+        let mut rest = &out[..];
+        assert_eq!(decode_front::<String>(&mut rest, 1024).unwrap(), "ab");
+        assert_eq!(rest.len(), 8);
+        assert_eq!(decode_front::<u64>(&mut rest, 1024).unwrap(), 9);
+        assert!(rest.is_empty());
+        assert!(decode_front::<u64>(&mut rest, 1024).is_err());
+        let huge = u64::MAX.to_le_bytes();
+        assert!(decode_front::<String>(&mut &huge[..], 1 << 20).is_err());
     }
 
     #[test]

@@ -550,3 +550,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_resource_history_is_its_events_in_the_log_in_order(
+        ops in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>()), 1..40),
+        split in 0usize..40,
+    ) {
+        let dir = TempDir::new("entity-history-prop");
+        let store = ElbStore::open(dir.path(), elb_options().segment_bytes(8 * 1024), Settings::default()).unwrap();
+        build(&store, 0..3);
+        // One transaction that changes the same resource twice.
+        let tag = |k: &str| Command::AddTags {
+            resource: Taggable::LoadBalancer(lb_id(&store, 1)),
+            tags: [(k.to_owned(), "v".to_owned())].into(),
+        };
+        let twice = store.execute(TxnMeta::new("ops", "two tags"), vec![tag("a"), tag("b")]).unwrap();
+        prop_assert_eq!(store.store().transaction(twice.committed.unwrap().seq).unwrap().events.len(), 2);
+        // Ask once part-way, so the index is built in two steps.
+        random_history(&ops[..split.min(ops.len())], &store);
+        let first = store.store().transaction(1).unwrap().events[0].key();
+        prop_assert!(!store.entity_history(&first).unwrap().is_empty());
+        random_history(&ops[split.min(ops.len())..], &store);
+        let mut expected: std::collections::BTreeMap<EntityKey, Vec<(u64, Timestamp, TxnMeta, ElbEvent)>> =
+            Default::default();
+        for txn in store.store().transactions(..) {
+            let txn = txn.unwrap();
+            for event in txn.events {
+                expected.entry(event.key()).or_default().push((txn.seq, txn.time, txn.meta.clone(), event));
+            }
+        }
+        for (key, events) in &expected {
+            let versions = store.entity_history(key).unwrap();
+            let got: Vec<_> = versions.into_iter().map(|v| (v.seq, v.time, v.meta, v.event)).collect();
+            prop_assert_eq!(&got, events, "{}", key);
+        }
+    }
+}

@@ -204,11 +204,19 @@ pub fn field_changes(before: &Entity, after: &Entity) -> Vec<FieldChange> {
     out
 }
 
-/// Resource -> the transactions that touched it, for seqs 1..=`through`.
+/// Resource -> where each event that touched it is: its transaction and the
+/// event's bytes in that transaction's payload, for seqs 1..=`through`.
 #[derive(Debug, Default)]
 pub(crate) struct EntityIndex {
     through: u64,
-    seqs: std::collections::HashMap<EntityKey, Vec<u64>>,
+    events: std::collections::HashMap<EntityKey, Vec<EventAt>>,
+}
+
+/// One event's place in the log.
+#[derive(Clone, Debug)]
+struct EventAt {
+    seq: u64,
+    span: std::ops::Range<u32>,
 }
 
 /// The sequence number from which a resource's history can start: resources
@@ -251,37 +259,46 @@ impl ElbStore {
     }
 
     /// Every version of one resource, oldest first. The first call builds an
-    /// in-memory index (resource -> transactions that touched it) from the log;
-    /// later calls catch it up and read only those transactions.
+    /// in-memory index (resource -> its events' transactions and byte ranges)
+    /// from the log; later calls catch it up and read only those records,
+    /// checking each record's checksum and decoding only this resource's events.
     pub fn entity_history(&self, key: &EntityKey) -> Result<Vec<Version>, Error> {
-        let seqs = self.touching(key)?;
-        let mut versions = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            let txn = self.store().transaction(seq)?;
-            for event in txn.events.iter().filter(|e| e.key() == *key) {
-                versions.push(Version { seq: txn.seq, time: txn.time, meta: txn.meta.clone(), event: event.clone() });
+        let places = self.touching(key)?;
+        let mut versions = Vec::with_capacity(places.len());
+        let mut spans = Vec::new();
+        let mut places = places.into_iter().peekable();
+        while let Some(first) = places.next() {
+            // One read per transaction, however many of its events touch the resource.
+            spans.clear();
+            spans.push(first.span);
+            while let Some(next) = places.next_if(|next| next.seq == first.seq) {
+                spans.push(next.span);
+            }
+            let (time, meta, events) = self.store().transaction_spans(first.seq, &spans)?;
+            for event in events {
+                if event.key() != *key {
+                    return Err(Error::IndexMismatch { seq: first.seq, key: key.to_string() });
+                }
+                versions.push(Version { seq: first.seq, time, meta: meta.clone(), event });
             }
         }
         Ok(versions)
     }
 
-    /// The transactions that touched `key`, from the entity index.
-    fn touching(&self, key: &EntityKey) -> Result<Vec<u64>, Error> {
+    /// Where the events that touched `key` are, from the entity index.
+    fn touching(&self, key: &EntityKey) -> Result<Vec<EventAt>, Error> {
         let last = self.read().seq();
         let mut index = self.entity_index.lock();
         if index.through < last {
-            for txn in self.store().transactions(index.through + 1..=last) {
-                let txn = txn?;
-                for event in &txn.events {
-                    let seqs = index.seqs.entry(event.key()).or_default();
-                    if seqs.last() != Some(&txn.seq) {
-                        seqs.push(txn.seq);
-                    }
+            for txn in self.store().transactions_with_spans(index.through + 1, last) {
+                let (seq, events) = txn?;
+                for (event, span) in events {
+                    index.events.entry(event.key()).or_default().push(EventAt { seq, span });
                 }
-                index.through = txn.seq;
+                index.through = seq;
             }
         }
-        Ok(index.seqs.get(key).cloned().unwrap_or_default())
+        Ok(index.events.get(key).cloned().unwrap_or_default())
     }
 
     /// A resource by key, and if it is gone, who deleted it, when and why.

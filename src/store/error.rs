@@ -154,6 +154,14 @@ pub enum Error {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// An in-memory history index points at an event that is not the one it
+    /// names: the log changed under a running store.
+    IndexMismatch {
+        /// The transaction the index named.
+        seq: u64,
+        /// The resource it was looked up for.
+        key: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -215,6 +223,9 @@ impl fmt::Display for Error {
                 write!(f, "{} is not empty; a restore writes only into a new or empty directory", path.display())
             }
             Error::InvalidOption { name, problem } => write!(f, "option {name} {problem}"),
+            Error::IndexMismatch { seq, key } => {
+                write!(f, "the history index names an event of {key} in transaction {seq}, which holds another there")
+            }
         }
     }
 }

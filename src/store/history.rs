@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -302,27 +303,94 @@ impl<S: StateMachine> Store<S> {
 
     /// One transaction by sequence number.
     pub fn transaction(&self, seq: u64) -> Result<super::Transaction<S::Event>> {
+        let limit = self.inner.record_bytes_max;
+        self.with_record(seq, |frame| {
+            let (meta, events) = payload::decode::<S::Event>(frame.payload, limit)?;
+            Ok(super::Transaction { seq, time: frame.time, meta, events })
+        })
+    }
+
+    /// One transaction's time, metadata and only the events at `spans` (byte
+    /// ranges in its payload, from [`Store::transactions_with_spans`]).
+    pub(crate) fn transaction_spans(
+        &self,
+        seq: u64,
+        spans: &[Range<u32>],
+    ) -> Result<(Timestamp, super::TxnMeta, Vec<S::Event>)> {
+        let limit = self.inner.record_bytes_max;
+        self.with_record(seq, |frame| {
+            let (meta, events) = payload::decode_spans::<S::Event>(frame.payload, spans, limit)?;
+            Ok((frame.time, meta, events))
+        })
+    }
+
+    /// Reads the record of transaction `seq` at its indexed offset, checks its
+    /// checksum and sequence number, and decodes it with `decode`.
+    fn with_record<T>(
+        &self,
+        seq: u64,
+        decode: impl FnOnce(&crate::wal::Frame<'_>) -> std::result::Result<T, crate::codec::CodecError>,
+    ) -> Result<T> {
         let last = self.read().seq();
         if seq == 0 || seq > last {
             return Err(Error::PointOutOfRange { point: Point::Seq(seq), first: None, last: None });
         }
-        let offset = u64::from(self.index_through(last)?[seq as usize - 1].offset);
+        let (offset, known_bytes) = {
+            let entries = self.index_through(last)?;
+            let offset = entries[seq as usize - 1].offset;
+            // The next record, when it is in the same segment, starts where this one ends.
+            let next = entries.get(seq as usize).map(|e| e.offset).filter(|&next| next > offset);
+            (u64::from(offset), next.map(|next| (next - offset) as usize))
+        };
         let path = {
             let segments = self.inner.segments.read();
             let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
             segments[index].path.clone()
         };
         let limit = self.inner.record_bytes_max;
-        let bytes = self.read_frame_bytes(&path, offset)?;
+        let bytes = match known_bytes {
+            Some(bytes) => self
+                .inner
+                .fs
+                .read_range(&path, offset, bytes)
+                .map_err(|source| Error::Wal(WalError::Io { op: "read", path: path.clone(), source }))?,
+            None => self.read_frame_bytes(&path, offset)?,
+        };
         let frame = decode_frame(&bytes, limit)
             .map_err(|problem| Error::Wal(WalError::Corrupted { path: path.clone(), offset, problem }))?;
         if frame.seq != seq {
             let (expected, found) = (seq, frame.seq);
             return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
         }
-        let (meta, events) = payload::decode::<S::Event>(frame.payload, limit)
-            .map_err(|source| Error::Wal(WalError::Undecodable { path: path.clone(), offset, seq, source }))?;
-        Ok(super::Transaction { seq, time: frame.time, meta, events })
+        decode(&frame).map_err(|source| Error::Wal(WalError::Undecodable { path, offset, seq, source }))
+    }
+
+    /// The transactions in `from..=to` as (seq, events with the byte range of
+    /// each in its payload), for indexes that later decode single events.
+    pub(crate) fn transactions_with_spans(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<(u64, payload::SpannedEvents<S::Event>)>> {
+        let to = to.min(self.inner.published.read().seq);
+        let segments = self.inner.segments.read().clone();
+        let limit = self.inner.record_bytes_max;
+        let mut cursor = LogCursor::new(self.inner.fs.clone(), segments, from, to, limit);
+        std::iter::from_fn(move || {
+            let item = cursor.next_with(|path, offset, frame| {
+                let (_meta, events) =
+                    payload::decode_with_spans::<S::Event>(frame.payload, limit).map_err(|source| {
+                        WalError::Undecodable {
+                            path: path.to_path_buf(),
+                            offset: offset as u64,
+                            seq: frame.seq,
+                            source,
+                        }
+                    })?;
+                Ok((frame.seq, events))
+            })?;
+            Some(item.map_err(Error::from))
+        })
     }
 
     /// The bytes of the frame at `offset` in `path`: its header for the length,
