@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
 pub use commit::{ACTOR_BYTES_MAX, REASON_BYTES_MAX};
 pub use error::{Error, Result};
@@ -138,7 +138,6 @@ pub(crate) struct Inner<S: StateMachine> {
     head: Mutex<Head<S>>,
     writer: Mutex<Option<LogWriter>>,
     groups: Mutex<Groups>,
-    group_done: Condvar,
     poisoned: AtomicBool,
     published: RwLock<View<S>>,
     segments: RwLock<Vec<SegmentInfo>>,
@@ -184,7 +183,6 @@ impl<S: StateMachine> Store<S> {
             head: Mutex::new(head),
             writer: Mutex::new(writer),
             groups: Mutex::new(Groups { acked_seq: opened.last_seq, ..Groups::default() }),
-            group_done: Condvar::new(),
             poisoned: AtomicBool::new(false),
             published: RwLock::new(View { seq: opened.last_seq, time: opened.last_time, state }),
             segments: RwLock::new(opened.segments),
