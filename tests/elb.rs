@@ -301,7 +301,7 @@ fn project(state: &ElbState) -> Model {
     for tg in state.target_groups() {
         m.tgs.insert(tg.id, tg.name.clone());
         for t in state.targets_of(tg.id) {
-            m.targets.insert((tg.id, t.key.id.clone()), t.health.state);
+            m.targets.insert((tg.id, t.key.id.to_string()), t.health.state);
         }
     }
     m

@@ -247,7 +247,7 @@ fn reverting_the_2012_deletion_restores_everything_and_keeps_later_changes() {
     // Every later change survived.
     assert_eq!(after.counts().load_balancers, 210);
     assert_eq!(after.load_balancer(survivor).unwrap().tags.get("env").map(String::as_str), Some("prod"));
-    let target = after.targets_of(tg).find(|t| t.key.id == fleet::target_id(7, 1)).unwrap().clone();
+    let target = after.targets_of(tg).find(|t| *t.key.id == *fleet::target_id(7, 1)).unwrap().clone();
     assert_eq!(target.health.state, HealthState::Healthy);
     for i in fleet_size..fleet_size + 10 {
         assert!(after.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).is_some());

@@ -7,6 +7,7 @@
 //! exactly.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -66,8 +67,10 @@ id_type!(
 pub struct TargetKey {
     /// The target group it is registered in.
     pub target_group: TargetGroupId,
-    /// The instance id, IP address, Lambda function ARN or ALB ARN.
-    pub id: String,
+    /// The instance id, IP address, Lambda function ARN or ALB ARN. Shared,
+    /// not copied, when the maps that hold targets copy a node: a key clone is
+    /// a reference count, not an allocation. Encoded as a string.
+    pub id: Arc<str>,
     /// The port it receives traffic on (0 for Lambda targets).
     pub port: u16,
 }

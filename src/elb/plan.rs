@@ -640,7 +640,7 @@ fn target_key(tg: &TargetGroup, spec: &TargetSpec) -> Result<TargetKey> {
         }
         (_, None) => return Err(invalid("targets.port", "none", "is required")),
     };
-    Ok(TargetKey { target_group: tg.id, id: spec.id.clone(), port })
+    Ok(TargetKey { target_group: tg.id, id: spec.id.as_str().into(), port })
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ pub fn entity_json(entity: &Entity) -> Json {
             ("health_check", debug(&tg.health_check)),
         ]),
         Entity::Target(t) => fields.extend([
-            ("id", Json::str(&t.key.id)),
+            ("id", Json::str(&*t.key.id)),
             ("port", Json::from(u64::from(t.key.port))),
             ("health", Json::str(t.health.state.as_str())),
         ]),

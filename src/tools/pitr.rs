@@ -139,7 +139,7 @@ fn touches(event: &ElbEvent, needle: &str) -> bool {
             || match e {
                 Entity::LoadBalancer(lb) => lb.name == needle,
                 Entity::TargetGroup(tg) => tg.name == needle,
-                Entity::Target(t) => t.key.id == needle,
+                Entity::Target(t) => &*t.key.id == needle,
                 _ => false,
             }
     };

@@ -138,7 +138,7 @@ fn references_must_exist() {
     ));
     let err =
         w.refuse(vec![Command::DeregisterTargets { target_group: w.tg, targets: vec![TargetSpec::new("i-nope")] }]);
-    assert!(matches!(err, ElbError::TargetNotRegistered { target } if target.id == "i-nope" && target.port == 8080));
+    assert!(matches!(err, ElbError::TargetNotRegistered { target } if &*target.id == "i-nope" && target.port == 8080));
     // A listener naming a missing target group.
     let err = w.refuse(vec![listener(w.lb, 8080, Protocol::Http, vec![Action::forward(TargetGroupId(5))])]);
     assert!(matches!(err, ElbError::TargetGroupNotFound { id: TargetGroupId(5) }));
