@@ -26,7 +26,7 @@ fn options() -> Options {
 /// Opens the bench store, building it first if it is not there yet.
 fn bench_store() -> ElbStore {
     let n = fleet_size();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-stores/fleet-{n}-v1"));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-stores/fleet-{n}-v2"));
     let ready = dir.join("READY");
     if !ready.exists() {
         let _ = std::fs::remove_dir_all(&dir);

@@ -75,6 +75,11 @@ pub(crate) fn encode_to_writer<T: Serialize + ?Sized, W: std::io::Write>(
     options(limit_bytes).serialize_into(writer, value).map_err(|inner| CodecError { inner })
 }
 
+/// The number of bytes `value` encodes to, computed without encoding it.
+pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<u64, CodecError> {
+    options(u64::MAX).serialized_size(value).map_err(|inner| CodecError { inner })
+}
+
 /// Decodes exactly one `T` from all of `bytes`, allocating at most `limit_bytes`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u64) -> Result<T, CodecError> {
     options(limit_bytes).deserialize(bytes).map_err(|inner| CodecError { inner })

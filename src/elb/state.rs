@@ -15,15 +15,14 @@ use crate::store::StateMachine;
 /// Maps are structurally shared (`imbl`), so cloning the state, which the
 /// store does once per commit group, costs a few reference counts. Snapshots
 /// hold only the resources; the indexes are rebuilt when a snapshot is loaded.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "Resources", into = "Resources")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ElbState {
     resources: Resources,
     index: Index,
 }
 
 /// The resources themselves: what snapshots hold.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Resources {
     load_balancers: OrdMap<LoadBalancerId, Arc<LoadBalancer>>,
     listeners: OrdMap<ListenerId, Arc<Listener>>,
@@ -50,27 +49,136 @@ impl From<Resources> for ElbState {
     /// Keeps the decoded resource maps as they are and derives the indexes.
     fn from(resources: Resources) -> ElbState {
         let mut index = Index::default();
-        for lb in resources.load_balancers.values() {
-            index.insert(&Entity::LoadBalancer(lb.clone()));
-        }
-        for listener in resources.listeners.values() {
-            index.insert(&Entity::Listener(listener.clone()));
-        }
-        for rule in resources.rules.values() {
-            index.insert(&Entity::Rule(rule.clone()));
-        }
-        for tg in resources.target_groups.values() {
-            index.insert(&Entity::TargetGroup(tg.clone()));
-        }
+        index.add_all(&resources);
         index.target_count = resources.targets.values().map(OrdMap::len).sum();
         ElbState { resources, index }
     }
 }
 
-impl From<ElbState> for Resources {
-    fn from(state: ElbState) -> Resources {
-        state.resources
+// Encoding: a tuple of five sections, each a bincode byte string (u64 length,
+// then the bytes) holding the bincode encoding of one map, in this order:
+// load balancers, listeners, rules, target groups, targets. Each section can
+// be found without decoding the others, so a load decodes the target map on a
+// second thread while this one decodes the rest and builds the indexes. The
+// length is computed first (`codec::encoded_len`), so writing still streams.
+
+/// One map, encoded as a byte string: its encoded length, then its encoding.
+struct Section<'a, T>(&'a T);
+
+impl<T: Serialize> Serialize for Section<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeTuple};
+        let bytes = crate::codec::encoded_len(self.0).map_err(S::Error::custom)?;
+        // A u64 length then the bytes: what bincode writes for a byte string.
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&bytes)?;
+        tuple.serialize_element(self.0)?;
+        tuple.end()
     }
+}
+
+impl Serialize for ElbState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let r = &self.resources;
+        let mut tuple = serializer.serialize_tuple(5)?;
+        tuple.serialize_element(&Section(&r.load_balancers))?;
+        tuple.serialize_element(&Section(&r.listeners))?;
+        tuple.serialize_element(&Section(&r.rules))?;
+        tuple.serialize_element(&Section(&r.target_groups))?;
+        tuple.serialize_element(&Section(&r.targets))?;
+        tuple.end()
+    }
+}
+
+/// A section's bytes, borrowed from the input when the decoder can lend them.
+enum Blob<'de> {
+    Borrowed(&'de [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Blob<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Blob::Borrowed(bytes) => bytes,
+            Blob::Owned(bytes) => bytes,
+        }
+    }
+
+    /// Decodes the one value the section holds, all of its bytes.
+    fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::codec::CodecError> {
+        let bytes = self.bytes();
+        crate::codec::decode(bytes, bytes.len() as u64)
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Blob<'de>, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Blob<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a section of bytes")
+            }
+            fn visit_borrowed_bytes<E>(self, bytes: &'de [u8]) -> Result<Blob<'de>, E> {
+                Ok(Blob::Borrowed(bytes))
+            }
+            fn visit_bytes<E>(self, bytes: &[u8]) -> Result<Blob<'de>, E> {
+                Ok(Blob::Owned(bytes.to_vec()))
+            }
+            fn visit_byte_buf<E>(self, bytes: Vec<u8>) -> Result<Blob<'de>, E> {
+                Ok(Blob::Owned(bytes))
+            }
+        }
+        deserializer.deserialize_bytes(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for ElbState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ElbState, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ElbState;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("five sections of ELB resources")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ElbState, A::Error> {
+                use serde::de::Error;
+                let mut sections = Vec::with_capacity(5);
+                for i in 0..5 {
+                    sections.push(seq.next_element::<Blob<'de>>()?.ok_or_else(|| A::Error::invalid_length(i, &self))?);
+                }
+                decode_sections(&sections).map_err(A::Error::custom)
+            }
+        }
+        deserializer.deserialize_tuple(5, Visitor)
+    }
+}
+
+/// Decodes the five sections: the targets on a second thread, the rest and
+/// their indexes on this one.
+fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
+    std::thread::scope(|scope| {
+        let targets = scope.spawn(|| sections[4].decode::<OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>>());
+        let rest = (|| {
+            Ok::<_, crate::codec::CodecError>(Resources {
+                load_balancers: sections[0].decode()?,
+                listeners: sections[1].decode()?,
+                rules: sections[2].decode()?,
+                target_groups: sections[3].decode()?,
+                targets: OrdMap::new(),
+            })
+        })();
+        let mut index = Index::default();
+        if let Ok(resources) = &rest {
+            index.add_all(resources);
+        }
+        let targets = targets.join().expect("decoding a section does not panic")?;
+        let mut resources = rest?;
+        index.target_count = targets.values().map(OrdMap::len).sum();
+        resources.targets = targets;
+        Ok(ElbState { resources, index })
+    })
 }
 
 /// How many resources of each kind there are.
@@ -125,6 +233,22 @@ fn users(actions: &[super::model::Action]) -> impl Iterator<Item = TargetGroupId
 }
 
 impl Index {
+    /// Indexes every resource except targets (which no index covers).
+    fn add_all(&mut self, resources: &Resources) {
+        for lb in resources.load_balancers.values() {
+            self.insert(&Entity::LoadBalancer(lb.clone()));
+        }
+        for listener in resources.listeners.values() {
+            self.insert(&Entity::Listener(listener.clone()));
+        }
+        for rule in resources.rules.values() {
+            self.insert(&Entity::Rule(rule.clone()));
+        }
+        for tg in resources.target_groups.values() {
+            self.insert(&Entity::TargetGroup(tg.clone()));
+        }
+    }
+
     fn insert(&mut self, entity: &Entity) {
         match entity {
             Entity::LoadBalancer(lb) => {
@@ -375,5 +499,53 @@ impl ElbState {
             target_groups: r.target_groups.len(),
             targets: self.index.target_count,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::elb::{fleet, plan::plan_folded, Settings};
+    use crate::store::TxnContext;
+
+    fn fleet_state(n: u64) -> ElbState {
+        let mut state = ElbState::default();
+        for i in 0..n {
+            let ctx = TxnContext { seq: i + 1, time: Timestamp::from_secs(1_000 + i) };
+            let (_, _, after) =
+                plan_folded(&state, &fleet::reference_commands(i, ctx.seq), &ctx, &Settings::default()).unwrap();
+            state = after;
+        }
+        state
+    }
+
+    #[test]
+    fn the_encoding_is_five_sections_each_decodable_alone() {
+        let state = fleet_state(3);
+        let mut bytes = Vec::new();
+        crate::codec::encode_into(&state, &mut bytes, u64::MAX).unwrap();
+        // Section 1: the load balancers, a byte string.
+        let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let lbs: OrdMap<LoadBalancerId, Arc<LoadBalancer>> = crate::codec::decode(&bytes[8..8 + len], 1 << 20).unwrap();
+        assert_eq!(lbs.len(), 3);
+        let back: ElbState = crate::codec::decode(&bytes, 1 << 24).unwrap();
+        assert_eq!(back, state, "resources and rebuilt indexes");
+        assert_eq!(back.counts().targets, 30);
+    }
+
+    #[test]
+    fn a_damaged_section_is_an_error_not_a_panic() {
+        let state = fleet_state(2);
+        let mut bytes = Vec::new();
+        crate::codec::encode_into(&state, &mut bytes, u64::MAX).unwrap();
+        // A section length one short, or past the end; a cut-off input.
+        let mut short = bytes.clone();
+        short[0] = short[0].wrapping_sub(1);
+        assert!(crate::codec::decode::<ElbState>(&short, 1 << 24).is_err());
+        let mut long = bytes.clone();
+        long[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(crate::codec::decode::<ElbState>(&long, 1 << 24).is_err());
+        assert!(crate::codec::decode::<ElbState>(&bytes[..bytes.len() / 2], 1 << 24).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! The real file system, through `std::fs`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::{FileBytes, FileSystem, LockGuard, WritableFile};
@@ -41,20 +41,11 @@ impl FileSystem for RealFs {
     }
 
     fn read_range(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let file = File::open(path)?;
-        // Positioned reads, no seek; stops short at the end of the file.
-        let mut buf = vec![0; len];
-        let mut filled = 0;
-        while filled < len {
-            match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            }
-        }
-        buf.truncate(filled);
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        // Reads into the spare capacity: no zeroing of the buffer first.
+        let mut buf = Vec::with_capacity(len);
+        file.take(len as u64).read_to_end(&mut buf)?;
         Ok(buf)
     }
 
