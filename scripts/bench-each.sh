@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every criterion bench of elbstore in a process of its own and prints
+# each median line. One process per figure: the system allocator keeps freed
+# memory per thread, so a figure measured after other benches in the same
+# process (64 writer threads, stores opened and dropped) reflects their
+# leftovers as well as its own work.
+#
+#   bash scripts/bench-each.sh [filter-regex]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+only="${1:-.}"
+cargo bench --no-run --bench commit --bench elb --bench history >/dev/null
+run() {
+    local bench="$1" name="$2"
+    [[ "$bench/$name" =~ $only ]] || return 0
+    echo "== cargo bench --bench $bench -- '^$name\$'"
+    cargo bench --bench "$bench" -- "^$name\$" 2>&1 | grep -E '^(memory|resident|one pass)|time:|thrpt:' | grep -v 'change' || true
+}
+for name in commit/never/1_writer commit/always/1_writers commit/always/8_writers commit/always/64_writers \
+    commit/machine/write_128_bytes_and_fdatasync; do
+    run commit "$name"
+done
+for name in elb/commit/never/1_writer elb/commit/always/1_writers elb/commit/always/8_writers \
+    elb/commit/always/64_writers elb/commit/always/batched_1000_events \
+    elb/machine/sequential_write_64_mib_and_fdatasync elb/open/100k_load_balancers_with_1m_event_tail \
+    elb/snapshot/write_mb_per_s elb/open/clean_reopen_snapshot_at_head_mb_per_s \
+    elb/entity_history/one_load_balancer elb/entity_history/one_load_balancer_11_versions; do
+    run elb "$name"
+done
+for name in history/state_at/random_point history/state_at/within_the_last_10000_transactions \
+    history/diff/10000_transactions history/state_at/first_point_after_open; do
+    run history "$name"
+done
