@@ -155,11 +155,27 @@ impl<'de> Deserialize<'de> for ElbState {
     }
 }
 
-/// Decodes the five sections: the targets on a second thread, the rest and
-/// their indexes on this one.
+/// A targets section smaller than this is decoded on the calling thread:
+/// starting a thread would cost more than it saves.
+const PARALLEL_SECTION_BYTES: usize = 1 << 20;
+
+/// Decodes the five sections: the targets on a second thread (when they are
+/// large), the rest and their indexes on this one.
 fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
+    type Targets = OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>;
+    if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
+        let mut resources = Resources {
+            load_balancers: sections[0].decode()?,
+            listeners: sections[1].decode()?,
+            rules: sections[2].decode()?,
+            target_groups: sections[3].decode()?,
+            targets: OrdMap::new(),
+        };
+        resources.targets = sections[4].decode::<Targets>()?;
+        return Ok(ElbState::from(resources));
+    }
     std::thread::scope(|scope| {
-        let targets = scope.spawn(|| sections[4].decode::<OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>>());
+        let targets = scope.spawn(|| sections[4].decode::<Targets>());
         let rest = (|| {
             Ok::<_, crate::codec::CodecError>(Resources {
                 load_balancers: sections[0].decode()?,
@@ -532,6 +548,18 @@ mod tests {
         let back: ElbState = crate::codec::decode(&bytes, 1 << 24).unwrap();
         assert_eq!(back, state, "resources and rebuilt indexes");
         assert_eq!(back.counts().targets, 30);
+    }
+
+    #[test]
+    fn a_large_state_decodes_its_targets_on_a_second_thread_to_the_same_state() {
+        let state = fleet_state(1_500);
+        let mut bytes = Vec::new();
+        crate::codec::encode_into(&state, &mut bytes, u64::MAX).unwrap();
+        let targets_section = crate::codec::encoded_len(&state.resources.targets).unwrap() as usize;
+        assert!(targets_section >= PARALLEL_SECTION_BYTES, "{targets_section} bytes take the threaded path");
+        let back: ElbState = crate::codec::decode(&bytes, bytes.len() as u64).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.counts().targets, 15_000);
     }
 
     #[test]

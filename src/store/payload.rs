@@ -27,13 +27,18 @@ pub(crate) fn encode_into<E: Serialize>(
     codec::encode_into(&(meta, events), out, u64::from(limit_bytes))
 }
 
-/// Decodes a payload.
-pub(crate) fn decode<E: DeserializeOwned>(bytes: &[u8], limit_bytes: u32) -> Result<(TxnMeta, Vec<E>), CodecError> {
+/// The payload after its version byte, if this code knows the version.
+fn body(bytes: &[u8]) -> Result<&[u8], CodecError> {
     match bytes.split_first() {
-        Some((&PAYLOAD_VERSION, body)) => codec::decode(body, u64::from(limit_bytes)),
+        Some((&PAYLOAD_VERSION, body)) => Ok(body),
         Some((&version, _)) => Err(CodecError::unsupported_version(version)),
         None => Err(CodecError::unsupported_version(0)),
     }
+}
+
+/// Decodes a payload.
+pub(crate) fn decode<E: DeserializeOwned>(bytes: &[u8], limit_bytes: u32) -> Result<(TxnMeta, Vec<E>), CodecError> {
+    codec::decode(body(bytes)?, u64::from(limit_bytes))
 }
 
 /// Events, each with the byte range it occupies in its payload.
@@ -46,11 +51,7 @@ pub(crate) fn decode_with_spans<E: DeserializeOwned>(
     limit_bytes: u32,
 ) -> Result<(TxnMeta, SpannedEvents<E>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let mut rest = match bytes.split_first() {
-        Some((&PAYLOAD_VERSION, body)) => body,
-        Some((&version, _)) => return Err(CodecError::unsupported_version(version)),
-        None => return Err(CodecError::unsupported_version(0)),
-    };
+    let mut rest = body(bytes)?;
     let meta: TxnMeta = codec::decode_front(&mut rest, limit)?;
     let count: u64 = codec::decode_front(&mut rest, limit)?;
     // Each event takes at least one byte: a count beyond the bytes left is corrupt.
@@ -74,11 +75,7 @@ pub(crate) fn decode_spans<E: DeserializeOwned>(
     limit_bytes: u32,
 ) -> Result<(TxnMeta, Vec<E>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let mut rest = match bytes.split_first() {
-        Some((&PAYLOAD_VERSION, body)) => body,
-        Some((&version, _)) => return Err(CodecError::unsupported_version(version)),
-        None => return Err(CodecError::unsupported_version(0)),
-    };
+    let mut rest = body(bytes)?;
     let meta: TxnMeta = codec::decode_front(&mut rest, limit)?;
     let events = spans
         .iter()
