@@ -206,6 +206,29 @@ fn commit_from(store: &ElbStore, groups: &[elbstore::elb::TargetGroupId], writer
     started.elapsed()
 }
 
+/// `total` transactions of the reference mix (DESIGN.md) from `writers`
+/// threads, over the first 2,000 load balancers of the reference fleet.
+fn mix_from(store: &ElbStore, writers: u64, total: u64) -> Duration {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            scope.spawn(move || {
+                let mut mix = elbstore::tools::workload::Mix::new(store, w, 2000);
+                let mut committed = 0;
+                while committed < total / writers {
+                    let (meta, command) = mix.next_command(store).expect("the fleet is there");
+                    // A refusal (a quota, a target gone with its group) is part of the mix: draw again.
+                    if let Ok(applied) = store.execute(meta, vec![command]) {
+                        mix.record(&applied);
+                        committed += u64::from(applied.committed.is_some());
+                    }
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
 fn commits(c: &mut Criterion) {
     let mut group = c.benchmark_group("elb");
     group.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(1));
@@ -222,6 +245,12 @@ fn commits(c: &mut Criterion) {
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }
+    let (store, _, dir) = commit_store("mix-64", SyncPolicy::Always);
+    group.bench_function("commit/always/64_writers_reference_mix", |b| {
+        b.iter_custom(|iters| mix_from(&store, 64, iters.max(64)))
+    });
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
     let (store, groups, dir) = commit_store("batched", SyncPolicy::Always);
     group.throughput(Throughput::Elements(1000));
     let mut round = 0u64;

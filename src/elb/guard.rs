@@ -6,7 +6,7 @@
 //! It is rebuilt from the log on open and updated inside `Store::execute`,
 //! under the write lock, so every check sees every earlier transaction.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,9 +145,54 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
     entries: VecDeque<Entry>,
+    /// The absolute number of `entries[0]` (entries ever recorded before it).
+    base: u64,
+    /// Running totals per window length, kept up to date as entries arrive
+    /// and leave, so the commit path's checks cost O(1) amortised, not a scan
+    /// of every creation and deletion in the last hour.
+    sums: Vec<WindowSums>,
     fleet: usize,
     deletion_alarm: bool,
     fleet_alarm: bool,
+}
+
+/// Totals over the entries inside one window length.
+#[derive(Debug)]
+struct WindowSums {
+    span: Duration,
+    /// The absolute number of the first entry inside the window.
+    first: u64,
+    deleted: usize,
+    by_actor: HashMap<String, usize>,
+    /// (absolute number, fleet peak of that entry), peaks decreasing: the
+    /// front is the largest inside the window.
+    peaks: VecDeque<(u64, usize)>,
+}
+
+impl WindowSums {
+    fn add(&mut self, at: u64, entry: &Entry) {
+        if entry.deleted > 0 {
+            self.deleted += entry.deleted;
+            *self.by_actor.entry(entry.actor.clone()).or_default() += entry.deleted;
+        }
+        let peak = entry.fleet_before.max(entry.fleet_after);
+        while self.peaks.back().is_some_and(|&(_, p)| p <= peak) {
+            self.peaks.pop_back();
+        }
+        self.peaks.push_back((at, peak));
+    }
+
+    fn remove(&mut self, entry: &Entry) {
+        if entry.deleted > 0 {
+            self.deleted -= entry.deleted;
+            if let Some(count) = self.by_actor.get_mut(&entry.actor) {
+                *count -= entry.deleted;
+                if *count == 0 {
+                    self.by_actor.remove(&entry.actor);
+                }
+            }
+        }
+    }
 }
 
 /// Load balancers a transaction's events create and delete.
@@ -190,16 +235,63 @@ impl Ledger {
             entries.push_front(Entry { seq, time, actor, deleted, fleet_before: before, fleet_after: after });
             after = before;
         }
-        let mut ledger = Ledger { entries, fleet, deletion_alarm: false, fleet_alarm: false };
+        let mut ledger = Ledger { entries, fleet, ..Ledger::default() };
         // Crossings before this open were reported then: start raised, silently.
         if let Some(now) = ledger.entries.back().map(|e| e.time) {
-            ledger.deletion_alarm = ledger.deletions_since(now, alarms.window, None).0 > alarms.deletions_in_window;
+            ledger.deletion_alarm = ledger.deleted_since(now, alarms.window, None) > alarms.deletions_in_window;
             ledger.fleet_alarm = ledger.fleet_dropped(now, alarms).is_some();
         }
         ledger
     }
 
-    /// Deletions since `now - window`, by `actor` if given, with their transactions and actors.
+    /// The totals for windows of `span` ending at `now`, which must not be
+    /// earlier than any recorded entry (commit times only move forward).
+    fn window(&mut self, span: Duration, now: Timestamp) -> &WindowSums {
+        let since = now.as_nanos().saturating_sub(nanos(span));
+        let index = match self.sums.iter().position(|w| w.span == span) {
+            Some(index) => index,
+            None => {
+                let mut sums =
+                    WindowSums { span, first: self.base, deleted: 0, by_actor: HashMap::new(), peaks: VecDeque::new() };
+                for (i, entry) in self.entries.iter().enumerate() {
+                    sums.add(self.base + i as u64, entry);
+                }
+                self.sums.push(sums);
+                self.sums.len() - 1
+            }
+        };
+        let (entries, base) = (&self.entries, self.base);
+        let sums = &mut self.sums[index];
+        while let Some(entry) = entries.get((sums.first - base) as usize) {
+            if entry.time.as_nanos() > since {
+                break;
+            }
+            sums.remove(entry);
+            sums.first += 1;
+        }
+        while sums.peaks.front().is_some_and(|&(at, _)| at < sums.first) {
+            sums.peaks.pop_front();
+        }
+        &self.sums[index]
+    }
+
+    /// Load balancers deleted since `now - window`, by `actor` if given. The
+    /// commit path asks this for every transaction that creates or deletes
+    /// load balancers, so it only counts: no allocation, and actors are
+    /// compared only on entries that deleted something.
+    fn deleted_since(&self, now: Timestamp, window: Duration, actor: Option<&str>) -> usize {
+        let since = now.as_nanos().saturating_sub(nanos(window));
+        self.entries
+            .iter()
+            .rev()
+            .take_while(|e| e.time.as_nanos() > since)
+            .filter(|e| e.deleted > 0 && actor.is_none_or(|a| a == e.actor))
+            .map(|e| e.deleted)
+            .sum()
+    }
+
+    /// Deletions since `now - window`, by `actor` if given, with their
+    /// transactions and actors: for a refusal or an alarm, which are rare.
     fn deletions_since(&self, now: Timestamp, window: Duration, actor: Option<&str>) -> (usize, Vec<u64>, Vec<String>) {
         let since = now.as_nanos().saturating_sub(nanos(window));
         let mut count = 0;
@@ -221,13 +313,14 @@ impl Ledger {
     /// The largest fleet size recorded within `window` before `now`.
     fn peak_since(&self, now: Timestamp, window: Duration) -> Option<usize> {
         let since = now.as_nanos().saturating_sub(nanos(window));
-        self.entries.iter().filter(|e| e.time.as_nanos() > since).map(|e| e.fleet_before.max(e.fleet_after)).max()
+        let in_window = self.entries.iter().rev().take_while(|e| e.time.as_nanos() > since);
+        in_window.map(|e| e.fleet_before.max(e.fleet_after)).max()
     }
 
     /// The peak fleet size within the window, if the fleet is now more than
     /// the threshold below it.
-    fn fleet_dropped(&self, now: Timestamp, alarms: &AlarmThresholds) -> Option<usize> {
-        let peak = self.peak_since(now, alarms.window)?;
+    fn fleet_dropped(&mut self, now: Timestamp, alarms: &AlarmThresholds) -> Option<usize> {
+        let peak = self.window(alarms.window, now).peaks.front().map(|&(_, peak)| peak)?;
         let drop = peak.saturating_sub(self.fleet);
         (drop * 1000 > peak * alarms.fleet_drop_permille as usize).then_some(peak)
     }
@@ -235,7 +328,7 @@ impl Ledger {
     /// Refuses a transaction that deletes too many load balancers, alone or
     /// with its actor's other deletions in the window, unless approved.
     pub(crate) fn check(
-        &self,
+        &mut self,
         guard: &DeletionGuard,
         meta: &TxnMeta,
         time: Timestamp,
@@ -254,8 +347,9 @@ impl Ledger {
                 transactions: Vec::new(),
             });
         }
-        let (earlier, transactions, _) = self.deletions_since(time, guard.window, Some(&meta.actor));
+        let earlier = self.window(guard.window, time).by_actor.get(&meta.actor).copied().unwrap_or(0);
         if earlier + deleted > limit {
+            let (_, transactions, _) = self.deletions_since(time, guard.window, Some(&meta.actor));
             return Err(ElbError::BulkDeletionRefused {
                 count: earlier + deleted,
                 limit,
@@ -281,28 +375,37 @@ impl Ledger {
         }
         let before = self.fleet;
         self.fleet = (self.fleet + created).saturating_sub(deleted);
-        self.entries.push_back(Entry {
-            seq,
-            time,
-            actor: meta.actor.clone(),
-            deleted,
-            fleet_before: before,
-            fleet_after: self.fleet,
-        });
-        let keep = nanos(thresholds.window.max(guard_window));
-        while self.entries.front().is_some_and(|e| time.as_nanos().saturating_sub(e.time.as_nanos()) > keep) {
+        let entry =
+            Entry { seq, time, actor: meta.actor.clone(), deleted, fleet_before: before, fleet_after: self.fleet };
+        let at = self.base + self.entries.len() as u64;
+        for sums in &mut self.sums {
+            sums.add(at, &entry);
+        }
+        self.entries.push_back(entry);
+        let keep = thresholds.window.max(guard_window);
+        // Bring every window to `time`; entries before all of them can go.
+        let spans: Vec<Duration> = self.sums.iter().map(|w| w.span).collect();
+        for span in spans {
+            self.window(span, time);
+        }
+        let since = time.as_nanos().saturating_sub(nanos(keep));
+        let needed = self.sums.iter().map(|w| w.first).min().unwrap_or(u64::MAX);
+        while self.entries.front().is_some_and(|e| e.time.as_nanos() <= since) && self.base < needed {
             self.entries.pop_front();
+            self.base += 1;
         }
         let mut alarms = Vec::new();
-        let (count, transactions, actors) = self.deletions_since(time, thresholds.window, None);
+        let count = self.window(thresholds.window, time).deleted;
         let over = count > thresholds.deletions_in_window;
         if over && !self.deletion_alarm {
+            let (count, transactions, actors) = self.deletions_since(time, thresholds.window, None);
             let kind = AlarmKind::Deletions { count, threshold: thresholds.deletions_in_window };
-            alarms.push(Alarm { kind, time, actors: actors.clone(), transactions: transactions.clone() });
+            alarms.push(Alarm { kind, time, actors, transactions });
         }
         self.deletion_alarm = over;
         let dropped = self.fleet_dropped(time, thresholds);
         if let (Some(peak), false) = (dropped, self.fleet_alarm) {
+            let (_, transactions, actors) = self.deletions_since(time, thresholds.window, None);
             let kind =
                 AlarmKind::FleetDrop { peak, now: self.fleet, threshold_permille: thresholds.fleet_drop_permille };
             alarms.push(Alarm { kind, time, actors, transactions });
@@ -317,7 +420,7 @@ impl Ledger {
         GuardStatus {
             fleet: self.fleet,
             fleet_peak_in_window: peak,
-            deletions_in_window: self.deletions_since(now, thresholds.window, None).0,
+            deletions_in_window: self.deleted_since(now, thresholds.window, None),
             deletion_alarm_raised: self.deletion_alarm,
             fleet_drop_alarm_raised: self.fleet_alarm,
         }
@@ -348,13 +451,13 @@ mod tests {
     #[test]
     fn the_limit_is_the_larger_of_the_count_and_the_share() {
         let guard = DeletionGuard::default();
-        let small = Ledger::rebuild(1000, vec![], &AlarmThresholds::default());
+        let mut small = Ledger::rebuild(1000, vec![], &AlarmThresholds::default());
         assert!(small.check(&guard, &meta("a"), at(1), 50).is_ok());
         assert!(matches!(
             small.check(&guard, &meta("a"), at(1), 51),
             Err(ElbError::BulkDeletionRefused { count: 51, limit: 50, window: None, .. })
         ));
-        let large = Ledger::rebuild(100_000, vec![], &AlarmThresholds::default());
+        let mut large = Ledger::rebuild(100_000, vec![], &AlarmThresholds::default());
         assert!(large.check(&guard, &meta("a"), at(1), 1000).is_ok());
         assert!(matches!(
             large.check(&guard, &meta("a"), at(1), 1001),
@@ -419,5 +522,36 @@ mod tests {
         let alarms = ledger.record(2, at(2), &meta("a"), (0, 1), &thresholds, thresholds.window);
         assert!(matches!(alarms[..], [Alarm { kind: AlarmKind::FleetDrop { peak: 1000, now: 979, .. }, .. }]));
         assert!(ledger.record(3, at(3), &meta("a"), (0, 5), &thresholds, thresholds.window).is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// The running totals equal a scan of the entries, for both windows,
+        /// as entries arrive and leave.
+        #[test]
+        fn running_window_totals_equal_a_scan(
+            steps in proptest::collection::vec((0u64..40, 0usize..3, 0usize..3, 0usize..4), 1..120),
+        ) {
+            let thresholds = AlarmThresholds { window: Duration::from_secs(60), ..AlarmThresholds::default() };
+            let guard_window = Duration::from_secs(100);
+            let mut ledger = Ledger::rebuild(50, vec![], &thresholds);
+            let mut secs = 1;
+            for (i, (dt, actor, created, deleted)) in steps.into_iter().enumerate() {
+                secs += dt;
+                let now = at(secs);
+                let actor = format!("actor-{actor}");
+                ledger.record(i as u64 + 1, now, &meta(&actor), (created, deleted), &thresholds, guard_window);
+                for span in [thresholds.window, guard_window] {
+                    let scanned = ledger.deleted_since(now, span, None);
+                    let peak = ledger.peak_since(now, span);
+                    let by_actor = ledger.deleted_since(now, span, Some(&actor));
+                    let sums = ledger.window(span, now);
+                    proptest::prop_assert_eq!(sums.deleted, scanned);
+                    proptest::prop_assert_eq!(sums.peaks.front().map(|&(_, p)| p), peak);
+                    proptest::prop_assert_eq!(sums.by_actor.get(&actor).copied().unwrap_or(0), by_actor);
+                }
+            }
+        }
     }
 }

@@ -213,51 +213,111 @@ impl Rng {
     }
 }
 
-/// One writer thread: `count` transactions of the mix; returns latencies in µs.
-fn writer(
-    store: &ElbStore,
+/// The reference control-plane mix of DESIGN.md, one command per transaction,
+/// over a reference fleet: 60% target health changes, 20% target
+/// registrations and deregistrations, 10% tag changes, 5% load balancer
+/// creations and 5% (approved) deletions of load balancers this mix created.
+/// Deterministic for a given writer number and store position.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("elbstore-doc-mix-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// use elbstore::elb::{fleet, ElbStore, Settings};
+/// use elbstore::tools::workload::Mix;
+/// use elbstore::{Options, SyncPolicy, TxnMeta};
+/// let store = ElbStore::open(&dir, Options::default().sync(SyncPolicy::Never), Settings::default()).unwrap();
+/// for i in 0..10 {
+///     store.execute_with(TxnMeta::new("svc:build", "fleet"), |_, ctx| fleet::reference_commands(i, ctx.seq)).unwrap();
+/// }
+/// let mut mix = Mix::new(&store, 0, 10);
+/// for _ in 0..20 {
+///     let (meta, command) = mix.next_command(&store).expect("the fleet is there");
+///     if let Ok(applied) = store.execute(meta, vec![command]) {
+///         mix.record(&applied);
+///     }
+/// }
+/// # drop(store);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct Mix {
+    rng: Rng,
     w: u64,
-    count: u64,
+    run: u64,
     fleet_size: u64,
-    (done, refused): (&AtomicU64, &AtomicU64),
-    ack_log: Option<&Mutex<File>>,
-) -> Result<Vec<u32>, String> {
-    let run = store.read().seq();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ run);
-    let actor = format!("svc:writer-{w}");
-    let mut extra_targets: Vec<(TargetGroupId, String)> = Vec::new();
-    let mut created: Vec<LoadBalancerId> = Vec::new();
-    let mut creations = 0u64;
-    let mut latencies = Vec::with_capacity(count as usize);
-    let mut n = 0u64;
-    while (latencies.len() as u64) < count {
-        n += 1;
-        let i = rng.next() % fleet_size;
+    actor: String,
+    extra_targets: Vec<(TargetGroupId, String)>,
+    created: Vec<LoadBalancerId>,
+    creations: u64,
+    n: u64,
+}
+
+impl Mix {
+    /// The mix of writer `w` over load balancers `0..fleet_size` of the
+    /// reference fleet in `store`.
+    pub fn new(store: &ElbStore, w: u64, fleet_size: u64) -> Mix {
+        let run = store.read().seq();
+        Mix {
+            rng: Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ run),
+            w,
+            run,
+            fleet_size: fleet_size.max(1),
+            actor: format!("svc:writer-{w}"),
+            extra_targets: Vec::new(),
+            created: Vec::new(),
+            creations: 0,
+            n: 0,
+        }
+    }
+
+    /// The next transaction of the mix, against the store's current state;
+    /// `None` if 10,000 draws in a row found none of the reference load
+    /// balancers `0..fleet_size` in the store.
+    pub fn next_command(&mut self, store: &ElbStore) -> Option<(TxnMeta, Command)> {
+        (0..10_000).find_map(|_| self.try_next(store))
+    }
+
+    /// Remembers what an acknowledged transaction created, for later deletions.
+    pub fn record(&mut self, applied: &crate::elb::Applied) {
+        if let Some(crate::elb::Outcome::LoadBalancerCreated(id)) = applied.outcomes.first() {
+            self.created.push(*id);
+        }
+    }
+
+    /// One draw; `None` when it picked a load balancer that is gone or a
+    /// deletion with nothing of its own to delete.
+    fn try_next(&mut self, store: &ElbStore) -> Option<(TxnMeta, Command)> {
+        self.n += 1;
+        let (w, n, run) = (self.w, self.n, self.run);
+        let i = self.rng.next() % self.fleet_size;
         let (lb, tg) = {
             let view = store.read();
             let lb = view.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).map(|lb| lb.id);
             (lb, view.target_group_by_name(&fleet::account(i), &fleet::name(i)).map(|tg| tg.id))
         };
-        let (Some(lb), Some(tg)) = (lb, tg) else { continue };
-        let roll = rng.next() % 100;
-        let mut meta = TxnMeta::new(actor.clone(), "workload");
+        let (lb, tg) = (lb?, tg?);
+        let roll = self.rng.next() % 100;
+        let mut meta = TxnMeta::new(self.actor.clone(), "workload");
         let command = match roll {
             0..=59 => Command::UpdateTargetHealth {
                 target_group: tg,
-                target: TargetSpec::new(fleet::target_id(i, rng.next() % fleet::TARGETS_PER_GROUP)),
+                target: TargetSpec::new(fleet::target_id(i, self.rng.next() % fleet::TARGETS_PER_GROUP)),
                 health: TargetHealth {
-                    state: if rng.next().is_multiple_of(2) { HealthState::Healthy } else { HealthState::Unhealthy },
+                    state: if self.rng.next().is_multiple_of(2) {
+                        HealthState::Healthy
+                    } else {
+                        HealthState::Unhealthy
+                    },
                     reason: None,
                 },
             },
-            60..=79 => match extra_targets.pop() {
+            60..=79 => match self.extra_targets.pop() {
                 Some((group, id)) if roll % 2 == 1 => {
                     Command::DeregisterTargets { target_group: group, targets: vec![TargetSpec::new(id)] }
                 }
                 other => {
-                    extra_targets.extend(other);
+                    self.extra_targets.extend(other);
                     let id = format!("i-w{w}-{n}");
-                    extra_targets.push((tg, id.clone()));
+                    self.extra_targets.push((tg, id.clone()));
                     Command::RegisterTargets { target_group: tg, targets: vec![TargetSpec::new(id)] }
                 }
             },
@@ -272,18 +332,35 @@ fn writer(
                 // accounts, well under the per-account quota.
                 spec.name = format!("wl-{run}-{w}-{n}");
                 spec.account =
-                    format!("{:012}", 900_000_000_000 + (run % 1000) * 1_000_000 + w * 10_000 + creations / 40);
-                creations += 1;
+                    format!("{:012}", 900_000_000_000 + (run % 1000) * 1_000_000 + w * 10_000 + self.creations / 40);
+                self.creations += 1;
                 Command::CreateLoadBalancer(spec)
             }
-            _ => match created.pop() {
+            _ => {
                 // A decommission, approved, like the control plane's own.
-                Some(id) => {
-                    meta = meta.with_approval("LOAD-TEST", "svc:workload-approver");
-                    Command::DeleteLoadBalancer { load_balancer: id }
-                }
-                None => continue,
-            },
+                let id = self.created.pop()?;
+                meta = meta.with_approval("LOAD-TEST", "svc:workload-approver");
+                Command::DeleteLoadBalancer { load_balancer: id }
+            }
+        };
+        Some((meta, command))
+    }
+}
+
+/// One writer thread: `count` transactions of the mix; returns latencies in µs.
+fn writer(
+    store: &ElbStore,
+    w: u64,
+    count: u64,
+    fleet_size: u64,
+    (done, refused): (&AtomicU64, &AtomicU64),
+    ack_log: Option<&Mutex<File>>,
+) -> Result<Vec<u32>, String> {
+    let mut mix = Mix::new(store, w, fleet_size);
+    let mut latencies = Vec::with_capacity(count as usize);
+    while (latencies.len() as u64) < count {
+        let Some((meta, command)) = mix.next_command(store) else {
+            return Err(format!("writer {w}: no reference load balancer 0..{fleet_size} left in the store"));
         };
         let started = Instant::now();
         let applied = match store.execute(meta, vec![command]) {
@@ -299,9 +376,7 @@ fn writer(
         };
         let micros = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         let Some(committed) = applied.committed else { continue };
-        if let Some(crate::elb::Outcome::LoadBalancerCreated(id)) = applied.outcomes.first() {
-            created.push(*id);
-        }
+        mix.record(&applied);
         if let Some(log) = ack_log {
             // One write per acknowledgement: the line is in the operating
             // system before the next commit, so a killed process leaves it.
