@@ -238,7 +238,7 @@ impl Ledger {
         let mut ledger = Ledger { entries, fleet, ..Ledger::default() };
         // Crossings before this open were reported then: start raised, silently.
         if let Some(now) = ledger.entries.back().map(|e| e.time) {
-            ledger.deletion_alarm = ledger.deleted_since(now, alarms.window, None) > alarms.deletions_in_window;
+            ledger.deletion_alarm = ledger.window(alarms.window, now).deleted > alarms.deletions_in_window;
             ledger.fleet_alarm = ledger.fleet_dropped(now, alarms).is_some();
         }
         ledger
@@ -275,10 +275,8 @@ impl Ledger {
         &self.sums[index]
     }
 
-    /// Load balancers deleted since `now - window`, by `actor` if given. The
-    /// commit path asks this for every transaction that creates or deletes
-    /// load balancers, so it only counts: no allocation, and actors are
-    /// compared only on entries that deleted something.
+    /// Load balancers deleted since `now - window`, by `actor` if given, by a
+    /// scan (for `status`; the commit path uses the running totals).
     fn deleted_since(&self, now: Timestamp, window: Duration, actor: Option<&str>) -> usize {
         let since = now.as_nanos().saturating_sub(nanos(window));
         self.entries
@@ -310,7 +308,8 @@ impl Ledger {
         (count, seqs, actors)
     }
 
-    /// The largest fleet size recorded within `window` before `now`.
+    /// The largest fleet size recorded within `window` before `now`, by a
+    /// scan (for `status`; the commit path uses the running peak).
     fn peak_since(&self, now: Timestamp, window: Duration) -> Option<usize> {
         let since = now.as_nanos().saturating_sub(nanos(window));
         let in_window = self.entries.iter().rev().take_while(|e| e.time.as_nanos() > since);
@@ -414,7 +413,9 @@ impl Ledger {
         alarms
     }
 
-    /// The guards' view now.
+    /// The guards' view now. `now` is the wall clock, which can be ahead of
+    /// the commit times the running windows follow (they only move forward),
+    /// so this scans instead of moving them.
     pub(crate) fn status(&self, now: Timestamp, thresholds: &AlarmThresholds) -> GuardStatus {
         let peak = self.peak_since(now, thresholds.window).unwrap_or(self.fleet).max(self.fleet);
         GuardStatus {

@@ -290,7 +290,7 @@ impl ElbStore {
         let last = self.read().seq();
         let mut index = self.entity_index.lock();
         if index.through < last {
-            for txn in self.store().transactions_with_spans(index.through + 1, last) {
+            for txn in self.store().transactions_with_spans(index.through + 1..=last) {
                 let (seq, events) = txn?;
                 for (event, span) in events {
                     index.events.entry(event.key()).or_default().push(EventAt { seq, span });

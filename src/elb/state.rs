@@ -164,36 +164,34 @@ const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
     type Targets = OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>;
     if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
-        let mut resources = Resources {
-            load_balancers: sections[0].decode()?,
-            listeners: sections[1].decode()?,
-            rules: sections[2].decode()?,
-            target_groups: sections[3].decode()?,
-            targets: OrdMap::new(),
-        };
+        let mut resources = decode_all_but_targets(sections)?;
         resources.targets = sections[4].decode::<Targets>()?;
         return Ok(ElbState::from(resources));
     }
     std::thread::scope(|scope| {
         let targets = scope.spawn(|| sections[4].decode::<Targets>());
-        let rest = (|| {
-            Ok::<_, crate::codec::CodecError>(Resources {
-                load_balancers: sections[0].decode()?,
-                listeners: sections[1].decode()?,
-                rules: sections[2].decode()?,
-                target_groups: sections[3].decode()?,
-                targets: OrdMap::new(),
-            })
-        })();
-        let mut index = Index::default();
-        if let Ok(resources) = &rest {
-            index.add_all(resources);
-        }
+        // The indexes are built while the targets decode.
+        let rest = decode_all_but_targets(sections).map(|resources| {
+            let mut index = Index::default();
+            index.add_all(&resources);
+            (resources, index)
+        });
         let targets = targets.join().expect("decoding a section does not panic")?;
-        let mut resources = rest?;
+        let (mut resources, mut index) = rest?;
         index.target_count = targets.values().map(OrdMap::len).sum();
         resources.targets = targets;
         Ok(ElbState { resources, index })
+    })
+}
+
+/// The first four sections: every resource except the targets.
+fn decode_all_but_targets(sections: &[Blob<'_>]) -> Result<Resources, crate::codec::CodecError> {
+    Ok(Resources {
+        load_balancers: sections[0].decode()?,
+        listeners: sections[1].decode()?,
+        rules: sections[2].decode()?,
+        target_groups: sections[3].decode()?,
+        targets: OrdMap::new(),
     })
 }
 

@@ -266,17 +266,16 @@ impl<S: StateMachine> Store<S> {
     /// snapshot at or before it; else the empty state.
     fn base_for(&self, seq: u64) -> Base<S> {
         let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
-        let best = self.inner.history.checkpoints.lock().at_or_before(seq);
-        if let Some(best) = best.as_ref() {
-            if seq - best.seq <= every.saturating_mul(REPLAY_RATHER_THAN_LOAD_SPACINGS) {
-                return Base { seq: best.seq, state: best.state.clone(), lineage: best.lineage };
-            }
+        let mut best = self.inner.history.checkpoints.lock().at_or_before(seq);
+        let near = every.saturating_mul(REPLAY_RATHER_THAN_LOAD_SPACINGS);
+        if let Some(best) = best.take_if(|best| seq - best.seq <= near) {
+            return best;
         }
         let candidates: Vec<snapshot::SnapshotInfo> =
             self.inner.snapshots.read().iter().filter(|s| s.seq <= seq).cloned().collect();
         for info in candidates.iter().rev() {
-            if let Some(best) = best.as_ref().filter(|b| b.seq >= info.seq) {
-                return Base { seq: best.seq, state: best.state.clone(), lineage: best.lineage };
+            if best.as_ref().is_some_and(|best| best.seq >= info.seq) {
+                break;
             }
             match snapshot::load_snapshot::<S>(
                 &self.inner.fs,
@@ -365,17 +364,14 @@ impl<S: StateMachine> Store<S> {
         decode(&frame).map_err(|source| Error::Wal(WalError::Undecodable { path, offset, seq, source }))
     }
 
-    /// The transactions in `from..=to` as (seq, events with the byte range of
+    /// The transactions in `range` as (seq, events with the byte range of
     /// each in its payload), for indexes that later decode single events.
     pub(crate) fn transactions_with_spans(
         &self,
-        from: u64,
-        to: u64,
+        range: impl std::ops::RangeBounds<u64>,
     ) -> impl Iterator<Item = Result<(u64, payload::SpannedEvents<S::Event>)>> {
-        let to = to.min(self.inner.published.read().seq);
-        let segments = self.inner.segments.read().clone();
         let limit = self.inner.record_bytes_max;
-        let mut cursor = LogCursor::new(self.inner.fs.clone(), segments, from, to, limit);
+        let mut cursor = self.log_cursor(range);
         std::iter::from_fn(move || {
             let item = cursor.next_with(|path, offset, frame| {
                 let (_meta, events) =

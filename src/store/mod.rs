@@ -250,6 +250,15 @@ impl<S: StateMachine> Store<S> {
     /// The transactions in `range` (by sequence number), read from the log one
     /// segment at a time, up to the last acknowledged one.
     pub fn transactions(&self, range: impl RangeBounds<u64>) -> Transactions<S::Event> {
+        Transactions {
+            cursor: self.log_cursor(range),
+            record_bytes_max: self.inner.record_bytes_max,
+            _event: std::marker::PhantomData,
+        }
+    }
+
+    /// A cursor over the records in `range`, up to the last acknowledged one.
+    pub(crate) fn log_cursor(&self, range: impl RangeBounds<u64>) -> LogCursor {
         let last = self.inner.published.read().seq;
         let from = match range.start_bound() {
             Bound::Included(&n) => n,
@@ -262,11 +271,7 @@ impl<S: StateMachine> Store<S> {
             Bound::Unbounded => last,
         };
         let segments = self.inner.segments.read().clone();
-        Transactions {
-            cursor: LogCursor::new(self.inner.fs.clone(), segments, from, to, self.inner.record_bytes_max),
-            record_bytes_max: self.inner.record_bytes_max,
-            _event: std::marker::PhantomData,
-        }
+        LogCursor::new(self.inner.fs.clone(), segments, from, to, self.inner.record_bytes_max)
     }
 
     /// Writes a snapshot of the current state now, in this thread, and returns
