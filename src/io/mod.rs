@@ -16,7 +16,7 @@ use std::path::Path;
 
 pub use mmap::FileBytes;
 pub use real::RealFs;
-pub use sim::{CrashMode, FaultKind, FaultMode, SimFs};
+pub use sim::{CrashMode, FaultKind, FaultMode, SimFs, SIM_PAGE_BYTES};
 
 /// An exclusive lock on a file, released when dropped.
 pub type LockGuard = Box<dyn Any + Send + Sync>;

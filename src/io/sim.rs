@@ -2,10 +2,12 @@
 //!
 //! It models what a POSIX file system promises and no more: written bytes are
 //! durable only after `sync_data` on the file, and creations, renames and
-//! removals are durable only after `sync_dir` on their directory. A crash image
-//! shows what a machine would find after losing power (or only the process) at
-//! that moment. Faults make chosen calls fail with `EIO` or `ENOSPC`, once or
-//! from then on.
+//! removals (of files and of directories) are durable only after `sync_dir` on
+//! their parent directory. A crash image shows what a machine would find after
+//! losing power (or only the process) at that moment. Images compose: a
+//! process-crash image keeps the page cache *and* what of it was never synced,
+//! so a later power loss on that image can still lose it. Faults make chosen
+//! calls fail with `EIO` or `ENOSPC`, once or from then on.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -50,7 +52,9 @@ pub enum CrashMode {
     /// Power loss: only synced data and synced directory entries survive.
     DropUnsynced,
     /// The process dies but the machine stays up: everything written survives,
-    /// including directory entries never synced.
+    /// including directory entries never synced. What was not synced stays not
+    /// synced in the image (the page cache is not the disk), so a power loss
+    /// composed after it (a crash image of the image) can still lose it.
     KeepUnsynced,
     /// Power loss where each file keeps its synced bytes plus a random-length
     /// prefix of what was appended after them. Deterministic for a seed.
@@ -78,6 +82,26 @@ pub enum CrashMode {
         /// The seed.
         seed: u64,
     },
+    /// Power loss where every un-synced write is torn into the
+    /// [`SIM_PAGE_BYTES`] pages it touches and each page survives or not,
+    /// independently: a write that spans several pages can reach the disk out
+    /// of page order, leaving holes of zeros inside one write. Namespace =
+    /// durable namespace.
+    KeepRandomPages {
+        /// The seed.
+        seed: u64,
+    },
+}
+
+/// The page size [`CrashMode::KeepRandomPages`] tears writes into.
+pub const SIM_PAGE_BYTES: usize = 4096;
+
+impl CrashMode {
+    /// Whether the image is of a power loss (only what reached the disk
+    /// survives), as opposed to a process crash (the page cache survives).
+    pub fn is_power_loss(self) -> bool {
+        self != CrashMode::KeepUnsynced
+    }
 }
 
 /// A simulated file system. Clones share the same files.
@@ -92,6 +116,8 @@ struct State {
     visible: BTreeMap<PathBuf, usize>,
     durable: BTreeMap<PathBuf, usize>,
     dirs: BTreeSet<PathBuf>,
+    /// The directories whose entry in their parent is durable (a root always is).
+    durable_dirs: BTreeSet<PathBuf>,
     locks: BTreeSet<PathBuf>,
     calls: u64,
     mutating_calls: u64,
@@ -197,34 +223,66 @@ impl SimFs {
     /// crash now. It has no faults, no locks and fresh counters.
     pub fn crash_image(&self, mode: CrashMode) -> SimFs {
         let state = self.shared.lock();
-        let namespace = if mode == CrashMode::KeepUnsynced { &state.visible } else { &state.durable };
+        if mode == CrashMode::KeepUnsynced {
+            // The machine stays up: the image is the page cache as it is,
+            // with the same split between what is durable and what is not.
+            let image = State {
+                inodes: state.inodes.clone(),
+                visible: state.visible.clone(),
+                durable: state.durable.clone(),
+                dirs: state.dirs.clone(),
+                durable_dirs: state.durable_dirs.clone(),
+                ..State::default()
+            };
+            return SimFs { shared: Arc::new(Mutex::new(image)) };
+        }
         let seed = match mode {
             CrashMode::KeepRandomPrefix { seed }
             | CrashMode::ZeroFilledTail { seed }
             | CrashMode::GarbageTail { seed }
-            | CrashMode::KeepRandomWrites { seed } => seed,
+            | CrashMode::KeepRandomWrites { seed }
+            | CrashMode::KeepRandomPages { seed } => seed,
             CrashMode::DropUnsynced | CrashMode::KeepUnsynced => 0,
         };
         let mut rng = SplitMix64(seed);
-        let mut image = State { dirs: state.dirs.clone(), ..State::default() };
-        for (path, &id) in namespace {
+        // A directory survives when its entry and every ancestor's are durable.
+        let dirs: BTreeSet<PathBuf> = state
+            .dirs
+            .iter()
+            .filter(|d| d.ancestors().all(|a| a.parent().is_none() || state.durable_dirs.contains(a)))
+            .cloned()
+            .collect();
+        let mut image = State { durable_dirs: dirs.clone(), dirs, ..State::default() };
+        for (path, &id) in &state.durable {
+            if path.parent().is_some_and(|parent| !parent.as_os_str().is_empty() && !image.dirs.contains(parent)) {
+                continue;
+            }
             let inode = &state.inodes[id];
             let data = match mode {
-                CrashMode::DropUnsynced => inode.synced.clone(),
-                CrashMode::KeepUnsynced => inode.data.clone(),
-                CrashMode::KeepRandomWrites { .. } if inode.data.starts_with(&inode.synced) => {
+                CrashMode::DropUnsynced | CrashMode::KeepUnsynced => inode.synced.clone(),
+                CrashMode::KeepRandomWrites { .. } | CrashMode::KeepRandomPages { .. }
+                    if inode.data.starts_with(&inode.synced) =>
+                {
+                    let page =
+                        if matches!(mode, CrashMode::KeepRandomPages { .. }) { SIM_PAGE_BYTES } else { usize::MAX };
                     let mut data = inode.synced.clone();
                     for &(offset, len) in &inode.pending {
-                        if rng.below(2) == 0 && offset + len <= inode.data.len() {
-                            if data.len() < offset + len {
-                                data.resize(offset + len, 0);
+                        let end = (offset + len).min(inode.data.len());
+                        let mut start = offset;
+                        while start < end {
+                            let piece_end = end.min((start / page).saturating_add(1).saturating_mul(page));
+                            if rng.below(2) == 0 {
+                                if data.len() < piece_end {
+                                    data.resize(piece_end, 0);
+                                }
+                                data[start..piece_end].copy_from_slice(&inode.data[start..piece_end]);
                             }
-                            data[offset..offset + len].copy_from_slice(&inode.data[offset..offset + len]);
+                            start = piece_end;
                         }
                     }
                     data
                 }
-                CrashMode::KeepRandomWrites { .. } => inode.synced.clone(),
+                CrashMode::KeepRandomWrites { .. } | CrashMode::KeepRandomPages { .. } => inode.synced.clone(),
                 CrashMode::KeepRandomPrefix { .. }
                 | CrashMode::ZeroFilledTail { .. }
                 | CrashMode::GarbageTail { .. } => {
@@ -265,6 +323,7 @@ impl SimFs {
         let mut state = self.shared.lock();
         if let Some(parent) = path.parent() {
             add_dir_all(&mut state.dirs, parent);
+            add_dir_all(&mut state.durable_dirs, parent);
         }
         let id = state.new_inode(Inode { synced: bytes.clone(), data: bytes, pending: Vec::new() });
         state.visible.insert(path.to_path_buf(), id);
@@ -326,6 +385,8 @@ impl FileSystem for SimFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.shared.lock();
         state.begin_write()?;
+        // The new directories' entries are durable only once their parent
+        // directory is synced.
         add_dir_all(&mut state.dirs, dir);
         Ok(())
     }
@@ -418,9 +479,10 @@ impl FileSystem for SimFs {
             return Err(not_found(dir));
         }
         let in_dir = |p: &PathBuf| p.parent() == Some(dir);
-        let State { visible, durable, .. } = &mut *state;
+        let State { visible, durable, dirs, durable_dirs, .. } = &mut *state;
         durable.retain(|p, _| !in_dir(p));
         durable.extend(visible.iter().filter(|(p, _)| in_dir(p)).map(|(p, &id)| (p.clone(), id)));
+        durable_dirs.extend(dirs.iter().filter(|d| in_dir(d)).cloned());
         Ok(())
     }
 
@@ -516,6 +578,7 @@ mod tests {
     /// A file with `synced` bytes made durable (entry too) and `extra` appended after.
     fn file_with(fs: &SimFs, name: &str, synced: &[u8], extra: &[u8]) -> PathBuf {
         fs.create_dir_all(&dir()).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
         let path = dir().join(name);
         let mut file = fs.create_new(&path).unwrap();
         file.write_all(synced).unwrap();
@@ -538,6 +601,7 @@ mod tests {
     fn a_synced_file_in_an_unsynced_directory_disappears() {
         let fs = SimFs::new();
         fs.create_dir_all(&dir()).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
         let path = dir().join("new");
         let mut file = fs.create_new(&path).unwrap();
         file.write_all(b"data").unwrap();
@@ -603,6 +667,73 @@ mod tests {
         }
         assert!(seen.contains(b"0123\0\0\0\0bbbb".as_slice()), "a later write without the earlier one: {seen:?}");
         assert!(seen.contains(b"0123aaaabbbbcccc".as_slice()));
+    }
+
+    #[test]
+    fn random_pages_tear_one_write_out_of_page_order() {
+        let fs = SimFs::new();
+        let path = file_with(&fs, "a", b"0123", b"");
+        let mut file = fs.open_append(&path).unwrap();
+        // One write that touches three pages: the end of the first, all of the
+        // second, the start of the third.
+        let write: Vec<u8> = (0..2 * SIM_PAGE_BYTES).map(|i| (i % 251) as u8 + 1).collect();
+        file.write_all(&write).unwrap();
+        let mut shapes = BTreeSet::new();
+        for seed in 0..64 {
+            let kept = fs.crash_image(CrashMode::KeepRandomPages { seed }).read_raw(&path).unwrap();
+            assert_eq!(&kept[..4], b"0123");
+            let pages: Vec<bool> = [4, SIM_PAGE_BYTES, 2 * SIM_PAGE_BYTES]
+                .iter()
+                .map(|&at| kept.get(at).is_some_and(|&b| b == write[at - 4]))
+                .collect();
+            // A page either holds exactly the write's bytes or zeros.
+            for (i, &b) in kept.iter().enumerate().skip(4) {
+                assert!(b == write[i - 4] || b == 0, "seed {seed}: byte {i}");
+            }
+            shapes.insert(pages);
+        }
+        assert!(shapes.contains(&vec![false, true, false]), "a middle page without the first: {shapes:?}");
+        assert!(shapes.contains(&vec![true, true, true]));
+    }
+
+    #[test]
+    fn a_process_crash_image_keeps_unsynced_data_unsynced() {
+        let fs = SimFs::new();
+        let path = file_with(&fs, "a", b"durable", b"+cached");
+        let after_process_crash = fs.crash_image(CrashMode::KeepUnsynced);
+        assert_eq!(after_process_crash.read_raw(&path).unwrap(), b"durable+cached");
+        // The page cache survived the process, not the power loss that follows.
+        let after_power_loss = after_process_crash.crash_image(CrashMode::DropUnsynced);
+        assert_eq!(after_power_loss.read_raw(&path).unwrap(), b"durable");
+        // An unsynced directory entry is still unsynced in the image.
+        let entry = dir().join("entry-only");
+        let mut file = fs.create_new(&entry).unwrap();
+        file.write_all(b"x").unwrap();
+        file.sync_data().unwrap();
+        let image = fs.crash_image(CrashMode::KeepUnsynced);
+        assert!(image.read_raw(&entry).is_some());
+        assert!(image.crash_image(CrashMode::DropUnsynced).read_raw(&entry).is_none());
+    }
+
+    #[test]
+    fn a_new_directory_is_lost_with_its_files_until_its_parent_is_synced() {
+        let fs = SimFs::new();
+        fs.create_dir_all(Path::new("/data")).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        let store = Path::new("/data/store");
+        fs.create_dir_all(store).unwrap();
+        let path = store.join("f");
+        let mut file = fs.create_new(&path).unwrap();
+        file.write_all(b"x").unwrap();
+        file.sync_data().unwrap();
+        fs.sync_dir(store).unwrap();
+        let image = fs.crash_image(CrashMode::DropUnsynced);
+        assert_eq!(image.read_raw(&path), None, "the file's directory was never made durable in /data");
+        assert!(!image.exists(store).unwrap());
+        assert!(image.exists(Path::new("/data")).unwrap());
+        fs.sync_dir(Path::new("/data")).unwrap();
+        let image = fs.crash_image(CrashMode::DropUnsynced);
+        assert_eq!(image.read_raw(&path).unwrap(), b"x");
     }
 
     #[test]

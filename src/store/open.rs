@@ -117,6 +117,9 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
             replayed += 1;
             Ok(())
         })?;
+    if writable {
+        wal::make_durable(fs, dir, &recovered)?;
+    }
     report.replayed_transactions = replayed;
     report.torn_tail = recovered.torn;
     let log_last_seq = recovered.last_seq;
@@ -167,6 +170,19 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
         snapshots,
         report,
     })
+}
+
+/// Makes the store directory's entry durable in its parent, and each
+/// ancestor's in its own parent, before the store is created in it. A store
+/// whose files were all fsynced is still lost in a power loss if the entry of
+/// its directory (or of a directory above it that an earlier, crashed attempt
+/// created) never reached the disk. Only creation pays for this.
+fn sync_ancestors(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<()> {
+    for ancestor in dir.ancestors().skip(1) {
+        let ancestor = if ancestor.as_os_str().is_empty() { Path::new(".") } else { ancestor };
+        fs.sync_dir(ancestor).map_err(io_err("fsync directory", ancestor))?;
+    }
+    Ok(())
 }
 
 fn rejected_path(err: &SnapshotError) -> Option<&PathBuf> {
@@ -222,6 +238,7 @@ fn load_or_create_identity(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Optio
     if names.contains(&tmp_name) {
         fs.remove_file(&tmp).map_err(io_err("remove", &tmp))?;
     }
+    sync_ancestors(fs, dir)?;
     let identity = Identity {
         id: StoreId::random(),
         name: options.name.clone(),

@@ -50,6 +50,9 @@ pub struct TornTail {
 pub(crate) struct Recovered {
     /// Every segment, in sequence order.
     pub segments: Vec<SegmentInfo>,
+    /// The index in `segments` of the first segment read (the earlier ones are
+    /// wholly covered by the snapshot).
+    pub scanned_from: usize,
     /// The last record, if the scanned part of the log holds any.
     pub last: Option<Last>,
     /// The last sequence number in the log: the last scanned record, or, when
@@ -86,7 +89,14 @@ pub(crate) fn recover(
         check_header(&segment.path, &bytes, store_id, segment.first_seq)?;
     }
     let Some(first) = segments.first() else {
-        return Ok(Recovered { segments, last: None, last_seq: 0, last_segment_bytes: None, torn: None });
+        return Ok(Recovered {
+            segments,
+            scanned_from: 0,
+            last: None,
+            last_seq: 0,
+            last_segment_bytes: None,
+            torn: None,
+        });
     };
     if first.first_seq > after_seq + 1 {
         return Err(WalError::SequenceGap {
@@ -135,7 +145,20 @@ pub(crate) fn recover(
         }
     }
     let last_seq = last.map_or(implied_last_seq, |l| l.seq.max(implied_last_seq));
-    Ok(Recovered { segments, last, last_seq, last_segment_bytes, torn })
+    Ok(Recovered { segments, scanned_from: start, last, last_seq, last_segment_bytes, torn })
+}
+
+/// Makes durable everything recovery read: the segments from `scanned_from`
+/// on and the directory's entries. A writer killed between its write and its
+/// fsync leaves records in the page cache that a restarted process reads back
+/// as if they were on disk; they must be on disk before anything that depends
+/// on them is published, snapshotted or acknowledged.
+pub(crate) fn make_durable(fs: &Arc<dyn FileSystem>, dir: &Path, recovered: &Recovered) -> Result<(), WalError> {
+    for segment in &recovered.segments[recovered.scanned_from..] {
+        let mut file = fs.open_append(&segment.path).map_err(io_err("open", &segment.path))?;
+        file.sync_data().map_err(io_err("fsync", &segment.path))?;
+    }
+    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))
 }
 
 pub(crate) fn check_header(
