@@ -35,6 +35,7 @@ pub(crate) struct Chunk {
     pub new_segment: bool,
     pub first_seq: u64,
     pub first_time: Timestamp,
+    pub last_seq: u64,
     pub bytes: Vec<u8>,
 }
 
@@ -194,6 +195,7 @@ impl<S: StateMachine> Inner<S> {
                 new_segment: needs_segment,
                 first_seq: ctx.seq,
                 first_time: ctx.time,
+                last_seq: ctx.seq,
                 bytes: Vec::new(),
             });
         }
@@ -216,6 +218,7 @@ impl<S: StateMachine> Inner<S> {
         );
         match framed {
             Ok(framed) => {
+                chunk.last_seq = ctx.seq;
                 let base =
                     if needs_segment { SEGMENT_HEADER_BYTES as u64 } else { head.active_segment_bytes.unwrap_or(0) };
                 head.active_segment_bytes = Some(base + framed as u64);
@@ -276,19 +279,19 @@ impl<S: StateMachine> Inner<S> {
     fn lead_group(&self) -> std::result::Result<u64, WalError> {
         let mut writer_slot = self.writer.lock();
         let writer = writer_slot.as_mut().expect("read-write stores have a log writer");
-        let (chunks, view, snapshot_due) = {
+        let (mut chunks, view, snapshot_due) = {
             let mut head = self.head.lock();
             let chunks = std::mem::take(&mut head.chunks);
             let view = View { seq: head.next_seq - 1, time: head.last_time, state: Arc::new(head.state.clone()) };
             let snapshot_due = self.snapshot_due(&mut head);
             (chunks, view, snapshot_due)
         };
-        for chunk in &chunks {
+        for chunk in &mut chunks {
             if chunk.new_segment {
                 let info = writer.start_segment(chunk.first_seq, chunk.first_time)?;
                 self.segments.write().push(info);
             }
-            writer.append(&chunk.bytes)?;
+            writer.append(&mut chunk.bytes, chunk.last_seq)?;
         }
         match self.sync {
             SyncPolicy::Always => writer.sync()?,

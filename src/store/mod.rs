@@ -160,7 +160,13 @@ impl<S: StateMachine> Store<S> {
         let opened = open::open::<S>(&dir, &options)?;
         let writable = options.mode == OpenMode::ReadWrite;
         let writer = if writable {
-            Some(LogWriter::open(options.fs.clone(), &dir, opened.identity.id, opened.segments.last())?)
+            Some(LogWriter::open(
+                options.fs.clone(),
+                &dir,
+                opened.identity.id,
+                opened.segments.last(),
+                opened.last_seq,
+            )?)
         } else {
             None
         };

@@ -9,7 +9,7 @@ use super::options::{OpenMode, Options};
 use super::payload;
 use super::Store;
 use crate::snapshot;
-use crate::wal::{self, FrameProblem, Last, WalError};
+use crate::wal::{self, Last, WalError};
 
 /// What [`verify`] found.
 #[derive(Debug, Default)]
@@ -101,7 +101,13 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
         match scanned {
             Ok(scanned) => {
                 if let Some((offset, problem)) = scanned.damage {
-                    report.problems.push(damage(&segment.path, offset, problem, index + 1 == segments.len()));
+                    let expected = scanned.last.map_or(header.first_seq, |l| l.seq.saturating_add(1));
+                    let last_segment = index + 1 == segments.len();
+                    let path = segment.path.clone();
+                    report.problems.push(match wal::tail_frames(&bytes, offset, expected, last_segment, limit) {
+                        Some(_) => Error::TornTail { path, offset: offset as u64, problem },
+                        None => Error::Wal(WalError::Corrupted { path, offset: offset as u64, problem }),
+                    });
                     return Ok(report);
                 }
                 if scanned.last.is_none() && index + 1 != segments.len() {
@@ -121,12 +127,4 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
         report.problems.push(Error::LogBehindSnapshot { snapshot: path, snapshot_seq: seq, log_last_seq });
     }
     Ok(report)
-}
-
-fn damage(path: &Path, offset: usize, problem: FrameProblem, last_segment: bool) -> Error {
-    if last_segment {
-        Error::TornTail { path: path.to_path_buf(), offset: offset as u64, problem }
-    } else {
-        Error::Wal(WalError::Corrupted { path: path.to_path_buf(), offset: offset as u64, problem })
-    }
 }

@@ -16,5 +16,5 @@ pub use segment::{HeaderProblem, SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTE
 
 pub(crate) use reader::{scan_segment, Last, LogCursor};
 pub(crate) use record::append_frame;
-pub(crate) use recovery::{check_header, make_durable, recover, TailRepair};
+pub(crate) use recovery::{check_header, make_durable, recover, tail_frames, TailRepair};
 pub(crate) use writer::LogWriter;

@@ -9,12 +9,18 @@ use crate::clock::Timestamp;
 use crate::identity::{le_u32, le_u64};
 
 /// Bytes in a frame header.
-pub const FRAME_HEADER_BYTES: usize = 24;
+pub const FRAME_HEADER_BYTES: usize = 32;
 
-// Format: { crc: u32 | payload_bytes: u32 | seq: u64 | time_ns: u64 | payload: [u8; payload_bytes] }
-// crc = CRC32 of bytes 4..24+payload_bytes: the length, sequence number,
-// timestamp and payload. A frame with payload_bytes = 0 or seq = 0 is never
-// valid, so a zero-filled region can never parse as a record.
+// Format: { crc: u32 | payload_bytes: u32 | seq: u64 | time_ns: u64 | synced_seq: u64
+//         | payload: [u8; payload_bytes] }
+// crc = CRC32 of bytes 4..32+payload_bytes: the length, sequence number,
+// timestamp, synced mark and payload. A frame with payload_bytes = 0 or
+// seq = 0 is never valid, so a zero-filled region can never parse as a record.
+// synced_seq: every record up to this sequence number was durable (fsynced)
+// before this frame was written, so synced_seq < seq. Filled in when the frame
+// is written, not when it is framed (see `seal_frames`): recovery uses it to
+// tell damage in the synced region (an error) from a hole in the region that
+// was never synced (cut like a torn tail).
 
 /// A decoded frame borrowing its payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +29,9 @@ pub struct Frame<'a> {
     pub seq: u64,
     /// Its commit timestamp.
     pub time: Timestamp,
+    /// Every record up to this sequence number was durable before this frame
+    /// was written.
+    pub synced_seq: u64,
     /// The opaque payload.
     pub payload: &'a [u8],
 }
@@ -63,6 +72,14 @@ pub enum FrameProblem {
         /// The checksum of the bytes.
         computed: u32,
     },
+    /// The frame claims its own record (or a later one) was durable before it
+    /// was written.
+    SyncedAhead {
+        /// The frame's sequence number.
+        seq: u64,
+        /// Its synced mark.
+        synced_seq: u64,
+    },
 }
 
 impl fmt::Display for FrameProblem {
@@ -79,13 +96,17 @@ impl fmt::Display for FrameProblem {
             FrameProblem::ChecksumMismatch { stored, computed } => {
                 write!(f, "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")
             }
+            FrameProblem::SyncedAhead { seq, synced_seq } => {
+                write!(f, "frame of sequence number {seq} claims records through {synced_seq} were durable before it")
+            }
         }
     }
 }
 
 /// Appends a frame to `out`. The payload is written by `write_payload`
 /// directly into `out`, so encoding a record needs no buffer of its own.
-/// On error `out` is left as it was.
+/// The checksum and the synced mark are left for [`seal_frames`], which runs
+/// when the frame is written. On error `out` is left as it was.
 pub fn append_frame<E>(
     out: &mut Vec<u8>,
     seq: u64,
@@ -110,9 +131,24 @@ pub fn append_frame<E>(
     header[4..8].copy_from_slice(&(payload_bytes as u32).to_le_bytes());
     header[8..16].copy_from_slice(&seq.to_le_bytes());
     header[16..24].copy_from_slice(&time.as_nanos().to_le_bytes());
-    let crc = crc32fast::hash(&out[start + 4..]);
-    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     Ok(out.len() - start)
+}
+
+/// Completes the frames in `frames` (back to back, as [`append_frame`] left
+/// them) just before they are written: sets each one's synced mark to
+/// `synced_seq`, the last record durable now, and computes its checksum.
+pub fn seal_frames(frames: &mut [u8], synced_seq: u64) {
+    let mut offset = 0;
+    while offset < frames.len() {
+        let frame = &mut frames[offset..];
+        let payload_bytes = le_u32(&frame[4..8]) as usize;
+        let end = FRAME_HEADER_BYTES + payload_bytes;
+        assert!(synced_seq < le_u64(&frame[8..16]), "a frame is sealed before its record is durable");
+        frame[24..32].copy_from_slice(&synced_seq.to_le_bytes());
+        let crc = crc32fast::hash(&frame[4..end]);
+        frame[0..4].copy_from_slice(&crc.to_le_bytes());
+        offset += end;
+    }
 }
 
 /// Decodes the frame at the start of `bytes`.
@@ -124,6 +160,7 @@ pub fn decode_frame(bytes: &[u8], payload_bytes_max: u32) -> Result<Frame<'_>, F
     let payload_bytes = le_u32(&bytes[4..8]);
     let seq = le_u64(&bytes[8..16]);
     let time = Timestamp(le_u64(&bytes[16..24]));
+    let synced_seq = le_u64(&bytes[24..32]);
     if payload_bytes == 0 {
         return Err(FrameProblem::ZeroLength);
     }
@@ -141,7 +178,10 @@ pub fn decode_frame(bytes: &[u8], payload_bytes_max: u32) -> Result<Frame<'_>, F
     if seq == 0 {
         return Err(FrameProblem::ZeroSequence);
     }
-    Ok(Frame { seq, time, payload: &bytes[FRAME_HEADER_BYTES..needed] })
+    if synced_seq >= seq {
+        return Err(FrameProblem::SyncedAhead { seq, synced_seq });
+    }
+    Ok(Frame { seq, time, synced_seq, payload: &bytes[FRAME_HEADER_BYTES..needed] })
 }
 
 /// Searches `bytes` from `from` on for any valid frame whose sequence number
@@ -166,11 +206,37 @@ pub fn find_valid_frame(bytes: &[u8], from: usize, seq_min: u64, payload_bytes_m
     None
 }
 
+/// What the valid frames after a damaged one say: how many there are, and
+/// the highest synced mark among them (`None` when there are none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AfterDamage {
+    pub frames: u64,
+    pub synced_seq: Option<u64>,
+}
+
+/// Looks past damage that starts just before `from`, where the record
+/// `seq_min` was expected: every valid frame after it, in order.
+pub(crate) fn after_damage(bytes: &[u8], mut from: usize, mut seq_min: u64, payload_bytes_max: u32) -> AfterDamage {
+    let mut found = AfterDamage::default();
+    while let Some(offset) = find_valid_frame(bytes, from, seq_min, payload_bytes_max) {
+        let Ok(frame) = decode_frame(&bytes[offset..], payload_bytes_max) else { break };
+        found.frames += 1;
+        found.synced_seq = found.synced_seq.max(Some(frame.synced_seq));
+        from = offset + frame.encoded_bytes();
+        seq_min = frame.seq.saturating_add(1);
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn frame(seq: u64, payload: &[u8]) -> Vec<u8> {
+        sealed(seq, payload, seq - 1)
+    }
+
+    fn sealed(seq: u64, payload: &[u8], synced_seq: u64) -> Vec<u8> {
         let mut out = Vec::new();
         append_frame(
             &mut out,
@@ -184,20 +250,25 @@ mod tests {
             |_| (),
         )
         .unwrap();
+        seal_frames(&mut out, synced_seq);
         out
     }
 
     #[test]
     fn frame_layout_is_fixed_little_endian() {
-        let bytes = frame(7, b"abc");
-        assert_eq!(bytes.len(), 27);
+        let bytes = sealed(7, b"abc", 5);
+        assert_eq!(bytes.len(), 35);
         assert_eq!(&bytes[4..8], &[3, 0, 0, 0]);
         assert_eq!(&bytes[8..16], &[7, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&bytes[16..24], &[70, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(&bytes[24..], b"abc");
+        assert_eq!(&bytes[24..32], &[5, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&bytes[32..], b"abc");
         assert_eq!(le_u32(&bytes[0..4]), crc32fast::hash(&bytes[4..]));
         let decoded = decode_frame(&bytes, 1024).unwrap();
-        assert_eq!((decoded.seq, decoded.time, decoded.payload), (7, Timestamp(70), &b"abc"[..]));
+        assert_eq!(
+            (decoded.seq, decoded.time, decoded.synced_seq, decoded.payload),
+            (7, Timestamp(70), 5, &b"abc"[..])
+        );
     }
 
     #[test]
@@ -234,5 +305,56 @@ mod tests {
         // an impossible sequence number.
         assert_eq!(find_valid_frame(&bytes, 0, 5, 1024), None);
         assert_eq!(find_valid_frame(&bytes, at + 1, 5, 1024), None);
+    }
+
+    #[test]
+    fn a_frame_that_claims_itself_durable_is_not_valid() {
+        let mut bytes = frame(4, b"x");
+        bytes[24..32].copy_from_slice(&4u64.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[4..]);
+        bytes[0..4].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_frame(&bytes, 1024), Err(FrameProblem::SyncedAhead { seq: 4, synced_seq: 4 }));
+        assert_eq!(decode_frame(&sealed(4, b"x", 3), 1024).map(|f| f.synced_seq), Ok(3));
+    }
+
+    #[test]
+    fn sealing_marks_and_checksums_every_frame_of_a_group() {
+        let mut group = Vec::new();
+        for seq in 5..8 {
+            append_frame(
+                &mut group,
+                seq,
+                Timestamp(seq),
+                1024,
+                |o| {
+                    o.extend_from_slice(&[seq as u8; 3]);
+                    Ok::<_, ()>(())
+                },
+                |_| (),
+            )
+            .unwrap();
+        }
+        seal_frames(&mut group, 4);
+        let mut offset = 0;
+        for seq in 5..8 {
+            let frame = decode_frame(&group[offset..], 1024).unwrap();
+            assert_eq!((frame.seq, frame.synced_seq, frame.payload), (seq, 4, &[seq as u8; 3][..]));
+            offset += frame.encoded_bytes();
+        }
+        assert_eq!(offset, group.len());
+    }
+
+    #[test]
+    fn after_damage_counts_the_later_frames_and_their_highest_mark() {
+        let mut bytes = vec![0u8; 50];
+        let later: Vec<u8> = [sealed(10, b"a", 7), sealed(11, b"bb", 8), sealed(12, b"c", 8)].concat();
+        bytes.extend_from_slice(&later);
+        assert_eq!(after_damage(&bytes, 1, 9, 1024), AfterDamage { frames: 3, synced_seq: Some(8) });
+        assert_eq!(after_damage(&bytes, 1, 13, 1024), AfterDamage::default(), "no frame can be record 13 or later");
+        assert_eq!(after_damage(&[0u8; 100], 1, 9, 1024), AfterDamage::default());
+        // A frame after the later ones that is itself damaged ends the search.
+        let mut cut = bytes.clone();
+        cut.truncate(bytes.len() - 2);
+        assert_eq!(after_damage(&cut, 1, 9, 1024), AfterDamage { frames: 2, synced_seq: Some(8) });
     }
 }

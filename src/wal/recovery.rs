@@ -4,8 +4,8 @@
 //! | where the first invalid frame is                  | what open does                           |
 //! |---------------------------------------------------|------------------------------------------|
 //! | nowhere                                           | nothing                                  |
-//! | last segment, no valid frame after it             | torn tail: cut it off, keep the bytes aside (read-only: ignore it) |
-//! | last segment, a valid later frame after it        | `WalError::Corrupted` naming file and offset |
+//! | last segment, no later frame marks it durable     | torn tail: cut it off, keep the bytes aside (read-only: ignore it) |
+//! | last segment, a later frame marks it durable      | `WalError::Corrupted` naming file and offset |
 //! | any earlier (sealed) segment                      | `WalError::Corrupted` naming file and offset |
 //!
 //! Independently of frames: a header that does not parse, a segment of another
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::error::{io_err, WalError};
 use super::reader::{scan_segment, Last};
-use super::record::{find_valid_frame, Frame};
+use super::record::{after_damage, Frame};
 use super::segment::{parse_segment_file_name, SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTES};
 use crate::identity::StoreId;
 use crate::io::FileSystem;
@@ -41,6 +41,11 @@ pub struct TornTail {
     pub offset: u64,
     /// How many bytes followed it.
     pub bytes: u64,
+    /// Whole, valid frames among those bytes, after the damage: records
+    /// written after the last fsync whose earlier neighbour never reached the
+    /// disk. Under `SyncPolicy::Interval` or `Never` they may have been
+    /// acknowledged; they are in the kept bytes.
+    pub frames_cut: u64,
     /// Where those bytes were kept, when the open could write.
     pub kept_at: Option<PathBuf>,
 }
@@ -126,12 +131,11 @@ pub(crate) fn recover(
         })?;
         let mut end = bytes.len();
         if let Some((offset, problem)) = scanned.damage {
-            let seq_min = scanned.last.map_or(header.first_seq, |l| l.seq + 1);
-            let later_valid = find_valid_frame(&bytes, offset + 1, seq_min, payload_bytes_max).is_some();
-            if index != last_index || later_valid {
+            let expected = scanned.last.map_or(header.first_seq, |l| l.seq.saturating_add(1));
+            let Some(frames_cut) = tail_frames(&bytes, offset, expected, index == last_index, payload_bytes_max) else {
                 return Err(WalError::Corrupted { path: segment.path.clone(), offset: offset as u64, problem });
-            }
-            torn = Some(cut_tail(fs, dir, &segment.path, &bytes, offset, repair)?);
+            };
+            torn = Some(cut_tail(fs, dir, &segment.path, &bytes, offset, frames_cut, repair)?);
             end = offset;
         }
         if scanned.last.is_none() && index != last_index {
@@ -161,6 +165,32 @@ pub(crate) fn make_durable(fs: &Arc<dyn FileSystem>, dir: &Path, recovered: &Rec
     fs.sync_dir(dir).map_err(io_err("fsync directory", dir))
 }
 
+/// Decides what damage at `offset` of a segment's `bytes` is, where record
+/// `expected` should start: a torn tail (`Some` with the number of whole,
+/// valid frames after the damage, which are cut with it) or corruption
+/// (`None`). Damage in a sealed segment is corruption: a segment is fsynced
+/// before the next one is created. In the last segment, the record was
+/// durable if a valid frame after it says so (its synced mark reaches it),
+/// and then the damage is in the synced region; otherwise it lies in what was
+/// written after the last fsync, where a power loss may keep a later write
+/// and lose an earlier one.
+pub(crate) fn tail_frames(
+    bytes: &[u8],
+    offset: usize,
+    expected: u64,
+    last_segment: bool,
+    payload_bytes_max: u32,
+) -> Option<u64> {
+    if !last_segment {
+        return None;
+    }
+    let after = after_damage(bytes, offset + 1, expected, payload_bytes_max);
+    match after.synced_seq {
+        Some(synced) if synced >= expected => None,
+        _ => Some(after.frames),
+    }
+}
+
 pub(crate) fn check_header(
     path: &Path,
     bytes: &[u8],
@@ -187,12 +217,14 @@ fn cut_tail(
     segment: &Path,
     bytes: &[u8],
     offset: usize,
+    frames_cut: u64,
     repair: TailRepair,
 ) -> Result<TornTail, WalError> {
     let mut torn = TornTail {
         segment: segment.to_path_buf(),
         offset: offset as u64,
         bytes: (bytes.len() - offset) as u64,
+        frames_cut,
         kept_at: None,
     };
     if repair == TailRepair::Ignore {

@@ -9,7 +9,7 @@ use crate::identity::{le_u32, le_u64, StoreId};
 /// Bytes in a segment header.
 pub const SEGMENT_HEADER_BYTES: usize = 64;
 /// The segment format version this code writes and reads.
-pub const SEGMENT_VERSION: u32 = 1;
+pub const SEGMENT_VERSION: u32 = 2;
 const MAGIC: [u8; 8] = *b"ELBSWAL\0";
 
 // Format: { magic: [u8; 8] = "ELBSWAL\0" | version: u32 | header_bytes: u32 = 64

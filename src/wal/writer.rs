@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{io_err, WalError};
+use super::record::seal_frames;
 use super::segment::{SegmentHeader, SegmentInfo};
 use crate::clock::Timestamp;
 use crate::identity::StoreId;
@@ -17,6 +18,10 @@ pub(crate) struct LogWriter {
     dir: PathBuf,
     store_id: StoreId,
     active: Option<Active>,
+    /// The last record written to the operating system.
+    written_seq: u64,
+    /// The last record known durable: every frame written carries it.
+    durable_seq: u64,
 }
 
 #[derive(Debug)]
@@ -29,11 +34,14 @@ struct Active {
 impl LogWriter {
     /// A writer that appends to `last_segment`, if there is one; otherwise the
     /// first append must be preceded by [`LogWriter::start_segment`].
+    /// `durable_seq` is the last record in the log, which the caller has made
+    /// durable.
     pub(crate) fn open(
         fs: Arc<dyn FileSystem>,
         dir: &Path,
         store_id: StoreId,
         last_segment: Option<&SegmentInfo>,
+        durable_seq: u64,
     ) -> Result<LogWriter, WalError> {
         let active = match last_segment {
             Some(segment) => Some(Active {
@@ -43,7 +51,7 @@ impl LogWriter {
             }),
             None => None,
         };
-        Ok(LogWriter { fs, dir: dir.to_path_buf(), store_id, active })
+        Ok(LogWriter { fs, dir: dir.to_path_buf(), store_id, active, written_seq: durable_seq, durable_seq })
     }
 
     /// Seals the active segment (fsync) and starts a new one whose first record
@@ -64,11 +72,14 @@ impl LogWriter {
         Ok(info)
     }
 
-    /// Appends whole frames to the active segment.
-    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), WalError> {
+    /// Seals whole frames (see [`seal_frames`]) whose last record is
+    /// `last_seq` and appends them to the active segment.
+    pub(crate) fn append(&mut self, frames: &mut [u8], last_seq: u64) -> Result<(), WalError> {
         let active = self.active.as_mut().expect("a segment is started before the first append");
-        active.file.write_all(bytes).map_err(io_err("write", &active.path))?;
-        active.unsynced_bytes += bytes.len() as u64;
+        seal_frames(frames, self.durable_seq);
+        active.file.write_all(frames).map_err(io_err("write", &active.path))?;
+        active.unsynced_bytes += frames.len() as u64;
+        self.written_seq = last_seq;
         Ok(())
     }
 
@@ -80,6 +91,7 @@ impl LogWriter {
                 active.unsynced_bytes = 0;
             }
         }
+        self.durable_seq = self.written_seq;
         Ok(())
     }
 }
