@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
-use elbstore::{decode_frame, Error, FrameProblem, Options, Store, WalError, SEGMENT_HEADER_BYTES};
+use elbstore::{decode_frame, Error, FrameProblem, OpenMode, Options, Store, WalError, SEGMENT_HEADER_BYTES};
 
 /// A small single-segment log and the transactions in it.
 struct Fixture {
@@ -148,4 +148,42 @@ fn a_duplicated_frame_is_a_sequence_error() {
         }
         other => panic!("expected a sequence error, got {other:?}"),
     }
+}
+
+/// Regression: a record longer than a lowered `record_bytes_max` was read as
+/// damage, so as the last record it was cut off as a torn tail (and the next
+/// commit reused its sequence number). A whole frame that passes its CRC is
+/// never a torn tail: over the limit it is a typed error naming the file,
+/// offset, length and limit, and nothing is cut.
+#[test]
+fn lowering_record_bytes_max_refuses_to_open_instead_of_cutting_an_acknowledged_record() {
+    // Records of one, two and three events: the last is the longest.
+    let fixture = small_log("limit-source", 3);
+    let dir = TempDir::new("limit");
+    let path = lay_out(dir.path(), &fixture, &fixture.segment);
+    let last_start = fixture.boundaries[fixture.boundaries.len() - 2];
+    let last = decode_frame(&fixture.segment[last_start..], u32::MAX).unwrap();
+    let payload_bytes = last.payload.len() as u32;
+    let limit = payload_bytes - 1;
+    for mode in [OpenMode::ReadWrite, OpenMode::ReadOnly] {
+        match Store::<Kv>::open(dir.path(), Options::default().mode(mode).record_bytes_max(limit)) {
+            Err(Error::Wal(WalError::RecordOverLimit { path: p, offset, seq, payload_bytes: found, limit: l })) => {
+                assert_eq!((p, offset as usize, seq, found, l), (path.clone(), last_start, 3, payload_bytes, limit));
+            }
+            other => panic!("{mode:?}: expected RecordOverLimit, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), fixture.segment, "{mode:?}: nothing was cut");
+        assert_eq!(files_with_prefix(dir.path(), "wal-").len(), 1, "{mode:?}: no side file");
+    }
+    // An earlier record over the limit: the same error, at its own offset.
+    let second_start = fixture.boundaries[0];
+    let second_bytes = decode_frame(&fixture.segment[second_start..], u32::MAX).unwrap().payload.len() as u32;
+    let err = Store::<Kv>::open(dir.path(), Options::default().record_bytes_max(second_bytes - 1)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Wal(WalError::RecordOverLimit { offset, seq: 2, .. }) if *offset as usize == second_start),
+        "{err}"
+    );
+    // At the limit, everything opens.
+    let store = Store::<Kv>::open(dir.path(), Options::default().record_bytes_max(payload_bytes)).unwrap();
+    assert_eq!(store.read().seq(), 3);
 }

@@ -104,7 +104,7 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
                     let expected = scanned.last.map_or(header.first_seq, |l| l.seq.saturating_add(1));
                     let last_segment = index + 1 == segments.len();
                     let path = segment.path.clone();
-                    report.problems.push(match wal::tail_frames(&bytes, offset, expected, last_segment, limit) {
+                    report.problems.push(match wal::tail_frames(&bytes, offset, expected, last_segment) {
                         Some(_) => Error::TornTail { path, offset: offset as u64, problem },
                         None => Error::Wal(WalError::Corrupted { path, offset: offset as u64, problem }),
                     });

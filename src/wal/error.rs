@@ -59,6 +59,21 @@ pub enum WalError {
         /// What is wrong with it.
         problem: FrameProblem,
     },
+    /// A whole record with a valid checksum is longer than the configured
+    /// record limit: it was written under a larger `record_bytes_max`. Never
+    /// cut: open it with a limit at least this large.
+    RecordOverLimit {
+        /// The segment.
+        path: PathBuf,
+        /// The byte offset of the record.
+        offset: u64,
+        /// Its sequence number.
+        seq: u64,
+        /// Its payload length.
+        payload_bytes: u32,
+        /// The configured limit.
+        limit: u32,
+    },
     /// Sequence numbers are not gapless and increasing by one.
     SequenceGap {
         /// The segment.
@@ -120,6 +135,12 @@ impl fmt::Display for WalError {
             WalError::Corrupted { path, offset, problem } => {
                 write!(f, "corrupted record in {} at byte offset {offset}: {problem}", path.display())
             }
+            WalError::RecordOverLimit { path, offset, seq, payload_bytes, limit } => write!(
+                f,
+                "record of sequence number {seq} in {} at byte offset {offset} has a {payload_bytes}-byte payload, \
+                 over the record limit of {limit}; it was written under a larger record_bytes_max",
+                path.display()
+            ),
             WalError::SequenceGap { path, offset, expected, found } => write!(
                 f,
                 "sequence gap in {} at byte offset {offset}: expected sequence number {expected}, found {found}",
@@ -148,6 +169,21 @@ impl std::error::Error for WalError {
             WalError::Io { source, .. } => Some(source),
             WalError::Undecodable { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+impl WalError {
+    /// The error for a frame at `offset` of `path` that does not decode: a
+    /// whole record over the limit is [`WalError::RecordOverLimit`], anything
+    /// else [`WalError::Corrupted`].
+    pub(crate) fn bad_frame(path: &std::path::Path, offset: usize, problem: FrameProblem) -> WalError {
+        let (path, offset) = (path.to_path_buf(), offset as u64);
+        match problem {
+            FrameProblem::OverLimit { seq, payload_bytes, limit } => {
+                WalError::RecordOverLimit { path, offset, seq, payload_bytes, limit }
+            }
+            problem => WalError::Corrupted { path, offset, problem },
         }
     }
 }

@@ -56,6 +56,8 @@ pub(crate) fn scan_segment(
     while offset < bytes.len() {
         let frame = match decode_frame(&bytes[offset..], payload_bytes_max) {
             Ok(frame) => frame,
+            // A whole, valid record is never damage, whatever its length.
+            Err(problem @ FrameProblem::OverLimit { .. }) => return Err(WalError::bad_frame(path, offset, problem)),
             Err(problem) => return Ok(Scanned { last, damage: Some((offset, problem)) }),
         };
         if frame.seq != expected {
@@ -161,7 +163,7 @@ impl LogCursor {
             let frame = match decode_frame(&self.bytes[self.offset..], self.payload_bytes_max) {
                 Ok(frame) => frame,
                 Err(problem) => {
-                    let err = WalError::Corrupted { path: self.path.clone(), offset: self.offset as u64, problem };
+                    let err = WalError::bad_frame(&self.path, self.offset, problem);
                     self.to_seq = 0;
                     return Some(Err(err));
                 }

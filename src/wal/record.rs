@@ -72,6 +72,16 @@ pub enum FrameProblem {
         /// The checksum of the bytes.
         computed: u32,
     },
+    /// The frame is whole and its checksum is valid, but its payload is over
+    /// the configured record limit: a record written under a larger limit.
+    OverLimit {
+        /// The frame's sequence number.
+        seq: u64,
+        /// Its payload length.
+        payload_bytes: u32,
+        /// The limit.
+        limit: u32,
+    },
     /// The frame claims its own record (or a later one) was durable before it
     /// was written.
     SyncedAhead {
@@ -96,6 +106,10 @@ impl fmt::Display for FrameProblem {
             FrameProblem::ChecksumMismatch { stored, computed } => {
                 write!(f, "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")
             }
+            FrameProblem::OverLimit { seq, payload_bytes, limit } => write!(
+                f,
+                "record of sequence number {seq} has a {payload_bytes}-byte payload, over the record limit of {limit}"
+            ),
             FrameProblem::SyncedAhead { seq, synced_seq } => {
                 write!(f, "frame of sequence number {seq} claims records through {synced_seq} were durable before it")
             }
@@ -151,8 +165,32 @@ pub fn seal_frames(frames: &mut [u8], synced_seq: u64) {
     }
 }
 
-/// Decodes the frame at the start of `bytes`.
+/// Decodes the frame at the start of `bytes`. A frame that is whole and
+/// valid but longer than `payload_bytes_max` is [`FrameProblem::OverLimit`]:
+/// a record written under a larger limit, never damage.
 pub fn decode_frame(bytes: &[u8], payload_bytes_max: u32) -> Result<Frame<'_>, FrameProblem> {
+    match decode_any_length(bytes) {
+        Ok(frame) if frame.payload.len() > payload_bytes_max as usize => Err(FrameProblem::OverLimit {
+            seq: frame.seq,
+            payload_bytes: frame.payload.len() as u32,
+            limit: payload_bytes_max,
+        }),
+        Ok(frame) => Ok(frame),
+        Err(problem @ (FrameProblem::Truncated { .. } | FrameProblem::ChecksumMismatch { .. })) => {
+            match bytes.get(4..8).map(le_u32) {
+                Some(payload_bytes) if payload_bytes > payload_bytes_max => {
+                    Err(FrameProblem::TooLarge { payload_bytes, limit: payload_bytes_max })
+                }
+                _ => Err(problem),
+            }
+        }
+        Err(problem) => Err(problem),
+    }
+}
+
+/// Decodes a whole, valid frame of any length. Reads no byte beyond `bytes`,
+/// so the length field can make it check at most the bytes it was given.
+fn decode_any_length(bytes: &[u8]) -> Result<Frame<'_>, FrameProblem> {
     if bytes.len() < FRAME_HEADER_BYTES {
         return Err(FrameProblem::Truncated { available: bytes.len(), needed: FRAME_HEADER_BYTES });
     }
@@ -163,9 +201,6 @@ pub fn decode_frame(bytes: &[u8], payload_bytes_max: u32) -> Result<Frame<'_>, F
     let synced_seq = le_u64(&bytes[24..32]);
     if payload_bytes == 0 {
         return Err(FrameProblem::ZeroLength);
-    }
-    if payload_bytes > payload_bytes_max {
-        return Err(FrameProblem::TooLarge { payload_bytes, limit: payload_bytes_max });
     }
     let needed = FRAME_HEADER_BYTES + payload_bytes as usize;
     if bytes.len() < needed {
@@ -184,10 +219,10 @@ pub fn decode_frame(bytes: &[u8], payload_bytes_max: u32) -> Result<Frame<'_>, F
     Ok(Frame { seq, time, synced_seq, payload: &bytes[FRAME_HEADER_BYTES..needed] })
 }
 
-/// Searches `bytes` from `from` on for any valid frame whose sequence number
-/// is at least `seq_min`, returning its offset. Used to tell a torn tail (no
-/// valid frame after the damage) from damage in the middle of the log.
-pub fn find_valid_frame(bytes: &[u8], from: usize, seq_min: u64, payload_bytes_max: u32) -> Option<usize> {
+/// Searches `bytes` from `from` on for any whole, valid frame (of any
+/// length) whose sequence number is at least `seq_min`, returning its offset.
+/// Used to tell a torn tail from damage in the synced region.
+pub fn find_valid_frame(bytes: &[u8], from: usize, seq_min: u64) -> Option<usize> {
     let last_start = bytes.len().checked_sub(FRAME_HEADER_BYTES + 1)?;
     for offset in from..=last_start {
         let seq = le_u64(&bytes[offset + 8..offset + 16]);
@@ -199,7 +234,7 @@ pub fn find_valid_frame(bytes: &[u8], from: usize, seq_min: u64, payload_bytes_m
         if seq < seq_min || seq > seq_bound {
             continue;
         }
-        if decode_frame(&bytes[offset..], payload_bytes_max).is_ok() {
+        if decode_any_length(&bytes[offset..]).is_ok() {
             return Some(offset);
         }
     }
@@ -216,10 +251,10 @@ pub(crate) struct AfterDamage {
 
 /// Looks past damage that starts just before `from`, where the record
 /// `seq_min` was expected: every valid frame after it, in order.
-pub(crate) fn after_damage(bytes: &[u8], mut from: usize, mut seq_min: u64, payload_bytes_max: u32) -> AfterDamage {
+pub(crate) fn after_damage(bytes: &[u8], mut from: usize, mut seq_min: u64) -> AfterDamage {
     let mut found = AfterDamage::default();
-    while let Some(offset) = find_valid_frame(bytes, from, seq_min, payload_bytes_max) {
-        let Ok(frame) = decode_frame(&bytes[offset..], payload_bytes_max) else { break };
+    while let Some(offset) = find_valid_frame(bytes, from, seq_min) {
+        let Ok(frame) = decode_any_length(&bytes[offset..]) else { break };
         found.frames += 1;
         found.synced_seq = found.synced_seq.max(Some(frame.synced_seq));
         from = offset + frame.encoded_bytes();
@@ -294,17 +329,37 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_valid_frame_over_the_limit_is_over_limit_not_damage() {
+        let bytes = frame(3, &[7; 100]);
+        assert_eq!(decode_frame(&bytes, 100).map(|f| f.payload.len()), Ok(100), "at the limit");
+        assert_eq!(decode_frame(&bytes, 99), Err(FrameProblem::OverLimit { seq: 3, payload_bytes: 100, limit: 99 }));
+        // Cut short or damaged, the same length is damage.
+        assert_eq!(
+            decode_frame(&bytes[..bytes.len() - 1], 99),
+            Err(FrameProblem::TooLarge { payload_bytes: 100, limit: 99 })
+        );
+        assert_eq!(
+            decode_frame(&bytes[..bytes.len() - 1], 100),
+            Err(FrameProblem::Truncated { available: bytes.len() - 1, needed: bytes.len() })
+        );
+        let mut damaged = bytes.clone();
+        damaged[40] ^= 1;
+        assert!(matches!(decode_frame(&damaged, 99), Err(FrameProblem::TooLarge { .. })));
+        assert!(matches!(decode_frame(&damaged, 100), Err(FrameProblem::ChecksumMismatch { .. })));
+    }
+
+    #[test]
     fn finds_a_valid_frame_after_garbage() {
         let mut bytes = vec![0xAB; 40];
         let at = bytes.len();
         bytes.extend(frame(9, b"later"));
-        assert_eq!(find_valid_frame(&bytes, 0, 8, 1024), Some(at));
-        assert_eq!(find_valid_frame(&bytes, 0, 10, 1024), None);
+        assert_eq!(find_valid_frame(&bytes, 0, 8), Some(at));
+        assert_eq!(find_valid_frame(&bytes, 0, 10), None);
         // Forty bytes of damage can hide at most one record, so sequence number
         // 9 cannot follow 5 there: garbage that happens to checksum would need
         // an impossible sequence number.
-        assert_eq!(find_valid_frame(&bytes, 0, 5, 1024), None);
-        assert_eq!(find_valid_frame(&bytes, at + 1, 5, 1024), None);
+        assert_eq!(find_valid_frame(&bytes, 0, 5), None);
+        assert_eq!(find_valid_frame(&bytes, at + 1, 5), None);
     }
 
     #[test]
@@ -349,12 +404,12 @@ mod tests {
         let mut bytes = vec![0u8; 50];
         let later: Vec<u8> = [sealed(10, b"a", 7), sealed(11, b"bb", 8), sealed(12, b"c", 8)].concat();
         bytes.extend_from_slice(&later);
-        assert_eq!(after_damage(&bytes, 1, 9, 1024), AfterDamage { frames: 3, synced_seq: Some(8) });
-        assert_eq!(after_damage(&bytes, 1, 13, 1024), AfterDamage::default(), "no frame can be record 13 or later");
-        assert_eq!(after_damage(&[0u8; 100], 1, 9, 1024), AfterDamage::default());
+        assert_eq!(after_damage(&bytes, 1, 9), AfterDamage { frames: 3, synced_seq: Some(8) });
+        assert_eq!(after_damage(&bytes, 1, 13), AfterDamage::default(), "no frame can be record 13 or later");
+        assert_eq!(after_damage(&[0u8; 100], 1, 9), AfterDamage::default());
         // A frame after the later ones that is itself damaged ends the search.
         let mut cut = bytes.clone();
         cut.truncate(bytes.len() - 2);
-        assert_eq!(after_damage(&cut, 1, 9, 1024), AfterDamage { frames: 2, synced_seq: Some(8) });
+        assert_eq!(after_damage(&cut, 1, 9), AfterDamage { frames: 2, synced_seq: Some(8) });
     }
 }

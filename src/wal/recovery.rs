@@ -132,7 +132,7 @@ pub(crate) fn recover(
         let mut end = bytes.len();
         if let Some((offset, problem)) = scanned.damage {
             let expected = scanned.last.map_or(header.first_seq, |l| l.seq.saturating_add(1));
-            let Some(frames_cut) = tail_frames(&bytes, offset, expected, index == last_index, payload_bytes_max) else {
+            let Some(frames_cut) = tail_frames(&bytes, offset, expected, index == last_index) else {
                 return Err(WalError::Corrupted { path: segment.path.clone(), offset: offset as u64, problem });
             };
             torn = Some(cut_tail(fs, dir, &segment.path, &bytes, offset, frames_cut, repair)?);
@@ -174,17 +174,11 @@ pub(crate) fn make_durable(fs: &Arc<dyn FileSystem>, dir: &Path, recovered: &Rec
 /// and then the damage is in the synced region; otherwise it lies in what was
 /// written after the last fsync, where a power loss may keep a later write
 /// and lose an earlier one.
-pub(crate) fn tail_frames(
-    bytes: &[u8],
-    offset: usize,
-    expected: u64,
-    last_segment: bool,
-    payload_bytes_max: u32,
-) -> Option<u64> {
+pub(crate) fn tail_frames(bytes: &[u8], offset: usize, expected: u64, last_segment: bool) -> Option<u64> {
     if !last_segment {
         return None;
     }
-    let after = after_damage(bytes, offset + 1, expected, payload_bytes_max);
+    let after = after_damage(bytes, offset + 1, expected);
     match after.synced_seq {
         Some(synced) if synced >= expected => None,
         _ => Some(after.frames),
