@@ -801,3 +801,50 @@ fn a_hole_in_the_unsynced_region_followed_by_later_writes_is_cut_like_a_torn_tai
     println!("{images} images of unsynced groups, {holes} with a hole before a later write: all open");
     assert!(holes > 20, "the images include holes: {holes}");
 }
+
+/// An older snapshot cut below the size of its header (it is only listed at
+/// open, by its header) is listed without a time; the open uses the newest.
+#[test]
+fn an_older_snapshot_shorter_than_its_header_does_not_stop_an_open() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    for i in 0..6 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, i)).unwrap();
+        if i == 2 || i == 5 {
+            store.snapshot().unwrap();
+        }
+    }
+    let older = store.snapshots()[0].path.clone();
+    drop(store);
+    fs.truncate_raw(&older, 10);
+    let store = Store::<Kv>::open(DIR, options(&fs)).unwrap_or_else(|err| panic!("open: {err}"));
+    assert_eq!(store.open_report().snapshot.as_ref().map(|s| s.seq), Some(6));
+    let listed = store.snapshots();
+    assert_eq!(listed.iter().map(|s| (s.seq, s.bytes)).collect::<Vec<_>>()[0], (3, 10));
+    assert_eq!(listed[0].time, elbstore::Timestamp(0), "a header too short to read gives no time");
+}
+
+/// A segment cut below its header under a reader's feet is a bad header when
+/// the log cursor reaches it, not an empty segment passed over.
+#[test]
+fn a_segment_cut_below_its_header_under_a_reader_is_a_bad_header() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    while store.segments().len() < 2 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, 1)).unwrap();
+    }
+    drop(store);
+    let reader = Store::<Kv>::open(DIR, read_only(&fs)).unwrap();
+    let first = reader.segments()[0].path.clone();
+    fs.truncate_raw(&first, elbstore::SEGMENT_HEADER_BYTES as u64 - 1);
+    match reader.transactions(..).next() {
+        Some(Err(Error::Wal(WalError::BadHeader { path, problem }))) => {
+            assert_eq!(path, first);
+            assert_eq!(
+                problem,
+                elbstore::HeaderProblem::Truncated { file_bytes: elbstore::SEGMENT_HEADER_BYTES as u64 - 1 }
+            );
+        }
+        other => panic!("expected a bad header, got {other:?}"),
+    }
+}

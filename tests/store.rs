@@ -335,3 +335,77 @@ fn options_out_of_range_are_refused() {
     }
     assert!(!dir.path().exists());
 }
+
+/// One record limit, checked the same way by the writer and by every reader:
+/// `record_bytes_max` bounds a frame's payload (its version byte included).
+/// A record of exactly the limit commits, reopens and reads back through the
+/// log cursor, history and verify; one byte more is refused before anything
+/// is written.
+#[test]
+fn a_record_at_the_limit_commits_and_reads_back_and_one_byte_over_is_refused() {
+    let limit = 1000u32;
+    let dir = TempDir::new("record-limit");
+    let options = || Options::default().record_bytes_max(limit);
+    let store = open(&dir, options());
+    let payload_bytes = |seq: u64| {
+        let segment = std::fs::read(files_with_prefix(dir.path(), "wal-").remove(0)).unwrap();
+        let mut offset = elbstore::SEGMENT_HEADER_BYTES;
+        loop {
+            let frame = elbstore::decode_frame(&segment[offset..], u32::MAX).unwrap();
+            if frame.seq == seq {
+                return frame.payload.len();
+            }
+            offset += frame.encoded_bytes();
+        }
+    };
+    let events = vec![KvEvent::Set(1, 1)];
+    store.commit(TxnMeta::new("svc:test", "r"), events.clone()).unwrap();
+    // The payload grows by one byte per byte of reason.
+    let base = payload_bytes(1) - 1;
+    for (seq, target) in [(2, limit - 1), (3, limit)] {
+        let reason = "r".repeat(target as usize - base);
+        assert_eq!(store.commit(TxnMeta::new("svc:test", reason), events.clone()).unwrap().seq, seq);
+        assert_eq!(payload_bytes(seq), target as usize);
+    }
+    let before = dir_contents(dir.path());
+    let over = store.commit(TxnMeta::new("svc:test", "r".repeat(limit as usize + 1 - base)), events.clone());
+    assert!(
+        matches!(over, Err(Error::RecordTooLarge { seq: 4, bytes, limit: l }) if bytes == limit as usize + 1 && l == limit),
+        "{over:?}"
+    );
+    assert_eq!(dir_contents(dir.path()), before, "nothing was written");
+    drop(store);
+    let store = open(&dir, options());
+    assert_eq!(store.read().seq(), 3);
+    let reasons: Vec<usize> = store.transactions(..).map(|t| t.unwrap().meta.reason.len()).collect();
+    assert_eq!(reasons, [1, limit as usize - 1 - base, limit as usize - base]);
+    assert_eq!(store.state_at(elbstore::Point::Seq(2)).unwrap().seq(), 2);
+    let report = elbstore::verify::<Kv>(dir.path(), options()).unwrap();
+    assert!(report.ok() && report.transactions == 3, "{:?}", report.problems);
+    assert_eq!(store.commit(meta(4), events).unwrap().seq, 4, "the refused record used no sequence number");
+}
+
+/// Each metadata field is accepted at its limit and refused one byte over it,
+/// naming the field.
+#[test]
+fn metadata_fields_are_accepted_at_their_limits_and_refused_one_byte_over() {
+    let dir = TempDir::new("field-limits");
+    let store = open(&dir, Options::default());
+    let (actor, reason) = (elbstore::ACTOR_BYTES_MAX, elbstore::REASON_BYTES_MAX);
+    let at = |a: usize, r: usize, t: usize, p: usize| {
+        TxnMeta::new("a".repeat(a), "r".repeat(r)).with_approval("t".repeat(t), "p".repeat(p))
+    };
+    store.commit(at(actor, reason, actor, actor), vec![KvEvent::Set(1, 1)]).unwrap();
+    for (field, meta, bytes, limit) in [
+        ("actor", at(actor + 1, 1, 1, 1), actor + 1, actor),
+        ("reason", at(1, reason + 1, 1, 1), reason + 1, reason),
+        ("ticket", at(1, 1, actor + 1, 1), actor + 1, actor),
+        ("approved_by", at(1, 1, 1, actor + 1), actor + 1, actor),
+    ] {
+        match store.commit(meta, vec![KvEvent::Set(1, 1)]) {
+            Err(Error::FieldTooLong { field: f, bytes: b, limit: l }) => assert_eq!((f, b, l), (field, bytes, limit)),
+            other => panic!("{field}: expected FieldTooLong, got {other:?}"),
+        }
+    }
+    assert_eq!(store.read().seq(), 1);
+}

@@ -217,6 +217,36 @@ mod tests {
     }
 
     #[test]
+    fn a_header_of_another_version_is_refused_even_with_a_valid_checksum() {
+        let header = SnapshotHeader { store_id: StoreId(7), seq: 12, time: Timestamp(99) };
+        let reseal = |edit: &dyn Fn(&mut [u8; SNAPSHOT_HEADER_BYTES])| {
+            let mut bytes = header.encode();
+            edit(&mut bytes);
+            let crc = crc32fast::hash(&bytes[0..60]);
+            bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+            SnapshotHeader::decode(&bytes)
+        };
+        assert_eq!(reseal(&|_| ()), Ok(header));
+        assert_eq!(
+            reseal(&|b| b[8..12].copy_from_slice(&2u32.to_le_bytes())),
+            Err(FramingProblem::UnsupportedVersion(2))
+        );
+        assert_eq!(
+            reseal(&|b| b[8..12].copy_from_slice(&0u32.to_le_bytes())),
+            Err(FramingProblem::UnsupportedVersion(0))
+        );
+        // Another header size is another layout, whatever the version says.
+        assert_eq!(
+            reseal(&|b| b[12..16].copy_from_slice(&65u32.to_le_bytes())),
+            Err(FramingProblem::UnsupportedVersion(1))
+        );
+        assert_eq!(
+            SnapshotHeader::decode(&header.encode()[..SNAPSHOT_HEADER_BYTES - 1]),
+            Err(FramingProblem::Truncated { file_bytes: SNAPSHOT_HEADER_BYTES as u64 - 1 })
+        );
+    }
+
+    #[test]
     fn names_sort_and_parse() {
         assert_eq!(snapshot_file_name(5), "snapshot-00000000000000000005.snap");
         assert_eq!(parse_snapshot_file_name(&snapshot_file_name(123)), Some(123));

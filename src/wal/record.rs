@@ -117,6 +117,13 @@ impl fmt::Display for FrameProblem {
     }
 }
 
+/// The one record limit, applied the same way when a frame is written and
+/// when it is read: the payload (its version byte included) may be at most
+/// `payload_bytes_max` bytes.
+fn over_limit(payload_bytes: usize, payload_bytes_max: u32) -> bool {
+    payload_bytes > payload_bytes_max as usize
+}
+
 /// Appends a frame to `out`. The payload is written by `write_payload`
 /// directly into `out`, so encoding a record needs no buffer of its own.
 /// The checksum and the synced mark are left for [`seal_frames`], which runs
@@ -137,7 +144,7 @@ pub fn append_frame<E>(
         return Err(err);
     }
     let payload_bytes = out.len() - start - FRAME_HEADER_BYTES;
-    if payload_bytes == 0 || payload_bytes > payload_bytes_max as usize {
+    if payload_bytes == 0 || over_limit(payload_bytes, payload_bytes_max) {
         out.truncate(start);
         return Err(too_large(payload_bytes));
     }
@@ -170,7 +177,7 @@ pub fn seal_frames(frames: &mut [u8], synced_seq: u64) {
 /// a record written under a larger limit, never damage.
 pub fn decode_frame(bytes: &[u8], payload_bytes_max: u32) -> Result<Frame<'_>, FrameProblem> {
     match decode_any_length(bytes) {
-        Ok(frame) if frame.payload.len() > payload_bytes_max as usize => Err(FrameProblem::OverLimit {
+        Ok(frame) if over_limit(frame.payload.len(), payload_bytes_max) => Err(FrameProblem::OverLimit {
             seq: frame.seq,
             payload_bytes: frame.payload.len() as u32,
             limit: payload_bytes_max,
@@ -178,7 +185,7 @@ pub fn decode_frame(bytes: &[u8], payload_bytes_max: u32) -> Result<Frame<'_>, F
         Ok(frame) => Ok(frame),
         Err(problem @ (FrameProblem::Truncated { .. } | FrameProblem::ChecksumMismatch { .. })) => {
             match bytes.get(4..8).map(le_u32) {
-                Some(payload_bytes) if payload_bytes > payload_bytes_max => {
+                Some(payload_bytes) if over_limit(payload_bytes as usize, payload_bytes_max) => {
                     Err(FrameProblem::TooLarge { payload_bytes, limit: payload_bytes_max })
                 }
                 _ => Err(problem),
