@@ -26,9 +26,9 @@ impl Timestamp {
         Timestamp(secs.saturating_mul(1_000_000_000))
     }
 
-    /// The timestamp one nanosecond later.
-    pub fn next(self) -> Timestamp {
-        Timestamp(self.0.saturating_add(1))
+    /// The timestamp one nanosecond later, if there is one.
+    pub fn checked_next(self) -> Option<Timestamp> {
+        self.0.checked_add(1).map(Timestamp)
     }
 
     /// Parses an RFC 3339 UTC time such as `2012-12-24T12:24:00Z` or

@@ -58,17 +58,41 @@ fn commit_timestamps_never_go_backwards_when_the_clock_does() {
     assert_eq!(first.time, Timestamp::from_secs(1_000));
     clock.set(Timestamp::from_secs(10));
     let second = store.commit(meta(2), vec![KvEvent::Set(1, 2)]).unwrap();
-    assert_eq!(second.time, first.time.next());
+    assert_eq!(second.time, first.time.checked_next().unwrap());
     let third = store.commit(meta(3), vec![KvEvent::Set(1, 3)]).unwrap();
-    assert_eq!(third.time, second.time.next());
+    assert_eq!(third.time, second.time.checked_next().unwrap());
     store.close().unwrap();
 
     // The floor survives a restart: the log's last timestamp.
     let store = open(&dir, Options::default().clock(Arc::new(clock.clone())));
     let fourth = store.commit(meta(4), vec![KvEvent::Set(1, 4)]).unwrap();
-    assert_eq!(fourth.time, third.time.next());
+    assert_eq!(fourth.time, third.time.checked_next().unwrap());
     clock.set(Timestamp::from_secs(2_000));
     assert_eq!(store.commit(meta(5), vec![KvEvent::Set(1, 5)]).unwrap().time, Timestamp::from_secs(2_000));
+}
+
+/// Regression: commit timestamps saturated at the largest one there is, so
+/// two commits got the same time, both were acknowledged, and the store then
+/// refused to open (time must strictly increase). The commit after the
+/// largest timestamp is refused instead, and nothing is written.
+#[test]
+fn a_commit_after_the_largest_timestamp_is_refused_not_given_the_same_time() {
+    let dir = TempDir::new("end-of-time");
+    let clock = ManualClock::new(Timestamp(u64::MAX - 1));
+    let options = || Options::default().clock(Arc::new(clock.clone()));
+    let store = open(&dir, options());
+    assert_eq!(store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap().time, Timestamp(u64::MAX - 1));
+    assert_eq!(store.commit(meta(2), vec![KvEvent::Set(1, 2)]).unwrap().time, Timestamp(u64::MAX));
+    let before = dir_contents(dir.path());
+    match store.commit(meta(3), vec![KvEvent::Set(1, 3)]) {
+        Err(Error::TimeExhausted { last }) => assert_eq!(last, Timestamp(u64::MAX)),
+        other => panic!("expected TimeExhausted, got {other:?}"),
+    }
+    assert_eq!(dir_contents(dir.path()), before, "nothing was written");
+    drop(store);
+    let store = open(&dir, options());
+    assert_eq!(store.read().seq(), 2);
+    assert!(matches!(store.commit(meta(3), vec![KvEvent::Set(1, 3)]), Err(Error::TimeExhausted { .. })));
 }
 
 #[test]

@@ -54,6 +54,14 @@ pub enum SnapshotError {
         /// The decoder's complaint.
         source: CodecError,
     },
+    /// Encoding the state panicked (the state's `Serialize`); the snapshot
+    /// was not written. The log is unaffected.
+    Panicked {
+        /// The snapshot being written.
+        path: PathBuf,
+        /// The panic's message.
+        message: String,
+    },
     /// The state could not be encoded (for example it exceeds the size limit).
     Unencodable {
         /// The snapshot being written.
@@ -78,6 +86,9 @@ impl fmt::Display for SnapshotError {
             ),
             SnapshotError::Undecodable { path, source } => {
                 write!(f, "snapshot {} does not decode: {source}", path.display())
+            }
+            SnapshotError::Panicked { path, message } => {
+                write!(f, "encoding the state into snapshot {} panicked: {message}", path.display())
             }
             SnapshotError::Unencodable { path, source } => {
                 write!(f, "state could not be encoded into snapshot {}: {source}", path.display())

@@ -11,3 +11,4 @@ pub use file::SnapshotInfo;
 pub use format::{FramingProblem, SnapshotHeader, SNAPSHOT_HEADER_BYTES, SNAPSHOT_TRAILER_BYTES};
 
 pub(crate) use file::{list_snapshots, load_snapshot, write_snapshot};
+pub(crate) use format::snapshot_file_name;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::commit::Head;
-use super::error::{Error, Result};
+use super::error::{panic_message, Error, Result};
 use super::machine::StateMachine;
 use super::options::{SnapshotRetention, SyncPolicy};
 use super::{Inner, View};
@@ -34,7 +34,15 @@ impl<S: StateMachine> Background<S> {
             .name("elbstore-snapshot".into())
             .spawn(move || {
                 for view in receiver {
-                    let outcome = worker.write_snapshot(&view);
+                    // A panic in the state's `Serialize` must not end the
+                    // thread: snapshots would stop for good, unnoticed.
+                    let outcome =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.write_snapshot(&view)))
+                            .unwrap_or_else(|payload| {
+                                let path = worker.dir.join(snapshot::snapshot_file_name(view.seq));
+                                let message = panic_message(payload.as_ref());
+                                Err(Error::Snapshot(snapshot::SnapshotError::Panicked { path, message }))
+                            });
                     *worker.last_snapshot_error.lock() = outcome.err().and_then(|err| match err {
                         Error::Snapshot(err) => Some(Arc::new(err)),
                         _ => None,

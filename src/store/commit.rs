@@ -12,10 +12,14 @@
 //! every later writer gets `Error::Poisoned`, and readers keep seeing the last
 //! durable state.
 
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::error::{Error, Result};
+use parking_lot::MutexGuard;
+
+use super::error::{Error, Poison, Result};
 use super::machine::StateMachine;
 use super::options::SyncPolicy;
 use super::txn::{Committed, TxnContext, TxnMeta};
@@ -51,6 +55,34 @@ pub(crate) struct Head<S> {
     pub events_since_snapshot: u64,
 }
 
+/// Where the pending records ended before a transaction was framed.
+#[derive(Clone, Copy)]
+pub(crate) struct PendingMark {
+    chunks: usize,
+    last_chunk: Option<(usize, u64)>,
+    active_segment_bytes: Option<u64>,
+}
+
+impl<S> Head<S> {
+    pub(crate) fn pending_mark(&self) -> PendingMark {
+        PendingMark {
+            chunks: self.chunks.len(),
+            last_chunk: self.chunks.last().map(|c| (c.bytes.len(), c.last_seq)),
+            active_segment_bytes: self.active_segment_bytes,
+        }
+    }
+
+    /// Takes out whatever was framed after `mark`.
+    pub(crate) fn undo_to(&mut self, mark: PendingMark) {
+        self.chunks.truncate(mark.chunks);
+        if let (Some(chunk), Some((bytes, last_seq))) = (self.chunks.last_mut(), mark.last_chunk) {
+            chunk.bytes.truncate(bytes);
+            chunk.last_seq = last_seq;
+        }
+        self.active_segment_bytes = mark.active_segment_bytes;
+    }
+}
+
 /// The state of commit groups.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
@@ -64,7 +96,7 @@ pub(crate) struct Groups {
     /// waking all of them for every group costs more than the group).
     pub waiters: Vec<(u64, std::thread::Thread)>,
     /// The failure that poisoned the store, if any.
-    pub poison: Option<Arc<WalError>>,
+    pub poison: Option<Arc<Poison>>,
 }
 
 /// Removes from the waiters, after a group, those to wake: every writer whose
@@ -128,58 +160,96 @@ impl<S: StateMachine> Inner<S> {
         f: impl FnOnce(&S, &TxnContext) -> Result<(Vec<S::Event>, R, Option<S>), E>,
     ) -> Result<(Committed, R), E> {
         check_meta(meta)?;
+        let mut head = self.lock_head()?;
+        let Some(earliest) = head.last_time.checked_next() else {
+            return Err(Error::TimeExhausted { last: head.last_time }.into());
+        };
+        let ctx = TxnContext { seq: head.next_seq, time: self.clock.now().max(earliest) };
+        self.guarded(&mut head, |head| {
+            let (events, result, folded) = f(&head.state, &ctx)?;
+            if events.is_empty() {
+                return Err(Error::EmptyTransaction.into());
+            }
+            self.push(head, meta, &events, ctx, folded)?;
+            Ok((Committed { seq: ctx.seq, time: ctx.time }, result))
+        })
+    }
+
+    /// Appends a transaction copied from another store's log, keeping its
+    /// sequence number and time (restores); `at` is where it was read (its
+    /// segment and byte offset), for errors. The caller waits for it as usual.
+    pub(crate) fn import(&self, txn: &super::Transaction<S::Event>, at: (&Path, u64)) -> Result<()> {
+        let mut head = self.lock_head()?;
+        let (path, offset) = (at.0.to_path_buf(), at.1);
+        if txn.seq != head.next_seq {
+            let (expected, found) = (head.next_seq, txn.seq);
+            return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
+        }
+        if txn.time <= head.last_time {
+            let (seq, previous, found) = (txn.seq, head.last_time, txn.time);
+            return Err(Error::Wal(WalError::TimeWentBackwards { path, offset, seq, previous, found }));
+        }
+        let ctx = TxnContext { seq: txn.seq, time: txn.time };
+        self.guarded(&mut head, |head| self.push(head, &txn.meta, &txn.events, ctx, None))
+    }
+
+    /// The head, once no earlier failure or panic has poisoned the store. The
+    /// check repeats under the lock: a panic may have poisoned the store while
+    /// this writer waited for it.
+    fn lock_head(&self) -> Result<MutexGuard<'_, Head<S>>> {
         if let Some(err) = self.poisoned_error() {
-            return Err(err.into());
+            return Err(err);
         }
-        let mut head = self.head.lock();
-        let time = self.clock.now().max(head.last_time.next());
-        let ctx = TxnContext { seq: head.next_seq, time };
-        let (events, result, folded) = f(&head.state, &ctx)?;
-        if events.is_empty() {
-            return Err(Error::EmptyTransaction.into());
+        let head = self.head.lock();
+        match self.poisoned_error() {
+            Some(err) => Err(err),
+            None => Ok(head),
         }
-        self.frame_into_head(&mut head, meta, &events, ctx)?;
+    }
+
+    /// Runs `body`, which may call code that is not the store's (the caller's
+    /// closure, `Serialize`, `apply`), on the head. If it panics, what it
+    /// framed is taken back out of the pending records, the store is poisoned
+    /// before the head lock is released (no other writer builds on a state
+    /// that may be half-applied), every waiter is woken, and the panic goes on
+    /// unwinding in the caller's thread.
+    fn guarded<T>(&self, head: &mut Head<S>, body: impl FnOnce(&mut Head<S>) -> T) -> T {
+        let mark = head.pending_mark();
+        match panic::catch_unwind(AssertUnwindSafe(|| body(&mut *head))) {
+            Ok(outcome) => outcome,
+            Err(payload) => {
+                head.undo_to(mark);
+                self.poison(Poison::panic(head.next_seq, payload.as_ref()));
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Frames one transaction into the pending records and applies it to the
+    /// head state (or adopts `folded`, the state with its events applied).
+    fn push(
+        &self,
+        head: &mut Head<S>,
+        meta: &TxnMeta,
+        events: &[S::Event],
+        ctx: TxnContext,
+        folded: Option<S>,
+    ) -> Result<()> {
+        let Some(next_seq) = head.next_seq.checked_add(1) else {
+            return Err(Error::SequenceExhausted { last: head.next_seq - 1 });
+        };
+        self.frame_into_head(head, meta, events, ctx)?;
         match folded {
             Some(state) => head.state = state,
             None => {
-                for event in &events {
+                for event in events {
                     head.state.apply(event);
                 }
             }
         }
-        head.next_seq += 1;
-        head.last_time = time;
+        head.next_seq = next_seq;
+        head.last_time = ctx.time;
         head.events_since_snapshot += events.len() as u64;
-        Ok((Committed { seq: ctx.seq, time }, result))
-    }
-
-    /// Appends a transaction copied from another store's log, keeping its
-    /// sequence number and time (restores). The caller waits for it as usual.
-    pub(crate) fn import(&self, txn: &super::Transaction<S::Event>) -> Result<()> {
-        if let Some(err) = self.poisoned_error() {
-            return Err(err);
-        }
-        let mut head = self.head.lock();
-        if txn.seq != head.next_seq {
-            let (expected, found) = (head.next_seq, txn.seq);
-            return Err(Error::Wal(WalError::SequenceGap { path: self.dir.clone(), offset: 0, expected, found }));
-        }
-        if txn.time <= head.last_time {
-            return Err(Error::Wal(WalError::TimeWentBackwards {
-                path: self.dir.clone(),
-                offset: 0,
-                seq: txn.seq,
-                previous: head.last_time,
-                found: txn.time,
-            }));
-        }
-        self.frame_into_head(&mut head, &txn.meta, &txn.events, TxnContext { seq: txn.seq, time: txn.time })?;
-        for event in &txn.events {
-            head.state.apply(event);
-        }
-        head.next_seq += 1;
-        head.last_time = txn.time;
-        head.events_since_snapshot += txn.events.len() as u64;
         Ok(())
     }
 
@@ -233,6 +303,23 @@ impl<S: StateMachine> Inner<S> {
         }
     }
 
+    /// Poisons the store (keeping the first cause) and wakes every waiter.
+    /// Returns the cause that stands.
+    fn poison(&self, cause: Poison) -> Arc<Poison> {
+        let mut groups = self.groups.lock();
+        let cause = self.poison_locked(&mut groups, cause);
+        let woken = take_woken(&mut groups);
+        drop(groups);
+        woken.iter().for_each(std::thread::Thread::unpark);
+        cause
+    }
+
+    fn poison_locked(&self, groups: &mut Groups, cause: Poison) -> Arc<Poison> {
+        let cause = groups.poison.get_or_insert_with(|| Arc::new(cause)).clone();
+        self.poisoned.store(true, Ordering::Release);
+        cause
+    }
+
     /// Blocks until `seq` is acknowledged (or the store is poisoned), leading
     /// a commit group when no other writer is.
     pub(crate) fn wait_acked(&self, seq: u64) -> Result<()> {
@@ -257,26 +344,43 @@ impl<S: StateMachine> Inner<S> {
             }
             groups.leader_active = true;
             drop(groups);
-            let outcome = self.lead_group();
+            // A panic while leading (cloning the state is the state machine's
+            // code) must not leave `leader_active` set: every writer would
+            // wait for a leader that is gone.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.lead_group()));
             groups = self.groups.lock();
             groups.leader_active = false;
+            let mut panicked = None;
             match outcome {
-                Ok(acked) => groups.acked_seq = groups.acked_seq.max(acked),
-                Err(err) => {
-                    groups.poison.get_or_insert_with(|| Arc::new(err));
-                    self.poisoned.store(true, Ordering::Release);
+                Ok(Ok(Some(acked))) => groups.acked_seq = groups.acked_seq.max(acked),
+                // Poisoned before the group started: the loop reports it.
+                Ok(Ok(None)) => {}
+                Ok(Err(err)) => {
+                    self.poison_locked(&mut groups, err);
+                }
+                Err(payload) => {
+                    let seq = self.head.lock().next_seq;
+                    self.poison_locked(&mut groups, Poison::panic(seq, payload.as_ref()));
+                    panicked = Some(payload);
                 }
             }
             let woken = take_woken(&mut groups);
             drop(groups);
             woken.iter().for_each(std::thread::Thread::unpark);
+            if let Some(payload) = panicked {
+                panic::resume_unwind(payload);
+            }
             groups = self.groups.lock();
         }
     }
 
     /// Writes every pending record, makes it durable per the sync policy and
-    /// publishes the state that includes exactly those records.
-    fn lead_group(&self) -> std::result::Result<u64, WalError> {
+    /// publishes the state that includes exactly those records. Writes
+    /// nothing once the store is poisoned.
+    fn lead_group(&self) -> std::result::Result<Option<u64>, Poison> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let mut writer_slot = self.writer.lock();
         let writer = writer_slot.as_mut().expect("read-write stores have a log writer");
         let (mut chunks, view, snapshot_due) = {
@@ -286,15 +390,16 @@ impl<S: StateMachine> Inner<S> {
             let snapshot_due = self.snapshot_due(&mut head);
             (chunks, view, snapshot_due)
         };
+        let io = |err| Poison::Io(err);
         for chunk in &mut chunks {
             if chunk.new_segment {
-                let info = writer.start_segment(chunk.first_seq, chunk.first_time)?;
+                let info = writer.start_segment(chunk.first_seq, chunk.first_time).map_err(io)?;
                 self.segments.write().push(info);
             }
-            writer.append(&mut chunk.bytes, chunk.last_seq)?;
+            writer.append(&mut chunk.bytes, chunk.last_seq).map_err(io)?;
         }
         match self.sync {
-            SyncPolicy::Always => writer.sync()?,
+            SyncPolicy::Always => writer.sync().map_err(io)?,
             SyncPolicy::Interval(_) | SyncPolicy::Never => {}
         }
         drop(writer_slot);
@@ -308,7 +413,7 @@ impl<S: StateMachine> Inner<S> {
         if snapshot_due {
             self.request_snapshot(view);
         }
-        Ok(acked)
+        Ok(Some(acked))
     }
 
     /// Makes every record written so far durable (for `SyncPolicy::Interval`,
@@ -320,14 +425,8 @@ impl<S: StateMachine> Inner<S> {
         let mut writer_slot = self.writer.lock();
         let Some(writer) = writer_slot.as_mut() else { return Ok(()) };
         if let Err(err) = writer.sync() {
-            let cause = Arc::new(err);
-            let mut groups = self.groups.lock();
-            let cause = groups.poison.get_or_insert(cause).clone();
-            self.poisoned.store(true, Ordering::Release);
-            let woken = take_woken(&mut groups);
-            drop(groups);
-            woken.iter().for_each(std::thread::Thread::unpark);
-            return Err(Error::Poisoned { cause });
+            drop(writer_slot);
+            return Err(Error::Poisoned { cause: self.poison(Poison::Io(err)) });
         }
         Ok(())
     }

@@ -66,14 +66,26 @@ pub enum Error {
         /// The store's directory.
         dir: PathBuf,
     },
-    /// An earlier write or fsync failed; no later write can succeed on this
-    /// handle. Reopen the store to recover every acknowledged commit.
+    /// An earlier write or fsync failed, or code on the commit path panicked;
+    /// no later write can succeed on this handle. Reopen the store to recover
+    /// every acknowledged commit.
     Poisoned {
         /// The failure that poisoned the store.
-        cause: Arc<WalError>,
+        cause: Arc<Poison>,
     },
     /// A transaction with no events.
     EmptyTransaction,
+    /// The last commit's timestamp is the largest one there is: no later
+    /// commit can have a strictly greater one.
+    TimeExhausted {
+        /// The last commit's timestamp.
+        last: crate::clock::Timestamp,
+    },
+    /// The log holds the largest sequence number a commit may have.
+    SequenceExhausted {
+        /// The last sequence number.
+        last: u64,
+    },
     /// A transaction without an actor or a reason.
     MissingAttribution {
         /// `actor` or `reason`.
@@ -190,6 +202,12 @@ impl fmt::Display for Error {
                 write!(f, "store refuses writes after an earlier failure and must be reopened: {cause}")
             }
             Error::EmptyTransaction => write!(f, "transaction has no events"),
+            Error::TimeExhausted { last } => {
+                write!(f, "the last commit's timestamp {last} is the largest there is; no later commit can follow it")
+            }
+            Error::SequenceExhausted { last } => {
+                write!(f, "the log ends at sequence number {last}, the largest a commit may have")
+            }
             Error::MissingAttribution { field } => write!(f, "transaction has no {field}"),
             Error::FieldTooLong { field, bytes, limit } => {
                 write!(f, "transaction {field} is {bytes} bytes long, over the limit of {limit}")
@@ -239,6 +257,59 @@ impl std::error::Error for Error {
             Error::Poisoned { cause } => Some(cause.as_ref()),
             Error::Unencodable { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+/// Why a store refuses writes until it is reopened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Poison {
+    /// A write or fsync of the log failed. It is never retried: the kernel may
+    /// have dropped the unsynced pages, so a retry could report success for
+    /// data that is gone.
+    Io(WalError),
+    /// Code on the commit path panicked: the caller's closure, the state
+    /// machine's `apply` or `clone`, or an event's `Serialize`. The head state
+    /// may be half-applied; the transaction was not written.
+    Panic {
+        /// The sequence number the transaction being committed would have had.
+        seq: u64,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl Poison {
+    /// The cause for a panic caught while committing transaction `seq`.
+    pub(crate) fn panic(seq: u64, payload: &(dyn std::any::Any + Send)) -> Poison {
+        Poison::Panic { seq, message: panic_message(payload) }
+    }
+}
+
+/// The message a panic was raised with.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a payload that is not a string".to_owned())
+}
+
+impl fmt::Display for Poison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Poison::Io(err) => write!(f, "{err}"),
+            Poison::Panic { seq, message } => write!(f, "a panic while committing transaction {seq}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Poison {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Poison::Io(err) => Some(err),
+            Poison::Panic { .. } => None,
         }
     }
 }

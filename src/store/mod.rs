@@ -20,7 +20,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 pub use commit::{ACTOR_BYTES_MAX, REASON_BYTES_MAX};
-pub use error::{Error, Result};
+pub use error::{Error, Poison, Result};
 pub use history::Point;
 pub use machine::StateMachine;
 pub use open::{OpenReport, IDENTITY_FILE, LOCK_FILE};
@@ -372,12 +372,23 @@ impl<E: serde::de::DeserializeOwned> Iterator for Transactions<E> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let limit = self.record_bytes_max;
-        let item = self.cursor.next_with(|path, offset, frame| {
-            let (meta, events) = payload::decode::<E>(frame.payload, limit).map_err(|source| {
-                WalError::Undecodable { path: path.to_path_buf(), offset: offset as u64, seq: frame.seq, source }
-            })?;
-            Ok(Transaction { seq: frame.seq, time: frame.time, meta, events })
-        })?;
+        let item = self.cursor.next_with(|path, offset, frame| decode_transaction(path, offset, frame, limit))?;
         Some(item.map_err(Error::from))
     }
+}
+
+/// Decodes the transaction in `frame`, read at `offset` of `path`.
+pub(crate) fn decode_transaction<E: serde::de::DeserializeOwned>(
+    path: &Path,
+    offset: usize,
+    frame: &crate::wal::Frame<'_>,
+    limit: u32,
+) -> std::result::Result<Transaction<E>, WalError> {
+    let (meta, events) = payload::decode::<E>(frame.payload, limit).map_err(|source| WalError::Undecodable {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        seq: frame.seq,
+        source,
+    })?;
+    Ok(Transaction { seq: frame.seq, time: frame.time, meta, events })
 }

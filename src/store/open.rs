@@ -192,6 +192,7 @@ fn rejected_path(err: &SnapshotError) -> Option<&PathBuf> {
         | SnapshotError::Foreign { path, .. }
         | SnapshotError::NameMismatch { path, .. }
         | SnapshotError::Undecodable { path, .. }
+        | SnapshotError::Panicked { path, .. }
         | SnapshotError::Unencodable { path, .. } => Some(path),
     }
 }

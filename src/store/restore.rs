@@ -66,12 +66,15 @@ impl<S: StateMachine + PartialEq> Store<S> {
         if !target.open_report().created {
             return Err(Error::DirectoryNotEmpty { path: new_dir.to_path_buf() });
         }
-        for txn in self.transactions(1..=seq) {
-            let txn = txn?;
-            let txn_seq = txn.seq;
-            target.inner.import(&txn)?;
-            if txn_seq % IMPORT_BATCH == 0 || txn_seq == seq {
-                target.inner.wait_acked(txn_seq)?;
+        let mut cursor = self.log_cursor(1..=seq);
+        let limit = self.inner.record_bytes_max;
+        while let Some(item) = cursor.next_with(|path, offset, frame| {
+            Ok((super::decode_transaction::<S::Event>(path, offset, frame, limit)?, path.to_path_buf(), offset as u64))
+        }) {
+            let (txn, path, offset) = item?;
+            target.inner.import(&txn, (&path, offset))?;
+            if txn.seq % IMPORT_BATCH == 0 || txn.seq == seq {
+                target.inner.wait_acked(txn.seq)?;
             }
         }
         let snapshot = if seq > 0 { Some(target.snapshot()?) } else { None };
