@@ -187,3 +187,47 @@ fn lowering_record_bytes_max_refuses_to_open_instead_of_cutting_an_acknowledged_
     let store = Store::<Kv>::open(dir.path(), Options::default().record_bytes_max(payload_bytes)).unwrap();
     assert_eq!(store.read().seq(), 3);
 }
+
+/// Regression: a second tear at the same offset (the first commit after a
+/// cut torn again by the next crash) replaced the side file holding the
+/// first tear's bytes. Every cut is kept, under its own name; a side file
+/// that already holds exactly the bytes being cut (a crash between keeping
+/// them and truncating) is reused, not duplicated.
+#[test]
+fn a_second_tear_at_the_same_offset_keeps_both_cuts() {
+    let fixture = small_log("two-tears-source", 4);
+    let dir = TempDir::new("two-tears");
+    let at = fixture.boundaries[2];
+    // The first tear: half of record 4.
+    let first_tear = fixture.segment[at..at + 10].to_vec();
+    let segment_path = lay_out(dir.path(), &fixture, &fixture.segment[..at + 10]);
+    let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(store.open_report().torn_tail.as_ref().map(|t| t.offset as usize), Some(at));
+    // The next record starts at the same offset, and is torn in turn.
+    store.commit(meta(50), vec![KvEvent::Set(50, 50), KvEvent::Set(51, 51)]).unwrap();
+    drop(store);
+    let whole = std::fs::read(&segment_path).unwrap();
+    let second_tear = whole[at..whole.len() - 3].to_vec();
+    assert_ne!(first_tear, second_tear);
+    std::fs::write(&segment_path, &whole[..whole.len() - 3]).unwrap();
+    let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(store.read().seq(), 3);
+    drop(store);
+    let mut kept: Vec<Vec<u8>> = files_with_prefix(dir.path(), &format!("{}.cut-", fixture.segment_name))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    kept.sort();
+    let mut expected = vec![first_tear.clone(), second_tear];
+    expected.sort();
+    assert_eq!(kept, expected, "both tears are kept");
+    // An interrupted cut left its side file: the same bytes are not kept twice.
+    let names = files_with_prefix(dir.path(), &format!("{}.cut-", fixture.segment_name));
+    let mut segment = std::fs::read(&segment_path).unwrap();
+    segment.extend_from_slice(&first_tear);
+    std::fs::write(&segment_path, &segment).unwrap();
+    let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+    let torn = store.open_report().torn_tail.clone().unwrap();
+    assert!(names.contains(torn.kept_at.as_ref().unwrap()), "the existing side file with those bytes is reused");
+    assert_eq!(files_with_prefix(dir.path(), &format!("{}.cut-", fixture.segment_name)), names);
+}

@@ -225,15 +225,29 @@ fn cut_tail(
         return Ok(torn);
     }
     let name = segment.file_name().and_then(|n| n.to_str()).unwrap_or("segment");
-    let kept_at = dir.join(format!("{name}.cut-{offset:020}"));
-    if fs.exists(&kept_at).map_err(io_err("stat", &kept_at))? {
-        // A crash between keeping the bytes and truncating leaves this file
-        // behind; its bytes are the same ones we are about to keep again.
-        fs.remove_file(&kept_at).map_err(io_err("remove", &kept_at))?;
-    }
-    let mut side = fs.create_new(&kept_at).map_err(io_err("create", &kept_at))?;
-    side.write_all(&bytes[offset..]).map_err(io_err("write", &kept_at))?;
-    side.sync_data().map_err(io_err("fsync", &kept_at))?;
+    let cut = &bytes[offset..];
+    let base = format!("{name}.cut-{offset:020}");
+    // Every cut is kept under a name of its own: a later tear at the same
+    // offset (the first record after a cut, torn by the next crash) gets the
+    // next free suffix. A side file that already holds exactly these bytes
+    // was left by a crash between keeping them and truncating: reuse it, and
+    // make sure it is durable (the crash may have come before its fsync).
+    let mut n = 0u64;
+    let kept_at = loop {
+        let candidate = if n == 0 { dir.join(&base) } else { dir.join(format!("{base}.{n}")) };
+        if !fs.exists(&candidate).map_err(io_err("stat", &candidate))? {
+            let mut side = fs.create_new(&candidate).map_err(io_err("create", &candidate))?;
+            side.write_all(cut).map_err(io_err("write", &candidate))?;
+            side.sync_data().map_err(io_err("fsync", &candidate))?;
+            break candidate;
+        }
+        if fs.read_file(&candidate).map_err(io_err("read", &candidate))? == cut {
+            let mut side = fs.open_append(&candidate).map_err(io_err("open", &candidate))?;
+            side.sync_data().map_err(io_err("fsync", &candidate))?;
+            break candidate;
+        }
+        n += 1;
+    };
     fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
     let mut file = fs.open_append(segment).map_err(io_err("open", segment))?;
     file.set_len(offset as u64).map_err(io_err("truncate", segment))?;
