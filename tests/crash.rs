@@ -848,3 +848,69 @@ fn a_segment_cut_below_its_header_under_a_reader_is_a_bad_header() {
         other => panic!("expected a bad header, got {other:?}"),
     }
 }
+
+/// Regression: a snapshot whose header says sequence number `u64::MAX` and
+/// passes its checksums made open overflow computing the record after it. It
+/// is a typed error: the log does not reach it.
+#[test]
+fn a_snapshot_at_the_last_sequence_number_is_a_typed_error_not_an_overflow() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    for i in 0..3 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, i)).unwrap();
+    }
+    let snapshot = store.snapshot().unwrap();
+    drop(store);
+    let mut bytes = fs.read_raw(&snapshot.path).unwrap();
+    let header = elbstore::SnapshotHeader::decode(&bytes).unwrap();
+    bytes[..elbstore::SNAPSHOT_HEADER_BYTES]
+        .copy_from_slice(&elbstore::SnapshotHeader { seq: u64::MAX, ..header }.encode());
+    fs.remove_raw(&snapshot.path);
+    fs.write_raw(&Path::new(DIR).join(format!("snapshot-{:020}.snap", u64::MAX)), bytes);
+    for options in [options(&fs), read_only(&fs)] {
+        match Store::<Kv>::open(DIR, options) {
+            Err(Error::LogBehindSnapshot { snapshot_seq, log_last_seq, .. }) => {
+                assert_eq!((snapshot_seq, log_last_seq), (u64::MAX, 3));
+            }
+            other => panic!("expected LogBehindSnapshot, got {other:?}"),
+        }
+    }
+    let report = elbstore::verify::<Kv>(DIR, read_only(&fs)).unwrap();
+    assert!(
+        matches!(report.problems[..], [Error::LogBehindSnapshot { snapshot_seq: u64::MAX, .. }]),
+        "{:?}",
+        report.problems
+    );
+}
+
+/// Sequence numbers run to `u64::MAX - 1`, so "the next record" always has a
+/// number: a log that reaches it refuses the next commit with a typed error,
+/// before and after a reopen.
+#[test]
+fn a_commit_past_the_last_sequence_number_is_refused_not_wrapped() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    let id = store.identity().id;
+    let empty = store.snapshot().unwrap();
+    drop(store);
+    // The empty state as of u64::MAX - 2, and an empty segment after it.
+    let mut bytes = fs.read_raw(&empty.path).unwrap();
+    let header = elbstore::SnapshotHeader::decode(&bytes).unwrap();
+    bytes[..elbstore::SNAPSHOT_HEADER_BYTES]
+        .copy_from_slice(&elbstore::SnapshotHeader { seq: u64::MAX - 2, ..header }.encode());
+    fs.remove_raw(&empty.path);
+    fs.write_raw(&Path::new(DIR).join(format!("snapshot-{:020}.snap", u64::MAX - 2)), bytes);
+    let header = elbstore::SegmentHeader { store_id: id, first_seq: u64::MAX - 1, created: elbstore::Timestamp(1) };
+    fs.write_raw(&Path::new(DIR).join(format!("wal-{:020}.log", u64::MAX - 1)), header.encode().to_vec());
+    let store = Store::<Kv>::open(DIR, options(&fs)).unwrap();
+    assert_eq!(store.commit(TxnMeta::new("writer", "last"), events(0, 0)).unwrap().seq, u64::MAX - 1);
+    let refused = store.commit(TxnMeta::new("writer", "one too many"), events(0, 1));
+    assert!(matches!(refused, Err(Error::SequenceExhausted { last }) if last == u64::MAX - 1), "{refused:?}");
+    drop(store);
+    let store = Store::<Kv>::open(DIR, options(&fs)).unwrap();
+    assert_eq!(store.read().seq(), u64::MAX - 1);
+    assert!(matches!(
+        store.commit(TxnMeta::new("writer", "again"), events(0, 1)),
+        Err(Error::SequenceExhausted { .. })
+    ));
+}

@@ -15,7 +15,8 @@ pub const FRAME_HEADER_BYTES: usize = 32;
 //         | payload: [u8; payload_bytes] }
 // crc = CRC32 of bytes 4..32+payload_bytes: the length, sequence number,
 // timestamp, synced mark and payload. A frame with payload_bytes = 0 or
-// seq = 0 is never valid, so a zero-filled region can never parse as a record.
+// seq = 0 is never valid, so a zero-filled region can never parse as a record;
+// nor is seq = u64::MAX, so "the next record" always has a number.
 // synced_seq: every record up to this sequence number was durable (fsynced)
 // before this frame was written, so synced_seq < seq. Filled in when the frame
 // is written, not when it is framed (see `seal_frames`): recovery uses it to
@@ -56,8 +57,12 @@ pub enum FrameProblem {
     },
     /// The payload length is zero.
     ZeroLength,
-    /// The sequence number is zero.
-    ZeroSequence,
+    /// The sequence number is zero or `u64::MAX`: a record's is 1 to
+    /// `u64::MAX - 1`, so the next one always exists.
+    SequenceOutOfRange {
+        /// The sequence number.
+        seq: u64,
+    },
     /// The payload length is over the configured record limit.
     TooLarge {
         /// The length in the header.
@@ -99,7 +104,7 @@ impl fmt::Display for FrameProblem {
                 write!(f, "truncated frame: {available} bytes available, {needed} needed")
             }
             FrameProblem::ZeroLength => write!(f, "frame with zero payload length"),
-            FrameProblem::ZeroSequence => write!(f, "frame with sequence number zero"),
+            FrameProblem::SequenceOutOfRange { seq } => write!(f, "frame with sequence number {seq}, out of range"),
             FrameProblem::TooLarge { payload_bytes, limit } => {
                 write!(f, "frame payload of {payload_bytes} bytes exceeds the limit of {limit}")
             }
@@ -136,7 +141,7 @@ pub fn append_frame<E>(
     write_payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     too_large: impl FnOnce(usize) -> E,
 ) -> Result<usize, E> {
-    assert!(seq > 0, "sequence numbers start at 1");
+    assert!(seq > 0 && seq < u64::MAX, "sequence numbers run from 1 to u64::MAX - 1");
     let start = out.len();
     out.resize(start + FRAME_HEADER_BYTES, 0);
     if let Err(err) = write_payload(out) {
@@ -217,8 +222,8 @@ fn decode_any_length(bytes: &[u8]) -> Result<Frame<'_>, FrameProblem> {
     if computed != stored {
         return Err(FrameProblem::ChecksumMismatch { stored, computed });
     }
-    if seq == 0 {
-        return Err(FrameProblem::ZeroSequence);
+    if seq == 0 || seq == u64::MAX {
+        return Err(FrameProblem::SequenceOutOfRange { seq });
     }
     if synced_seq >= seq {
         return Err(FrameProblem::SyncedAhead { seq, synced_seq });
@@ -283,7 +288,7 @@ mod tests {
         append_frame(
             &mut out,
             seq,
-            Timestamp(seq * 10),
+            Timestamp(seq.wrapping_mul(10)),
             1024,
             |o| {
                 o.extend_from_slice(payload);
@@ -367,6 +372,18 @@ mod tests {
         // an impossible sequence number.
         assert_eq!(find_valid_frame(&bytes, 0, 5), None);
         assert_eq!(find_valid_frame(&bytes, at + 1, 5), None);
+    }
+
+    #[test]
+    fn sequence_numbers_zero_and_the_largest_are_never_valid() {
+        for seq in [0, u64::MAX] {
+            let mut bytes = frame(5, b"x");
+            bytes[8..16].copy_from_slice(&seq.to_le_bytes());
+            let crc = crc32fast::hash(&bytes[4..]);
+            bytes[0..4].copy_from_slice(&crc.to_le_bytes());
+            assert_eq!(decode_frame(&bytes, 1024), Err(FrameProblem::SequenceOutOfRange { seq }));
+        }
+        assert!(decode_frame(&frame(u64::MAX - 1, b"x"), 1024).is_ok());
     }
 
     #[test]

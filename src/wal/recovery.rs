@@ -103,17 +103,21 @@ pub(crate) fn recover(
             torn: None,
         });
     };
-    if first.first_seq > after_seq + 1 {
+    // `after_seq` comes from a snapshot's header: any number a checksum
+    // passes, up to u64::MAX, so the arithmetic saturates. A snapshot beyond
+    // the log is then reported by the caller as the log ending behind it.
+    let first_after = after_seq.saturating_add(1);
+    if first.first_seq > first_after {
         return Err(WalError::SequenceGap {
             path: first.path.clone(),
             offset: 0,
-            expected: after_seq + 1,
+            expected: first_after,
             found: first.first_seq,
         });
     }
     // Segments wholly covered by the snapshot are not read: their records are
     // already folded into it, and `verify` checks them.
-    let start = segments.partition_point(|s| s.first_seq <= after_seq + 1) - 1;
+    let start = segments.partition_point(|s| s.first_seq <= first_after) - 1;
     let implied_last_seq = segments[start].first_seq - 1;
     let mut last: Option<Last> = None;
     let mut torn = None;
