@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use elbstore::{Options, StateMachine, Store, SyncPolicy, TxnMeta};
+use elbstore::{Create, Options, StateMachine, Store, SyncPolicy, TxnMeta};
 use serde::{Deserialize, Serialize};
 
 /// A state that costs nothing to clone, so the figures are the store's own
@@ -56,7 +56,7 @@ fn commits(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(5));
 
     let dir = bench_dir("never");
-    let options = Options::default().sync(SyncPolicy::Never).snapshot_every_events(None);
+    let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).snapshot_every_events(None);
     let store: Store<Health> = Store::open(&dir, options).unwrap();
     group.throughput(Throughput::Elements(1));
     group.bench_function("never/1_writer", |b| {
@@ -67,7 +67,7 @@ fn commits(c: &mut Criterion) {
 
     for writers in [1u64, 8, 64] {
         let dir = bench_dir(&format!("always-{writers}"));
-        let options = Options::default().sync(SyncPolicy::Always).snapshot_every_events(None);
+        let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Always).snapshot_every_events(None);
         let store: Store<Health> = Store::open(&dir, options).unwrap();
         group.bench_function(format!("always/{writers}_writers"), |b| {
             b.iter_custom(|iters| commit_from(&store, writers, iters.max(writers)));

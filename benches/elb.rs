@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use elbstore::elb::{fleet, Command, ElbStore, EntityKey, HealthState, Settings, Taggable, TargetHealth, TargetSpec};
-use elbstore::{OpenMode, Options, SyncPolicy, TxnMeta};
+use elbstore::{Create, OpenMode, Options, SyncPolicy, TxnMeta};
 
 /// Numbers every health update the commit benches make.
 static UPDATES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -50,7 +50,7 @@ fn big_store() -> (PathBuf, bool) {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let started = Instant::now();
-    let options = Options::default().sync(SyncPolicy::Never).snapshot_every_events(None);
+    let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).snapshot_every_events(None);
     let store = ElbStore::open(&dir, options, Settings::default()).unwrap();
     let mut i = 0;
     while i < n {
@@ -124,8 +124,12 @@ fn open_and_snapshots(c: &mut Criterion) {
             std::fs::copy(&path, writable.join(&name)).unwrap();
         }
     }
-    let writer =
-        ElbStore::open(&writable, Options::default().snapshot_every_events(None), Settings::default()).unwrap();
+    let writer = ElbStore::open(
+        &writable,
+        Options::default().create(Create::IfMissing).snapshot_every_events(None),
+        Settings::default(),
+    )
+    .unwrap();
     let mut round = 0u64;
     let snapshot_bytes = writer.store().snapshot().unwrap().bytes;
     group.throughput(Throughput::Bytes(snapshot_bytes));
@@ -154,8 +158,12 @@ fn open_and_snapshots(c: &mut Criterion) {
     });
     // The DESIGN figure is for about 10 versions: the creation (inside a
     // 100-load-balancer build transaction) and ten tag changes, one per transaction.
-    let writer =
-        ElbStore::open(&writable, Options::default().snapshot_every_events(None), Settings::default()).unwrap();
+    let writer = ElbStore::open(
+        &writable,
+        Options::default().create(Create::IfMissing).snapshot_every_events(None),
+        Settings::default(),
+    )
+    .unwrap();
     for k in 0..10 {
         let tags = [(format!("k{k}"), format!("v{k}"))].into();
         let command = Command::AddTags { resource: Taggable::LoadBalancer(lb), tags };
@@ -174,8 +182,12 @@ fn open_and_snapshots(c: &mut Criterion) {
 fn commit_store(tag: &str, sync: SyncPolicy) -> (ElbStore, Vec<elbstore::elb::TargetGroupId>, PathBuf) {
     let dir = stores().join(format!("commit-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store =
-        ElbStore::open(&dir, Options::default().sync(sync).snapshot_every_events(None), Settings::default()).unwrap();
+    let store = ElbStore::open(
+        &dir,
+        Options::default().create(Create::IfMissing).sync(sync).snapshot_every_events(None),
+        Settings::default(),
+    )
+    .unwrap();
     for start in (0..2000).step_by(100) {
         store
             .execute_with(TxnMeta::new("bench", "fleet"), |_, ctx| fleet::batch_commands(start..start + 100, ctx.seq))

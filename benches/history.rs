@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use elbstore::elb::{fleet, Command, ElbStore, HealthState, Settings, TargetHealth, TargetSpec};
-use elbstore::{Options, Point, SyncPolicy, TxnMeta};
+use elbstore::{Create, Options, Point, SyncPolicy, TxnMeta};
 
 /// Transactions of health changes after the fleet is built.
 const TAIL_TRANSACTIONS: u64 = 50_000;
@@ -20,7 +20,7 @@ fn fleet_size() -> u64 {
 }
 
 fn options() -> Options {
-    Options::default().sync(SyncPolicy::Never).snapshot_every_events(Some(250_000))
+    Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).snapshot_every_events(Some(250_000))
 }
 
 /// Opens the bench store, building it first if it is not there yet.

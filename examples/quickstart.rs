@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use elbstore::{Options, StateMachine, Store, TxnMeta};
+use elbstore::{Create, Options, StateMachine, Store, TxnMeta};
 use serde::{Deserialize, Serialize};
 
 /// Registered targets per target group: a small stand-in for the ELB state.
@@ -65,7 +65,9 @@ fn run() -> Result<(), String> {
     }
     let temporary = dir.is_none();
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("elbstore-quickstart-{}", std::process::id())));
-    let options = || Options::default().identity("quickstart", "development").snapshot_every_events(None);
+    let options = || {
+        Options::default().create(Create::IfMissing).identity("quickstart", "development").snapshot_every_events(None)
+    };
 
     let store: Store<Registry> = Store::open(&dir, options()).map_err(|e| e.to_string())?;
     println!("store {} ({}), created: {}", dir.display(), store.identity().id, store.open_report().created);

@@ -12,7 +12,7 @@ use crate::elb::{fleet, Command, ElbState, ElbStore, Settings, Taggable, TargetH
 use crate::identity::{Identity, StoreId};
 use crate::io::{CrashMode, SimFs};
 use crate::snapshot::SnapshotHeader;
-use crate::store::{Options, StateMachine, Store, SyncPolicy, TxnMeta};
+use crate::store::{Create, Options, StateMachine, Store, SyncPolicy, TxnMeta};
 use crate::wal::{decode_frame, SegmentHeader, FRAME_HEADER_BYTES};
 
 const DIR: &str = "/fuzz";
@@ -21,6 +21,7 @@ const RECORD_LIMIT: u32 = 1 << 16;
 
 fn options(fs: &SimFs) -> Options {
     Options::default()
+        .create(Create::IfMissing)
         .file_system(Arc::new(fs.clone()))
         .sync(SyncPolicy::Never)
         .snapshot_every_events(None)

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use common::{fold, Kv, KvEvent};
 use elbstore::io::{CrashMode, FaultKind, FaultMode, SimFs};
-use elbstore::{Error, Options, SnapshotRetention, Store, SyncPolicy, TxnMeta, WalError};
+use elbstore::{Create, Error, Options, SnapshotRetention, Store, SyncPolicy, TxnMeta, WalError};
 
 const DIR: &str = "/store";
 
 fn options(fs: &SimFs) -> Options {
     Options::default()
+        .create(Create::IfMissing)
         .file_system(Arc::new(fs.clone()))
         .sync(SyncPolicy::Always)
         .segment_bytes(4096)
@@ -489,7 +490,11 @@ fn group_commit_round(round: u32) {
     let sim = SimFs::new();
     let syncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let fs = SlowSync { inner: sim.clone(), syncs: syncs.clone() };
-    let options = Options::default().file_system(Arc::new(fs)).snapshot_every_events(None).segment_bytes(1 << 20);
+    let options = Options::default()
+        .create(Create::IfMissing)
+        .file_system(Arc::new(fs))
+        .snapshot_every_events(None)
+        .segment_bytes(1 << 20);
     let store = Store::<Kv>::open(DIR, options).unwrap();
     let start_syncs = syncs.load(std::sync::atomic::Ordering::SeqCst);
     let (writers, per_writer) = (4 + 4 * round, 12u32);
@@ -519,7 +524,7 @@ fn group_commit_round(round: u32) {
 }
 
 fn read_only(fs: &SimFs) -> Options {
-    Options::default().file_system(Arc::new(fs.clone())).mode(elbstore::OpenMode::ReadOnly)
+    Options::default().create(Create::IfMissing).file_system(Arc::new(fs.clone())).mode(elbstore::OpenMode::ReadOnly)
 }
 
 #[test]
@@ -913,4 +918,37 @@ fn a_commit_past_the_last_sequence_number_is_refused_not_wrapped() {
         store.commit(TxnMeta::new("writer", "again"), events(0, 1)),
         Err(Error::SequenceExhausted { .. })
     ));
+}
+
+/// Regression: when the log was cut under a running store, history reported
+/// a sequence gap in the store's directory at offset 0, and reading the
+/// transactions silently stopped early. Both name the segment and the offset
+/// where the log ends.
+#[test]
+fn a_log_cut_under_a_running_store_is_an_error_naming_the_segment_and_offset() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).segment_bytes(1 << 20).snapshot_every_events(None)).unwrap();
+    for i in 0..10 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, i)).unwrap();
+    }
+    drop(store);
+    let reader = Store::<Kv>::open(DIR, read_only(&fs)).unwrap();
+    let segment = reader.segments()[0].path.clone();
+    let bytes = fs.read_raw(&segment).unwrap();
+    let mut end = elbstore::SEGMENT_HEADER_BYTES;
+    for _ in 0..6 {
+        end += elbstore::decode_frame(&bytes[end..], u32::MAX).unwrap().encoded_bytes();
+    }
+    fs.truncate_raw(&segment, end as u64);
+    let check = |err: Error, what: &str| match err {
+        Error::Wal(WalError::LogEndsEarly { path, offset, expected }) => {
+            assert_eq!((path, offset, expected), (segment.clone(), end as u64, 7), "{what}");
+        }
+        other => panic!("{what}: expected LogEndsEarly, got {other}"),
+    };
+    check(reader.resolve(elbstore::Point::Seq(10)).unwrap_err(), "history");
+    let read: Vec<_> = reader.transactions(..).collect();
+    assert_eq!(read.len(), 7, "six records, then the error");
+    assert!(read[..6].iter().all(Result::is_ok));
+    check(read.into_iter().last().unwrap().unwrap_err(), "transactions");
 }

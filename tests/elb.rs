@@ -11,7 +11,7 @@ use elbstore::elb::{
     EntityKey, HealthCheck, HealthState, ListenerId, LoadBalancerId, Outcome, Protocol, RuleId, Settings, Taggable,
     TargetGroupId, TargetHealth, TargetSpec, TargetType, DELETION_PROTECTION,
 };
-use elbstore::{Options, StateMachine, SyncPolicy, TxnMeta};
+use elbstore::{Create, Options, StateMachine, SyncPolicy, TxnMeta};
 use proptest::prelude::*;
 
 /// A deliberately plain model of what the store should hold: maps of the few
@@ -331,7 +331,7 @@ fn adopt(model: &mut Model, op: &Op, outcome: &Outcome) {
 }
 
 fn options() -> Options {
-    Options::default().sync(SyncPolicy::Never).snapshot_every_events(Some(40))
+    Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).snapshot_every_events(Some(40))
 }
 
 proptest! {

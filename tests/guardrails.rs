@@ -12,7 +12,7 @@ use elbstore::elb::{
     fleet, Alarm, AlarmKind, Command, ConflictReason, ElbError, ElbStore, HistoryFilter, LoadBalancerId, OnConflict,
     RevertMode, RevertSelection, Settings, DELETION_PROTECTION,
 };
-use elbstore::{Error, ManualClock, OpenMode, Options, SyncPolicy, Timestamp, TxnMeta};
+use elbstore::{Create, Error, ManualClock, OpenMode, Options, SyncPolicy, Timestamp, TxnMeta};
 use parking_lot::Mutex;
 
 const NAME: &str = "us-east-1";
@@ -20,6 +20,7 @@ const ENV: &str = "production";
 
 fn options(clock: &ManualClock) -> Options {
     Options::default()
+        .create(Create::IfMissing)
         .identity(NAME, ENV)
         .sync(SyncPolicy::Never)
         .snapshot_every_events(None)
@@ -79,11 +80,16 @@ fn a_process_naming_another_store_is_refused_writes_nothing_and_raises_an_alarm(
     assert!(matches!(&seen.lock()[..], [Alarm { kind: AlarmKind::WrongStore { .. }, .. }]));
     // An unnamed writer is refused too: it means the store called "unnamed".
     assert!(matches!(
-        ElbStore::open(dir.path(), Options::default(), Settings::default()),
+        ElbStore::open(dir.path(), Options::default().create(Create::IfMissing), Settings::default()),
         Err(Error::WrongStore { .. })
     ));
     // A reader that names nothing may look.
-    assert!(ElbStore::open(dir.path(), Options::default().mode(OpenMode::ReadOnly), Settings::default()).is_ok());
+    assert!(ElbStore::open(
+        dir.path(),
+        Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly),
+        Settings::default()
+    )
+    .is_ok());
     // The id can be pinned as well.
     let wrong_id = options(&clock).expect_id(elbstore::StoreId(7));
     assert!(matches!(ElbStore::open(dir.path(), wrong_id, Settings::default()), Err(Error::WrongStore { .. })));
@@ -102,7 +108,12 @@ fn a_read_only_handle_cannot_write_and_attribution_is_required() {
     }
     store.close().unwrap();
     let before = dir_contents(dir.path());
-    let reader = ElbStore::open(dir.path(), Options::default().mode(OpenMode::ReadOnly), Settings::default()).unwrap();
+    let reader = ElbStore::open(
+        dir.path(),
+        Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly),
+        Settings::default(),
+    )
+    .unwrap();
     let err = reader.execute(TxnMeta::new("ops:a", "try"), delete(&[id])).unwrap_err();
     assert!(matches!(err, ElbError::Store(Error::ReadOnly { .. })), "{err}");
     drop(reader);

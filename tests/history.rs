@@ -13,12 +13,13 @@ use elbstore::elb::{
     HistoryFilter, Lookup, OnConflict, RevertMode, RevertSelection, Settings, Taggable, TargetHealth, TargetSpec,
 };
 use elbstore::{
-    verify, Error, ManualClock, OpenMode, Options, Point, StateMachine, Store, SyncPolicy, Timestamp, TxnMeta,
+    verify, Create, Error, ManualClock, OpenMode, Options, Point, StateMachine, Store, SyncPolicy, Timestamp, TxnMeta,
 };
 use proptest::prelude::*;
 
 fn kv_options(every: Option<u64>, clock: &ManualClock) -> Options {
     Options::default()
+        .create(Create::IfMissing)
         .sync(SyncPolicy::Never)
         .snapshot_every_events(every)
         .segment_bytes(4096)
@@ -127,7 +128,7 @@ fn points_outside_history_are_refused_clearly() {
 }
 
 fn elb_options() -> Options {
-    Options::default().sync(SyncPolicy::Never).snapshot_every_events(Some(500))
+    Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).snapshot_every_events(Some(500))
 }
 
 fn build(store: &ElbStore, range: std::ops::Range<u64>) {
@@ -411,7 +412,7 @@ fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
         .restore_to(
             Point::Seq(point),
             target.path(),
-            Options::default().identity("restored", "recovery"),
+            Options::default().create(Create::IfMissing).identity("restored", "recovery"),
             &TxnMeta::new("ops:oncall", "recover lb state").with_ticket("INC-1224"),
         )
         .unwrap();
@@ -420,8 +421,12 @@ fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
     assert!(provenance.contains(&format!("seq: {point}")));
     assert_eq!(report.seq, point);
     assert!(report.verified.ok() && report.verified.transactions == point);
-    let restored =
-        ElbStore::open(target.path(), Options::default().mode(OpenMode::ReadOnly), Settings::default()).unwrap();
+    let restored = ElbStore::open(
+        target.path(),
+        Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly),
+        Settings::default(),
+    )
+    .unwrap();
     assert_eq!(restored.read().state(), store.store().state_at(Point::Seq(point)).unwrap().state());
     assert_eq!(restored.store().identity().name, "restored");
     assert_ne!(restored.store().identity().id, store.store().identity().id);
@@ -429,12 +434,20 @@ fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
     let copied: Vec<_> = restored.store().transactions(..).map(|t| t.unwrap()).collect();
     assert_eq!(original, copied, "the same transactions, sequence numbers and times");
     drop(restored);
-    let again =
-        store.store().restore_to(Point::Seq(point), target.path(), Options::default(), &TxnMeta::new("ops", "again"));
+    let again = store.store().restore_to(
+        Point::Seq(point),
+        target.path(),
+        Options::default().create(Create::IfMissing),
+        &TxnMeta::new("ops", "again"),
+    );
     assert!(matches!(again, Err(Error::DirectoryNotEmpty { .. })), "{again:?}");
     let other = TempDir::new("restore-unattributed");
-    let unattributed =
-        store.store().restore_to(Point::Seq(point), other.path(), Options::default(), &TxnMeta::new("ops", ""));
+    let unattributed = store.store().restore_to(
+        Point::Seq(point),
+        other.path(),
+        Options::default().create(Create::IfMissing),
+        &TxnMeta::new("ops", ""),
+    );
     assert!(matches!(unattributed, Err(Error::MissingAttribution { field: "reason" })), "{unattributed:?}");
 }
 
@@ -450,7 +463,7 @@ fn verify_reports_the_first_problem_with_file_and_offset() {
         }
     }
     drop(store);
-    let report = verify::<Kv>(dir.path(), Options::default()).unwrap();
+    let report = verify::<Kv>(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!((report.transactions, report.snapshots_checked), (60, 1));
     assert!(report.segments >= 2);
@@ -468,7 +481,7 @@ fn verify_reports_the_first_problem_with_file_and_offset() {
     drop(other);
     let real = files_with_prefix(dir.path(), "snapshot-").remove(0);
     std::fs::copy(&fake.path, &real).unwrap();
-    let report = verify::<Kv>(dir.path(), Options::default()).unwrap();
+    let report = verify::<Kv>(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
     assert!(matches!(&report.problems[..], [Error::SnapshotMismatch { seq: 31, .. }]), "{:?}", report.problems);
 
     // Damage in a sealed segment names the file and offset.
@@ -476,7 +489,7 @@ fn verify_reports_the_first_problem_with_file_and_offset() {
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[200] ^= 1;
     std::fs::write(&segment, bytes).unwrap();
-    let report = verify::<Kv>(dir.path(), Options::default()).unwrap();
+    let report = verify::<Kv>(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
     assert!(!report.ok());
     let message = report.problems[0].to_string();
     assert!(message.contains("wal-00000000000000000001.log") && message.contains("byte offset"), "{message}");

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{Kv, KvEvent};
 use elbstore::io::{CrashMode, SimFs};
-use elbstore::{Error, Options, Poison, StateMachine, Store, SyncPolicy, TxnMeta};
+use elbstore::{Create, Error, Options, Poison, StateMachine, Store, SyncPolicy, TxnMeta};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -111,6 +111,7 @@ impl StateMachine for Fragile {
 
 fn options(fs: &SimFs) -> Options {
     Options::default()
+        .create(Create::IfMissing)
         .file_system(Arc::new(fs.clone()))
         .sync(SyncPolicy::Always)
         .segment_bytes(4096)

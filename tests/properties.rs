@@ -4,7 +4,7 @@
 mod common;
 
 use common::{files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
-use elbstore::{Options, Store, SyncPolicy};
+use elbstore::{Create, Options, Store, SyncPolicy};
 use proptest::prelude::*;
 
 fn event() -> impl Strategy<Value = KvEvent> {
@@ -31,7 +31,11 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn options(every: Option<u64>, segment_bytes: u64) -> Options {
-    Options::default().sync(SyncPolicy::Never).snapshot_every_events(every).segment_bytes(segment_bytes)
+    Options::default()
+        .create(Create::IfMissing)
+        .sync(SyncPolicy::Never)
+        .snapshot_every_events(every)
+        .segment_bytes(segment_bytes)
 }
 
 proptest! {

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
-use elbstore::{decode_frame, Error, FrameProblem, OpenMode, Options, Store, WalError, SEGMENT_HEADER_BYTES};
+use elbstore::{decode_frame, Create, Error, FrameProblem, OpenMode, Options, Store, WalError, SEGMENT_HEADER_BYTES};
 
 /// A small single-segment log and the transactions in it.
 struct Fixture {
@@ -20,7 +20,7 @@ struct Fixture {
 
 fn small_log(tag: &str, count: u32) -> Fixture {
     let dir = TempDir::new(tag);
-    let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+    let store: Store<Kv> = Store::open(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
     // Varying sizes, so record boundaries fall at irregular offsets.
     let txns: Vec<Vec<KvEvent>> = (0..count)
         .map(|i| (0..=i % 3).map(|j| KvEvent::Mix(j, u64::from(i) * 1000 + u64::from(j))).collect())
@@ -63,7 +63,7 @@ fn torn_tail_at_every_offset_recovers_the_longest_complete_prefix() {
     for len in SEGMENT_HEADER_BYTES..=fixture.segment.len() {
         let segment_path = lay_out(dir.path(), &fixture, &fixture.segment[..len]);
         let whole = fixture.boundaries.iter().filter(|&&b| b <= len).count();
-        let store: Store<Kv> = Store::open(dir.path(), Options::default())
+        let store: Store<Kv> = Store::open(dir.path(), Options::default().create(Create::IfMissing))
             .unwrap_or_else(|err| panic!("open after cutting at {len}: {err}"));
         assert_eq!(store.read().seq(), whole as u64, "cut at {len}");
         assert_eq!(*store.read(), fold(&fixture.txns[..whole]), "cut at {len}");
@@ -80,7 +80,7 @@ fn torn_tail_at_every_offset_recovers_the_longest_complete_prefix() {
         let next = store.commit(meta(99), vec![KvEvent::Set(7, 7)]).unwrap();
         assert_eq!(next.seq, whole as u64 + 1);
         drop(store);
-        let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+        let store: Store<Kv> = Store::open(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
         let mut expected = fold(&fixture.txns[..whole]);
         elbstore::StateMachine::apply(&mut expected, &KvEvent::Set(7, 7));
         assert_eq!(*store.read(), expected, "cut at {len}, then one commit");
@@ -103,7 +103,7 @@ fn zero_filled_tail_is_cut_like_a_torn_one() {
         // A record whose own last bytes are zeros survives zero-filling intact,
         // so count the records whose bytes really are unchanged.
         let whole = fixture.boundaries.iter().take_while(|&&b| segment[..b] == fixture.segment[..b]).count();
-        let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+        let store: Store<Kv> = Store::open(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
         assert_eq!(*store.read(), fold(&fixture.txns[..whole]), "zeros from {len}");
         let torn = store.open_report().torn_tail.clone().expect("the zeros are cut");
         assert_eq!(torn.offset as usize, if whole == 0 { SEGMENT_HEADER_BYTES } else { fixture.boundaries[whole - 1] });
@@ -120,7 +120,7 @@ fn a_bad_record_followed_by_valid_ones_is_an_error_naming_file_and_offset() {
             let mut segment = fixture.segment.clone();
             segment[byte] ^= 0x40;
             let path = lay_out(dir.path(), &fixture, &segment);
-            match Store::<Kv>::open(dir.path(), Options::default()) {
+            match Store::<Kv>::open(dir.path(), Options::default().create(Create::IfMissing)) {
                 Err(Error::Wal(WalError::Corrupted { path: p, offset, problem })) => {
                     assert_eq!(p, path);
                     assert_eq!(offset as usize, start, "record {victim}, byte {byte}");
@@ -142,7 +142,7 @@ fn a_duplicated_frame_is_a_sequence_error() {
     let second = fixture.boundaries[0]..fixture.boundaries[1];
     segment.extend_from_slice(&fixture.segment[second]);
     lay_out(dir.path(), &fixture, &segment);
-    match Store::<Kv>::open(dir.path(), Options::default()) {
+    match Store::<Kv>::open(dir.path(), Options::default().create(Create::IfMissing)) {
         Err(Error::Wal(WalError::SequenceGap { expected: 6, found: 2, offset, .. })) => {
             assert_eq!(offset as usize, fixture.segment.len());
         }
@@ -166,7 +166,10 @@ fn lowering_record_bytes_max_refuses_to_open_instead_of_cutting_an_acknowledged_
     let payload_bytes = last.payload.len() as u32;
     let limit = payload_bytes - 1;
     for mode in [OpenMode::ReadWrite, OpenMode::ReadOnly] {
-        match Store::<Kv>::open(dir.path(), Options::default().mode(mode).record_bytes_max(limit)) {
+        match Store::<Kv>::open(
+            dir.path(),
+            Options::default().create(Create::IfMissing).mode(mode).record_bytes_max(limit),
+        ) {
             Err(Error::Wal(WalError::RecordOverLimit { path: p, offset, seq, payload_bytes: found, limit: l })) => {
                 assert_eq!((p, offset as usize, seq, found, l), (path.clone(), last_start, 3, payload_bytes, limit));
             }
@@ -178,13 +181,17 @@ fn lowering_record_bytes_max_refuses_to_open_instead_of_cutting_an_acknowledged_
     // An earlier record over the limit: the same error, at its own offset.
     let second_start = fixture.boundaries[0];
     let second_bytes = decode_frame(&fixture.segment[second_start..], u32::MAX).unwrap().payload.len() as u32;
-    let err = Store::<Kv>::open(dir.path(), Options::default().record_bytes_max(second_bytes - 1)).unwrap_err();
+    let err =
+        Store::<Kv>::open(dir.path(), Options::default().create(Create::IfMissing).record_bytes_max(second_bytes - 1))
+            .unwrap_err();
     assert!(
         matches!(&err, Error::Wal(WalError::RecordOverLimit { offset, seq: 2, .. }) if *offset as usize == second_start),
         "{err}"
     );
     // At the limit, everything opens.
-    let store = Store::<Kv>::open(dir.path(), Options::default().record_bytes_max(payload_bytes)).unwrap();
+    let store =
+        Store::<Kv>::open(dir.path(), Options::default().create(Create::IfMissing).record_bytes_max(payload_bytes))
+            .unwrap();
     assert_eq!(store.read().seq(), 3);
 }
 
@@ -201,7 +208,7 @@ fn a_second_tear_at_the_same_offset_keeps_both_cuts() {
     // The first tear: half of record 4.
     let first_tear = fixture.segment[at..at + 10].to_vec();
     let segment_path = lay_out(dir.path(), &fixture, &fixture.segment[..at + 10]);
-    let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+    let store: Store<Kv> = Store::open(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
     assert_eq!(store.open_report().torn_tail.as_ref().map(|t| t.offset as usize), Some(at));
     // The next record starts at the same offset, and is torn in turn.
     store.commit(meta(50), vec![KvEvent::Set(50, 50), KvEvent::Set(51, 51)]).unwrap();
@@ -210,7 +217,7 @@ fn a_second_tear_at_the_same_offset_keeps_both_cuts() {
     let second_tear = whole[at..whole.len() - 3].to_vec();
     assert_ne!(first_tear, second_tear);
     std::fs::write(&segment_path, &whole[..whole.len() - 3]).unwrap();
-    let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+    let store: Store<Kv> = Store::open(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
     assert_eq!(store.read().seq(), 3);
     drop(store);
     let mut kept: Vec<Vec<u8>> = files_with_prefix(dir.path(), &format!("{}.cut-", fixture.segment_name))
@@ -226,7 +233,7 @@ fn a_second_tear_at_the_same_offset_keeps_both_cuts() {
     let mut segment = std::fs::read(&segment_path).unwrap();
     segment.extend_from_slice(&first_tear);
     std::fs::write(&segment_path, &segment).unwrap();
-    let store: Store<Kv> = Store::open(dir.path(), Options::default()).unwrap();
+    let store: Store<Kv> = Store::open(dir.path(), Options::default().create(Create::IfMissing)).unwrap();
     let torn = store.open_report().torn_tail.clone().unwrap();
     assert!(names.contains(torn.kept_at.as_ref().unwrap()), "the existing side file with those bytes is reused");
     assert_eq!(files_with_prefix(dir.path(), &format!("{}.cut-", fixture.segment_name)), names);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{dir_contents, files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
 use elbstore::{
-    Error, ManualClock, OpenMode, Options, SnapshotRetention, Store, SyncPolicy, Timestamp, TxnMeta, WalError,
+    Create, Error, ManualClock, OpenMode, Options, SnapshotRetention, Store, SyncPolicy, Timestamp, TxnMeta, WalError,
 };
 
 fn open(dir: &TempDir, options: Options) -> Store<Kv> {
@@ -21,7 +21,7 @@ fn commits_survive_reopen_with_their_metadata() {
     let dir = TempDir::new("reopen");
     let txns: Vec<Vec<KvEvent>> =
         (0..20).map(|i| vec![KvEvent::Set(i, u64::from(i) * 10), KvEvent::Mix(1, 7)]).collect();
-    let store = open(&dir, Options::default());
+    let store = open(&dir, Options::default().create(Create::IfMissing));
     assert!(store.open_report().created);
     for (i, events) in txns.iter().enumerate() {
         let meta = TxnMeta::new("ops:alice", format!("step {i}")).with_ticket("CHG-1");
@@ -32,7 +32,7 @@ fn commits_survive_reopen_with_their_metadata() {
     let id = store.identity().id;
     store.close().unwrap();
 
-    let store = open(&dir, Options::default());
+    let store = open(&dir, Options::default().create(Create::IfMissing));
     assert!(!store.open_report().created);
     assert_eq!(store.identity().id, id);
     assert_eq!(store.read().seq(), 20);
@@ -53,7 +53,7 @@ fn commits_survive_reopen_with_their_metadata() {
 fn commit_timestamps_never_go_backwards_when_the_clock_does() {
     let dir = TempDir::new("clock");
     let clock = ManualClock::new(Timestamp::from_secs(1_000));
-    let store = open(&dir, Options::default().clock(Arc::new(clock.clone())));
+    let store = open(&dir, Options::default().create(Create::IfMissing).clock(Arc::new(clock.clone())));
     let first = store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
     assert_eq!(first.time, Timestamp::from_secs(1_000));
     clock.set(Timestamp::from_secs(10));
@@ -64,7 +64,7 @@ fn commit_timestamps_never_go_backwards_when_the_clock_does() {
     store.close().unwrap();
 
     // The floor survives a restart: the log's last timestamp.
-    let store = open(&dir, Options::default().clock(Arc::new(clock.clone())));
+    let store = open(&dir, Options::default().create(Create::IfMissing).clock(Arc::new(clock.clone())));
     let fourth = store.commit(meta(4), vec![KvEvent::Set(1, 4)]).unwrap();
     assert_eq!(fourth.time, third.time.checked_next().unwrap());
     clock.set(Timestamp::from_secs(2_000));
@@ -79,7 +79,7 @@ fn commit_timestamps_never_go_backwards_when_the_clock_does() {
 fn a_commit_after_the_largest_timestamp_is_refused_not_given_the_same_time() {
     let dir = TempDir::new("end-of-time");
     let clock = ManualClock::new(Timestamp(u64::MAX - 1));
-    let options = || Options::default().clock(Arc::new(clock.clone()));
+    let options = || Options::default().create(Create::IfMissing).clock(Arc::new(clock.clone()));
     let store = open(&dir, options());
     assert_eq!(store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap().time, Timestamp(u64::MAX - 1));
     assert_eq!(store.commit(meta(2), vec![KvEvent::Set(1, 2)]).unwrap().time, Timestamp(u64::MAX));
@@ -98,7 +98,10 @@ fn a_commit_after_the_largest_timestamp_is_refused_not_given_the_same_time() {
 #[test]
 fn concurrent_writers_get_gapless_ordered_sequence_numbers_that_survive_reopen() {
     let dir = TempDir::new("concurrent");
-    let store = open(&dir, Options::default().segment_bytes(8 << 10).snapshot_every_events(Some(300)));
+    let store = open(
+        &dir,
+        Options::default().create(Create::IfMissing).segment_bytes(8 << 10).snapshot_every_events(Some(300)),
+    );
     let threads = 8u32;
     let per_thread = 100u32;
     let acked: Vec<(u64, u32, u32)> = std::thread::scope(|scope| {
@@ -128,7 +131,7 @@ fn concurrent_writers_get_gapless_ordered_sequence_numbers_that_survive_reopen()
     let expected = store.read().state().clone();
     store.close().unwrap();
 
-    let store = open(&dir, Options::default());
+    let store = open(&dir, Options::default().create(Create::IfMissing));
     assert!(store.segments().len() > 2, "small segments roll");
     let logged: Vec<_> = store.transactions(..).map(Result::unwrap).collect();
     assert_eq!(logged.len(), (threads * per_thread) as usize);
@@ -145,7 +148,7 @@ fn concurrent_writers_get_gapless_ordered_sequence_numbers_that_survive_reopen()
 #[test]
 fn a_rejected_command_writes_nothing_and_consumes_no_sequence_number() {
     let dir = TempDir::new("rejected");
-    let store = open(&dir, Options::default());
+    let store = open(&dir, Options::default().create(Create::IfMissing));
     store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
     let before = dir_contents(dir.path());
     #[derive(Debug)]
@@ -181,7 +184,7 @@ fn a_rejected_command_writes_nothing_and_consumes_no_sequence_number() {
 #[test]
 fn execute_sees_the_state_with_every_earlier_transaction() {
     let dir = TempDir::new("execute");
-    let store = open(&dir, Options::default());
+    let store = open(&dir, Options::default().create(Create::IfMissing));
     for i in 0..5u64 {
         let (committed, seen) = store
             .execute(meta(i), |state: &Kv, ctx| {
@@ -196,7 +199,7 @@ fn execute_sees_the_state_with_every_earlier_transaction() {
 #[test]
 fn an_oversized_transaction_is_refused() {
     let dir = TempDir::new("oversized");
-    let store = open(&dir, Options::default().record_bytes_max(1024));
+    let store = open(&dir, Options::default().create(Create::IfMissing).record_bytes_max(1024));
     let events: Vec<KvEvent> = (0..200).map(|i| KvEvent::Set(i, 0)).collect();
     assert!(matches!(store.commit(meta(1), events), Err(Error::RecordTooLarge { seq: 1, limit: 1024, .. })));
     assert_eq!(store.commit(meta(2), vec![KvEvent::Set(1, 1)]).unwrap().seq, 1);
@@ -205,20 +208,23 @@ fn an_oversized_transaction_is_refused() {
 #[test]
 fn a_second_writer_is_refused_and_a_reader_works_beside_the_writer() {
     let dir = TempDir::new("lock");
-    let writer = open(&dir, Options::default());
+    let writer = open(&dir, Options::default().create(Create::IfMissing));
     writer.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
-    let second = Store::<Kv>::open(dir.path(), Options::default());
+    let second = Store::<Kv>::open(dir.path(), Options::default().create(Create::IfMissing));
     assert!(matches!(second, Err(Error::Locked { ref path }) if path.ends_with("LOCK")), "{second:?}");
-    let reader = open(&dir, Options::default().mode(OpenMode::ReadOnly));
+    let reader = open(&dir, Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly));
     assert_eq!(reader.read().entries[&1], 1);
     drop(writer);
-    assert!(Store::<Kv>::open(dir.path(), Options::default()).is_ok(), "the lock is released on drop");
+    assert!(
+        Store::<Kv>::open(dir.path(), Options::default().create(Create::IfMissing)).is_ok(),
+        "the lock is released on drop"
+    );
 }
 
 #[test]
 fn a_read_only_handle_cannot_write_and_changes_no_byte() {
     let dir = TempDir::new("readonly");
-    let store = open(&dir, Options::default().segment_bytes(4096));
+    let store = open(&dir, Options::default().create(Create::IfMissing).segment_bytes(4096));
     for i in 0..50 {
         store.commit(meta(i), vec![KvEvent::Set(i as u32, i)]).unwrap();
     }
@@ -231,7 +237,7 @@ fn a_read_only_handle_cannot_write_and_changes_no_byte() {
     std::fs::write(&last, &bytes).unwrap();
     let before = dir_contents(dir.path());
 
-    let reader = open(&dir, Options::default().mode(OpenMode::ReadOnly));
+    let reader = open(&dir, Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly));
     assert_eq!(reader.read().seq(), 50);
     assert!(reader.open_report().torn_tail.as_ref().is_some_and(|t| t.kept_at.is_none() && t.bytes == 17));
     assert!(matches!(reader.commit(meta(99), vec![KvEvent::Set(0, 0)]), Err(Error::ReadOnly { .. })));
@@ -242,7 +248,7 @@ fn a_read_only_handle_cannot_write_and_changes_no_byte() {
 
     let missing = TempDir::new("readonly-missing");
     assert!(matches!(
-        Store::<Kv>::open(missing.path(), Options::default().mode(OpenMode::ReadOnly)),
+        Store::<Kv>::open(missing.path(), Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly)),
         Err(Error::NotAStore { .. })
     ));
     assert!(!missing.path().exists(), "a read-only open creates nothing");
@@ -253,7 +259,10 @@ fn a_directory_with_foreign_files_is_not_taken_over() {
     let dir = TempDir::new("foreign-dir");
     std::fs::create_dir_all(dir.path()).unwrap();
     std::fs::write(dir.join("notes.txt"), b"someone else's").unwrap();
-    assert!(matches!(Store::<Kv>::open(dir.path(), Options::default()), Err(Error::NotAStore { .. })));
+    assert!(matches!(
+        Store::<Kv>::open(dir.path(), Options::default().create(Create::IfMissing)),
+        Err(Error::NotAStore { .. })
+    ));
 }
 
 #[test]
@@ -261,12 +270,12 @@ fn a_segment_from_another_store_is_refused_by_name() {
     let a = TempDir::new("store-a");
     let b = TempDir::new("store-b");
     for dir in [&a, &b] {
-        let store = open(dir, Options::default());
+        let store = open(dir, Options::default().create(Create::IfMissing));
         store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
     }
     let segment = files_with_prefix(a.path(), "wal-").remove(0);
     std::fs::copy(&segment, b.join(segment.file_name().unwrap().to_str().unwrap())).unwrap();
-    match Store::<Kv>::open(b.path(), Options::default()) {
+    match Store::<Kv>::open(b.path(), Options::default().create(Create::IfMissing)) {
         Err(Error::Wal(WalError::ForeignSegment { path, .. })) => assert_eq!(path.file_name(), segment.file_name()),
         other => panic!("expected a foreign segment error, got {other:?}"),
     }
@@ -277,6 +286,7 @@ fn automatic_snapshots_are_used_on_reopen_and_retention_keeps_the_newest() {
     let dir = TempDir::new("snapshots");
     let options = || {
         Options::default()
+            .create(Create::IfMissing)
             .snapshot_every_events(Some(20))
             .snapshot_retention(SnapshotRetention::KeepLast(2.try_into().unwrap()))
     };
@@ -302,7 +312,7 @@ fn automatic_snapshots_are_used_on_reopen_and_retention_keeps_the_newest() {
 #[test]
 fn a_damaged_newest_snapshot_falls_back_to_an_older_one_and_says_so() {
     let dir = TempDir::new("snapshot-fallback");
-    let store = open(&dir, Options::default().snapshot_every_events(None));
+    let store = open(&dir, Options::default().create(Create::IfMissing).snapshot_every_events(None));
     let txns: Vec<Vec<KvEvent>> = (0..30).map(|i| vec![KvEvent::Mix(1, i)]).collect();
     for (i, events) in txns.iter().enumerate() {
         store.commit(meta(i as u64), events.clone()).unwrap();
@@ -317,7 +327,7 @@ fn a_damaged_newest_snapshot_falls_back_to_an_older_one_and_says_so() {
     bytes[middle] ^= 0x10;
     std::fs::write(&newest, bytes).unwrap();
 
-    let store = open(&dir, Options::default());
+    let store = open(&dir, Options::default().create(Create::IfMissing));
     let report = store.open_report();
     assert_eq!(report.snapshot.as_ref().map(|s| s.seq), Some(10));
     assert_eq!(report.rejected_snapshots.len(), 1);
@@ -330,14 +340,15 @@ fn a_damaged_newest_snapshot_falls_back_to_an_older_one_and_says_so() {
 fn interval_and_never_policies_acknowledge_and_recover() {
     for policy in [SyncPolicy::Interval(Duration::from_millis(5)), SyncPolicy::Never] {
         let dir = TempDir::new("policies");
-        let store = open(&dir, Options::default().sync(policy).snapshot_every_events(Some(7)));
+        let store =
+            open(&dir, Options::default().create(Create::IfMissing).sync(policy).snapshot_every_events(Some(7)));
         let txns: Vec<Vec<KvEvent>> = (0..40).map(|i| vec![KvEvent::Set(i, 1)]).collect();
         for (i, events) in txns.iter().enumerate() {
             store.commit(meta(i as u64), events.clone()).unwrap();
         }
         std::thread::sleep(Duration::from_millis(20));
         store.close().unwrap();
-        let store = open(&dir, Options::default());
+        let store = open(&dir, Options::default().create(Create::IfMissing));
         assert_eq!(*store.read(), fold(&txns), "{policy:?}");
     }
 }
@@ -346,11 +357,11 @@ fn interval_and_never_policies_acknowledge_and_recover() {
 fn options_out_of_range_are_refused() {
     let dir = TempDir::new("options");
     for (options, name) in [
-        (Options::default().segment_bytes(10), "segment_bytes"),
-        (Options::default().record_bytes_max(1), "record_bytes_max"),
-        (Options::default().snapshot_every_events(Some(0)), "snapshot_every_events"),
-        (Options::default().sync(SyncPolicy::Interval(Duration::ZERO)), "sync"),
-        (Options::default().identity("", "production"), "name"),
+        (Options::default().create(Create::IfMissing).segment_bytes(10), "segment_bytes"),
+        (Options::default().create(Create::IfMissing).record_bytes_max(1), "record_bytes_max"),
+        (Options::default().create(Create::IfMissing).snapshot_every_events(Some(0)), "snapshot_every_events"),
+        (Options::default().create(Create::IfMissing).sync(SyncPolicy::Interval(Duration::ZERO)), "sync"),
+        (Options::default().create(Create::IfMissing).identity("", "production"), "name"),
     ] {
         match Store::<Kv>::open(dir.path(), options) {
             Err(Error::InvalidOption { name: got, .. }) => assert_eq!(got, name),
@@ -369,7 +380,7 @@ fn options_out_of_range_are_refused() {
 fn a_record_at_the_limit_commits_and_reads_back_and_one_byte_over_is_refused() {
     let limit = 1000u32;
     let dir = TempDir::new("record-limit");
-    let options = || Options::default().record_bytes_max(limit);
+    let options = || Options::default().create(Create::IfMissing).record_bytes_max(limit);
     let store = open(&dir, options());
     let payload_bytes = |seq: u64| {
         let segment = std::fs::read(files_with_prefix(dir.path(), "wal-").remove(0)).unwrap();
@@ -414,7 +425,7 @@ fn a_record_at_the_limit_commits_and_reads_back_and_one_byte_over_is_refused() {
 #[test]
 fn metadata_fields_are_accepted_at_their_limits_and_refused_one_byte_over() {
     let dir = TempDir::new("field-limits");
-    let store = open(&dir, Options::default());
+    let store = open(&dir, Options::default().create(Create::IfMissing));
     let (actor, reason) = (elbstore::ACTOR_BYTES_MAX, elbstore::REASON_BYTES_MAX);
     let at = |a: usize, r: usize, t: usize, p: usize| {
         TxnMeta::new("a".repeat(a), "r".repeat(r)).with_approval("t".repeat(t), "p".repeat(p))
@@ -432,4 +443,105 @@ fn metadata_fields_are_accepted_at_their_limits_and_refused_one_byte_over() {
         }
     }
     assert_eq!(store.read().seq(), 1);
+}
+
+/// Regression: `segment_bytes` had no upper bound while a reader holds a
+/// whole segment in memory and the history index kept byte offsets in 32
+/// bits, so a segment past 4 GiB would have pointed history at the wrong
+/// bytes. The size is bounded (and the index's offsets are 64-bit).
+#[test]
+fn a_segment_size_beyond_what_a_reader_holds_is_refused() {
+    let dir = TempDir::new("segment-max");
+    for bytes in [elbstore::SEGMENT_BYTES_MAX + 1, 5 << 30, u64::MAX] {
+        match Store::<Kv>::open(dir.path(), Options::default().create(Create::IfMissing).segment_bytes(bytes)) {
+            Err(Error::InvalidOption { name: "segment_bytes", .. }) => {}
+            other => panic!("segment_bytes {bytes}: {other:?}"),
+        }
+    }
+    assert!(!dir.path().exists());
+    let store = open(&dir, Options::default().create(Create::IfMissing).segment_bytes(elbstore::SEGMENT_BYTES_MAX));
+    assert_eq!(store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap().seq, 1);
+}
+
+/// Regression: `snapshot_bytes_max` was enforced when writing a snapshot but
+/// not when loading one, so a store opened with a lower limit decoded a
+/// snapshot of any size. Over the limit, a snapshot is passed over (and
+/// reported), and the log rebuilds the state.
+#[test]
+fn snapshot_bytes_max_is_enforced_when_loading() {
+    let dir = TempDir::new("snapshot-max");
+    let store = open(&dir, Options::default().create(Create::IfMissing).snapshot_every_events(None));
+    for i in 0..20 {
+        store.commit(meta(i), vec![KvEvent::Set(i as u32, i)]).unwrap();
+    }
+    let snapshot = store.snapshot().unwrap();
+    let expected = store.read().state().clone();
+    drop(store);
+    let payload = snapshot.bytes - (elbstore::SNAPSHOT_HEADER_BYTES + elbstore::SNAPSHOT_TRAILER_BYTES) as u64;
+    let store = open(&dir, Options::default().create(Create::IfMissing).snapshot_bytes_max(payload - 1));
+    assert!(store.open_report().snapshot.is_none(), "the snapshot over the limit is not used");
+    match &store.open_report().rejected_snapshots[..] {
+        [elbstore::SnapshotError::TooLarge { path, file_bytes, limit }] => {
+            assert_eq!((path, *file_bytes, *limit), (&snapshot.path, snapshot.bytes, payload - 1));
+        }
+        other => panic!("expected the snapshot to be rejected as too large: {other:?}"),
+    }
+    assert_eq!(*store.read(), expected);
+    drop(store);
+    let store = open(&dir, Options::default().create(Create::IfMissing).snapshot_bytes_max(payload));
+    assert_eq!(store.open_report().snapshot.as_ref().map(|s| s.seq), Some(20), "at the limit it loads");
+}
+
+/// Regression: opening created a missing directory and an empty store in it,
+/// so a service with a typo in its data path started on an empty fleet.
+/// Opening never creates a store unless asked, and a refusal writes nothing.
+#[test]
+fn opening_never_creates_a_store_unless_asked() {
+    let dir = TempDir::new("create");
+    let not_a_store = |options: Options, what: &str| match Store::<Kv>::open(dir.path(), options) {
+        Err(Error::NotAStore { path, .. }) => assert_eq!(path, dir.path(), "{what}"),
+        other => panic!("{what}: expected NotAStore, got {other:?}"),
+    };
+    not_a_store(Options::default(), "missing directory, default");
+    assert!(!dir.path().exists(), "nothing was created");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    not_a_store(Options::default().create(Create::Never), "empty directory");
+    assert!(dir_contents(dir.path()).is_empty(), "not even a lock file");
+    std::fs::remove_dir(dir.path()).unwrap();
+    // Asked: created.
+    let store = open(&dir, Options::default().create(Create::IfMissing));
+    assert!(store.open_report().created);
+    store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
+    drop(store);
+    // An existing store opens by default; Create::New refuses it and writes nothing.
+    assert_eq!(open(&dir, Options::default()).read().seq(), 1);
+    let before = dir_contents(dir.path());
+    assert!(matches!(
+        Store::<Kv>::open(dir.path(), Options::default().create(Create::New)),
+        Err(Error::DirectoryNotEmpty { .. })
+    ));
+    assert_eq!(dir_contents(dir.path()), before);
+    // Create::New takes only a missing or empty directory.
+    let other = TempDir::new("create-new");
+    std::fs::create_dir_all(other.path()).unwrap();
+    std::fs::write(other.join("notes.txt"), b"not a store").unwrap();
+    assert!(matches!(
+        Store::<Kv>::open(other.path(), Options::default().create(Create::New)),
+        Err(Error::DirectoryNotEmpty { .. })
+    ));
+    std::fs::remove_file(other.join("notes.txt")).unwrap();
+    assert!(open(&other, Options::default().create(Create::New)).open_report().created);
+    // A read-only open never creates, and cannot be asked to.
+    let missing = TempDir::new("create-read-only");
+    for create in [Create::Never, Create::IfMissing] {
+        assert!(matches!(
+            Store::<Kv>::open(missing.path(), Options::default().mode(OpenMode::ReadOnly).create(create)),
+            Err(Error::NotAStore { .. })
+        ));
+    }
+    assert!(matches!(
+        Store::<Kv>::open(missing.path(), Options::default().mode(OpenMode::ReadOnly).create(Create::New)),
+        Err(Error::InvalidOption { name: "create", .. })
+    ));
+    assert!(!missing.path().exists());
 }

@@ -7,7 +7,7 @@ mod common;
 use common::{dir_contents, TempDir};
 use elbstore::elb::{fleet, Command, ElbStore, Settings};
 use elbstore::tools::{incident, pitr, workload};
-use elbstore::{Options, SyncPolicy, TxnMeta};
+use elbstore::{Create, Options, SyncPolicy, TxnMeta};
 use serde_json::Value;
 
 /// Runs a tool; returns (exit code, stdout, stderr).
@@ -36,8 +36,11 @@ fn keys(value: &Value, expected: &[&str]) {
 /// A store with 20 load balancers, a maintenance deletion of three, and a
 /// customer change after it.
 fn sample(dir: &TempDir) -> (u64, u64) {
-    let options =
-        Options::default().identity("us-east-1", "production").sync(SyncPolicy::Never).snapshot_every_events(Some(200));
+    let options = Options::default()
+        .create(Create::IfMissing)
+        .identity("us-east-1", "production")
+        .sync(SyncPolicy::Never)
+        .snapshot_every_events(Some(200));
     let store = ElbStore::open(dir.path(), options, Settings::default()).unwrap();
     for i in 0..20 {
         store
@@ -325,7 +328,7 @@ fn the_workload_acknowledges_only_what_survives() {
     assert_eq!(again["load_balancers_built"], 0);
     let acked: Vec<u64> = std::fs::read_to_string(&ack_log).unwrap().lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(acked.len(), 500);
-    let options = Options::default().mode(elbstore::OpenMode::ReadOnly);
+    let options = Options::default().create(Create::IfMissing).mode(elbstore::OpenMode::ReadOnly);
     let store = ElbStore::open(dir.path(), options, Settings::default()).unwrap();
     let last = store.read().seq();
     for seq in &acked {
@@ -334,4 +337,37 @@ fn the_workload_acknowledges_only_what_survives() {
     let (code, _, err) = run(workload::run, &["--writers", "2"]);
     assert_ne!(code, 0);
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Regression: a real `pitr revert` on a mistyped store path created a new,
+/// empty store with the expected identity (and its parent directories) before
+/// failing. Every operator verb opens with `Create::Never`: the path is
+/// refused and nothing is created.
+#[test]
+fn pitr_on_a_mistyped_path_creates_nothing() {
+    let base = TempDir::new("mistyped");
+    let missing = base.join("us-east-1/prodution");
+    let d = missing.to_str().unwrap();
+    for args in [
+        vec![
+            "revert",
+            d,
+            "--expect-store",
+            "us-east-1/production",
+            "--reason",
+            "undo",
+            "--txn",
+            "1",
+            "--actor",
+            "ops:bob",
+        ],
+        vec!["info", d],
+        vec!["verify", d],
+        vec!["log", d],
+    ] {
+        let (code, out, err) = run(pitr::run, &args);
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(err.contains("is not a store"), "{args:?}: {err}");
+        assert!(!base.path().exists(), "{args:?} created {}", base.path().display());
+    }
 }

@@ -34,11 +34,11 @@ const ALARMS_KEPT_MAX: usize = 1000;
 ///
 /// ```
 /// use elbstore::elb::{fleet, ElbStore, Settings};
-/// use elbstore::{Options, TxnMeta};
+/// use elbstore::{Create, Options, TxnMeta};
 ///
 /// let dir = std::env::temp_dir().join(format!("elbstore-elb-doc-{}", std::process::id()));
 /// # let _ = std::fs::remove_dir_all(&dir);
-/// let options = Options::default().identity("us-east-1", "production");
+/// let options = Options::default().create(Create::IfMissing).identity("us-east-1", "production");
 /// let store = ElbStore::open(&dir, options, Settings::default())?;
 /// let applied = store.execute_with(TxnMeta::new("svc:api", "CreateLoadBalancer lb-0"), |_, ctx| {
 ///     fleet::reference_commands(0, ctx.seq)
@@ -82,12 +82,12 @@ impl From<Error> for Stop {
 }
 
 impl ElbStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens the store in `dir` (or creates it, as `options` allow: see [`Create`](crate::Create)).
     pub fn open(dir: impl AsRef<Path>, options: Options, settings: Settings) -> Result<ElbStore, Error> {
         ElbStore::open_observed(dir, options, settings, None)
     }
 
-    /// Opens (or creates) the store in `dir`, passing every alarm to `observer`
+    /// Opens the store in `dir` (or creates it, as `options` allow: see [`Create`](crate::Create)). passing every alarm to `observer`
     /// as it fires, including the refusal of this open if the store is not the
     /// one `options` names.
     pub fn open_observed(

@@ -46,6 +46,15 @@ pub enum SnapshotError {
         /// The sequence number in the header.
         header_seq: u64,
     },
+    /// The file is larger than `snapshot_bytes_max` allows; it is not read.
+    TooLarge {
+        /// The snapshot.
+        path: PathBuf,
+        /// Its size.
+        file_bytes: u64,
+        /// The payload limit.
+        limit: u64,
+    },
     /// The checksum is valid but the state does not decode: written by an
     /// incompatible version.
     Undecodable {
@@ -82,6 +91,11 @@ impl fmt::Display for SnapshotError {
             SnapshotError::NameMismatch { path, name_seq, header_seq } => write!(
                 f,
                 "snapshot {} is named for sequence number {name_seq} but its header says {header_seq}",
+                path.display()
+            ),
+            SnapshotError::TooLarge { path, file_bytes, limit } => write!(
+                f,
+                "snapshot {} is {file_bytes} bytes, over the snapshot limit of {limit} payload bytes",
                 path.display()
             ),
             SnapshotError::Undecodable { path, source } => {

@@ -130,6 +130,13 @@ pub(crate) fn load_snapshot<T: DeserializeOwned>(
     store_id: StoreId,
     payload_bytes_max: u64,
 ) -> Result<(SnapshotInfo, T), SnapshotError> {
+    // The limit holds on load as on write: a file bigger than a snapshot may
+    // be is passed over before it is mapped, checksummed or decoded.
+    let file_bytes = fs.file_len(path).map_err(io_err("stat", path))?;
+    let framing = (super::SNAPSHOT_HEADER_BYTES + super::SNAPSHOT_TRAILER_BYTES) as u64;
+    if file_bytes.saturating_sub(framing) > payload_bytes_max {
+        return Err(SnapshotError::TooLarge { path: path.to_path_buf(), file_bytes, limit: payload_bytes_max });
+    }
     let bytes = fs.map_file(path).map_err(io_err("map", path))?;
     let (header, payload) = SnapshotHeader::check(&bytes)
         .map_err(|problem| SnapshotError::Damaged { path: path.to_path_buf(), problem })?;
@@ -144,7 +151,7 @@ pub(crate) fn load_snapshot<T: DeserializeOwned>(
             header_seq: header.seq,
         });
     }
-    let state = codec::decode(payload, payload_bytes_max.max(payload.len() as u64))
+    let state = codec::decode(payload, payload_bytes_max)
         .map_err(|source| SnapshotError::Undecodable { path: path.to_path_buf(), source })?;
     let info = SnapshotInfo { path: path.to_path_buf(), seq: header.seq, time: header.time, bytes: bytes.len() as u64 };
     Ok((info, state))

@@ -154,7 +154,8 @@ pub enum Error {
         /// What is wrong with the bytes there.
         problem: crate::wal::FrameProblem,
     },
-    /// A restore target that already holds files.
+    /// A directory that already holds files, where a new store was asked
+    /// for (a restore target, or [`Create::New`](crate::Create::New)).
     DirectoryNotEmpty {
         /// The directory.
         path: PathBuf,
@@ -238,7 +239,7 @@ impl fmt::Display for Error {
                 write!(f, "the log ends in a torn record in {} at byte offset {offset}: {problem}", path.display())
             }
             Error::DirectoryNotEmpty { path } => {
-                write!(f, "{} is not empty; a restore writes only into a new or empty directory", path.display())
+                write!(f, "{} is not empty; a new store, restored or created, goes only into a new or empty directory", path.display())
             }
             Error::InvalidOption { name, problem } => write!(f, "option {name} {problem}"),
             Error::IndexMismatch { seq, key } => {

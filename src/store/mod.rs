@@ -25,8 +25,9 @@ pub use history::Point;
 pub use machine::StateMachine;
 pub use open::{OpenReport, IDENTITY_FILE, LOCK_FILE};
 pub use options::{
-    OpenMode, Options, SnapshotRetention, SyncPolicy, DEFAULT_ENVIRONMENT, DEFAULT_NAME, RECORD_BYTES_MAX_DEFAULT,
-    SEGMENT_BYTES_DEFAULT, SNAPSHOT_BYTES_MAX_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
+    Create, OpenMode, Options, SnapshotRetention, SyncPolicy, DEFAULT_ENVIRONMENT, DEFAULT_NAME,
+    RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SNAPSHOT_BYTES_MAX_DEFAULT,
+    SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use payload::PAYLOAD_VERSION;
 pub use restore::{RestoreReport, RESTORED_FROM_FILE};
@@ -94,7 +95,7 @@ impl<S> Deref for View<S> {
 /// a store between threads with `Arc<Store<S>>` or scoped threads.
 ///
 /// ```
-/// use elbstore::{Options, StateMachine, Store, SyncPolicy, TxnMeta};
+/// use elbstore::{Create, Options, StateMachine, Store, SyncPolicy, TxnMeta};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Clone, Default, Serialize, Deserialize)]
@@ -109,7 +110,8 @@ impl<S> Deref for View<S> {
 ///
 /// let dir = std::env::temp_dir().join(format!("elbstore-doc-{}", std::process::id()));
 /// # let _ = std::fs::remove_dir_all(&dir);
-/// let store: Store<Counter> = Store::open(&dir, Options::default())?;
+/// // Opening never creates a store unless asked.
+/// let store: Store<Counter> = Store::open(&dir, Options::default().create(Create::IfMissing))?;
 /// let committed = store.commit(TxnMeta::new("ops:alice", "add five"), vec![5])?;
 /// assert_eq!(committed.seq, 1);
 /// assert_eq!(store.read().0, 5);
@@ -152,9 +154,11 @@ pub(crate) struct Inner<S: StateMachine> {
 }
 
 impl<S: StateMachine> Store<S> {
-    /// Opens the store in `dir`, creating it when `dir` is missing or empty
-    /// (read-write only). The state is the newest valid snapshot plus a replay
-    /// of the log after it; see [`Store::open_report`] for what was found.
+    /// Opens the store in `dir`. Opening never creates a store unless
+    /// `options` ask for it ([`Create::IfMissing`] or [`Create::New`]): by
+    /// default a directory without a store is [`Error::NotAStore`] and nothing
+    /// is written. The state is the newest valid snapshot plus a replay of the
+    /// log after it; see [`Store::open_report`] for what was found.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Store<S>> {
         let dir = dir.as_ref().to_path_buf();
         let opened = open::open::<S>(&dir, &options)?;

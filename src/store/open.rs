@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::error::{io_err, Error, Result};
 use super::machine::StateMachine;
-use super::options::{OpenMode, Options};
+use super::options::{Create, OpenMode, Options};
 use super::payload;
 use crate::clock::Timestamp;
 use crate::identity::{Identity, StoreId, IDENTITY_FIELD_BYTES_MAX};
@@ -51,14 +51,17 @@ pub(crate) struct Opened<S> {
 
 pub(crate) fn check_options(options: &Options) -> Result<()> {
     let invalid = |name, problem| Err(Error::InvalidOption { name, problem });
-    if options.segment_bytes < 4096 {
-        return invalid("segment_bytes", "must be at least 4096");
+    if options.segment_bytes < 4096 || options.segment_bytes > super::options::SEGMENT_BYTES_MAX {
+        return invalid("segment_bytes", "must be at least 4096 and at most 1 GiB");
     }
     if options.record_bytes_max < 64 {
         return invalid("record_bytes_max", "must be at least 64");
     }
     if options.checkpoint_every == 0 {
         return invalid("history_checkpoints", "every must be at least 1");
+    }
+    if options.mode == OpenMode::ReadOnly && options.create == Create::New {
+        return invalid("create", "cannot be New for a read-only open");
     }
     if options.snapshot_every_events == Some(0) {
         return invalid("snapshot_every_events", "must be at least 1 (or None)");
@@ -82,7 +85,7 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
     let writable = options.mode == OpenMode::ReadWrite;
     let mut report = OpenReport::default();
     let lock = if writable {
-        fs.create_dir_all(dir).map_err(io_err("create directory", dir))?;
+        prepare_dir(fs, dir, options.create)?;
         let lock_path = dir.join(LOCK_FILE);
         match fs.try_lock_exclusive(&lock_path).map_err(io_err("lock", &lock_path))? {
             Some(guard) => Some(guard),
@@ -172,6 +175,27 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
     })
 }
 
+/// Before a read-write open takes the lock (whose file it creates): refuses
+/// what `create` does not allow, without writing anything, and creates the
+/// directory when it may.
+fn prepare_dir(fs: &Arc<dyn FileSystem>, dir: &Path, create: Create) -> Result<()> {
+    let exists = fs.exists(dir).map_err(io_err("stat", dir))?;
+    let has_identity = exists && fs.exists(&dir.join(IDENTITY_FILE)).map_err(io_err("stat", dir))?;
+    match create {
+        Create::Never if !exists => {
+            Err(Error::NotAStore { path: dir.to_path_buf(), reason: "the directory does not exist" })
+        }
+        Create::Never if !has_identity => {
+            Err(Error::NotAStore { path: dir.to_path_buf(), reason: "it has no IDENTITY file" })
+        }
+        Create::Never => Ok(()),
+        Create::New if exists && !fs.list_dir(dir).map_err(io_err("list", dir))?.is_empty() => {
+            Err(Error::DirectoryNotEmpty { path: dir.to_path_buf() })
+        }
+        Create::IfMissing | Create::New => fs.create_dir_all(dir).map_err(io_err("create directory", dir)),
+    }
+}
+
 /// Makes the store directory's entry durable in its parent, and each
 /// ancestor's in its own parent, before the store is created in it. A store
 /// whose files were all fsynced is still lost in a power loss if the entry of
@@ -193,6 +217,7 @@ fn rejected_path(err: &SnapshotError) -> Option<&PathBuf> {
         | SnapshotError::NameMismatch { path, .. }
         | SnapshotError::Undecodable { path, .. }
         | SnapshotError::Panicked { path, .. }
+        | SnapshotError::TooLarge { path, .. }
         | SnapshotError::Unencodable { path, .. } => Some(path),
     }
 }
@@ -220,11 +245,14 @@ fn check_identity(dir: &Path, identity: &Identity, options: &Options) -> Result<
 fn load_or_create_identity(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Options) -> Result<(Identity, bool)> {
     let path = dir.join(IDENTITY_FILE);
     if fs.exists(&path).map_err(io_err("stat", &path))? {
+        if options.mode == OpenMode::ReadWrite && options.create == Create::New {
+            return Err(Error::DirectoryNotEmpty { path: dir.to_path_buf() });
+        }
         let bytes = fs.read_file(&path).map_err(io_err("read", &path))?;
         let identity = Identity::decode(&bytes).map_err(|problem| Error::BadIdentity { path, problem })?;
         return Ok((identity, false));
     }
-    if options.mode == OpenMode::ReadOnly {
+    if options.mode == OpenMode::ReadOnly || options.create == Create::Never {
         return Err(Error::NotAStore { path: dir.to_path_buf(), reason: "it has no IDENTITY file" });
     }
     let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));

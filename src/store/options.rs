@@ -34,6 +34,26 @@ pub enum OpenMode {
     ReadOnly,
 }
 
+/// Whether opening may create a store.
+///
+/// The default is [`Create::Never`]: a process pointed at a mistyped path, or
+/// at a directory whose store was lost, must fail to open rather than start on
+/// an empty store with the expected identity (as RocksDB's
+/// `create_if_missing` defaults to false). Ask for creation where a store is
+/// meant to be new: first deployment, tests, `restore --out`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Create {
+    /// Open an existing store only: a directory without one is
+    /// [`Error::NotAStore`](crate::Error::NotAStore), and nothing is created.
+    #[default]
+    Never,
+    /// Open the store, or create it when the directory is missing or empty.
+    IfMissing,
+    /// Create a new store: the directory must be missing or empty
+    /// ([`Error::DirectoryNotEmpty`](crate::Error::DirectoryNotEmpty) otherwise).
+    New,
+}
+
 /// Which snapshots to keep after writing a new one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SnapshotRetention {
@@ -48,8 +68,9 @@ pub enum SnapshotRetention {
 /// setters below.
 ///
 /// ```
-/// use elbstore::{Options, SyncPolicy};
+/// use elbstore::{Create, Options, SyncPolicy};
 /// let options = Options::default()
+///     .create(Create::IfMissing)
 ///     .sync(SyncPolicy::Always)
 ///     .segment_bytes(64 << 20)
 ///     .snapshot_every_events(Some(1_000_000))
@@ -59,6 +80,7 @@ pub enum SnapshotRetention {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub(crate) mode: OpenMode,
+    pub(crate) create: Create,
     pub(crate) sync: SyncPolicy,
     pub(crate) segment_bytes: u64,
     pub(crate) record_bytes_max: u32,
@@ -83,6 +105,9 @@ pub const DEFAULT_ENVIRONMENT: &str = "unspecified";
 
 /// The default segment size: 64 MiB.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+/// The largest segment size allowed: 1 GiB. A reader holds one segment in
+/// memory at a time, so this bounds what a read of the log allocates.
+pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
 /// The default limit on one encoded transaction: 16 MiB.
 pub const RECORD_BYTES_MAX_DEFAULT: u32 = 16 << 20;
 /// The default limit on one encoded snapshot: 64 GiB.
@@ -99,6 +124,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             mode: OpenMode::ReadWrite,
+            create: Create::Never,
             sync: SyncPolicy::Always,
             segment_bytes: SEGMENT_BYTES_DEFAULT,
             record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
@@ -124,6 +150,14 @@ impl Options {
         self
     }
 
+    /// Whether this open may create the store (default [`Create::Never`]).
+    /// Read-only opens never create; [`Create::New`] with
+    /// [`OpenMode::ReadOnly`] is an invalid option.
+    pub fn create(mut self, create: Create) -> Options {
+        self.create = create;
+        self
+    }
+
     /// When commits are made durable (default [`SyncPolicy::Always`]).
     pub fn sync(mut self, sync: SyncPolicy) -> Options {
         self.sync = sync;
@@ -131,7 +165,8 @@ impl Options {
     }
 
     /// The size at which a segment is sealed and a new one started (default
-    /// 64 MiB). A transaction larger than this gets a segment of its own.
+    /// 64 MiB, at least 4 KiB, at most [`SEGMENT_BYTES_MAX`]). A transaction
+    /// larger than this gets a segment of its own.
     pub fn segment_bytes(mut self, bytes: u64) -> Options {
         self.segment_bytes = bytes;
         self

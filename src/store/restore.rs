@@ -6,7 +6,7 @@ use super::commit::check_meta;
 use super::error::{io_err, Error, Result};
 use super::history::Point;
 use super::machine::StateMachine;
-use super::options::{OpenMode, Options};
+use super::options::{Create, OpenMode, Options};
 use super::verify::{verify, VerifyReport};
 use super::{Store, TxnMeta};
 use crate::clock::Timestamp;
@@ -61,7 +61,7 @@ impl<S: StateMachine + PartialEq> Store<S> {
             return Err(Error::DirectoryNotEmpty { path: new_dir.to_path_buf() });
         }
         let expected = self.state_at(Point::Seq(seq))?;
-        let target_options = options.clone().mode(OpenMode::ReadWrite).snapshot_every_events(None);
+        let target_options = options.clone().mode(OpenMode::ReadWrite).create(Create::New).snapshot_every_events(None);
         let target = Store::<S>::open(new_dir, target_options)?;
         if !target.open_report().created {
             return Err(Error::DirectoryNotEmpty { path: new_dir.to_path_buf() });
@@ -108,5 +108,52 @@ impl<S: StateMachine + PartialEq> Store<S> {
         }
         let verified = VerifyReport { problems: Vec::new(), ..verified };
         Ok(RestoreReport { dir: new_dir.to_path_buf(), seq, time, snapshot, verified, provenance })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::super::{Store, Transaction, TxnMeta};
+    use super::Create;
+    use crate::clock::Timestamp;
+    use crate::io::SimFs;
+    use crate::store::{Error, Options, StateMachine};
+    use crate::wal::WalError;
+
+    #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Sum(i64);
+
+    impl StateMachine for Sum {
+        type Event = i64;
+        fn apply(&mut self, event: &i64) {
+            self.0 += event;
+        }
+    }
+
+    /// A restore copies records one by one; a record that does not follow the
+    /// last one copied is refused naming where it was read in the source.
+    #[test]
+    fn an_import_out_of_order_names_the_source_segment_and_offset() {
+        let fs = SimFs::new();
+        let options = Options::default().file_system(Arc::new(fs)).create(Create::IfMissing);
+        let store = Store::<Sum>::open("/restored", options).unwrap();
+        let source = Path::new("/source/wal-00000000000000000001.log");
+        let txn = |seq, time| Transaction { seq, time: Timestamp(time), meta: TxnMeta::new("a", "b"), events: vec![1] };
+        match store.inner.import(&txn(2, 10), (source, 4096)) {
+            Err(Error::Wal(WalError::SequenceGap { path, offset, expected: 1, found: 2 })) => {
+                assert_eq!((path.as_path(), offset), (source, 4096));
+            }
+            other => panic!("expected a sequence gap, got {other:?}"),
+        }
+        store.inner.import(&txn(1, 10), (source, 64)).unwrap();
+        match store.inner.import(&txn(2, 10), (source, 200)) {
+            Err(Error::Wal(WalError::TimeWentBackwards { path, offset, seq: 2, .. })) => {
+                assert_eq!((path.as_path(), offset), (source, 200));
+            }
+            other => panic!("expected time going backwards, got {other:?}"),
+        }
     }
 }

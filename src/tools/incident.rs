@@ -17,7 +17,7 @@ use crate::elb::{
     fleet, Alarm, AlarmKind, Command, ElbError, ElbEvent, ElbStore, Entity, EntityKey, HealthState, Observer,
     OnConflict, RevertMode, RevertSelection, Settings, Taggable, TargetHealth, TargetSpec,
 };
-use crate::store::{Options, TxnMeta};
+use crate::store::{Create, Options, TxnMeta};
 
 /// How to use the demo.
 pub const USAGE: &str = "usage: incident [--dir DIR] [--load-balancers N] [--json]";
@@ -124,7 +124,7 @@ pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outc
     let alarms: Arc<Mutex<Vec<Alarm>>> = Arc::default();
     let sink = alarms.clone();
     let observer: Observer = Arc::new(move |alarm: &Alarm| sink.lock().push(alarm.clone()));
-    let options = Options::default().identity("us-east-1", "production");
+    let options = Options::default().create(Create::New).identity("us-east-1", "production");
     let store =
         ElbStore::open_observed(dir, options, Settings::default(), Some(observer)).map_err(|e| e.to_string())?;
     let mut outcome = Outcome { load_balancers: n, ..Outcome::default() };

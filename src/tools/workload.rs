@@ -16,7 +16,7 @@ use crate::elb::{
     fleet, Command, CreateLoadBalancer, ElbStore, HealthState, LoadBalancerId, Settings, Taggable, TargetGroupId,
     TargetHealth, TargetSpec,
 };
-use crate::store::{Options, SyncPolicy, TxnMeta};
+use crate::store::{Create, Options, SyncPolicy, TxnMeta};
 
 /// How to use the load generator.
 pub const USAGE: &str = "usage: workload --dir DIR [--writers K] [--transactions N] [--sync always|interval|never] \
@@ -97,7 +97,9 @@ fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
         .unwrap_or("workload/load-test")
         .split_once('/')
         .ok_or("--expect-store expects NAME/ENV")?;
-    let options = Options::default().identity(name, env).sync(sync);
+    // The load generator makes its own store, or goes on loading the one it
+    // made (the kill soak restarts it on the same directory).
+    let options = Options::default().create(Create::IfMissing).identity(name, env).sync(sync);
     let store = ElbStore::open(&dir, options, Settings::default()).map_err(|e| e.to_string())?;
     let ack_log = match args.get("--ack-log") {
         Some(path) => Some(Mutex::new(
@@ -224,8 +226,9 @@ impl Rng {
 /// # let _ = std::fs::remove_dir_all(&dir);
 /// use elbstore::elb::{fleet, ElbStore, Settings};
 /// use elbstore::tools::workload::Mix;
-/// use elbstore::{Options, SyncPolicy, TxnMeta};
-/// let store = ElbStore::open(&dir, Options::default().sync(SyncPolicy::Never), Settings::default()).unwrap();
+/// use elbstore::{Create, Options, SyncPolicy, TxnMeta};
+/// let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Never);
+/// let store = ElbStore::open(&dir, options, Settings::default()).unwrap();
 /// for i in 0..10 {
 ///     store.execute_with(TxnMeta::new("svc:build", "fleet"), |_, ctx| fleet::reference_commands(i, ctx.seq)).unwrap();
 /// }

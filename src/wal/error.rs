@@ -98,6 +98,16 @@ pub enum WalError {
         /// This record's timestamp.
         found: Timestamp,
     },
+    /// The log ends before a record the store acknowledged: its files were
+    /// cut or removed under a running store.
+    LogEndsEarly {
+        /// The last segment read.
+        path: PathBuf,
+        /// Where it ends.
+        offset: u64,
+        /// The sequence number that should come next.
+        expected: u64,
+    },
     /// A sealed segment holds no records.
     EmptySealedSegment {
         /// The segment.
@@ -149,6 +159,12 @@ impl fmt::Display for WalError {
             WalError::TimeWentBackwards { path, offset, seq, previous, found } => write!(
                 f,
                 "timestamp of sequence number {seq} in {} at byte offset {offset} is {found}, not after {previous}",
+                path.display()
+            ),
+            WalError::LogEndsEarly { path, offset, expected } => write!(
+                f,
+                "the log ends at byte offset {offset} of {} before sequence number {expected}, which the store \
+                 acknowledged",
                 path.display()
             ),
             WalError::EmptySealedSegment { path } => {

@@ -89,7 +89,9 @@ pub(crate) fn scan_segment(
 }
 
 /// Reads records in sequence order from `from_seq` through `to_seq`, one
-/// segment in memory at a time.
+/// segment in memory at a time. The range must be one the log holds (at most
+/// what the store published): a log that ends first is
+/// [`WalError::LogEndsEarly`], naming where it ends.
 pub(crate) struct LogCursor {
     fs: Arc<dyn FileSystem>,
     segments: Vec<SegmentInfo>,
@@ -100,7 +102,7 @@ pub(crate) struct LogCursor {
     next_seq: u64,
     to_seq: u64,
     payload_bytes_max: u32,
-    start_offset: Option<usize>,
+    start_offset: Option<u64>,
 }
 
 impl LogCursor {
@@ -135,12 +137,12 @@ impl LogCursor {
         fs: Arc<dyn FileSystem>,
         segments: Vec<SegmentInfo>,
         from_seq: u64,
-        offset: u32,
+        offset: u64,
         to_seq: u64,
         payload_bytes_max: u32,
     ) -> LogCursor {
         let mut cursor = LogCursor::new(fs, segments, from_seq, to_seq, payload_bytes_max);
-        cursor.start_offset = Some(offset as usize);
+        cursor.start_offset = Some(offset);
         cursor
     }
 
@@ -154,7 +156,17 @@ impl LogCursor {
                 return None;
             }
             if self.offset >= self.bytes.len() {
-                if let Err(err) = self.load_next_segment()? {
+                let loaded = self.load_next_segment().unwrap_or_else(|| {
+                    // The range was promised (it is at most what the store
+                    // published), so a log that ends first lost records.
+                    let path = if self.path.as_os_str().is_empty() {
+                        self.segments.last().map_or_else(PathBuf::new, |s| s.path.clone())
+                    } else {
+                        self.path.clone()
+                    };
+                    Err(WalError::LogEndsEarly { path, offset: self.bytes.len() as u64, expected: self.next_seq })
+                });
+                if let Err(err) = loaded {
                     self.to_seq = 0;
                     return Some(Err(err));
                 }
@@ -203,7 +215,12 @@ impl LogCursor {
         self.path = segment.path;
         self.bytes = bytes;
         // A known start offset applies to the first segment loaded only.
-        self.offset = self.start_offset.take().filter(|&o| o >= SEGMENT_HEADER_BYTES).unwrap_or(SEGMENT_HEADER_BYTES);
+        self.offset = self
+            .start_offset
+            .take()
+            .and_then(|o| usize::try_from(o).ok())
+            .filter(|&o| o >= SEGMENT_HEADER_BYTES)
+            .unwrap_or(SEGMENT_HEADER_BYTES);
         Some(Ok(()))
     }
 }
