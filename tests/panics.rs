@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize, Serializer};
 const DIR: &str = "/store";
 
 /// Clones of [`Fragile`] left before one panics; `u64::MAX` is disarmed. The
-/// trigger is process-wide, so the tests that arm it hold [`ARMING`].
+/// trigger is process-wide, so every test in this file holds [`ARMING`].
 static CLONES_UNTIL_PANIC: AtomicU64 = AtomicU64::new(u64::MAX);
 static ARMING: Mutex<()> = Mutex::new(());
 
@@ -149,6 +149,8 @@ fn check_reopen(image: &SimFs, acked: &Acked, context: &str) {
 /// it, unchanged for readers, and that a reopen holds exactly the earlier commits.
 fn panics_and_poisons(events: Vec<FragileEvent>, names: &str) {
     quiet_deliberate_panics();
+    // Another test may arm the clone trigger: every test here takes turns.
+    let _arming = ARMING.lock().unwrap_or_else(|e| e.into_inner());
     let fs = SimFs::new();
     let store = Store::<Fragile>::open(DIR, options(&fs)).unwrap();
     let mut acked = Acked::new();
