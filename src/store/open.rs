@@ -34,6 +34,10 @@ pub struct OpenReport {
     pub torn_tail: Option<TornTail>,
     /// Temporary files left by an interrupted write and removed.
     pub removed_temporary_files: Vec<PathBuf>,
+    /// Every snapshot the open found, by sequence number: listed once, before
+    /// the log, so none of them is ahead of the log the open read (a snapshot
+    /// is written only after the log is durable through its seq).
+    pub(crate) listed_snapshots: Vec<(u64, PathBuf)>,
 }
 
 /// Everything `open` recovers, handed to the store.
@@ -104,7 +108,8 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
         remove_temporary_files(fs, dir, &mut report)?;
     }
 
-    let (mut state, snapshot) = load_newest_snapshot::<S>(fs, dir, identity.id, options, &mut report)?;
+    report.listed_snapshots = snapshot::list_snapshots(fs, dir)?;
+    let (mut state, snapshot) = load_newest_snapshot::<S>(fs, identity.id, options, &mut report)?;
     let snapshot_seq = snapshot.as_ref().map_or(0, |s| s.seq);
     let repair = if writable { TailRepair::Cut } else { TailRepair::Ignore };
     let mut replayed = 0u64;
@@ -150,14 +155,23 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
     let last_time =
         recovered.last.map_or(Timestamp(0), |l| l.time).max(snapshot.as_ref().map_or(Timestamp(0), |s| s.time));
     let mut snapshots = Vec::new();
-    for (seq, path) in snapshot::list_snapshots(fs, dir)? {
+    for (seq, path) in report.listed_snapshots.clone() {
         if snapshot.as_ref().is_some_and(|s| s.seq == seq) {
             snapshots.push(snapshot.clone().expect("checked"));
         } else if !report.rejected_snapshots.iter().any(|e| rejected_path(e) == Some(&path)) {
-            // Older snapshots are not read whole until used; their header says when they are from.
-            let head = fs.read_range(&path, 0, snapshot::SNAPSHOT_HEADER_BYTES).map_err(io_err("read", &path))?;
+            // Older snapshots are not read whole until used; their header says
+            // when they are from. One that is gone since it was listed was
+            // removed by retention in a writer beside this (read-only) open.
+            let gone = |err: &std::io::Error| err.kind() == std::io::ErrorKind::NotFound;
+            let head = match fs.read_range(&path, 0, snapshot::SNAPSHOT_HEADER_BYTES) {
+                Err(err) if gone(&err) => continue,
+                head => head.map_err(io_err("read", &path))?,
+            };
             let time = snapshot::SnapshotHeader::decode(&head).map_or(Timestamp(0), |h| h.time);
-            let bytes = fs.file_len(&path).map_err(io_err("stat", &path))?;
+            let bytes = match fs.file_len(&path) {
+                Err(err) if gone(&err) => continue,
+                bytes => bytes.map_err(io_err("stat", &path))?,
+            };
             snapshots.push(SnapshotInfo { path, seq, time, bytes });
         }
     }
@@ -303,13 +317,12 @@ fn remove_temporary_files(fs: &Arc<dyn FileSystem>, dir: &Path, report: &mut Ope
 /// (and finally to the empty state) and recording each one passed over.
 fn load_newest_snapshot<S: StateMachine>(
     fs: &Arc<dyn FileSystem>,
-    dir: &Path,
     store_id: StoreId,
     options: &Options,
     report: &mut OpenReport,
 ) -> Result<(S, Option<SnapshotInfo>)> {
-    for (_seq, path) in snapshot::list_snapshots(fs, dir)?.into_iter().rev() {
-        match snapshot::load_snapshot::<S>(fs, &path, store_id, options.snapshot_bytes_max) {
+    for (_seq, path) in report.listed_snapshots.iter().rev() {
+        match snapshot::load_snapshot::<S>(fs, path, store_id, options.snapshot_bytes_max) {
             Ok((info, state)) => return Ok((state, Some(info))),
             Err(err) => report.rejected_snapshots.push(err),
         }

@@ -476,6 +476,15 @@ fn check(dir: &Path, err: &mut dyn Write) -> Result<Exit, String> {
         ("transactions", Json::from(report.transactions)),
         ("segments", Json::from(report.segments)),
         ("snapshots_checked", Json::from(report.snapshots_checked)),
+        (
+            "tail_being_written",
+            match &report.tail_being_written {
+                Some((path, offset)) => {
+                    Json::object([("segment", Json::str(path.display().to_string())), ("offset", Json::from(*offset))])
+                }
+                None => Json::Null,
+            },
+        ),
     ]);
     let mut text = format!(
         "{}: {} transactions in {} segments, {} snapshots checked\n",
@@ -484,6 +493,12 @@ fn check(dir: &Path, err: &mut dyn Write) -> Result<Exit, String> {
         report.segments,
         report.snapshots_checked
     );
+    if let Some((path, offset)) = &report.tail_being_written {
+        text.push_str(&format!(
+            "  a writer is appending to {} at byte offset {offset}: checked up to there\n",
+            path.display()
+        ));
+    }
     for problem in &problems {
         text.push_str(&format!("  {problem}\n"));
     }
