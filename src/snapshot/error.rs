@@ -124,3 +124,42 @@ impl std::error::Error for SnapshotError {
 pub(crate) fn io_err<'p>(op: &'static str, path: &'p std::path::Path) -> impl FnOnce(io::Error) -> SnapshotError + 'p {
     move |source| SnapshotError::Io { op, path: path.to_path_buf(), source }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::snapshot::FramingProblem;
+
+    /// Every message names the snapshot; the I/O and codec causes are the
+    /// error's source, so a caller can walk the chain.
+    #[test]
+    fn every_snapshot_error_names_its_file_and_keeps_its_cause() {
+        let path = PathBuf::from("/store/snapshot-00000000000000000007.snap");
+        let codec = || crate::codec::CodecError::unsupported_version(9);
+        let cases: Vec<(SnapshotError, &str, bool)> = vec![
+            (
+                SnapshotError::Io { op: "map", path: path.clone(), source: io::Error::other("disk gone") },
+                "map failed",
+                true,
+            ),
+            (SnapshotError::Damaged { path: path.clone(), problem: FramingProblem::BadMagic }, "bad magic", false),
+            (
+                SnapshotError::Foreign { path: path.clone(), expected: StoreId(1), found: StoreId(2) },
+                "belongs to store",
+                false,
+            ),
+            (SnapshotError::NameMismatch { path: path.clone(), name_seq: 7, header_seq: 8 }, "header says 8", false),
+            (SnapshotError::TooLarge { path: path.clone(), file_bytes: 100, limit: 10 }, "100 bytes", false),
+            (SnapshotError::Undecodable { path: path.clone(), source: codec() }, "does not decode", true),
+            (SnapshotError::Panicked { path: path.clone(), message: "boom".into() }, "panicked: boom", false),
+            (SnapshotError::Unencodable { path: path.clone(), source: codec() }, "could not be encoded", true),
+        ];
+        for (err, says, has_source) in cases {
+            let text = err.to_string();
+            assert!(text.contains(path.to_str().unwrap()) && text.contains(says), "{text}");
+            assert_eq!(err.source().is_some(), has_source, "{text}");
+        }
+    }
+}

@@ -359,7 +359,10 @@ impl<S: StateMachine> Inner<S> {
                     self.poison_locked(&mut groups, err);
                 }
                 Err(payload) => {
-                    let seq = self.head.lock().next_seq;
+                    // The group's first transaction; the head lock is not
+                    // taken here (an appender that panics holds it and then
+                    // takes this one).
+                    let seq = groups.acked_seq + 1;
                     self.poison_locked(&mut groups, Poison::panic(seq, payload.as_ref()));
                     panicked = Some(payload);
                 }

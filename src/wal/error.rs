@@ -208,3 +208,76 @@ impl WalError {
 pub(crate) fn io_err<'p>(op: &'static str, path: &'p std::path::Path) -> impl FnOnce(io::Error) -> WalError + 'p {
     move |source| WalError::Io { op, path: path.to_path_buf(), source }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// Every message names the segment (and offset and sequence number where
+    /// they apply); the I/O and codec causes are the error's source.
+    #[test]
+    fn every_log_error_names_its_segment_and_keeps_its_cause() {
+        let path = PathBuf::from("/store/wal-00000000000000000001.log");
+        let time = Timestamp(5);
+        let cases: Vec<(WalError, &[&str], bool)> = vec![
+            (
+                WalError::Io { op: "fsync", path: path.clone(), source: io::Error::other("gone") },
+                &["fsync failed"],
+                true,
+            ),
+            (WalError::BadHeader { path: path.clone(), problem: HeaderProblem::BadMagic }, &["invalid header"], false),
+            (
+                WalError::ForeignSegment { path: path.clone(), expected: StoreId(1), found: StoreId(2) },
+                &["belongs to store"],
+                false,
+            ),
+            (WalError::NameMismatch { path: path.clone(), name_seq: 1, header_seq: 2 }, &["header says 2"], false),
+            (
+                WalError::Corrupted { path: path.clone(), offset: 96, problem: FrameProblem::ZeroLength },
+                &["offset 96", "zero payload"],
+                false,
+            ),
+            (
+                WalError::RecordOverLimit { path: path.clone(), offset: 96, seq: 3, payload_bytes: 70, limit: 64 },
+                &["offset 96", "sequence number 3", "70-byte", "limit of 64"],
+                false,
+            ),
+            (
+                WalError::SequenceGap { path: path.clone(), offset: 96, expected: 4, found: 6 },
+                &["offset 96", "expected sequence number 4, found 6"],
+                false,
+            ),
+            (
+                WalError::TimeWentBackwards { path: path.clone(), offset: 96, seq: 4, previous: time, found: time },
+                &["offset 96", "sequence number 4"],
+                false,
+            ),
+            (
+                WalError::LogEndsEarly { path: path.clone(), offset: 96, expected: 4 },
+                &["offset 96", "before sequence number 4"],
+                false,
+            ),
+            (WalError::EmptySealedSegment { path: path.clone() }, &["holds no records"], false),
+            (
+                WalError::Undecodable {
+                    path: path.clone(),
+                    offset: 96,
+                    seq: 4,
+                    source: CodecError::unsupported_version(9),
+                },
+                &["offset 96", "sequence number 4", "does not decode"],
+                true,
+            ),
+        ];
+        for (err, says, has_source) in cases {
+            let text = err.to_string();
+            assert!(text.contains(path.to_str().unwrap()), "{text}");
+            for part in says {
+                assert!(text.contains(part), "{text} lacks {part}");
+            }
+            assert_eq!(err.source().is_some(), has_source, "{text}");
+        }
+    }
+}
