@@ -1004,6 +1004,15 @@ impl Turns {
     }
 }
 
+/// Ends the turns when dropped, on any way out of a thread.
+struct StopOnDrop<'a>(&'a Turns);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 /// The reader's side: every call hands the writer a step.
 #[derive(Debug)]
 struct ReaderSide(SimFs, Arc<Turns>);
@@ -1035,62 +1044,74 @@ impl elbstore::io::WritableFile for WriterFile {
     }
 }
 
+/// The reading half of a wrapping file system: each call runs `$before`
+/// with the call's name and path first (it may fail the call).
 macro_rules! delegate_reads {
     ($before:expr) => {
         fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
-            $before(self);
+            $before(self, "list_dir", dir)?;
             self.0.list_dir(dir)
         }
         fn exists(&self, path: &Path) -> std::io::Result<bool> {
-            $before(self);
+            $before(self, "exists", path)?;
             self.0.exists(path)
         }
         fn file_len(&self, path: &Path) -> std::io::Result<u64> {
-            $before(self);
+            $before(self, "file_len", path)?;
             self.0.file_len(path)
         }
         fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-            $before(self);
+            $before(self, "read_file", path)?;
             self.0.read_file(path)
         }
         fn read_range(&self, path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-            $before(self);
+            $before(self, "read_range", path)?;
             self.0.read_range(path, offset, len)
         }
         fn map_file(&self, path: &Path) -> std::io::Result<elbstore::io::FileBytes> {
-            $before(self);
+            $before(self, "map_file", path)?;
             self.0.map_file(path)
         }
     };
 }
 
+/// The writing half of a wrapping file system that changes nothing.
+macro_rules! delegate_writes {
+    () => {
+        fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+            self.0.create_dir_all(dir)
+        }
+        fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn elbstore::io::WritableFile>> {
+            self.0.create_new(path)
+        }
+        fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn elbstore::io::WritableFile>> {
+            self.0.open_append(path)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+            self.0.rename(from, to)
+        }
+        fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+            self.0.remove_file(path)
+        }
+        fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+            self.0.sync_dir(dir)
+        }
+        fn try_lock_exclusive(&self, path: &Path) -> std::io::Result<Option<elbstore::io::LockGuard>> {
+            self.0.try_lock_exclusive(path)
+        }
+    };
+}
+
 impl elbstore::io::FileSystem for ReaderSide {
-    delegate_reads!(|s: &ReaderSide| s.1.reader_called());
-    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        self.0.create_dir_all(dir)
-    }
-    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn elbstore::io::WritableFile>> {
-        self.0.create_new(path)
-    }
-    fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn elbstore::io::WritableFile>> {
-        self.0.open_append(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        self.0.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        self.0.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        self.0.sync_dir(dir)
-    }
-    fn try_lock_exclusive(&self, path: &Path) -> std::io::Result<Option<elbstore::io::LockGuard>> {
-        self.0.try_lock_exclusive(path)
-    }
+    delegate_reads!(|s: &ReaderSide, _, _| -> std::io::Result<()> {
+        s.1.reader_called();
+        Ok(())
+    });
+    delegate_writes!();
 }
 
 impl elbstore::io::FileSystem for WriterSide {
-    delegate_reads!(|_: &WriterSide| ());
+    delegate_reads!(|_: &WriterSide, _, _| -> std::io::Result<()> { Ok(()) });
     fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
         self.1.writer_step();
         self.0.create_dir_all(dir)
@@ -1144,6 +1165,8 @@ fn verify_beside_a_live_writer_reports_no_problem_at_any_interleaving() {
         turns.begin();
         let report = std::thread::scope(|scope| {
             let writer = scope.spawn(|| {
+                // The check must not wait for a writer that panicked.
+                let _free = StopOnDrop(&turns);
                 // Large transactions, so segments roll every few commits, and
                 // a snapshot after each: rolls and snapshots land between any
                 // two calls of the check.
@@ -1154,15 +1177,16 @@ fn verify_beside_a_live_writer_reports_no_problem_at_any_interleaving() {
                     }
                     let _ = store.snapshot();
                 }
-                turns.stop();
             });
             // The writer runs ahead by `head_start` steps before the check starts.
             for _ in 0..head_start {
                 turns.reader_called();
             }
             let reader = Options::default().file_system(Arc::new(ReaderSide(fs.clone(), turns.clone())));
-            let report = elbstore::verify::<Kv>(DIR, reader);
-            turns.stop();
+            let report = {
+                let _free = StopOnDrop(&turns);
+                elbstore::verify::<Kv>(DIR, reader)
+            };
             writer.join().unwrap();
             report
         });
@@ -1174,4 +1198,65 @@ fn verify_beside_a_live_writer_reports_no_problem_at_any_interleaving() {
     }
     println!("verify beside a writer: {offsets} interleavings, {in_flight} caught a write in progress, no problem");
     assert!(in_flight > 0, "some interleaving caught a write in progress");
+}
+
+/// Fails one kind of read of one file with `EIO`; everything else passes.
+#[derive(Debug)]
+struct FailingRead(SimFs, &'static str, PathBuf);
+
+impl elbstore::io::FileSystem for FailingRead {
+    delegate_reads!(|s: &FailingRead, op: &str, path: &Path| {
+        if op == s.1 && path == s.2 {
+            return Err(std::io::Error::from_raw_os_error(5));
+        }
+        Ok(())
+    });
+    delegate_writes!();
+}
+
+/// An older snapshot that is gone since it was listed (retention in a writer)
+/// is passed over; one that cannot be read for any other reason is an error
+/// naming it, not silently dropped from the list.
+#[test]
+fn an_older_snapshot_that_cannot_be_read_is_an_error_unless_it_is_gone() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    for i in 0..6 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, i)).unwrap();
+        if i == 2 || i == 5 {
+            store.snapshot().unwrap();
+        }
+    }
+    let older = store.snapshots()[0].path.clone();
+    drop(store);
+    for op in ["read_range", "file_len"] {
+        let failing = Options::default().file_system(Arc::new(FailingRead(fs.clone(), op, older.clone())));
+        match Store::<Kv>::open(DIR, failing.mode(elbstore::OpenMode::ReadOnly)) {
+            Err(Error::Io { path, source, .. }) => {
+                assert_eq!((path, source.raw_os_error()), (older.clone(), Some(5)), "{op}");
+            }
+            other => panic!("{op}: expected an I/O error naming the snapshot, got {other:?}"),
+        }
+    }
+}
+
+/// A segment missing from the middle of the log is a gap named at the start
+/// of the segment after it, with the sequence number that should have come.
+#[test]
+fn a_missing_middle_segment_is_a_gap_naming_the_segment_after_it() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
+    while store.segments().len() < 3 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, 1)).unwrap();
+    }
+    let segments = store.segments();
+    drop(store);
+    fs.remove_raw(&segments[1].path);
+    match Store::<Kv>::open(DIR, options(&fs)) {
+        Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found })) => {
+            assert_eq!((path, offset), (segments[2].path.clone(), 0));
+            assert_eq!((expected, found), (segments[1].first_seq, segments[2].first_seq));
+        }
+        other => panic!("expected a sequence gap, got {other:?}"),
+    }
 }

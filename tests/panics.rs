@@ -195,9 +195,14 @@ fn a_panic_in_serialize_leaves_nothing_pending_and_poisons_the_store() {
 
 /// Runs `writers` threads of `per_writer` commits each; the `panic_at`-th
 /// commit of writer 0 carries `bomb` if given. Each writer stops at its first
-/// failure or panic. Returns what was acknowledged, or `None` if a writer
-/// did not finish within a minute (a hang).
-fn workload(fs: &SimFs, writers: u32, per_writer: u32, bomb: Option<(u32, FragileEvent)>) -> Option<Acked> {
+/// failure or panic. Returns what was acknowledged and what poisoned the
+/// store, or `None` if a writer did not finish within a minute (a hang).
+fn workload(
+    fs: &SimFs,
+    writers: u32,
+    per_writer: u32,
+    bomb: Option<(u32, FragileEvent)>,
+) -> Option<(Acked, Option<Error>)> {
     let store = Arc::new(Store::<Fragile>::open(DIR, options(fs)).unwrap());
     let (done, finished) = mpsc::channel();
     for w in 0..writers {
@@ -228,7 +233,7 @@ fn workload(fs: &SimFs, writers: u32, per_writer: u32, bomb: Option<(u32, Fragil
             assert!(acked.insert(seq, who).is_none(), "sequence number {seq} acknowledged twice");
         }
     }
-    Some(acked)
+    Some((acked, store.poisoned()))
 }
 
 /// Regression: a panic while the group leader cloned the state left
@@ -243,8 +248,20 @@ fn a_panic_while_the_group_leader_clones_the_state_never_hangs_a_writer() {
     arm_clone_panic(4);
     let acked = workload(&fs, 4, 20, None);
     disarm();
-    let acked = acked.expect("no writer hangs after a panic in the leader");
+    let (acked, poison) = acked.expect("no writer hangs after a panic in the leader");
     assert!(acked.len() < 80, "the panic stopped the workload");
+    // The poison names the first transaction of the group whose leader panicked.
+    let first_unacknowledged = acked.keys().max().map_or(1, |seq| seq + 1);
+    match poison {
+        Some(Error::Poisoned { cause }) => match cause.as_ref() {
+            Poison::Panic { seq, message } => {
+                assert_eq!(*seq, first_unacknowledged);
+                assert!(message.contains("clone"), "{message}");
+            }
+            other => panic!("poisoned by {other}"),
+        },
+        other => panic!("expected the store poisoned by the panic, got {other:?}"),
+    }
     check_reopen(&fs.crash_image(CrashMode::DropUnsynced), &acked, "clone panic");
 }
 
@@ -280,9 +297,9 @@ proptest! {
                 None
             }
         };
-        let acked = workload(&fs, writers, per_writer, bomb);
+        let outcome = workload(&fs, writers, per_writer, bomb);
         disarm();
-        let acked = acked.expect("no writer hangs");
+        let (acked, _) = outcome.expect("no writer hangs");
         for mode in [CrashMode::KeepUnsynced, CrashMode::DropUnsynced] {
             check_reopen(&fs.crash_image(mode), &acked, &format!("{inject:?} at {at}, {mode:?}"));
         }

@@ -228,6 +228,12 @@ fn a_second_tear_at_the_same_offset_keeps_both_cuts() {
     let mut expected = vec![first_tear.clone(), second_tear];
     expected.sort();
     assert_eq!(kept, expected, "both tears are kept");
+    let base = format!("{}.cut-{at:020}", fixture.segment_name);
+    assert_eq!(
+        files_with_prefix(dir.path(), &format!("{}.cut-", fixture.segment_name)),
+        [dir.join(&base), dir.join(&format!("{base}.1"))],
+        "the first cut keeps the plain name, the next one the first free suffix"
+    );
     // An interrupted cut left its side file: the same bytes are not kept twice.
     let names = files_with_prefix(dir.path(), &format!("{}.cut-", fixture.segment_name));
     let mut segment = std::fs::read(&segment_path).unwrap();

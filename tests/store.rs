@@ -201,7 +201,8 @@ fn an_oversized_transaction_is_refused() {
     let dir = TempDir::new("oversized");
     let store = open(&dir, Options::default().create(Create::IfMissing).record_bytes_max(1024));
     let events: Vec<KvEvent> = (0..200).map(|i| KvEvent::Set(i, 0)).collect();
-    assert!(matches!(store.commit(meta(1), events), Err(Error::RecordTooLarge { seq: 1, limit: 1024, .. })));
+    // Encoding stops at the limit: the size reported is the limit plus one.
+    assert!(matches!(store.commit(meta(1), events), Err(Error::RecordTooLarge { seq: 1, bytes: 1025, limit: 1024 })));
     assert_eq!(store.commit(meta(2), vec![KvEvent::Set(1, 1)]).unwrap().seq, 1);
 }
 
@@ -334,6 +335,8 @@ fn a_damaged_newest_snapshot_falls_back_to_an_older_one_and_says_so() {
     assert!(report.rejected_snapshots[0].to_string().contains("snapshot-00000000000000000020.snap"));
     assert_eq!(report.replayed_transactions, 20);
     assert_eq!(*store.read(), fold(&txns));
+    // The damaged one is not offered as a base for history.
+    assert_eq!(store.snapshots().iter().map(|s| s.seq).collect::<Vec<_>>(), [10]);
 }
 
 #[test]
@@ -362,6 +365,9 @@ fn options_out_of_range_are_refused() {
         (Options::default().create(Create::IfMissing).snapshot_every_events(Some(0)), "snapshot_every_events"),
         (Options::default().create(Create::IfMissing).sync(SyncPolicy::Interval(Duration::ZERO)), "sync"),
         (Options::default().create(Create::IfMissing).identity("", "production"), "name"),
+        (Options::default().create(Create::IfMissing).record_bytes_max(63), "record_bytes_max"),
+        (Options::default().create(Create::IfMissing).identity("n".repeat(256), "production"), "name"),
+        (Options::default().create(Create::IfMissing).identity("name", "e".repeat(256)), "environment"),
     ] {
         match Store::<Kv>::open(dir.path(), options) {
             Err(Error::InvalidOption { name: got, .. }) => assert_eq!(got, name),
@@ -369,6 +375,59 @@ fn options_out_of_range_are_refused() {
         }
     }
     assert!(!dir.path().exists());
+    // Each bound itself is accepted.
+    let at_bounds = Options::default()
+        .create(Create::IfMissing)
+        .segment_bytes(4096)
+        .record_bytes_max(64)
+        .identity("n".repeat(255), "e".repeat(255));
+    assert_eq!(open(&dir, at_bounds).identity().name.len(), 255);
+}
+
+/// A store opens only for the identity it was created with: a writer must
+/// name it (the defaults name `unnamed/unspecified`), a reader is checked
+/// against what it names, and `expect_id` pins the random id.
+#[test]
+fn a_store_opens_only_for_the_identity_it_was_created_with() {
+    let dir = TempDir::new("identity");
+    let id = {
+        let store = open(&dir, Options::default().create(Create::IfMissing).identity("us-east-1", "production"));
+        store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
+        store.identity().id
+    };
+    let other_id = {
+        let other = TempDir::new("identity-other");
+        open(&other, Options::default().create(Create::IfMissing)).identity().id
+    };
+    let read_only = || Options::default().mode(OpenMode::ReadOnly);
+    let refused = [
+        ("writer naming nothing", Options::default()),
+        ("writer, other name", Options::default().identity("us-west-2", "production")),
+        ("writer, other environment", Options::default().identity("us-east-1", "staging")),
+        ("writer, other id", Options::default().identity("us-east-1", "production").expect_id(other_id)),
+        ("reader, other name", read_only().identity("us-west-2", "production")),
+        ("reader, other environment", read_only().identity("us-east-1", "staging")),
+        ("reader, other id", read_only().expect_id(other_id)),
+    ];
+    for (what, options) in refused {
+        match Store::<Kv>::open(dir.path(), options) {
+            Err(Error::WrongStore { path, found, .. }) => {
+                assert_eq!((path.as_path(), found.id), (dir.path(), id), "{what}");
+            }
+            other => panic!("{what}: expected WrongStore, got {other:?}"),
+        }
+    }
+    let accepted = [
+        ("writer naming it", Options::default().identity("us-east-1", "production")),
+        ("writer with its id", Options::default().identity("us-east-1", "production").expect_id(id)),
+        ("reader naming nothing", read_only()),
+        ("reader naming it", read_only().identity("us-east-1", "production")),
+        ("reader with its id", read_only().expect_id(id)),
+    ];
+    for (what, options) in accepted {
+        let store = Store::<Kv>::open(dir.path(), options).unwrap_or_else(|err| panic!("{what}: {err}"));
+        assert_eq!(store.read().seq(), 1, "{what}");
+    }
 }
 
 /// One record limit, checked the same way by the writer and by every reader:
@@ -498,14 +557,19 @@ fn snapshot_bytes_max_is_enforced_when_loading() {
 #[test]
 fn opening_never_creates_a_store_unless_asked() {
     let dir = TempDir::new("create");
-    let not_a_store = |options: Options, what: &str| match Store::<Kv>::open(dir.path(), options) {
-        Err(Error::NotAStore { path, .. }) => assert_eq!(path, dir.path(), "{what}"),
-        other => panic!("{what}: expected NotAStore, got {other:?}"),
+    let not_a_store = |options: Options, says: &str| match Store::<Kv>::open(dir.path(), options) {
+        Err(Error::NotAStore { path, reason }) => {
+            assert_eq!(path, dir.path());
+            assert!(reason.contains(says), "{reason}");
+        }
+        other => panic!("expected NotAStore ({says}), got {other:?}"),
     };
-    not_a_store(Options::default(), "missing directory, default");
+    not_a_store(Options::default(), "does not exist");
     assert!(!dir.path().exists(), "nothing was created");
     std::fs::create_dir_all(dir.path()).unwrap();
-    not_a_store(Options::default().create(Create::Never), "empty directory");
+    not_a_store(Options::default().create(Create::Never), "no IDENTITY");
+    // A reader never creates, even when asked to if the store is missing.
+    not_a_store(Options::default().mode(OpenMode::ReadOnly).create(Create::IfMissing), "no IDENTITY");
     assert!(dir_contents(dir.path()).is_empty(), "not even a lock file");
     std::fs::remove_dir(dir.path()).unwrap();
     // Asked: created.
@@ -544,4 +608,27 @@ fn opening_never_creates_a_store_unless_asked() {
         Err(Error::InvalidOption { name: "create", .. })
     ));
     assert!(!missing.path().exists());
+}
+
+/// A segment is sealed once it holds `segment_bytes` or more, so each sealed
+/// segment is at least that long and longer by less than one record, also
+/// when many records are framed into one group (a restore copies thousands
+/// per fsync).
+#[test]
+fn segments_are_sealed_at_their_size_when_many_records_share_a_group() {
+    let source = TempDir::new("seal-source");
+    let store = open(&source, Options::default().create(Create::IfMissing).snapshot_every_events(None));
+    for i in 0..120 {
+        store.commit(meta(i), (0..8).map(|k| KvEvent::Set(k, i)).collect()).unwrap();
+    }
+    let target = TempDir::new("seal-target");
+    let options = Options::default().segment_bytes(4096);
+    store.restore_to(elbstore::Point::Seq(120), target.path(), options, &meta(0)).unwrap();
+    let segments = files_with_prefix(target.path(), "wal-");
+    assert!(segments.len() >= 3, "{segments:?}");
+    let record_bytes = elbstore::FRAME_HEADER_BYTES + 300;
+    for sealed in &segments[..segments.len() - 1] {
+        let bytes = std::fs::metadata(sealed).unwrap().len() as usize;
+        assert!((4096..4096 + record_bytes).contains(&bytes), "{}: {bytes} bytes", sealed.display());
+    }
 }

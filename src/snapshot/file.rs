@@ -156,3 +156,29 @@ pub(crate) fn load_snapshot<T: DeserializeOwned>(
     let info = SnapshotInfo { path: path.to_path_buf(), seq: header.seq, time: header.time, bytes: bytes.len() as u64 };
     Ok((info, state))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::io::SimFs;
+
+    /// The encoder's many small writes reach the file in chunks of about
+    /// `WRITE_CHUNK_BYTES`: a 2.5 MiB state is a handful of writes, not one
+    /// per value.
+    #[test]
+    fn a_snapshot_is_streamed_to_the_file_in_large_chunks() {
+        let sim = SimFs::new();
+        let fs: Arc<dyn FileSystem> = Arc::new(sim.clone());
+        let dir = Path::new("/store");
+        fs.create_dir_all(dir).unwrap();
+        let state: Vec<u32> = (0..(5 << 20) / 8).collect();
+        let header = SnapshotHeader { store_id: StoreId(1), seq: 3, time: Timestamp(4) };
+        let before = sim.mutating_calls();
+        let info = write_snapshot(&fs, dir, header, &state, 64 << 20).unwrap();
+        // create, header, 3 chunks (2.5 MiB in 1 MiB chunks), trailer, fsync, rename, directory fsync
+        assert_eq!(sim.mutating_calls() - before, 9, "{} bytes", info.bytes);
+        let (_, back) = load_snapshot::<Vec<u32>>(&fs, &info.path, StoreId(1), 64 << 20).unwrap();
+        assert_eq!(back, state);
+    }
+}

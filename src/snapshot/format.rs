@@ -209,6 +209,21 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_payload_is_a_whole_snapshot_and_anything_shorter_is_truncated() {
+        let bytes = file(b"");
+        assert_eq!(bytes.len(), SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES);
+        assert_eq!(SnapshotHeader::check(&bytes).map(|(_, payload)| payload.len()), Ok(0));
+        // A whole header and part of a trailer: too short, whatever the bytes.
+        for len in 0..bytes.len() {
+            assert_eq!(
+                SnapshotHeader::check(&bytes[..len]),
+                Err(FramingProblem::Truncated { file_bytes: len as u64 }),
+                "length {len}"
+            );
+        }
+    }
+
+    #[test]
     fn truncation_anywhere_is_detected() {
         let bytes = file(b"some state");
         for len in 0..bytes.len() {

@@ -381,13 +381,16 @@ impl<S: StateMachine> Inner<S> {
     /// publishes the state that includes exactly those records. Writes
     /// nothing once the store is poisoned.
     fn lead_group(&self) -> std::result::Result<Option<u64>, Poison> {
-        if self.poisoned.load(Ordering::Acquire) {
-            return Ok(None);
-        }
         let mut writer_slot = self.writer.lock();
         let writer = writer_slot.as_mut().expect("read-write stores have a log writer");
         let (mut chunks, view, snapshot_due) = {
             let mut head = self.head.lock();
+            // Checked under the head lock: an appender that panics poisons
+            // the store before it releases the lock, so no group takes
+            // records framed on a state that may be half-applied.
+            if self.poisoned.load(Ordering::Acquire) {
+                return Ok(None);
+            }
             let chunks = std::mem::take(&mut head.chunks);
             let view = View { seq: head.next_seq - 1, time: head.last_time, state: Arc::new(head.state.clone()) };
             let snapshot_due = self.snapshot_due(&mut head);
@@ -432,5 +435,82 @@ impl<S: StateMachine> Inner<S> {
             return Err(Error::Poisoned { cause: self.poison(Poison::Io(err)) });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::SimFs;
+    use crate::store::{Create, Options, Store};
+
+    #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+    struct Sum(i64);
+
+    impl StateMachine for Sum {
+        type Event = i64;
+        fn apply(&mut self, event: &i64) {
+            self.0 += event;
+        }
+    }
+
+    /// The leader keeps the state it publishes as a history checkpoint each
+    /// time the published sequence number crosses a multiple of the spacing.
+    #[test]
+    fn published_states_are_checkpointed_at_every_multiple_of_the_spacing() {
+        let options = Options::default()
+            .file_system(Arc::new(SimFs::new()))
+            .create(Create::IfMissing)
+            .history_checkpoints(4, 100);
+        let store = Store::<Sum>::open("/store", options).unwrap();
+        for i in 0..10 {
+            store.commit(TxnMeta::new("a", "b"), vec![i]).unwrap();
+        }
+        assert_eq!(store.inner.history.checkpoints.lock().seqs(), [4, 8]);
+    }
+
+    fn framed(head: &mut Head<()>, seq: u64, new_segment: bool) {
+        if new_segment || head.chunks.is_empty() {
+            head.chunks.push(Chunk { new_segment, first_seq: seq, last_seq: seq, ..Chunk::default() });
+        }
+        let chunk = head.chunks.last_mut().unwrap();
+        chunk.bytes.extend_from_slice(&[seq as u8; 10]);
+        chunk.last_seq = seq;
+        head.active_segment_bytes = Some(head.active_segment_bytes.unwrap_or(0) + 10);
+    }
+
+    fn pending(head: &Head<()>) -> Vec<(bool, u64, u64, Vec<u8>)> {
+        head.chunks.iter().map(|c| (c.new_segment, c.first_seq, c.last_seq, c.bytes.clone())).collect()
+    }
+
+    /// Whatever a panicking transaction framed is taken back out, whether it
+    /// went into the last chunk or started a new one.
+    #[test]
+    fn undoing_to_a_mark_restores_the_pending_records_exactly() {
+        let mut head = Head {
+            state: (),
+            next_seq: 1,
+            last_time: Timestamp(0),
+            chunks: Vec::new(),
+            active_segment_bytes: None,
+            events_since_snapshot: 0,
+        };
+        let empty = head.pending_mark();
+        framed(&mut head, 1, true);
+        framed(&mut head, 2, false);
+        let (before, bytes) = (pending(&head), head.active_segment_bytes);
+        for new_segment in [false, true] {
+            let mark = head.pending_mark();
+            framed(&mut head, 3, new_segment);
+            assert_ne!(pending(&head), before);
+            head.undo_to(mark);
+            assert_eq!(
+                (pending(&head), head.active_segment_bytes),
+                (before.clone(), bytes),
+                "new segment: {new_segment}"
+            );
+        }
+        head.undo_to(empty);
+        assert_eq!((pending(&head), head.active_segment_bytes), (Vec::new(), None));
     }
 }

@@ -121,6 +121,12 @@ impl<S> Default for Checkpoints<S> {
 }
 
 impl<S> Checkpoints<S> {
+    /// The sequence numbers checkpointed, in order.
+    #[cfg(test)]
+    pub(crate) fn seqs(&self) -> Vec<u64> {
+        self.states.keys().copied().collect()
+    }
+
     /// A new lineage, for a state decoded from a snapshot or started empty.
     fn new_lineage(&mut self) -> u64 {
         self.lineages += 1;

@@ -214,13 +214,9 @@ impl LogCursor {
         }
         self.path = segment.path;
         self.bytes = bytes;
-        // A known start offset applies to the first segment loaded only.
-        self.offset = self
-            .start_offset
-            .take()
-            .and_then(|o| usize::try_from(o).ok())
-            .filter(|&o| o >= SEGMENT_HEADER_BYTES)
-            .unwrap_or(SEGMENT_HEADER_BYTES);
+        // A known start offset (one this cursor reported for a record
+        // earlier) applies to the first segment loaded only.
+        self.offset = self.start_offset.take().map_or(SEGMENT_HEADER_BYTES, |o| o as usize);
         Some(Ok(()))
     }
 }

@@ -231,19 +231,19 @@ fn decode_any_length(bytes: &[u8]) -> Result<Frame<'_>, FrameProblem> {
     Ok(Frame { seq, time, synced_seq, payload: &bytes[FRAME_HEADER_BYTES..needed] })
 }
 
-/// Searches `bytes` from `from` on for any whole, valid frame (of any
-/// length) whose sequence number is at least `seq_min`, returning its offset.
-/// Used to tell a torn tail from damage in the synced region.
-pub fn find_valid_frame(bytes: &[u8], from: usize, seq_min: u64) -> Option<usize> {
-    let last_start = bytes.len().checked_sub(FRAME_HEADER_BYTES + 1)?;
-    for offset in from..=last_start {
-        let seq = le_u64(&bytes[offset + 8..offset + 16]);
-        // Every record between the damage (just before `from`) and this offset
-        // took at least FRAME_HEADER_BYTES + 1 bytes, so a real frame here
-        // cannot carry a sequence number beyond this bound. The cheap check
-        // skips almost every offset before any CRC is computed.
-        let seq_bound = seq_min.saturating_add(((offset + 1 - from) / (FRAME_HEADER_BYTES + 1)) as u64 + 1);
-        if seq < seq_min || seq > seq_bound {
+/// Searches `bytes` from `start` on, where record `seq_at_start` was to
+/// begin, for a whole, valid frame (of any length) that can be a later
+/// record: its offset. Used to look past damage.
+pub fn find_valid_frame(bytes: &[u8], start: usize, seq_at_start: u64) -> Option<usize> {
+    for offset in start..bytes.len() {
+        let Some(seq) = bytes.get(offset + 8..offset + 16).map(le_u64) else { break };
+        // Every record between `start` and this offset took at least
+        // FRAME_HEADER_BYTES + 1 bytes, so a real frame here cannot carry a
+        // sequence number past this bound. The cheap check skips almost every
+        // offset before any CRC is computed, and makes garbage that happens
+        // to checksum count only if its sequence number fits its place.
+        let seq_max = seq_at_start.saturating_add(((offset - start) / (FRAME_HEADER_BYTES + 1)) as u64);
+        if seq < seq_at_start || seq > seq_max {
             continue;
         }
         if decode_any_length(&bytes[offset..]).is_ok() {
@@ -261,16 +261,17 @@ pub(crate) struct AfterDamage {
     pub synced_seq: Option<u64>,
 }
 
-/// Looks past damage that starts just before `from`, where the record
-/// `seq_min` was expected: every valid frame after it, in order.
-pub(crate) fn after_damage(bytes: &[u8], mut from: usize, mut seq_min: u64) -> AfterDamage {
+/// Looks past damage at `damage`, where record `expected` was to begin:
+/// every valid frame after it, in order.
+pub(crate) fn after_damage(bytes: &[u8], damage: usize, expected: u64) -> AfterDamage {
     let mut found = AfterDamage::default();
-    while let Some(offset) = find_valid_frame(bytes, from, seq_min) {
+    let (mut start, mut seq) = (damage, expected);
+    while let Some(offset) = find_valid_frame(bytes, start, seq) {
         let Ok(frame) = decode_any_length(&bytes[offset..]) else { break };
         found.frames += 1;
         found.synced_seq = found.synced_seq.max(Some(frame.synced_seq));
-        from = offset + frame.encoded_bytes();
-        seq_min = frame.seq.saturating_add(1);
+        start = offset + frame.encoded_bytes();
+        seq = frame.seq.saturating_add(1);
     }
     found
 }
@@ -319,6 +320,15 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_cut_anywhere_says_how_many_bytes_it_needs() {
+        let bytes = frame(3, b"payload");
+        for len in 0..bytes.len() {
+            let needed = if len < FRAME_HEADER_BYTES { FRAME_HEADER_BYTES } else { bytes.len() };
+            assert_eq!(decode_frame(&bytes[..len], 1024), Err(FrameProblem::Truncated { available: len, needed }));
+        }
+    }
+
+    #[test]
     fn zero_filled_frame_is_never_valid() {
         assert_eq!(decode_frame(&[0; 64], 1024), Err(FrameProblem::ZeroLength));
     }
@@ -360,18 +370,44 @@ mod tests {
         assert!(matches!(decode_frame(&damaged, 100), Err(FrameProblem::ChecksumMismatch { .. })));
     }
 
+    /// A minimal frame: a one-byte payload.
+    fn minimal(seq: u64) -> Vec<u8> {
+        let bytes = frame(seq, b"m");
+        assert_eq!(bytes.len(), FRAME_HEADER_BYTES + 1);
+        bytes
+    }
+
+    /// `prefix` bytes before `start`, `gap` bytes of zeros from `start`, then
+    /// a valid frame of `seq`.
+    fn after_gap(prefix: usize, gap: usize, seq: u64) -> Vec<u8> {
+        let mut bytes = vec![0xAB; prefix];
+        bytes.resize(prefix + gap, 0);
+        bytes.extend(frame(seq, b"later"));
+        bytes
+    }
+
     #[test]
-    fn finds_a_valid_frame_after_garbage() {
+    fn a_frame_after_damage_counts_only_if_its_sequence_number_fits_its_place() {
+        let (prefix, s) = (7, 20);
+        // Right at the start: the record that was due there.
+        assert_eq!(find_valid_frame(&after_gap(prefix, 0, s), prefix, s), Some(prefix));
+        assert_eq!(find_valid_frame(&after_gap(prefix, 0, s + 1), prefix, s), None, "no room for a record before it");
+        assert_eq!(find_valid_frame(&after_gap(prefix, 0, s - 1), prefix, s), None, "an earlier record");
+        // After one minimal record's worth of bytes: one record may be missing.
+        let one = FRAME_HEADER_BYTES + 1;
+        assert_eq!(find_valid_frame(&after_gap(prefix, one, s + 1), prefix, s), Some(prefix + one));
+        assert_eq!(find_valid_frame(&after_gap(prefix, one, s + 2), prefix, s), None);
+        assert_eq!(find_valid_frame(&after_gap(prefix, one - 1, s + 1), prefix, s), None, "32 bytes hold no record");
+        // 64 bytes hold one record, 66 hold two.
+        assert_eq!(find_valid_frame(&after_gap(prefix, 2 * one - 2, s + 2), prefix, s), None);
+        assert_eq!(find_valid_frame(&after_gap(prefix, 2 * one, s + 2), prefix, s), Some(prefix + 2 * one));
+        // Garbage, then the real thing.
         let mut bytes = vec![0xAB; 40];
-        let at = bytes.len();
         bytes.extend(frame(9, b"later"));
-        assert_eq!(find_valid_frame(&bytes, 0, 8), Some(at));
+        assert_eq!(find_valid_frame(&bytes, 0, 8), Some(40));
         assert_eq!(find_valid_frame(&bytes, 0, 10), None);
-        // Forty bytes of damage can hide at most one record, so sequence number
-        // 9 cannot follow 5 there: garbage that happens to checksum would need
-        // an impossible sequence number.
-        assert_eq!(find_valid_frame(&bytes, 0, 5), None);
-        assert_eq!(find_valid_frame(&bytes, at + 1, 5), None);
+        assert_eq!(find_valid_frame(&bytes, 41, 8), None);
+        assert_eq!(find_valid_frame(&bytes[..bytes.len() - 1], 0, 8), None, "a frame cut short is not whole");
     }
 
     #[test]
@@ -425,15 +461,21 @@ mod tests {
 
     #[test]
     fn after_damage_counts_the_later_frames_and_their_highest_mark() {
+        // Record 9 was due at 0; 50 bytes of zeros hold one record at most.
         let mut bytes = vec![0u8; 50];
         let later: Vec<u8> = [sealed(10, b"a", 7), sealed(11, b"bb", 8), sealed(12, b"c", 8)].concat();
         bytes.extend_from_slice(&later);
-        assert_eq!(after_damage(&bytes, 1, 9), AfterDamage { frames: 3, synced_seq: Some(8) });
-        assert_eq!(after_damage(&bytes, 1, 13), AfterDamage::default(), "no frame can be record 13 or later");
-        assert_eq!(after_damage(&[0u8; 100], 1, 9), AfterDamage::default());
+        assert_eq!(after_damage(&bytes, 0, 9), AfterDamage { frames: 3, synced_seq: Some(8) });
+        assert_eq!(after_damage(&bytes, 0, 13), AfterDamage::default(), "no frame can be record 13 or later");
+        assert_eq!(after_damage(&[0u8; 100], 0, 9), AfterDamage::default());
         // A frame after the later ones that is itself damaged ends the search.
         let mut cut = bytes.clone();
         cut.truncate(bytes.len() - 2);
-        assert_eq!(after_damage(&cut, 1, 9), AfterDamage { frames: 2, synced_seq: Some(8) });
+        assert_eq!(after_damage(&cut, 0, 9), AfterDamage { frames: 2, synced_seq: Some(8) });
+        // Damage the size of one minimal record, then frames back to back,
+        // the first longer than the damage.
+        let mut tight = vec![0xAB; FRAME_HEADER_BYTES + 1];
+        tight.extend([frame(10, &[1; 100]), minimal(11), minimal(12)].concat());
+        assert_eq!(after_damage(&tight, 0, 9), AfterDamage { frames: 3, synced_seq: Some(11) });
     }
 }

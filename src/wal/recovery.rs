@@ -182,7 +182,7 @@ pub(crate) fn tail_frames(bytes: &[u8], offset: usize, expected: u64, last_segme
     if !last_segment {
         return None;
     }
-    let after = after_damage(bytes, offset + 1, expected);
+    let after = after_damage(bytes, offset, expected);
     match after.synced_seq {
         Some(synced) if synced >= expected => None,
         _ => Some(after.frames),
@@ -258,4 +258,58 @@ fn cut_tail(
     file.sync_data().map_err(io_err("fsync", segment))?;
     torn.kept_at = Some(kept_at);
     Ok(torn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::wal::record::{append_frame, seal_frames, FRAME_HEADER_BYTES};
+
+    fn frame(seq: u64, synced_seq: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        append_frame(
+            &mut out,
+            seq,
+            Timestamp(seq),
+            1024,
+            |o| {
+                o.push(1);
+                Ok::<_, ()>(())
+            },
+            |_| (),
+        )
+        .unwrap();
+        seal_frames(&mut out, synced_seq);
+        out
+    }
+
+    /// Record 10 was due at `damage`; what follows decides.
+    fn segment_with(damage: usize, gap: usize, later: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0xAB; damage];
+        bytes.resize(damage + gap, 0);
+        bytes.extend_from_slice(later);
+        bytes
+    }
+
+    #[test]
+    fn damage_is_a_torn_tail_unless_a_later_frame_says_it_was_durable() {
+        let one = FRAME_HEADER_BYTES + 1;
+        // A later record written when record 10 was durable: the damage is in the synced region.
+        let vouched = segment_with(100, one, &frame(11, 10));
+        assert_eq!(tail_frames(&vouched, 100, 10, true), None);
+        // The same in a sealed segment, or with nothing after it.
+        assert_eq!(tail_frames(&segment_with(100, one, &frame(11, 9)), 100, 10, false), None);
+        assert_eq!(tail_frames(&segment_with(100, 40, &[]), 100, 10, true), Some(0));
+        // Later records written before record 10 was durable: a hole in the
+        // unsynced region, cut with them.
+        let unsynced = segment_with(100, one, &[frame(11, 9), frame(12, 9)].concat());
+        assert_eq!(tail_frames(&unsynced, 100, 10, true), Some(2));
+        // A frame whose sequence number cannot fit its place does not count,
+        // however durable it says record 10 was: 65 bytes hold one record.
+        let misplaced = segment_with(100, 2 * one - 1, &frame(12, 11));
+        assert_eq!(tail_frames(&misplaced, 100, 10, true), Some(0));
+        let placed = segment_with(100, 2 * one, &frame(12, 11));
+        assert_eq!(tail_frames(&placed, 100, 10, true), None);
+    }
 }

@@ -153,6 +153,40 @@ mod tests {
     }
 
     #[test]
+    fn a_header_of_another_version_or_size_is_refused_even_with_a_valid_checksum() {
+        let header = SegmentHeader { store_id: StoreId(42), first_seq: 1001, created: Timestamp(5) };
+        let reseal = |at: usize, value: u32| {
+            let mut bytes = header.encode();
+            bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            let crc = crc32fast::hash(&bytes[0..60]);
+            bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+            SegmentHeader::decode(&bytes)
+        };
+        assert_eq!(reseal(8, SEGMENT_VERSION), Ok(header));
+        assert_eq!(reseal(8, 1), Err(HeaderProblem::UnsupportedVersion(1)));
+        assert_eq!(reseal(8, 3), Err(HeaderProblem::UnsupportedVersion(3)));
+        assert_eq!(reseal(12, 65), Err(HeaderProblem::UnsupportedVersion(SEGMENT_VERSION)));
+        let mut zero_first = header.encode();
+        zero_first[32..40].copy_from_slice(&0u64.to_le_bytes());
+        let crc = crc32fast::hash(&zero_first[0..60]);
+        zero_first[60..64].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(SegmentHeader::decode(&zero_first), Err(HeaderProblem::ZeroFirstSeq));
+    }
+
+    #[test]
+    fn every_header_problem_says_what_is_wrong() {
+        for (problem, says) in [
+            (HeaderProblem::Truncated { file_bytes: 10 }, "10 bytes"),
+            (HeaderProblem::BadMagic, "magic"),
+            (HeaderProblem::ChecksumMismatch, "checksum"),
+            (HeaderProblem::UnsupportedVersion(7), "version 7"),
+            (HeaderProblem::ZeroFirstSeq, "zero"),
+        ] {
+            assert!(problem.to_string().contains(says), "{problem}");
+        }
+    }
+
+    #[test]
     fn file_names_sort_by_sequence_and_parse_back() {
         assert_eq!(segment_file_name(42), "wal-00000000000000000042.log");
         assert_eq!(parse_segment_file_name(&segment_file_name(u64::MAX)), Some(u64::MAX));

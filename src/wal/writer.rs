@@ -95,3 +95,42 @@ impl LogWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::SimFs;
+
+    /// An fsync only when something was written since the last one: an idle
+    /// interval tick, a snapshot or a close cost no call.
+    #[test]
+    fn a_sync_with_nothing_written_since_the_last_makes_no_call() {
+        let sim = SimFs::new();
+        let fs: Arc<dyn FileSystem> = Arc::new(sim.clone());
+        let dir = Path::new("/store");
+        fs.create_dir_all(dir).unwrap();
+        let mut writer = LogWriter::open(fs.clone(), dir, StoreId(1), None, 0).unwrap();
+        writer.start_segment(1, Timestamp(1)).unwrap();
+        let calls = sim.mutating_calls();
+        writer.sync().unwrap();
+        assert_eq!(sim.mutating_calls(), calls, "a new segment is already durable");
+        let mut frame = Vec::new();
+        crate::wal::append_frame(
+            &mut frame,
+            1,
+            Timestamp(2),
+            1024,
+            |o| {
+                o.push(7);
+                Ok::<_, ()>(())
+            },
+            |_| (),
+        )
+        .unwrap();
+        writer.append(&mut frame, 1).unwrap();
+        writer.sync().unwrap();
+        assert_eq!(sim.mutating_calls(), calls + 2, "one write, one fsync");
+        writer.sync().unwrap();
+        assert_eq!(sim.mutating_calls(), calls + 2, "nothing new: no fsync");
+    }
+}
