@@ -114,9 +114,10 @@ fn check_recovered_after(image: &SimFs, acked: &Acked, published: u64, context: 
     n
 }
 
-fn crash_modes(k: u64) -> [CrashMode; 6] {
+fn crash_modes(k: u64) -> [CrashMode; 7] {
     [
         CrashMode::KeepRandomWrites { seed: k },
+        CrashMode::KeepRandomPages { seed: k },
         CrashMode::DropUnsynced,
         CrashMode::KeepUnsynced,
         CrashMode::KeepRandomPrefix { seed: k },
