@@ -15,35 +15,94 @@ use serde::Serialize;
 /// Why a payload could not be encoded or decoded.
 #[derive(Debug)]
 pub struct CodecError {
-    inner: bincode::Error,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Bincode(bincode::Error),
+    /// Written with a schema version newer than this build knows.
+    NewerSchema {
+        found: u32,
+        known: u8,
+    },
+    /// Written with an older schema version that nothing upcasts.
+    NoUpcaster {
+        found: u32,
+        known: u8,
+    },
+    /// An upcaster refused the old value.
+    Upcast(String),
 }
 
 impl CodecError {
+    fn bincode(inner: bincode::Error) -> CodecError {
+        CodecError { kind: Kind::Bincode(inner) }
+    }
+
+    fn custom(message: String) -> CodecError {
+        CodecError::bincode(Box::new(bincode::ErrorKind::Custom(message)))
+    }
+
     /// A payload whose leading version byte this code does not know.
     pub(crate) fn unsupported_version(version: u8) -> CodecError {
-        CodecError { inner: Box::new(bincode::ErrorKind::Custom(format!("unsupported payload version {version}"))) }
+        CodecError::custom(format!("unsupported payload version {version}"))
+    }
+
+    /// A value written with schema version `found`, newer than the `known`
+    /// this build reads up to.
+    pub(crate) fn newer_schema(found: u32, known: u8) -> CodecError {
+        CodecError { kind: Kind::NewerSchema { found, known } }
+    }
+
+    /// A value written with an older schema version `found` that the state
+    /// machine has no upcaster for.
+    pub fn no_upcaster(found: u32, known: u8) -> CodecError {
+        CodecError { kind: Kind::NoUpcaster { found, known } }
+    }
+
+    /// An upcaster's refusal of an old value it cannot turn into a current one.
+    pub fn upcast(message: impl Into<String>) -> CodecError {
+        CodecError { kind: Kind::Upcast(message.into()) }
     }
 
     /// A byte range that does not lie inside the input.
     pub(crate) fn span_outside(start: u32, end: u32, len: usize) -> CodecError {
-        let message = format!("bytes {start}..{end} are not inside the {len}-byte input");
-        CodecError { inner: Box::new(bincode::ErrorKind::Custom(message)) }
+        CodecError::custom(format!("bytes {start}..{end} are not inside the {len}-byte input"))
     }
 
     /// Bytes left over after a complete value.
     pub(crate) fn trailing_bytes(bytes: usize) -> CodecError {
-        CodecError { inner: Box::new(bincode::ErrorKind::Custom(format!("{bytes} bytes left over after the value"))) }
+        CodecError::custom(format!("{bytes} bytes left over after the value"))
     }
 
     /// Whether encoding stopped because the size limit was reached.
     pub(crate) fn is_size_limit(&self) -> bool {
-        matches!(*self.inner, bincode::ErrorKind::SizeLimit)
+        matches!(&self.kind, Kind::Bincode(inner) if matches!(**inner, bincode::ErrorKind::SizeLimit))
+    }
+
+    /// `(found, known)` when the value was written with a schema version newer
+    /// than this build reads up to.
+    pub fn newer_schema_version(&self) -> Option<(u32, u8)> {
+        match self.kind {
+            Kind::NewerSchema { found, known } => Some((found, known)),
+            _ => None,
+        }
     }
 }
 
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.inner)
+        match &self.kind {
+            Kind::Bincode(inner) => write!(f, "{inner}"),
+            Kind::NewerSchema { found, known } => {
+                write!(f, "written by a newer version: schema {found}, this build reads up to {known}")
+            }
+            Kind::NoUpcaster { found, known } => {
+                write!(f, "written with schema {found}, and nothing upcasts it to this build's schema {known}")
+            }
+            Kind::Upcast(message) => write!(f, "upcasting an old value failed: {message}"),
+        }
     }
 }
 
@@ -63,7 +122,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     limit_bytes: u64,
 ) -> Result<(), CodecError> {
-    options(limit_bytes).serialize_into(out, value).map_err(|inner| CodecError { inner })
+    options(limit_bytes).serialize_into(out, value).map_err(CodecError::bincode)
 }
 
 /// Streams the encoding of `value` into `writer`; fails if it would exceed `limit_bytes`.
@@ -72,17 +131,17 @@ pub(crate) fn encode_to_writer<T: Serialize + ?Sized, W: std::io::Write>(
     writer: W,
     limit_bytes: u64,
 ) -> Result<(), CodecError> {
-    options(limit_bytes).serialize_into(writer, value).map_err(|inner| CodecError { inner })
+    options(limit_bytes).serialize_into(writer, value).map_err(CodecError::bincode)
 }
 
 /// The number of bytes `value` encodes to, computed without encoding it.
 pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<u64, CodecError> {
-    options(u64::MAX).serialized_size(value).map_err(|inner| CodecError { inner })
+    options(u64::MAX).serialized_size(value).map_err(CodecError::bincode)
 }
 
 /// Decodes exactly one `T` from all of `bytes`, allocating at most `limit_bytes`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u64) -> Result<T, CodecError> {
-    options(limit_bytes).deserialize(bytes).map_err(|inner| CodecError { inner })
+    options(limit_bytes).deserialize(bytes).map_err(CodecError::bincode)
 }
 
 /// Decodes one `T` from the front of `bytes`, allocating at most
@@ -91,7 +150,39 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u64) -> Res
 pub(crate) fn decode_front<T: DeserializeOwned>(bytes: &mut &[u8], limit_bytes: u64) -> Result<T, CodecError> {
     let options = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian().with_limit(limit_bytes);
     let mut deserializer = bincode::Deserializer::with_reader(bytes, options);
-    T::deserialize(&mut deserializer).map_err(|inner| CodecError { inner })
+    T::deserialize(&mut deserializer).map_err(CodecError::bincode)
+}
+
+/// Bytes written with an older schema version, handed to an upcaster
+/// ([`crate::StateMachine::upcast_event`], [`crate::StateMachine::upcast_state`])
+/// to decode with that version's frozen types.
+///
+/// Each [`OldBytes::decode`] reads one value from the front, in the bincode 1
+/// wire format, bounded by the store's record or snapshot limit.
+#[derive(Debug)]
+pub struct OldBytes<'a> {
+    rest: &'a [u8],
+    limit_bytes: u64,
+}
+
+impl<'a> OldBytes<'a> {
+    pub(crate) fn new(bytes: &'a [u8], limit_bytes: u64) -> OldBytes<'a> {
+        OldBytes { rest: bytes, limit_bytes }
+    }
+
+    /// Decodes the next value, as the type the older version wrote.
+    pub fn decode<T: DeserializeOwned>(&mut self) -> Result<T, CodecError> {
+        decode_front(&mut self.rest, self.limit_bytes)
+    }
+
+    /// The bytes not decoded yet.
+    pub fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
 }
 
 #[cfg(test)]

@@ -602,14 +602,40 @@ fn copy_store(from: &Path, to: &Path) {
     }
 }
 
-fn check_fixture(version: u32) {
-    let root = fixture_dir(version);
-    let expected: Vec<Expected> = std::fs::read_to_string(root.join("expected.txt"))
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+fn read_expected(path: &Path) -> Vec<Expected> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
         .map(Expected::parse)
-        .collect();
+        .collect()
+}
+
+/// What the fixture of `version` must show: `expected.txt`, written with it.
+/// A later schema that renders resources differently (a field added) adds
+/// `expected-read-by-vN.txt` with the digests it shows, checked against the
+/// upcaster's documented effect; counts, times and events never change.
+fn expected_of(version: u32) -> Vec<Expected> {
+    let root = fixture_dir(version);
+    let mut expected = read_expected(&root.join("expected.txt"));
+    let later = root.join(format!("expected-read-by-v{CURRENT_SCHEMA}.txt"));
+    if later.exists() {
+        let digests = read_expected(&later);
+        assert_eq!(digests.len(), expected.len(), "{}", later.display());
+        for (point, read) in expected.iter_mut().zip(digests) {
+            assert_eq!(
+                (point.seq, point.time_ns, point.counts, point.events),
+                (read.seq, read.time_ns, read.counts, read.events)
+            );
+            point.digest = read.digest;
+        }
+    }
+    expected
+}
+
+fn check_fixture(version: u32) {
+    let root = fixture_dir(version);
+    let expected = expected_of(version);
     assert!(expected.len() >= 5, "a fixture records several points");
     let copy = TempDir::new(&format!("fixture-v{version}"));
     copy_store(&root.join("store"), copy.path());
@@ -658,6 +684,74 @@ fn check_fixture(version: u32) {
     assert!(report.ok(), "v{version} after a new commit: {:?}", report.problems);
 }
 
+/// Every record's payload, in order, from the segments in `dir`.
+fn payloads(dir: &Path) -> Vec<(u64, Vec<u8>)> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segments.sort();
+    let mut out = Vec::new();
+    for segment in segments {
+        let bytes = std::fs::read(&segment).unwrap();
+        let mut offset = elbstore::SEGMENT_HEADER_BYTES;
+        while offset < bytes.len() {
+            let frame = elbstore::decode_frame(&bytes[offset..], u32::MAX).unwrap();
+            out.push((frame.seq, frame.payload.to_vec()));
+            offset += frame.encoded_bytes();
+        }
+    }
+    out
+}
+
+/// The snapshot's state bytes, between its header and trailer.
+fn snapshot_payload(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes[elbstore::SNAPSHOT_HEADER_BYTES..bytes.len() - elbstore::SNAPSHOT_TRAILER_BYTES].to_vec()
+}
+
+/// The fixture of the current schema version decodes and re-encodes to the
+/// same bytes, records and snapshot alike: a change to the model's encoding
+/// without a new schema version (docs/FORMAT.md, "How to change the model")
+/// fails here.
+#[test]
+fn the_current_model_encodes_exactly_as_its_schema_version_s_fixture() {
+    let current = <ElbState as StateMachine>::SCHEMA_VERSION;
+    assert_eq!(u32::from(current), CURRENT_SCHEMA, "a new schema version needs its fixture and this constant raised");
+    let fixture = fixture_dir(CURRENT_SCHEMA).join("store");
+    let source = TempDir::new("reencode-source");
+    copy_store(&fixture, source.path());
+    let store = ElbStore::open(source.path(), read_only(), Settings::default()).unwrap();
+    let snapshot = store.store().snapshots().last().cloned().unwrap();
+    let target = TempDir::new("reencode-target");
+    let target_dir = target.path().join("store");
+    // A restore decodes every record and encodes it again with today's types.
+    store
+        .store()
+        .restore_to(
+            Point::Seq(snapshot.seq),
+            &target_dir,
+            Options::default().identity("reencoded", "test"),
+            &TxnMeta::new("test", "re-encode"),
+        )
+        .unwrap();
+    let old: Vec<_> = payloads(source.path()).into_iter().take(snapshot.seq as usize).collect();
+    let new = payloads(&target_dir);
+    assert_eq!(old.len(), new.len());
+    for ((seq, old), (_, new)) in old.iter().zip(&new) {
+        assert!(
+            old == new,
+            "record {seq} encodes differently with today's model: raise the schema version (docs/FORMAT.md)"
+        );
+    }
+    let restored = target_dir.join(snapshot.path.file_name().unwrap());
+    assert!(
+        snapshot_payload(&snapshot.path) == snapshot_payload(&restored),
+        "the state encodes differently with today's model: raise the schema version (docs/FORMAT.md)"
+    );
+}
+
 #[test]
 fn the_v1_fixture_opens_verifies_and_takes_a_new_commit() {
     check_fixture(1);
@@ -670,4 +764,425 @@ fn every_schema_version_has_a_fixture() {
     for version in 1..=CURRENT_SCHEMA {
         assert!(fixture_dir(version).join("expected.txt").exists(), "no fixture for schema version {version}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// The procedure of docs/FORMAT.md "How to change the model", on a test model
+// changed in every way, each version writing real records and snapshots that
+// every later version reads.
+
+/// An inventory of items, five schema versions: each module is frozen once
+/// the next exists, and each upcasts from the one before it, so any older
+/// version reaches the current one through the chain.
+mod inventory {
+    use std::collections::BTreeMap;
+
+    use elbstore::{CodecError, OldBytes, StateMachine};
+    use serde::{Deserialize, Serialize};
+
+    /// Schema 1: items with names.
+    pub mod v1 {
+        use super::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum Event {
+            Put { id: u32, name: String },
+            Remove { id: u32 },
+        }
+
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct State {
+            pub items: BTreeMap<u32, String>,
+        }
+
+        impl StateMachine for State {
+            type Event = Event;
+
+            fn apply(&mut self, event: &Event) {
+                match event {
+                    Event::Put { id, name } => drop(self.items.insert(*id, name.clone())),
+                    Event::Remove { id } => drop(self.items.remove(id)),
+                }
+            }
+        }
+    }
+
+    /// Schema 2, a field added: `weight`, 0 for items put before it existed.
+    pub mod v2 {
+        use super::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum Event {
+            Put { id: u32, name: String, weight: u32 },
+            Remove { id: u32 },
+        }
+
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct State {
+            pub items: BTreeMap<u32, (String, u32)>,
+        }
+
+        pub fn from_v1(event: v1::Event) -> Vec<Event> {
+            vec![match event {
+                v1::Event::Put { id, name } => Event::Put { id, name, weight: 0 },
+                v1::Event::Remove { id } => Event::Remove { id },
+            }]
+        }
+
+        impl StateMachine for State {
+            type Event = Event;
+            const SCHEMA_VERSION: u8 = 2;
+
+            fn apply(&mut self, event: &Event) {
+                match event {
+                    Event::Put { id, name, weight } => drop(self.items.insert(*id, (name.clone(), *weight))),
+                    Event::Remove { id } => drop(self.items.remove(id)),
+                }
+            }
+
+            fn upcast_event(version: u8, old: &mut OldBytes<'_>) -> Result<Vec<Event>, CodecError> {
+                match version {
+                    1 => Ok(from_v1(old.decode()?)),
+                    _ => Err(CodecError::no_upcaster(version.into(), Self::SCHEMA_VERSION)),
+                }
+            }
+
+            /// Cheap: every item gets the default weight.
+            fn upcast_state(version: u8, old: &mut OldBytes<'_>) -> Result<Option<State>, CodecError> {
+                match version {
+                    1 => {
+                        let old: v1::State = old.decode()?;
+                        Ok(Some(State { items: old.items.into_iter().map(|(id, name)| (id, (name, 0))).collect() }))
+                    }
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Schema 3, a field removed: items lose their names.
+    pub mod v3 {
+        use super::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum Event {
+            Put { id: u32, weight: u32 },
+            Remove { id: u32 },
+        }
+
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct State {
+            pub items: BTreeMap<u32, u32>,
+        }
+
+        pub fn from_v2(event: v2::Event) -> Vec<Event> {
+            vec![match event {
+                v2::Event::Put { id, weight, .. } => Event::Put { id, weight },
+                v2::Event::Remove { id } => Event::Remove { id },
+            }]
+        }
+
+        impl StateMachine for State {
+            type Event = Event;
+            const SCHEMA_VERSION: u8 = 3;
+
+            fn apply(&mut self, event: &Event) {
+                match event {
+                    Event::Put { id, weight } => drop(self.items.insert(*id, *weight)),
+                    Event::Remove { id } => drop(self.items.remove(id)),
+                }
+            }
+
+            fn upcast_event(version: u8, old: &mut OldBytes<'_>) -> Result<Vec<Event>, CodecError> {
+                let previous = match version {
+                    2 => vec![old.decode::<v2::Event>()?],
+                    _ => v2::State::upcast_event(version, old)?,
+                };
+                Ok(previous.into_iter().flat_map(from_v2).collect())
+            }
+            // No upcast_state: snapshots of schema 1 and 2 are passed over and
+            // the state is rebuilt from the log.
+        }
+    }
+
+    /// Schema 4, a variant added: `Touch`, counted in the state.
+    pub mod v4 {
+        use super::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum Event {
+            Put { id: u32, weight: u32 },
+            Remove { id: u32 },
+            Touch { id: u32 },
+        }
+
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct State {
+            pub items: BTreeMap<u32, u32>,
+            pub touched: u32,
+        }
+
+        pub fn from_v3(event: v3::Event) -> Vec<Event> {
+            vec![match event {
+                v3::Event::Put { id, weight } => Event::Put { id, weight },
+                v3::Event::Remove { id } => Event::Remove { id },
+            }]
+        }
+
+        impl StateMachine for State {
+            type Event = Event;
+            const SCHEMA_VERSION: u8 = 4;
+
+            fn apply(&mut self, event: &Event) {
+                match event {
+                    Event::Put { id, weight } => drop(self.items.insert(*id, *weight)),
+                    Event::Remove { id } => drop(self.items.remove(id)),
+                    Event::Touch { .. } => self.touched += 1,
+                }
+            }
+
+            fn upcast_event(version: u8, old: &mut OldBytes<'_>) -> Result<Vec<Event>, CodecError> {
+                let previous = match version {
+                    3 => vec![old.decode::<v3::Event>()?],
+                    _ => v3::State::upcast_event(version, old)?,
+                };
+                Ok(previous.into_iter().flat_map(from_v3).collect())
+            }
+
+            /// Cheap from schema 3: nothing was touched yet.
+            fn upcast_state(version: u8, old: &mut OldBytes<'_>) -> Result<Option<State>, CodecError> {
+                match version {
+                    3 => Ok(Some(State { items: old.decode::<v3::State>()?.items, touched: 0 })),
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Schema 5, a type split in two: `Put` becomes `Create` and `SetWeight`.
+    pub mod v5 {
+        use super::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum Event {
+            Create { id: u32 },
+            SetWeight { id: u32, weight: u32 },
+            Remove { id: u32 },
+            Touch { id: u32 },
+        }
+
+        /// The state's encoding did not change from schema 4.
+        pub type State = Inventory;
+
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct Inventory {
+            pub items: BTreeMap<u32, u32>,
+            pub touched: u32,
+        }
+
+        pub fn from_v4(event: v4::Event) -> Vec<Event> {
+            match event {
+                v4::Event::Put { id, weight } => vec![Event::Create { id }, Event::SetWeight { id, weight }],
+                v4::Event::Remove { id } => vec![Event::Remove { id }],
+                v4::Event::Touch { id } => vec![Event::Touch { id }],
+            }
+        }
+
+        impl StateMachine for Inventory {
+            type Event = Event;
+            const SCHEMA_VERSION: u8 = 5;
+
+            fn apply(&mut self, event: &Event) {
+                match event {
+                    Event::Create { id } => drop(self.items.insert(*id, 0)),
+                    Event::SetWeight { id, weight } => drop(self.items.insert(*id, *weight)),
+                    Event::Remove { id } => drop(self.items.remove(id)),
+                    Event::Touch { .. } => self.touched += 1,
+                }
+            }
+
+            fn upcast_event(version: u8, old: &mut OldBytes<'_>) -> Result<Vec<Event>, CodecError> {
+                let previous = match version {
+                    4 => vec![old.decode::<v4::Event>()?],
+                    _ => v4::State::upcast_event(version, old)?,
+                };
+                Ok(previous.into_iter().flat_map(from_v4).collect())
+            }
+
+            fn upcast_state(version: u8, old: &mut OldBytes<'_>) -> Result<Option<Inventory>, CodecError> {
+                match version {
+                    4 => {
+                        let old: v4::State = old.decode()?;
+                        Ok(Some(Inventory { items: old.items, touched: old.touched }))
+                    }
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+}
+
+use elbstore::{Error, SnapshotError, StateMachine, Store, WalError};
+use inventory::{v1, v2, v3, v4, v5};
+
+fn inventory_options() -> Options {
+    Options::default().create(Create::IfMissing)
+}
+
+/// Opens `dir` with version `S` of the model, commits `txns`, snapshots, and
+/// commits `tail` after the snapshot.
+fn write_version<S: StateMachine>(dir: &Path, txns: Vec<Vec<S::Event>>, tail: Vec<S::Event>) -> S {
+    let store: Store<S> = Store::open(dir, inventory_options()).unwrap_or_else(|e| panic!("{e}"));
+    for events in txns {
+        store.commit(TxnMeta::new("svc:inventory", "put"), events).unwrap();
+    }
+    store.snapshot().unwrap();
+    if !tail.is_empty() {
+        store.commit(TxnMeta::new("svc:inventory", "after the snapshot"), tail).unwrap();
+    }
+    let state = store.read().state().clone();
+    store.close().unwrap();
+    state
+}
+
+fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn log_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_model_changes_in_every_way_and_every_version_reads_all_that_came_before() {
+    let dir = TempDir::new("schema-procedure");
+    let put1 = |id, name: &str| v1::Event::Put { id, name: name.into() };
+    let state = write_version::<v1::State>(
+        dir.path(),
+        vec![vec![put1(1, "a"), put1(2, "b")], vec![v1::Event::Remove { id: 2 }], vec![put1(3, "c")]],
+        vec![put1(4, "d")],
+    );
+    assert_eq!(state.items.len(), 3);
+
+    // Schema 2 reads schema 1's snapshot (upcast) and records.
+    let put2 = |id, name: &str, weight| v2::Event::Put { id, name: name.into(), weight };
+    let state =
+        write_version::<v2::State>(dir.path(), vec![vec![put2(5, "e", 50), put2(1, "a", 10)]], vec![put2(6, "f", 60)]);
+    assert_eq!(state.items[&4], ("d".into(), 0), "the documented default for the added field");
+    assert_eq!(state.items[&1], ("a".into(), 10));
+
+    // Schema 3 passes schema 2's snapshot over and rebuilds from the log.
+    let store: Store<v3::State> = Store::open(dir.path(), inventory_options()).unwrap();
+    let report = store.open_report();
+    assert!(report.snapshot.is_none());
+    assert_eq!(report.older_schema_snapshots.len(), 2, "{:?}", report.older_schema_snapshots);
+    assert_eq!(report.older_schema_snapshots[0].1, 2);
+    assert!(report.rejected_snapshots.is_empty(), "an older schema is not damage");
+    drop(store);
+    let state = write_version::<v3::State>(
+        dir.path(),
+        vec![vec![v3::Event::Put { id: 7, weight: 70 }], vec![v3::Event::Remove { id: 5 }]],
+        vec![],
+    );
+    assert_eq!(state.items.get(&1), Some(&10), "names dropped, weights kept");
+
+    let state = write_version::<v4::State>(
+        dir.path(),
+        vec![vec![v4::Event::Touch { id: 1 }, v4::Event::Put { id: 8, weight: 80 }]],
+        vec![v4::Event::Touch { id: 8 }],
+    );
+    assert_eq!(state.touched, 2);
+
+    // The current version: schema 5 reads everything.
+    let store: Store<v5::State> = Store::open(dir.path(), inventory_options()).unwrap();
+    assert_eq!(store.open_report().snapshot.as_ref().map(|s| s.seq), Some(9), "schema 4's snapshot, upcast");
+    store
+        .commit(
+            TxnMeta::new("svc:inventory", "split events"),
+            vec![v5::Event::Create { id: 9 }, v5::Event::SetWeight { id: 9, weight: 90 }, v5::Event::Touch { id: 9 }],
+        )
+        .unwrap();
+    let expected =
+        v5::Inventory { items: [(1, 10), (3, 0), (4, 0), (6, 60), (7, 70), (8, 80), (9, 90)].into(), touched: 3 };
+    assert_eq!(store.read().state(), &expected);
+    // Every transaction reads back in schema 5, with schema 1's and 4's Puts split in two.
+    let txns: Vec<_> = store.transactions(..).map(|t| t.unwrap()).collect();
+    assert_eq!(txns.len(), 11);
+    assert_eq!(
+        txns[0].events,
+        [
+            v5::Event::Create { id: 1 },
+            v5::Event::SetWeight { id: 1, weight: 0 },
+            v5::Event::Create { id: 2 },
+            v5::Event::SetWeight { id: 2, weight: 0 },
+        ]
+    );
+    // Every point of history, whatever snapshot or schema it starts from, is
+    // the fold of the upcast events.
+    let mut folded = v5::Inventory::default();
+    for txn in &txns {
+        for event in &txn.events {
+            folded.apply(event);
+        }
+        assert_eq!(store.state_at(Point::Seq(txn.seq)).unwrap().state(), &folded, "seq {}", txn.seq);
+    }
+    store.snapshot().unwrap();
+    store.close().unwrap();
+
+    let report = verify::<v5::State>(dir.path(), Options::default()).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.record_schemas, BTreeMap::from([(1, 4), (2, 2), (3, 2), (4, 2), (5, 1)]));
+    assert_eq!(report.older_schema_snapshots, 3, "schema 1, 2 and 3 snapshots are not upcast by schema 5");
+
+    // Schema 5's and 4's snapshots gone: schema 3's is passed over, and so on down to
+    // a full replay from the log, with the same state.
+    let copy = TempDir::new("schema-procedure-no-snapshots");
+    copy_store(dir.path(), copy.path());
+    for path in snapshot_files(copy.path()).into_iter().rev().take(2) {
+        std::fs::remove_file(path).unwrap();
+    }
+    let store: Store<v5::State> = Store::open(copy.path(), inventory_options()).unwrap();
+    assert_eq!(store.read().state(), &expected);
+    assert_eq!(store.open_report().older_schema_snapshots.len(), 3);
+    assert_eq!(store.open_report().replayed_transactions, 11);
+}
+
+#[test]
+fn a_record_or_snapshot_of_a_newer_schema_is_refused_by_name_and_nothing_is_appended() {
+    let dir = TempDir::new("schema-newer");
+    write_version::<v1::State>(dir.path(), vec![vec![v1::Event::Put { id: 1, name: "a".into() }]], vec![]);
+    write_version::<v2::State>(dir.path(), vec![vec![v2::Event::Remove { id: 1 }]], vec![]);
+    let before = log_bytes(dir.path());
+
+    // The newest snapshot is schema 2: refused, never fallen back past.
+    for mode in [OpenMode::ReadWrite, OpenMode::ReadOnly] {
+        let err = Store::<v1::State>::open(dir.path(), inventory_options().mode(mode)).unwrap_err();
+        let Error::Snapshot(SnapshotError::NewerSchema { found: 2, known: 1, .. }) = &err else { panic!("{err:?}") };
+        assert!(
+            err.to_string().contains("was written by a newer version: schema 2, this build reads up to 1"),
+            "{err}"
+        );
+    }
+    // Without it, schema 2's record is refused, naming the record.
+    std::fs::remove_file(snapshot_files(dir.path()).pop().unwrap()).unwrap();
+    let err = Store::<v1::State>::open(dir.path(), inventory_options()).unwrap_err();
+    let Error::Wal(WalError::NewerSchema { seq: 2, found: 2, known: 1, .. }) = &err else { panic!("{err:?}") };
+    assert!(err.to_string().contains("written by a newer version: schema 2, this build reads up to 1"), "{err}");
+    let report = verify::<v1::State>(dir.path(), Options::default()).unwrap();
+    assert!(matches!(report.problems.as_slice(), [Error::Wal(WalError::NewerSchema { .. })]), "{:?}", report.problems);
+    assert_eq!(log_bytes(dir.path()), before, "an older build appends nothing after a newer one's records");
+    // The newer build still reads it all.
+    let store: Store<v2::State> = Store::open(dir.path(), inventory_options()).unwrap();
+    assert!(store.read().state().items.is_empty());
 }

@@ -216,7 +216,7 @@ pub(crate) struct EntityIndex {
 #[derive(Clone, Debug)]
 struct EventAt {
     seq: u64,
-    span: std::ops::Range<u32>,
+    span: crate::store::EventSpan,
 }
 
 /// The sequence number from which a resource's history can start: resources

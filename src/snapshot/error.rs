@@ -63,6 +63,27 @@ pub enum SnapshotError {
         /// The decoder's complaint.
         source: CodecError,
     },
+    /// The state was written with a schema version newer than this build
+    /// knows: a newer version of the program wrote to this store.
+    NewerSchema {
+        /// The snapshot.
+        path: PathBuf,
+        /// The state's schema version.
+        found: u32,
+        /// The newest schema version this build reads.
+        known: u8,
+    },
+    /// The state was written with an older schema version that the state
+    /// machine does not upcast (see `StateMachine::upcast_state`): the
+    /// snapshot is passed over and the state rebuilt from the log. Not damage.
+    OlderSchema {
+        /// The snapshot.
+        path: PathBuf,
+        /// The state's schema version.
+        found: u32,
+        /// The schema version this build writes.
+        known: u8,
+    },
     /// Encoding the state panicked (the state's `Serialize`); the snapshot
     /// was not written. The log is unaffected.
     Panicked {
@@ -101,6 +122,16 @@ impl fmt::Display for SnapshotError {
             SnapshotError::Undecodable { path, source } => {
                 write!(f, "snapshot {} does not decode: {source}", path.display())
             }
+            SnapshotError::NewerSchema { path, found, known } => write!(
+                f,
+                "snapshot {} was written by a newer version: schema {found}, this build reads up to {known}",
+                path.display()
+            ),
+            SnapshotError::OlderSchema { path, found, known } => write!(
+                f,
+                "snapshot {} holds a schema {found} state, which this build (schema {known}) rebuilds from the log",
+                path.display()
+            ),
             SnapshotError::Panicked { path, message } => {
                 write!(f, "encoding the state into snapshot {} panicked: {message}", path.display())
             }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::error::{io_err, SnapshotError};
 use super::format::{encode_trailer, parse_snapshot_file_name, snapshot_file_name, SnapshotHeader};
 use crate::clock::Timestamp;
-use crate::codec;
+use crate::codec::{self, CodecError, OldBytes};
 use crate::identity::StoreId;
 use crate::io::{FileSystem, WritableFile};
 
@@ -25,6 +25,9 @@ pub struct SnapshotInfo {
     pub time: Timestamp,
     /// Its size in bytes.
     pub bytes: u64,
+    /// The schema version its state was written with (0 when its header
+    /// could not be read).
+    pub schema: u32,
 }
 
 /// The snapshots in `dir` by sequence number, oldest first (unchecked).
@@ -119,16 +122,25 @@ pub(crate) fn write_snapshot<T: Serialize>(
     fs.rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
     fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
     let bytes = payload_bytes + (super::SNAPSHOT_HEADER_BYTES + super::SNAPSHOT_TRAILER_BYTES) as u64;
-    Ok(SnapshotInfo { path, seq: header.seq, time: header.time, bytes })
+    Ok(SnapshotInfo { path, seq: header.seq, time: header.time, bytes, schema: header.schema })
 }
+
+/// Reads a state of an older schema version, or declines with `Ok(None)`.
+pub(crate) type Upcast<T> = fn(u8, &mut OldBytes<'_>) -> Result<Option<T>, CodecError>;
 
 /// Loads and checks the snapshot at `path`: the whole file's checksums are
 /// verified before a byte of the state is decoded.
+///
+/// `schema` is the version of `T` this build writes. A state of an older
+/// version goes to `upcast` (the state machine's `upcast_state`); when that
+/// declines it is refused as [`SnapshotError::OlderSchema`]. One of a newer
+/// version is refused as [`SnapshotError::NewerSchema`].
 pub(crate) fn load_snapshot<T: DeserializeOwned>(
     fs: &Arc<dyn FileSystem>,
     path: &Path,
     store_id: StoreId,
     payload_bytes_max: u64,
+    (known, upcast): (u8, Upcast<T>),
 ) -> Result<(SnapshotInfo, T), SnapshotError> {
     // The limit holds on load as on write: a file bigger than a snapshot may
     // be is passed over before it is mapped, checksummed or decoded.
@@ -151,9 +163,30 @@ pub(crate) fn load_snapshot<T: DeserializeOwned>(
             header_seq: header.seq,
         });
     }
-    let state = codec::decode(payload, payload_bytes_max)
-        .map_err(|source| SnapshotError::Undecodable { path: path.to_path_buf(), source })?;
-    let info = SnapshotInfo { path: path.to_path_buf(), seq: header.seq, time: header.time, bytes: bytes.len() as u64 };
+    let undecodable = |source| SnapshotError::Undecodable { path: path.to_path_buf(), source };
+    let found = header.schema;
+    let state = match u8::try_from(found) {
+        Ok(version) if version == known => codec::decode(payload, payload_bytes_max).map_err(undecodable)?,
+        Ok(version @ 1..) if version < known => {
+            let mut old = OldBytes::new(payload, payload_bytes_max);
+            match upcast(version, &mut old).map_err(undecodable)? {
+                Some(_) if old.remaining() > 0 => {
+                    return Err(undecodable(CodecError::trailing_bytes(old.remaining())));
+                }
+                Some(state) => state,
+                None => return Err(SnapshotError::OlderSchema { path: path.to_path_buf(), found, known }),
+            }
+        }
+        Ok(0) => return Err(undecodable(CodecError::unsupported_version(0))),
+        _ => return Err(SnapshotError::NewerSchema { path: path.to_path_buf(), found, known }),
+    };
+    let info = SnapshotInfo {
+        path: path.to_path_buf(),
+        seq: header.seq,
+        time: header.time,
+        bytes: bytes.len() as u64,
+        schema: header.schema,
+    };
     Ok((info, state))
 }
 
@@ -173,12 +206,12 @@ mod tests {
         let dir = Path::new("/store");
         fs.create_dir_all(dir).unwrap();
         let state: Vec<u32> = (0..(5 << 20) / 8).collect();
-        let header = SnapshotHeader { store_id: StoreId(1), seq: 3, time: Timestamp(4) };
+        let header = SnapshotHeader { store_id: StoreId(1), seq: 3, time: Timestamp(4), schema: 1 };
         let before = sim.mutating_calls();
         let info = write_snapshot(&fs, dir, header, &state, 64 << 20).unwrap();
         // create, header, 3 chunks (2.5 MiB in 1 MiB chunks), trailer, fsync, rename, directory fsync
         assert_eq!(sim.mutating_calls() - before, 9, "{} bytes", info.bytes);
-        let (_, back) = load_snapshot::<Vec<u32>>(&fs, &info.path, StoreId(1), 64 << 20).unwrap();
+        let (_, back) = load_snapshot::<Vec<u32>>(&fs, &info.path, StoreId(1), 64 << 20, (1, |_, _| Ok(None))).unwrap();
         assert_eq!(back, state);
     }
 }

@@ -9,14 +9,17 @@ use crate::identity::{le_u32, le_u64, StoreId};
 pub const SNAPSHOT_HEADER_BYTES: usize = 64;
 /// Bytes in a snapshot trailer.
 pub const SNAPSHOT_TRAILER_BYTES: usize = 24;
-/// The snapshot format version this code writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot format version this code writes. It also reads version 1,
+/// which had no schema field: its states are schema version 1.
+pub const SNAPSHOT_VERSION: u32 = 2;
 const MAGIC: [u8; 8] = *b"ELBSSNAP";
 const END_MAGIC: [u8; 8] = *b"ELBSEND\0";
 
 // Format: header | payload | trailer
 // header (64 bytes): { magic: [u8; 8] = "ELBSSNAP" | version: u32 | header_bytes: u32 = 64
-//                    | store_id: u128 | seq: u64 | time_ns: u64 | reserved: [u8; 12] | crc: u32 }
+//                    | store_id: u128 | seq: u64 | time_ns: u64 | schema: u32 | reserved: [u8; 8] | crc: u32 }
+//   schema = the StateMachine::SCHEMA_VERSION of the state (version 2; in version 1
+//   these bytes were reserved, and the state is schema 1).
 //   crc = CRC32 of header bytes 0..60.
 // payload: the state, bincode 1 wire format.
 // trailer (24 bytes): { payload_bytes: u64 | payload_crc: u32 | trailer_crc: u32 | end_magic: [u8; 8] = "ELBSEND\0" }
@@ -33,6 +36,8 @@ pub struct SnapshotHeader {
     pub seq: u64,
     /// That transaction's commit timestamp.
     pub time: Timestamp,
+    /// The schema version the state was written with.
+    pub schema: u32,
 }
 
 /// Why a snapshot's framing (header or trailer) is not valid.
@@ -97,6 +102,7 @@ impl SnapshotHeader {
         out[16..32].copy_from_slice(&self.store_id.0.to_le_bytes());
         out[32..40].copy_from_slice(&self.seq.to_le_bytes());
         out[40..48].copy_from_slice(&self.time.as_nanos().to_le_bytes());
+        out[48..52].copy_from_slice(&self.schema.to_le_bytes());
         let crc = crc32fast::hash(&out[0..60]);
         out[60..64].copy_from_slice(&crc.to_le_bytes());
         out
@@ -115,13 +121,19 @@ impl SnapshotHeader {
             return Err(FramingProblem::HeaderChecksumMismatch);
         }
         let version = le_u32(&bytes[8..12]);
-        if version != SNAPSHOT_VERSION || le_u32(&bytes[12..16]) != SNAPSHOT_HEADER_BYTES as u32 {
+        let schema = match version {
+            1 => 1,
+            SNAPSHOT_VERSION => le_u32(&bytes[48..52]),
+            _ => return Err(FramingProblem::UnsupportedVersion(version)),
+        };
+        if le_u32(&bytes[12..16]) != SNAPSHOT_HEADER_BYTES as u32 {
             return Err(FramingProblem::UnsupportedVersion(version));
         }
         Ok(SnapshotHeader {
             store_id: StoreId(u128::from_le_bytes(bytes[16..32].try_into().expect("16 bytes"))),
             seq: le_u64(&bytes[32..40]),
             time: Timestamp(le_u64(&bytes[40..48])),
+            schema,
         })
     }
 
@@ -184,7 +196,7 @@ mod tests {
     use super::*;
 
     fn file(payload: &[u8]) -> Vec<u8> {
-        let header = SnapshotHeader { store_id: StoreId(7), seq: 12, time: Timestamp(99) };
+        let header = SnapshotHeader { store_id: StoreId(7), seq: 12, time: Timestamp(99), schema: 1 };
         let mut out = header.encode().to_vec();
         out.extend_from_slice(payload);
         out.extend_from_slice(&encode_trailer(payload.len() as u64, crc32fast::hash(payload)));
@@ -233,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_header_of_another_version_is_refused_even_with_a_valid_checksum() {
-        let header = SnapshotHeader { store_id: StoreId(7), seq: 12, time: Timestamp(99) };
+        let header = SnapshotHeader { store_id: StoreId(7), seq: 12, time: Timestamp(99), schema: 4 };
         let reseal = |edit: &dyn Fn(&mut [u8; SNAPSHOT_HEADER_BYTES])| {
             let mut bytes = header.encode();
             edit(&mut bytes);
@@ -242,9 +254,14 @@ mod tests {
             SnapshotHeader::decode(&bytes)
         };
         assert_eq!(reseal(&|_| ()), Ok(header));
+        // Version 1 had no schema field: its states are schema 1.
         assert_eq!(
-            reseal(&|b| b[8..12].copy_from_slice(&2u32.to_le_bytes())),
-            Err(FramingProblem::UnsupportedVersion(2))
+            reseal(&|b| b[8..12].copy_from_slice(&1u32.to_le_bytes())),
+            Ok(SnapshotHeader { schema: 1, ..header })
+        );
+        assert_eq!(
+            reseal(&|b| b[8..12].copy_from_slice(&3u32.to_le_bytes())),
+            Err(FramingProblem::UnsupportedVersion(3))
         );
         assert_eq!(
             reseal(&|b| b[8..12].copy_from_slice(&0u32.to_le_bytes())),
@@ -253,7 +270,7 @@ mod tests {
         // Another header size is another layout, whatever the version says.
         assert_eq!(
             reseal(&|b| b[12..16].copy_from_slice(&65u32.to_le_bytes())),
-            Err(FramingProblem::UnsupportedVersion(1))
+            Err(FramingProblem::UnsupportedVersion(2))
         );
         assert_eq!(
             SnapshotHeader::decode(&header.encode()[..SNAPSHOT_HEADER_BYTES - 1]),

@@ -122,7 +122,12 @@ impl<S: StateMachine> Inner<S> {
             return Ok(existing.clone());
         }
         self.sync_log()?;
-        let header = SnapshotHeader { store_id: self.identity.id, seq: view.seq, time: view.time };
+        let header = SnapshotHeader {
+            store_id: self.identity.id,
+            seq: view.seq,
+            time: view.time,
+            schema: S::SCHEMA_VERSION.into(),
+        };
         let info =
             snapshot::write_snapshot(&self.fs, &self.dir, header, view.state(), self.options.snapshot_bytes_max)?;
         let mut snapshots = self.snapshots.write();

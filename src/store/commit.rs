@@ -276,7 +276,7 @@ impl<S: StateMachine> Inner<S> {
             ctx.time,
             limit,
             |out| {
-                payload::encode_into(meta, events, out, limit).map_err(|source| {
+                payload::encode_into::<S>(meta, events, out, limit).map_err(|source| {
                     if source.is_size_limit() {
                         Error::RecordTooLarge { seq: ctx.seq, bytes: limit as usize + 1, limit }
                     } else {

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -242,9 +241,8 @@ impl<S: StateMachine> Store<S> {
             let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
             let state_mut = Arc::make_mut(&mut state);
             while let Some(item) = cursor.next_with(|path, offset, frame| {
-                let (_meta, events) = payload::decode::<S::Event>(frame.payload, limit).map_err(|source| {
-                    WalError::Undecodable { path: path.to_path_buf(), offset: offset as u64, seq: frame.seq, source }
-                })?;
+                let (_meta, events) = payload::decode::<S>(frame.payload, limit)
+                    .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
                 for event in &events {
                     state_mut.apply(event);
                 }
@@ -277,7 +275,7 @@ impl<S: StateMachine> Store<S> {
             if best.as_ref().is_some_and(|best| best.seq >= info.seq) {
                 break;
             }
-            match snapshot::load_snapshot::<S>(
+            match super::open::load_snapshot::<S>(
                 &self.inner.fs,
                 &info.path,
                 self.inner.identity.id,
@@ -304,7 +302,7 @@ impl<S: StateMachine> Store<S> {
     pub fn transaction(&self, seq: u64) -> Result<super::Transaction<S::Event>> {
         let limit = self.inner.record_bytes_max;
         self.with_record(seq, |frame| {
-            let (meta, events) = payload::decode::<S::Event>(frame.payload, limit)?;
+            let (meta, events) = payload::decode::<S>(frame.payload, limit)?;
             Ok(super::Transaction { seq, time: frame.time, meta, events })
         })
     }
@@ -314,11 +312,11 @@ impl<S: StateMachine> Store<S> {
     pub(crate) fn transaction_spans(
         &self,
         seq: u64,
-        spans: &[Range<u32>],
+        spans: &[payload::EventSpan],
     ) -> Result<(Timestamp, super::TxnMeta, Vec<S::Event>)> {
         let limit = self.inner.record_bytes_max;
         self.with_record(seq, |frame| {
-            let (meta, events) = payload::decode_spans::<S::Event>(frame.payload, spans, limit)?;
+            let (meta, events) = payload::decode_spans::<S>(frame.payload, spans, limit)?;
             Ok((frame.time, meta, events))
         })
     }
@@ -361,7 +359,7 @@ impl<S: StateMachine> Store<S> {
             let (expected, found) = (seq, frame.seq);
             return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
         }
-        decode(&frame).map_err(|source| Error::Wal(WalError::Undecodable { path, offset, seq, source }))
+        decode(&frame).map_err(|source| Error::Wal(WalError::undecodable(&path, offset, seq, source)))
     }
 
     /// The transactions in `range` as (seq, events with the byte range of
@@ -374,15 +372,8 @@ impl<S: StateMachine> Store<S> {
         let mut cursor = self.log_cursor(range);
         std::iter::from_fn(move || {
             let item = cursor.next_with(|path, offset, frame| {
-                let (_meta, events) =
-                    payload::decode_with_spans::<S::Event>(frame.payload, limit).map_err(|source| {
-                        WalError::Undecodable {
-                            path: path.to_path_buf(),
-                            offset: offset as u64,
-                            seq: frame.seq,
-                            source,
-                        }
-                    })?;
+                let (_meta, events) = payload::decode_with_spans::<S>(frame.payload, limit)
+                    .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
                 Ok((frame.seq, events))
             })?;
             Some(item.map_err(Error::from))

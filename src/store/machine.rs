@@ -5,6 +5,8 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::codec::{CodecError, OldBytes};
+
 /// A deterministic state machine: a state and the events that change it.
 ///
 /// The store never looks inside either. It logs events, folds them into the
@@ -18,10 +20,94 @@ use serde::Serialize;
 /// `clone` is called once per commit group to publish a read-only version of
 /// the state to readers and snapshots. Large states should use structurally
 /// shared collections so that it costs little.
+///
+/// # Schema versions
+///
+/// Every record names the [`SCHEMA_VERSION`](StateMachine::SCHEMA_VERSION)
+/// its events were written with, and every snapshot the version of its state.
+/// When the encoding of `Event` or of the state changes (a field added,
+/// removed or reordered, a variant added, a type split), raise the version,
+/// keep the previous types frozen in a module of their own, and teach
+/// [`upcast_event`](StateMachine::upcast_event) to turn an old event into
+/// current ones. Old records are never rewritten: they are upcast each time
+/// they are read, so replay, history and every index see current events only.
+/// A record or snapshot newer than this build knows is refused with
+/// [`WalError::NewerSchema`](crate::WalError::NewerSchema) or
+/// [`SnapshotError::NewerSchema`](crate::SnapshotError::NewerSchema).
+///
+/// ```
+/// use elbstore::{CodecError, OldBytes, StateMachine};
+/// use serde::{Deserialize, Serialize};
+///
+/// /// Schema 1 of the counter's event, frozen when schema 2 was released.
+/// mod v1 {
+///     #[derive(serde::Deserialize)]
+///     pub enum Event { Add(u64) }
+/// }
+///
+/// /// Schema 2: each addition says who made it.
+/// #[derive(Clone, Debug, Serialize, Deserialize)]
+/// enum Event { Add { n: u64, by: String } }
+///
+/// #[derive(Clone, Default, Serialize, Deserialize)]
+/// struct Counter { total: u64 }
+///
+/// impl StateMachine for Counter {
+///     type Event = Event;
+///     const SCHEMA_VERSION: u8 = 2;
+///
+///     fn apply(&mut self, event: &Event) {
+///         let Event::Add { n, .. } = event;
+///         self.total += n;
+///     }
+///
+///     fn upcast_event(version: u8, old: &mut OldBytes<'_>) -> Result<Vec<Event>, CodecError> {
+///         match version {
+///             // The documented default for the new field.
+///             1 => match old.decode::<v1::Event>()? {
+///                 v1::Event::Add(n) => Ok(vec![Event::Add { n, by: "unknown".into() }]),
+///             },
+///             _ => Err(CodecError::no_upcaster(version.into(), Self::SCHEMA_VERSION)),
+///         }
+///     }
+///
+///     // The state's encoding did not change: a schema 1 snapshot is read as is.
+///     fn upcast_state(version: u8, old: &mut OldBytes<'_>) -> Result<Option<Counter>, CodecError> {
+///         match version {
+///             1 => old.decode().map(Some),
+///             _ => Ok(None),
+///         }
+///     }
+/// }
+/// ```
 pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// One change to the state.
     type Event: Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
 
+    /// The schema version of `Event` and of the state this build writes, 1
+    /// to 255. Raise it whenever either's encoding changes.
+    const SCHEMA_VERSION: u8 = 1;
+
     /// Folds one event into the state.
     fn apply(&mut self, event: &Self::Event);
+
+    /// Decodes one event written with the older schema `version` (from 1 to
+    /// `SCHEMA_VERSION - 1`) from the front of `old`, and returns the current
+    /// events it stands for: one, several (an event split in two) or none (an
+    /// event that no longer exists). It must decode exactly one old event, and
+    /// be pure like [`apply`](StateMachine::apply): the same bytes always give
+    /// the same events. The default knows no older version.
+    fn upcast_event(version: u8, old: &mut OldBytes<'_>) -> Result<Vec<Self::Event>, CodecError> {
+        let _ = old;
+        Err(CodecError::no_upcaster(version.into(), Self::SCHEMA_VERSION))
+    }
+
+    /// Decodes a whole state written with the older schema `version`, when
+    /// that is cheap; `Ok(None)` (the default) passes the snapshot over, and
+    /// the state is rebuilt from the log (the open report says so). The next
+    /// snapshot is written in the current version either way.
+    fn upcast_state(version: u8, old: &mut OldBytes<'_>) -> Result<Option<Self>, CodecError> {
+        let _ = (version, old);
+        Ok(None)
+    }
 }

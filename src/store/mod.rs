@@ -29,7 +29,7 @@ pub use options::{
     RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SNAPSHOT_BYTES_MAX_DEFAULT,
     SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
-pub use payload::PAYLOAD_VERSION;
+pub(crate) use payload::EventSpan;
 pub use restore::{RestoreReport, RESTORED_FROM_FILE};
 pub use txn::{Committed, Transaction, TxnContext, TxnMeta};
 pub use verify::{verify, VerifyReport};
@@ -259,11 +259,11 @@ impl<S: StateMachine> Store<S> {
 
     /// The transactions in `range` (by sequence number), read from the log one
     /// segment at a time, up to the last acknowledged one.
-    pub fn transactions(&self, range: impl RangeBounds<u64>) -> Transactions<S::Event> {
+    pub fn transactions(&self, range: impl RangeBounds<u64>) -> Transactions<S> {
         Transactions {
             cursor: self.log_cursor(range),
             record_bytes_max: self.inner.record_bytes_max,
-            _event: std::marker::PhantomData,
+            _machine: std::marker::PhantomData,
         }
     }
 
@@ -297,6 +297,18 @@ impl<S: StateMachine> Store<S> {
     /// The snapshots on disk, oldest first. Older ones are checked only when used.
     pub fn snapshots(&self) -> Vec<SnapshotInfo> {
         self.inner.snapshots.read().clone()
+    }
+
+    /// How many records of the log were written with each schema version
+    /// (see [`StateMachine::SCHEMA_VERSION`]). Reads the whole log and checks
+    /// every record's checksum, without decoding events.
+    pub fn record_schemas(&self) -> Result<std::collections::BTreeMap<u8, u64>> {
+        let mut counts = std::collections::BTreeMap::new();
+        let mut cursor = self.log_cursor(..);
+        while let Some(schema) = cursor.next_with(|_, _, frame| Ok(payload::schema_of(frame.payload).unwrap_or(0))) {
+            *counts.entry(schema?).or_insert(0) += 1;
+        }
+        Ok(counts)
     }
 
     /// The log's segments, in sequence order.
@@ -364,35 +376,32 @@ impl<S: StateMachine> std::fmt::Debug for Store<S> {
     }
 }
 
-/// Transactions read back from the log; see [`Store::transactions`].
-pub struct Transactions<E> {
+/// Transactions read back from the log, events upcast to the current schema
+/// version; see [`Store::transactions`].
+pub struct Transactions<S> {
     cursor: LogCursor,
     record_bytes_max: u32,
-    _event: std::marker::PhantomData<fn() -> E>,
+    _machine: std::marker::PhantomData<fn() -> S>,
 }
 
-impl<E: serde::de::DeserializeOwned> Iterator for Transactions<E> {
-    type Item = Result<Transaction<E>>;
+impl<S: StateMachine> Iterator for Transactions<S> {
+    type Item = Result<Transaction<S::Event>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let limit = self.record_bytes_max;
-        let item = self.cursor.next_with(|path, offset, frame| decode_transaction(path, offset, frame, limit))?;
+        let item = self.cursor.next_with(|path, offset, frame| decode_transaction::<S>(path, offset, frame, limit))?;
         Some(item.map_err(Error::from))
     }
 }
 
 /// Decodes the transaction in `frame`, read at `offset` of `path`.
-pub(crate) fn decode_transaction<E: serde::de::DeserializeOwned>(
+pub(crate) fn decode_transaction<S: StateMachine>(
     path: &Path,
     offset: usize,
     frame: &crate::wal::Frame<'_>,
     limit: u32,
-) -> std::result::Result<Transaction<E>, WalError> {
-    let (meta, events) = payload::decode::<E>(frame.payload, limit).map_err(|source| WalError::Undecodable {
-        path: path.to_path_buf(),
-        offset: offset as u64,
-        seq: frame.seq,
-        source,
-    })?;
+) -> std::result::Result<Transaction<S::Event>, WalError> {
+    let (meta, events) = payload::decode::<S>(frame.payload, limit)
+        .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
     Ok(Transaction { seq: frame.seq, time: frame.time, meta, events })
 }

@@ -28,6 +28,11 @@ pub struct OpenReport {
     pub snapshot: Option<SnapshotInfo>,
     /// Newer snapshots that were damaged or unusable and were passed over.
     pub rejected_snapshots: Vec<SnapshotError>,
+    /// Newer snapshots of an older schema version that the state machine does
+    /// not upcast, passed over (the state was rebuilt from the log instead),
+    /// with their schema versions. Not damage: the next snapshot is written in
+    /// the current version.
+    pub older_schema_snapshots: Vec<(PathBuf, u32)>,
     /// Transactions replayed from the log after the snapshot.
     pub replayed_transactions: u64,
     /// A torn tail cut from (or, read-only, ignored at) the end of the log.
@@ -115,10 +120,8 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
     let mut replayed = 0u64;
     let recovered =
         wal::recover(fs, dir, identity.id, snapshot_seq, repair, options.record_bytes_max, |path, offset, frame| {
-            let (_meta, events) =
-                payload::decode::<S::Event>(frame.payload, options.record_bytes_max).map_err(|source| {
-                    WalError::Undecodable { path: path.to_path_buf(), offset: offset as u64, seq: frame.seq, source }
-                })?;
+            let (_meta, events) = payload::decode::<S>(frame.payload, options.record_bytes_max)
+                .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
             for event in &events {
                 state.apply(event);
             }
@@ -159,12 +162,13 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
                 Err(err) if gone(&err) => continue,
                 head => head.map_err(io_err("read", &path))?,
             };
-            let time = snapshot::SnapshotHeader::decode(&head).map_or(Timestamp(0), |h| h.time);
+            let header = snapshot::SnapshotHeader::decode(&head);
+            let (time, schema) = header.map_or((Timestamp(0), 0), |h| (h.time, h.schema));
             let bytes = match fs.file_len(&path) {
                 Err(err) if gone(&err) => continue,
                 bytes => bytes.map_err(io_err("stat", &path))?,
             };
-            snapshots.push(SnapshotInfo { path, seq, time, bytes });
+            snapshots.push(SnapshotInfo { path, seq, time, bytes, schema });
         }
     }
     report.snapshot = snapshot;
@@ -224,6 +228,8 @@ fn rejected_path(err: &SnapshotError) -> Option<&PathBuf> {
         | SnapshotError::Undecodable { path, .. }
         | SnapshotError::Panicked { path, .. }
         | SnapshotError::TooLarge { path, .. }
+        | SnapshotError::NewerSchema { path, .. }
+        | SnapshotError::OlderSchema { path, .. }
         | SnapshotError::Unencodable { path, .. } => Some(path),
     }
 }
@@ -310,10 +316,24 @@ fn load_newest_snapshot<S: StateMachine>(
     report: &mut OpenReport,
 ) -> Result<(S, Option<SnapshotInfo>)> {
     for (_seq, path) in report.listed_snapshots.iter().rev() {
-        match snapshot::load_snapshot::<S>(fs, path, store_id, options.snapshot_bytes_max) {
+        match load_snapshot::<S>(fs, path, store_id, options.snapshot_bytes_max) {
             Ok((info, state)) => return Ok((state, Some(info))),
+            // Written by a newer version: refuse, never fall back past it.
+            Err(err @ SnapshotError::NewerSchema { .. }) => return Err(Error::Snapshot(err)),
+            Err(SnapshotError::OlderSchema { path, found, .. }) => report.older_schema_snapshots.push((path, found)),
             Err(err) => report.rejected_snapshots.push(err),
         }
     }
     Ok((S::default(), None))
+}
+
+/// Loads the snapshot at `path` as a state of `S`, upcasting an older schema
+/// version's state with `S::upcast_state`.
+pub(crate) fn load_snapshot<S: StateMachine>(
+    fs: &Arc<dyn FileSystem>,
+    path: &Path,
+    store_id: StoreId,
+    snapshot_bytes_max: u64,
+) -> std::result::Result<(SnapshotInfo, S), SnapshotError> {
+    snapshot::load_snapshot::<S>(fs, path, store_id, snapshot_bytes_max, (S::SCHEMA_VERSION, S::upcast_state))
 }

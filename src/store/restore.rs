@@ -69,7 +69,7 @@ impl<S: StateMachine + PartialEq> Store<S> {
         let mut cursor = self.log_cursor(1..=seq);
         let limit = self.inner.record_bytes_max;
         while let Some(item) = cursor.next_with(|path, offset, frame| {
-            Ok((super::decode_transaction::<S::Event>(path, offset, frame, limit)?, path.to_path_buf(), offset as u64))
+            Ok((super::decode_transaction::<S>(path, offset, frame, limit)?, path.to_path_buf(), offset as u64))
         }) {
             let (txn, path, offset) = item?;
             target.inner.import(&txn, (&path, offset))?;

@@ -4,6 +4,7 @@
 //! the store it names with `--expect-store`) and `restore` (which writes only
 //! into a new directory).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -16,7 +17,7 @@ use crate::elb::{
     ElbEvent, ElbState, ElbStore, Entity, EntityKind, HistoryFilter, OnConflict, RevertMode, RevertSelection, Settings,
     Summary,
 };
-use crate::store::{verify, OpenMode, Options, Point, TxnMeta};
+use crate::store::{verify, OpenMode, Options, Point, StateMachine, TxnMeta};
 
 /// How to use the tool.
 pub const USAGE: &str = "usage: pitr <verb> <store-dir> [options] [--json]
@@ -93,6 +94,29 @@ fn time_json(time: Timestamp) -> Json {
     }
 }
 
+/// Counts by schema version, as an object keyed by the version.
+fn schemas_json<V: ToString>(counts: &BTreeMap<V, u64>) -> Json {
+    Json::object(counts.iter().map(|(version, n)| (version.to_string(), Json::from(*n))))
+}
+
+/// "records 1 x 201, 2 x 40; snapshots 2 x 2 (this build writes 2)".
+fn schemas_text(records: &BTreeMap<u8, u64>, snapshots: &BTreeMap<u32, u64>) -> String {
+    fn list<V: std::fmt::Display>(counts: &BTreeMap<V, u64>) -> String {
+        let parts: Vec<String> = counts.iter().map(|(version, n)| format!("{version} x {n}")).collect();
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+    format!(
+        "records {}; snapshots {} (this build writes {})",
+        list(records),
+        list(snapshots),
+        <ElbState as StateMachine>::SCHEMA_VERSION
+    )
+}
+
 fn info(dir: &Path) -> Result<Exit, String> {
     let store = open_read(dir)?;
     let view = store.read();
@@ -100,6 +124,12 @@ fn info(dir: &Path) -> Result<Exit, String> {
     let first = if view.seq() > 0 { Some(store.store().transaction(1).map_err(|e| e.to_string())?) } else { None };
     let counts = view.counts();
     let (segments, snapshots) = (store.store().segments().len(), store.store().snapshots().len());
+    let record_schemas = store.store().record_schemas().map_err(|e| e.to_string())?;
+    let mut snapshot_schemas = BTreeMap::<u32, u64>::new();
+    for snapshot in store.store().snapshots() {
+        *snapshot_schemas.entry(snapshot.schema).or_default() += 1;
+    }
+    let schemas = schemas_text(&record_schemas, &snapshot_schemas);
     let json = Json::object([
         ("name", Json::str(&identity.name)),
         ("environment", Json::str(&identity.environment)),
@@ -113,9 +143,13 @@ fn info(dir: &Path) -> Result<Exit, String> {
         ("segments", Json::from(segments)),
         ("snapshots", Json::from(snapshots)),
         ("counts", super::counts_json(&counts)),
+        ("schema", Json::from(u64::from(<ElbState as StateMachine>::SCHEMA_VERSION))),
+        ("record_schemas", schemas_json(&record_schemas)),
+        ("snapshot_schemas", schemas_json(&snapshot_schemas)),
     ]);
     let text = format!(
         "store {}/{} (id {})\nhistory: {} transactions, {} to {}\nfiles: {segments} segments, {snapshots} snapshots\n\
+         schemas: {schemas}\n\
          now: {} load balancers, {} listeners, {} rules, {} target groups, {} targets\n",
         identity.name,
         identity.environment,
@@ -476,6 +510,8 @@ fn check(dir: &Path, err: &mut dyn Write) -> Result<Exit, String> {
         ("transactions", Json::from(report.transactions)),
         ("segments", Json::from(report.segments)),
         ("snapshots_checked", Json::from(report.snapshots_checked)),
+        ("record_schemas", schemas_json(&report.record_schemas)),
+        ("older_schema_snapshots", Json::from(report.older_schema_snapshots)),
         (
             "tail_being_written",
             match &report.tail_being_written {
@@ -493,6 +529,16 @@ fn check(dir: &Path, err: &mut dyn Write) -> Result<Exit, String> {
         report.segments,
         report.snapshots_checked
     );
+    let schemas: Vec<String> = report.record_schemas.iter().map(|(v, n)| format!("{v} x {n}")).collect();
+    if !schemas.is_empty() {
+        text.push_str(&format!("  every record decoded and upcast; schemas: {}\n", schemas.join(", ")));
+    }
+    if report.older_schema_snapshots > 0 {
+        text.push_str(&format!(
+            "  {} snapshots of an older schema are passed over by opens, which rebuild from the log\n",
+            report.older_schema_snapshots
+        ));
+    }
     if let Some((path, offset)) = &report.tail_being_written {
         text.push_str(&format!(
             "  a writer is appending to {} at byte offset {offset}: checked up to there\n",

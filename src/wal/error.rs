@@ -125,6 +125,20 @@ pub enum WalError {
         /// The decoder's complaint.
         source: CodecError,
     },
+    /// A record was written with a schema version newer than this build
+    /// knows: a newer version of the program wrote to this store.
+    NewerSchema {
+        /// The segment.
+        path: PathBuf,
+        /// The byte offset of the record.
+        offset: u64,
+        /// Its sequence number.
+        seq: u64,
+        /// The record's schema version.
+        found: u32,
+        /// The newest schema version this build reads.
+        known: u8,
+    },
 }
 
 impl fmt::Display for WalError {
@@ -175,6 +189,12 @@ impl fmt::Display for WalError {
                 "record of sequence number {seq} in {} at byte offset {offset} does not decode: {source}",
                 path.display()
             ),
+            WalError::NewerSchema { path, offset, seq, found, known } => write!(
+                f,
+                "record of sequence number {seq} in {} at byte offset {offset} was written by a newer version: \
+                 schema {found}, this build reads up to {known}",
+                path.display()
+            ),
         }
     }
 }
@@ -190,6 +210,17 @@ impl std::error::Error for WalError {
 }
 
 impl WalError {
+    /// The error for the record `seq` at `offset` of `path` whose payload does
+    /// not decode: [`WalError::NewerSchema`] when a newer version wrote it,
+    /// [`WalError::Undecodable`] otherwise.
+    pub(crate) fn undecodable(path: &std::path::Path, offset: u64, seq: u64, source: CodecError) -> WalError {
+        let path = path.to_path_buf();
+        match source.newer_schema_version() {
+            Some((found, known)) => WalError::NewerSchema { path, offset, seq, found, known },
+            None => WalError::Undecodable { path, offset, seq, source },
+        }
+    }
+
     /// The error for a frame at `offset` of `path` that does not decode: a
     /// whole record over the limit is [`WalError::RecordOverLimit`], anything
     /// else [`WalError::Corrupted`].
