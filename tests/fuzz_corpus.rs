@@ -33,3 +33,64 @@ fn fuzz_corpora_replay_cleanly() {
     ];
     println!("replayed corpora: {counts:?}");
 }
+
+/// Writes seed inputs in today's formats into the corpora: frames, a segment
+/// body, a snapshot and a whole store directory from a small ELB store. Run
+/// by hand after a format change, then fuzz from them and minimise
+/// (`cargo +nightly fuzz cmin TARGET`):
+/// `ELBSTORE_WRITE_SEEDS=1 cargo test --test fuzz_corpus -- --ignored write_seed_inputs`.
+#[test]
+#[ignore = "writes into the source tree; run by hand after a format change"]
+fn write_seed_inputs() {
+    use std::sync::Arc;
+
+    use elbstore::elb::{Command, CreateTargetGroup, ElbStore, HealthCheck, Protocol, Settings, TargetType};
+    use elbstore::io::SimFs;
+    use elbstore::{Create, ManualClock, Options, Timestamp, TxnMeta, SEGMENT_HEADER_BYTES};
+
+    assert_eq!(std::env::var("ELBSTORE_WRITE_SEEDS").as_deref(), Ok("1"), "set ELBSTORE_WRITE_SEEDS=1");
+    let fs = SimFs::new();
+    let options = Options::default()
+        .create(Create::IfMissing)
+        .file_system(Arc::new(fs.clone()))
+        .snapshot_every_events(None)
+        .clock(Arc::new(ManualClock::new(Timestamp::from_secs(1))));
+    let store = ElbStore::open("/seed", options, Settings::default()).unwrap();
+    for i in 0..4 {
+        let command = Command::CreateTargetGroup(CreateTargetGroup {
+            account: "123456789012".into(),
+            name: format!("tg-{i}"),
+            protocol: Some(Protocol::Http),
+            port: Some(80),
+            vpc_id: Some("vpc-1".into()),
+            target_type: TargetType::Ip,
+            health_check: HealthCheck::default(),
+            attributes: Default::default(),
+            tags: Default::default(),
+        });
+        store.execute(TxnMeta::new("seed", "seed"), vec![command]).unwrap();
+    }
+    let snapshot = store.store().snapshot().unwrap();
+    drop(store);
+    let read = |name: &str| fs.read_raw(&Path::new("/seed").join(name)).unwrap();
+    let segment = read("wal-00000000000000000001.log");
+    let body = &segment[SEGMENT_HEADER_BYTES..];
+    let first = elbstore::decode_frame(body, u32::MAX).unwrap().encoded_bytes();
+    let snapshot = fs.read_raw(&snapshot.path).unwrap();
+    let mut directory = Vec::new();
+    for (choice, bytes) in [(0u8, read("IDENTITY")), (1, segment.clone()), (3, snapshot.clone())] {
+        directory.push(choice);
+        directory.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        directory.extend_from_slice(&bytes);
+    }
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let seeds: [(&str, &[u8]); 4] = [
+        ("frame_decoder", &body[..first]),
+        ("segment_scanner", body),
+        ("snapshot_loader", &snapshot),
+        ("open_directory", &directory),
+    ];
+    for (target, bytes) in seeds {
+        std::fs::write(corpus.join(target).join("seed-current-format"), bytes).unwrap();
+    }
+}

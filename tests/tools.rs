@@ -81,6 +81,14 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
     assert_eq!(info["last_seq"], last);
     keys(&info["counts"], &["load_balancers", "listeners", "rules", "target_groups", "targets"]);
     assert_eq!(info["counts"]["load_balancers"], 18);
+    // Every record and snapshot of this store is the current schema, 1.
+    assert_eq!(info["schema"], 1);
+    assert_eq!(info["record_schemas"], serde_json::json!({ "1": last }));
+    let snapshots = info["snapshots"].as_u64().unwrap();
+    assert_eq!(
+        info["snapshot_schemas"],
+        if snapshots > 0 { serde_json::json!({ "1": snapshots }) } else { serde_json::json!({}) }
+    );
 
     let log = json(pitr::run, &["log", d, "--actor", "maint:cleanup", "--json"]);
     let rows = log.as_array().unwrap();
@@ -120,6 +128,7 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
     let verify = json(pitr::run, &["verify", d, "--json"]);
     assert_eq!(verify["ok"], true);
     assert_eq!(verify["problems"].as_array().unwrap().len(), 0);
+    assert_eq!(verify["record_schemas"], serde_json::json!({ "1": last }), "every record decoded and upcast");
 
     // A dry-run revert and a restore read this store only.
     let target = TempDir::new("pitr-restore");

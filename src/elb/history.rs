@@ -212,11 +212,12 @@ pub(crate) struct EntityIndex {
     events: std::collections::HashMap<EntityKey, Vec<EventAt>>,
 }
 
-/// One event's place in the log.
-#[derive(Clone, Debug)]
+/// One event's place in the log: its transaction and its bytes there (for an
+/// event of an older schema, the bytes of the old event it was upcast from).
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct EventAt {
     seq: u64,
-    span: crate::store::EventSpan,
+    span: std::ops::Range<u32>,
 }
 
 /// The sequence number from which a resource's history can start: resources
@@ -275,11 +276,13 @@ impl ElbStore {
                 spans.push(next.span);
             }
             let (time, meta, events) = self.store().transaction_spans(first.seq, &spans)?;
-            for event in events {
-                if event.key() != *key {
-                    return Err(Error::IndexMismatch { seq: first.seq, key: key.to_string() });
-                }
+            // An old event upcast to several may have touched other resources too.
+            let found = versions.len();
+            for event in events.into_iter().filter(|event| event.key() == *key) {
                 versions.push(Version { seq: first.seq, time, meta: meta.clone(), event });
+            }
+            if versions.len() == found {
+                return Err(Error::IndexMismatch { seq: first.seq, key: key.to_string() });
             }
         }
         Ok(versions)
@@ -293,7 +296,12 @@ impl ElbStore {
             for txn in self.store().transactions_with_spans(index.through + 1..=last) {
                 let (seq, events) = txn?;
                 for (event, span) in events {
-                    index.events.entry(event.key()).or_default().push(EventAt { seq, span });
+                    let at = EventAt { seq, span };
+                    let places = index.events.entry(event.key()).or_default();
+                    // Events upcast from one old event share its bytes: one place.
+                    if places.last() != Some(&at) {
+                        places.push(at);
+                    }
                 }
                 index.through = seq;
             }

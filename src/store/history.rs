@@ -312,7 +312,7 @@ impl<S: StateMachine> Store<S> {
     pub(crate) fn transaction_spans(
         &self,
         seq: u64,
-        spans: &[payload::EventSpan],
+        spans: &[std::ops::Range<u32>],
     ) -> Result<(Timestamp, super::TxnMeta, Vec<S::Event>)> {
         let limit = self.inner.record_bytes_max;
         self.with_record(seq, |frame| {

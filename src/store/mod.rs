@@ -29,7 +29,6 @@ pub use options::{
     RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SNAPSHOT_BYTES_MAX_DEFAULT,
     SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
-pub(crate) use payload::EventSpan;
 pub use restore::{RestoreReport, RESTORED_FROM_FILE};
 pub use txn::{Committed, Transaction, TxnContext, TxnMeta};
 pub use verify::{verify, VerifyReport};

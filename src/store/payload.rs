@@ -13,14 +13,6 @@ use crate::codec::{self, CodecError, OldBytes};
 // what lets `decode_spans` decode one event alone. TxnMeta and the count are
 // the store's and do not change with the schema; only the events do.
 
-/// Where one event is: the byte range of the event as written in its payload,
-/// and, for an old event that upcasts to several current ones, which of them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct EventSpan {
-    pub bytes: Range<u32>,
-    pub part: u32,
-}
-
 /// Appends the payload for a transaction to `out`.
 pub(crate) fn encode_into<S: StateMachine>(
     meta: &TxnMeta,
@@ -77,8 +69,9 @@ pub(crate) fn decode<S: StateMachine>(bytes: &[u8], limit_bytes: u32) -> Result<
     Ok((meta, events))
 }
 
-/// Events, each with where it is in its payload.
-pub(crate) type SpannedEvents<E> = Vec<(E, EventSpan)>;
+/// Events, each with the byte range of the event as written in its payload:
+/// the events an old event upcasts to share its range.
+pub(crate) type SpannedEvents<E> = Vec<(E, Range<u32>)>;
 
 /// Decodes a payload and says where each event's bytes are in it, so a reader
 /// can later decode one event of a large transaction without the others.
@@ -96,13 +89,11 @@ pub(crate) fn decode_with_spans<S: StateMachine>(
         let start = (bytes.len() - rest.len()) as u32;
         if version == S::SCHEMA_VERSION {
             let event: S::Event = codec::decode_front(&mut rest, limit)?;
-            events.push((event, EventSpan { bytes: start..(bytes.len() - rest.len()) as u32, part: 0 }));
+            events.push((event, start..(bytes.len() - rest.len()) as u32));
         } else {
             let upcast = upcast_front::<S>(version, &mut rest, limit)?;
             let end = (bytes.len() - rest.len()) as u32;
-            events.extend(
-                upcast.into_iter().zip(0..).map(|(event, part)| (event, EventSpan { bytes: start..end, part })),
-            );
+            events.extend(upcast.into_iter().map(|event| (event, start..end)));
         }
     }
     if !rest.is_empty() {
@@ -112,35 +103,32 @@ pub(crate) fn decode_with_spans<S: StateMachine>(
 }
 
 /// Decodes a payload's metadata and only the events at `spans` (from
-/// [`decode_with_spans`] on the same payload).
+/// [`decode_with_spans`] on the same payload): one event per span for the
+/// current schema; for an older one, every event the old event at the span
+/// upcasts to (the caller picks the ones it wants).
 pub(crate) fn decode_spans<S: StateMachine>(
     bytes: &[u8],
-    spans: &[EventSpan],
+    spans: &[Range<u32>],
     limit_bytes: u32,
 ) -> Result<(TxnMeta, Vec<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
     let (version, mut rest) = body::<S>(bytes)?;
     let meta: TxnMeta = codec::decode_front(&mut rest, limit)?;
-    let events = spans
-        .iter()
-        .map(|span| {
-            let Some(event) = bytes.get(span.bytes.start as usize..span.bytes.end as usize) else {
-                return Err(CodecError::span_outside(span.bytes.start, span.bytes.end, bytes.len()));
-            };
-            if version == S::SCHEMA_VERSION {
-                return codec::decode(event, limit);
-            }
-            let mut rest = event;
-            let mut upcast = upcast_front::<S>(version, &mut rest, limit)?;
-            if !rest.is_empty() {
-                return Err(CodecError::trailing_bytes(rest.len()));
-            }
-            match usize::try_from(span.part).ok().filter(|&part| part < upcast.len()) {
-                Some(part) => Ok(upcast.swap_remove(part)),
-                None => Err(CodecError::span_outside(span.part, span.part.saturating_add(1), upcast.len())),
-            }
-        })
-        .collect::<Result<Vec<S::Event>, CodecError>>()?;
+    let mut events = Vec::with_capacity(spans.len());
+    for span in spans {
+        let Some(event) = bytes.get(span.start as usize..span.end as usize) else {
+            return Err(CodecError::span_outside(span.start, span.end, bytes.len()));
+        };
+        if version == S::SCHEMA_VERSION {
+            events.push(codec::decode(event, limit)?);
+            continue;
+        }
+        let mut rest = event;
+        events.extend(upcast_front::<S>(version, &mut rest, limit)?);
+        if !rest.is_empty() {
+            return Err(CodecError::trailing_bytes(rest.len()));
+        }
+    }
     Ok((meta, events))
 }
 
@@ -199,15 +187,13 @@ mod tests {
         let (back_meta, spanned) = decode_with_spans::<Pairs>(&bytes, 1 << 20).unwrap();
         assert_eq!(back_meta, meta);
         assert_eq!(spanned.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(), events);
-        assert!(spanned.iter().all(|(_, span)| span.part == 0));
         let picked = vec![spanned[3].1.clone(), spanned[1].1.clone()];
         let (meta_again, some) = decode_spans::<Pairs>(&bytes, &picked, 1 << 20).unwrap();
         assert_eq!(meta_again, meta);
         assert_eq!(some, vec![events[3].clone(), events[1].clone()]);
         // A span outside the payload, or one that cuts an event, is an error, not a panic.
-        let outside = [EventSpan { bytes: 0..u32::MAX, part: 0 }];
-        assert!(decode_spans::<Pairs>(&bytes, &outside, 1 << 20).is_err());
-        let cut = EventSpan { bytes: spanned[4].1.bytes.start..spanned[4].1.bytes.end - 1, part: 0 };
+        assert!(decode_spans::<Pairs>(&bytes, std::slice::from_ref(&(0..u32::MAX)), 1 << 20).is_err());
+        let cut = spanned[4].1.start..spanned[4].1.end - 1;
         assert!(decode_spans::<Pairs>(&bytes, &[cut], 1 << 20).is_err());
         // Extra bytes after the events are refused, as by `decode`.
         bytes.push(0);
@@ -215,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn old_events_are_upcast_on_every_path_and_spans_name_each_part() {
+    fn old_events_are_upcast_on_every_path_and_share_their_old_event_s_span() {
         let meta = TxnMeta::new("svc:test", "old");
         let mut bytes = Vec::new();
         encode_into::<Old>(&meta, &[7, 9], &mut bytes, 1 << 20).unwrap();
@@ -224,13 +210,13 @@ mod tests {
         assert_eq!(decode::<Pairs>(&bytes, 1 << 20).unwrap(), (meta.clone(), expected.clone()));
         let (_, spanned) = decode_with_spans::<Pairs>(&bytes, 1 << 20).unwrap();
         assert_eq!(spanned.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(), expected);
-        assert_eq!(spanned.iter().map(|(_, s)| s.part).collect::<Vec<_>>(), [0, 1, 0, 1]);
-        assert_eq!(spanned[0].1.bytes, spanned[1].1.bytes, "both parts come from one old event");
+        assert_eq!(spanned[0].1, spanned[1].1, "both events come from one old event");
+        assert_ne!(spanned[1].1, spanned[2].1);
         let picked = vec![spanned[3].1.clone(), spanned[0].1.clone()];
         let (_, some) = decode_spans::<Pairs>(&bytes, &picked, 1 << 20).unwrap();
-        assert_eq!(some, vec![expected[3].clone(), expected[0].clone()]);
-        let missing_part = EventSpan { part: 2, ..spanned[0].1.clone() };
-        assert!(decode_spans::<Pairs>(&bytes, &[missing_part], 1 << 20).is_err());
+        assert_eq!(some, vec![expected[2].clone(), expected[3].clone(), expected[0].clone(), expected[1].clone()]);
+        let longer = spanned[0].1.start..spanned[0].1.end + 1;
+        assert!(decode_spans::<Pairs>(&bytes, &[longer], 1 << 20).is_err(), "an old event fills its span");
     }
 
     #[test]
