@@ -808,10 +808,9 @@ fn a_hole_in_the_unsynced_region_followed_by_later_writes_is_cut_like_a_torn_tai
     assert!(holes > 20, "the images include holes: {holes}");
 }
 
-/// An older snapshot cut below the size of its header (it is only listed at
-/// open, by its header) is listed without a time; the open uses the newest.
-#[test]
-fn an_older_snapshot_shorter_than_its_header_does_not_stop_an_open() {
+/// A store of six commits with snapshots after the third and the sixth, and
+/// the older snapshot's path.
+fn store_with_two_snapshots() -> (SimFs, std::path::PathBuf) {
     let fs = SimFs::new();
     let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
     for i in 0..6 {
@@ -821,7 +820,14 @@ fn an_older_snapshot_shorter_than_its_header_does_not_stop_an_open() {
         }
     }
     let older = store.snapshots()[0].path.clone();
-    drop(store);
+    (fs, older)
+}
+
+/// An older snapshot cut below the size of its header (it is only listed at
+/// open, by its header) is listed without a time; the open uses the newest.
+#[test]
+fn an_older_snapshot_shorter_than_its_header_does_not_stop_an_open() {
+    let (fs, older) = store_with_two_snapshots();
     fs.truncate_raw(&older, 10);
     let store = Store::<Kv>::open(DIR, options(&fs)).unwrap_or_else(|err| panic!("open: {err}"));
     assert_eq!(store.open_report().snapshot.as_ref().map(|s| s.seq), Some(6));
@@ -952,6 +958,40 @@ fn a_log_cut_under_a_running_store_is_an_error_naming_the_segment_and_offset() {
     assert_eq!(read.len(), 7, "six records, then the error");
     assert!(read[..6].iter().all(Result::is_ok));
     check(read.into_iter().last().unwrap().unwrap_err(), "transactions");
+}
+
+/// The same cut, with an empty segment after the cut one (a roll whose first
+/// record never came): reading on from the cut segment reaches the empty one,
+/// which holds no record but is a valid segment, and the log ends there.
+#[test]
+fn a_log_cut_before_an_empty_last_segment_ends_at_the_empty_segment() {
+    let fs = SimFs::new();
+    let store = Store::<Kv>::open(DIR, options(&fs).segment_bytes(1 << 20).snapshot_every_events(None)).unwrap();
+    for i in 0..10 {
+        store.commit(TxnMeta::new("writer", "fill"), events(0, i)).unwrap();
+    }
+    let id = store.identity().id;
+    drop(store);
+    let empty = std::path::Path::new(DIR).join("wal-00000000000000000011.log");
+    let header = elbstore::SegmentHeader { store_id: id, first_seq: 11, created: elbstore::Timestamp(1) };
+    fs.write_raw(&empty, header.encode().to_vec());
+    let reader = Store::<Kv>::open(DIR, read_only(&fs)).unwrap();
+    assert_eq!(reader.segments().len(), 2);
+    let segment = reader.segments()[0].path.clone();
+    let bytes = fs.read_raw(&segment).unwrap();
+    let mut end = elbstore::SEGMENT_HEADER_BYTES;
+    for _ in 0..6 {
+        end += elbstore::decode_frame(&bytes[end..], u32::MAX).unwrap().encoded_bytes();
+    }
+    fs.truncate_raw(&segment, end as u64);
+    let read: Vec<_> = reader.transactions(..).collect();
+    assert_eq!(read.len(), 7, "six records, then the error");
+    match read.into_iter().last().unwrap().unwrap_err() {
+        Error::Wal(WalError::LogEndsEarly { path, offset, expected }) => {
+            assert_eq!((path, offset, expected), (empty, elbstore::SEGMENT_HEADER_BYTES as u64, 7));
+        }
+        other => panic!("expected LogEndsEarly, got {other}"),
+    }
 }
 
 /// Turns between a reader and a writer sharing one simulated file system:
@@ -1220,16 +1260,7 @@ impl elbstore::io::FileSystem for FailingRead {
 /// naming it, not silently dropped from the list.
 #[test]
 fn an_older_snapshot_that_cannot_be_read_is_an_error_unless_it_is_gone() {
-    let fs = SimFs::new();
-    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
-    for i in 0..6 {
-        store.commit(TxnMeta::new("writer", "fill"), events(0, i)).unwrap();
-        if i == 2 || i == 5 {
-            store.snapshot().unwrap();
-        }
-    }
-    let older = store.snapshots()[0].path.clone();
-    drop(store);
+    let (fs, older) = store_with_two_snapshots();
     for op in ["read_range", "file_len"] {
         let failing = Options::default().file_system(Arc::new(FailingRead(fs.clone(), op, older.clone())));
         match Store::<Kv>::open(DIR, failing.mode(elbstore::OpenMode::ReadOnly)) {

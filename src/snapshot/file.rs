@@ -214,4 +214,39 @@ mod tests {
         let (_, back) = load_snapshot::<Vec<u32>>(&fs, &info.path, StoreId(1), 64 << 20, (1, |_, _| Ok(None))).unwrap();
         assert_eq!(back, state);
     }
+
+    /// The schema in the header picks the decoder: the current one decodes as
+    /// is, an older one goes to the upcaster (which may decline, and must
+    /// decode the whole state), a newer one and schema 0 (never written) are
+    /// refused, each as its own error.
+    #[test]
+    fn the_header_s_schema_picks_decode_upcast_or_refusal() {
+        fn upcast(version: u8, old: &mut OldBytes<'_>) -> Result<Option<Vec<u32>>, CodecError> {
+            match version {
+                // Half a decode: the count alone, the values left over.
+                1 => Ok(Some(vec![0; old.decode::<u64>()? as usize])),
+                2 => Ok(Some(old.decode::<Vec<u16>>()?.into_iter().map(u32::from).collect())),
+                _ => Ok(None),
+            }
+        }
+        let fs: Arc<dyn FileSystem> = Arc::new(SimFs::new());
+        let dir = Path::new("/store");
+        fs.create_dir_all(dir).unwrap();
+        let load = |schema: u32, seq: u64| {
+            let header = SnapshotHeader { store_id: StoreId(1), seq, time: Timestamp(4), schema };
+            let info = if schema == 4 {
+                write_snapshot(&fs, dir, header, &vec![7u32, 8], 1 << 20)
+            } else {
+                write_snapshot(&fs, dir, header, &vec![7u16, 8], 1 << 20)
+            };
+            load_snapshot::<Vec<u32>>(&fs, &info.unwrap().path, StoreId(1), 1 << 20, (4, upcast))
+        };
+        assert_eq!(load(4, 1).unwrap().1, vec![7, 8]);
+        assert_eq!(load(2, 2).unwrap().1, vec![7, 8], "upcast from schema 2");
+        assert!(matches!(load(1, 3), Err(SnapshotError::Undecodable { .. })), "bytes left over");
+        assert!(matches!(load(3, 4), Err(SnapshotError::OlderSchema { found: 3, known: 4, .. })));
+        assert!(matches!(load(5, 5), Err(SnapshotError::NewerSchema { found: 5, known: 4, .. })));
+        assert!(matches!(load(256, 6), Err(SnapshotError::NewerSchema { found: 256, known: 4, .. })));
+        assert!(matches!(load(0, 7), Err(SnapshotError::Undecodable { .. })));
+    }
 }

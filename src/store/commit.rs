@@ -442,17 +442,8 @@ impl<S: StateMachine> Inner<S> {
 mod tests {
     use super::*;
     use crate::io::SimFs;
+    use crate::store::testing::Sum;
     use crate::store::{Create, Options, Store};
-
-    #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-    struct Sum(i64);
-
-    impl StateMachine for Sum {
-        type Event = i64;
-        fn apply(&mut self, event: &i64) {
-            self.0 += event;
-        }
-    }
 
     /// The leader keeps the state it publishes as a history checkpoint each
     /// time the published sequence number crosses a multiple of the spacing.

@@ -12,6 +12,21 @@ mod restore;
 mod txn;
 mod verify;
 
+/// A state machine for the unit tests of the store's modules.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// The sum of the events.
+    #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub(crate) struct Sum(pub i64);
+
+    impl super::StateMachine for Sum {
+        type Event = i64;
+        fn apply(&mut self, event: &i64) {
+            self.0 += event;
+        }
+    }
+}
+
 use std::ops::{Bound, Deref, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

@@ -120,18 +120,9 @@ mod tests {
     use super::Create;
     use crate::clock::Timestamp;
     use crate::io::SimFs;
-    use crate::store::{Error, Options, StateMachine};
+    use crate::store::testing::Sum;
+    use crate::store::{Error, Options};
     use crate::wal::WalError;
-
-    #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Sum(i64);
-
-    impl StateMachine for Sum {
-        type Event = i64;
-        fn apply(&mut self, event: &i64) {
-            self.0 += event;
-        }
-    }
 
     /// A restore copies records one by one; a record that does not follow the
     /// last one copied is refused naming where it was read in the source.
