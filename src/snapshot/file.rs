@@ -1,5 +1,6 @@
 //! Writing and loading snapshot files.
 
+use std::cmp::Ordering;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -165,20 +166,24 @@ pub(crate) fn load_snapshot<T: DeserializeOwned>(
     }
     let undecodable = |source| SnapshotError::Undecodable { path: path.to_path_buf(), source };
     let found = header.schema;
+    let newer = || SnapshotError::NewerSchema { path: path.to_path_buf(), found, known };
     let state = match u8::try_from(found) {
-        Ok(version) if version == known => codec::decode(payload, payload_bytes_max).map_err(undecodable)?,
-        Ok(version @ 1..) if version < known => {
-            let mut old = OldBytes::new(payload, payload_bytes_max);
-            match upcast(version, &mut old).map_err(undecodable)? {
-                Some(_) if old.remaining() > 0 => {
-                    return Err(undecodable(CodecError::trailing_bytes(old.remaining())));
-                }
-                Some(state) => state,
-                None => return Err(SnapshotError::OlderSchema { path: path.to_path_buf(), found, known }),
-            }
-        }
         Ok(0) => return Err(undecodable(CodecError::unsupported_version(0))),
-        _ => return Err(SnapshotError::NewerSchema { path: path.to_path_buf(), found, known }),
+        Ok(version) => match version.cmp(&known) {
+            Ordering::Equal => codec::decode(payload, payload_bytes_max).map_err(undecodable)?,
+            Ordering::Less => {
+                let mut old = OldBytes::new(payload, payload_bytes_max);
+                match upcast(version, &mut old).map_err(undecodable)? {
+                    Some(_) if old.remaining() > 0 => {
+                        return Err(undecodable(CodecError::trailing_bytes(old.remaining())));
+                    }
+                    Some(state) => state,
+                    None => return Err(SnapshotError::OlderSchema { path: path.to_path_buf(), found, known }),
+                }
+            }
+            Ordering::Greater => return Err(newer()),
+        },
+        Err(_) => return Err(newer()),
     };
     let info = SnapshotInfo {
         path: path.to_path_buf(),
