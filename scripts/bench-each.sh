@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-.}"
-cargo bench --no-run --bench commit --bench elb --bench history >/dev/null
+cargo bench --no-run --bench commit --bench elb --bench history --bench schema >/dev/null
 run() {
     local bench="$1" name="$2"
     [[ "$bench/$name" =~ $only ]] || return 0
@@ -30,4 +30,9 @@ done
 for name in history/state_at/random_point history/state_at/within_the_last_10000_transactions \
     history/diff/10000_transactions history/state_at/first_point_after_open; do
     run history "$name"
+done
+for name in schema/open_full_replay/current schema/open_full_replay/upcast_from_v1 \
+    schema/open_from_snapshot/current schema/open_from_snapshot/upcast_from_v1 \
+    schema/state_at_first_point_after_open/current schema/state_at_first_point_after_open/upcast_from_v1; do
+    run schema "$name"
 done
