@@ -225,6 +225,11 @@ impl Counts {
 
 impl StateMachine for ElbState {
     type Event = ElbEvent;
+    /// The ELB model's schema version. Raising it follows docs/FORMAT.md
+    /// ("How to change the model"): the types as they were go, frozen, into
+    /// `src/elb/schema/v<N>.rs`, and `upcast_event` reads them.
+    /// `tests/fixtures/v1/` holds a store written at version 1.
+    const SCHEMA_VERSION: u8 = 1;
 
     fn apply(&mut self, event: &ElbEvent) {
         match event {
