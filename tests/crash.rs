@@ -617,17 +617,22 @@ fn a_crash_at_every_step_of_a_snapshot_leaves_the_old_or_the_new_one() {
     println!("snapshot protocol: {steps} steps, {images} crash images checked");
 }
 
-/// A valid frame copied into another position or another segment, or a
-/// segment of another store, is refused: never silently replayed.
-#[test]
-fn relocated_duplicated_and_foreign_frames_and_segments_are_rejected() {
+/// A store whose log has three segments, and those segments.
+fn store_with_three_segments() -> (SimFs, Vec<elbstore::SegmentInfo>) {
     let fs = SimFs::new();
     let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
     while store.segments().len() < 3 {
         store.commit(TxnMeta::new("writer", "fill"), events(0, 1)).unwrap();
     }
     let segments = store.segments();
-    drop(store);
+    (fs, segments)
+}
+
+/// A valid frame copied into another position or another segment, or a
+/// segment of another store, is refused: never silently replayed.
+#[test]
+fn relocated_duplicated_and_foreign_frames_and_segments_are_rejected() {
+    let (fs, segments) = store_with_three_segments();
     let first = fs.read_raw(&segments[0].path).unwrap();
     let frame_len = elbstore::decode_frame(&first[elbstore::SEGMENT_HEADER_BYTES..], u32::MAX).unwrap().encoded_bytes();
     let frame = first[elbstore::SEGMENT_HEADER_BYTES..elbstore::SEGMENT_HEADER_BYTES + frame_len].to_vec();
@@ -1276,13 +1281,7 @@ fn an_older_snapshot_that_cannot_be_read_is_an_error_unless_it_is_gone() {
 /// of the segment after it, with the sequence number that should have come.
 #[test]
 fn a_missing_middle_segment_is_a_gap_naming_the_segment_after_it() {
-    let fs = SimFs::new();
-    let store = Store::<Kv>::open(DIR, options(&fs).snapshot_every_events(None)).unwrap();
-    while store.segments().len() < 3 {
-        store.commit(TxnMeta::new("writer", "fill"), events(0, 1)).unwrap();
-    }
-    let segments = store.segments();
-    drop(store);
+    let (fs, segments) = store_with_three_segments();
     fs.remove_raw(&segments[1].path);
     match Store::<Kv>::open(DIR, options(&fs)) {
         Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found })) => {
