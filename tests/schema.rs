@@ -1188,3 +1188,24 @@ fn a_record_or_snapshot_of_a_newer_schema_is_refused_by_name_and_nothing_is_appe
     let store: Store<v2::State> = Store::open(dir.path(), inventory_options()).unwrap();
     assert!(store.read().state().items.is_empty());
 }
+
+/// The first snapshot a newer build takes, at the same point as an older
+/// schema's snapshot, replaces it: later opens load it instead of passing it
+/// over and replaying the log.
+#[test]
+fn a_snapshot_at_the_point_of_an_older_schema_s_snapshot_replaces_it() {
+    let dir = TempDir::new("schema-replace-snapshot");
+    write_version::<v1::State>(dir.path(), vec![vec![v1::Event::Put { id: 1, name: "a".into() }]], vec![]);
+    let store: Store<v3::State> = Store::open(dir.path(), inventory_options()).unwrap();
+    assert_eq!(store.open_report().older_schema_snapshots.len(), 1);
+    let info = store.snapshot().unwrap();
+    assert_eq!((info.seq, info.schema), (1, 3));
+    assert_eq!(store.snapshots().len(), 1, "one snapshot per point");
+    store.close().unwrap();
+    assert_eq!(snapshot_files(dir.path()).len(), 1);
+    let store: Store<v3::State> = Store::open(dir.path(), inventory_options()).unwrap();
+    assert!(store.open_report().older_schema_snapshots.is_empty());
+    assert_eq!(store.open_report().snapshot.as_ref().map(|s| (s.seq, s.schema)), Some((1, 3)));
+    assert_eq!(store.open_report().replayed_transactions, 0);
+    assert_eq!(store.read().state().items, BTreeMap::from([(1, 0)]));
+}

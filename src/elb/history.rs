@@ -275,14 +275,20 @@ impl ElbStore {
             while let Some(next) = places.next_if(|next| next.seq == first.seq) {
                 spans.push(next.span);
             }
-            let (time, meta, events) = self.store().transaction_spans(first.seq, &spans)?;
-            // An old event upcast to several may have touched other resources too.
+            let (time, meta, events, upcast) = self.store().transaction_spans(first.seq, &spans)?;
+            let mismatch = || Error::IndexMismatch { seq: first.seq, key: key.to_string() };
             let found = versions.len();
-            for event in events.into_iter().filter(|event| event.key() == *key) {
-                versions.push(Version { seq: first.seq, time, meta: meta.clone(), event });
+            for event in events {
+                if event.key() == *key {
+                    versions.push(Version { seq: first.seq, time, meta: meta.clone(), event });
+                } else if !upcast {
+                    // Current schema: every span is one event of this resource.
+                    return Err(mismatch());
+                }
+                // Upcast: the old event may have stood for other resources' events too.
             }
             if versions.len() == found {
-                return Err(Error::IndexMismatch { seq: first.seq, key: key.to_string() });
+                return Err(mismatch());
             }
         }
         Ok(versions)

@@ -118,7 +118,10 @@ impl<S: StateMachine> Inner<S> {
     /// sequence number first, so no snapshot is ever ahead of the durable log.
     pub(crate) fn write_snapshot(&self, view: &View<S>) -> Result<SnapshotInfo> {
         let _guard = self.snapshot_lock.lock();
-        if let Some(existing) = self.snapshots.read().iter().find(|s| s.seq == view.seq) {
+        // One of an older schema at this seq is replaced (atomically, by the
+        // rename): opens would pass it over and replay the log every time.
+        let current = u32::from(S::SCHEMA_VERSION);
+        if let Some(existing) = self.snapshots.read().iter().find(|s| s.seq == view.seq && s.schema == current) {
             return Ok(existing.clone());
         }
         self.sync_log()?;
@@ -131,6 +134,7 @@ impl<S: StateMachine> Inner<S> {
         let info =
             snapshot::write_snapshot(&self.fs, &self.dir, header, view.state(), self.options.snapshot_bytes_max)?;
         let mut snapshots = self.snapshots.write();
+        snapshots.retain(|s| s.seq != info.seq);
         snapshots.push(info.clone());
         snapshots.sort_by_key(|s| s.seq);
         if let SnapshotRetention::KeepLast(keep) = self.options.snapshot_retention {

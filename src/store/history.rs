@@ -308,16 +308,19 @@ impl<S: StateMachine> Store<S> {
     }
 
     /// One transaction's time, metadata and only the events at `spans` (byte
-    /// ranges in its payload, from [`Store::transactions_with_spans`]).
+    /// ranges in its payload, from [`Store::transactions_with_spans`]), and
+    /// whether they were upcast from an older schema (then a span may give
+    /// several events, or none).
     pub(crate) fn transaction_spans(
         &self,
         seq: u64,
         spans: &[std::ops::Range<u32>],
-    ) -> Result<(Timestamp, super::TxnMeta, Vec<S::Event>)> {
+    ) -> Result<(Timestamp, super::TxnMeta, Vec<S::Event>, bool)> {
         let limit = self.inner.record_bytes_max;
         self.with_record(seq, |frame| {
             let (meta, events) = payload::decode_spans::<S>(frame.payload, spans, limit)?;
-            Ok((frame.time, meta, events))
+            let upcast = payload::schema_of(frame.payload) != Some(S::SCHEMA_VERSION);
+            Ok((frame.time, meta, events, upcast))
         })
     }
 

@@ -85,7 +85,20 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
     type Event: Clone + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
 
     /// The schema version of `Event` and of the state this build writes, 1
-    /// to 255. Raise it whenever either's encoding changes.
+    /// to 255. Raise it whenever either's encoding changes. 0 is refused when
+    /// the store is built:
+    ///
+    /// ```compile_fail
+    /// # use elbstore::{Options, StateMachine, Store};
+    /// #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Zero;
+    /// impl StateMachine for Zero {
+    ///     type Event = u8;
+    ///     const SCHEMA_VERSION: u8 = 0;
+    ///     fn apply(&mut self, _: &u8) {}
+    /// }
+    /// let _ = Store::<Zero>::open("/nowhere", Options::default());
+    /// ```
     const SCHEMA_VERSION: u8 = 1;
 
     /// Folds one event into the state.

@@ -174,6 +174,9 @@ impl<S: StateMachine> Store<S> {
     /// is written. The state is the newest valid snapshot plus a replay of the
     /// log after it; see [`Store::open_report`] for what was found.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Store<S>> {
+        // Byte 0 of a payload is never a schema: what a version-0 machine
+        // wrote could not be read back.
+        const { assert!(S::SCHEMA_VERSION >= 1, "StateMachine::SCHEMA_VERSION starts at 1") };
         let dir = dir.as_ref().to_path_buf();
         let opened = open::open::<S>(&dir, &options)?;
         let writable = options.mode == OpenMode::ReadWrite;
