@@ -18,6 +18,7 @@ mod model;
 mod plan;
 mod quotas;
 mod repair;
+pub mod schema;
 mod state;
 mod store;
 mod validate;

@@ -1,0 +1,243 @@
+//! The ELB model's schema versions. `v1` holds schema 1's types, frozen;
+//! [`upcast_v1`] turns a schema-1 event into the current model's events. The
+//! model is at schema 1 today, so the mapping is one to one, field by field;
+//! the first model change raises `ElbState::SCHEMA_VERSION`, changes this
+//! mapping where the model changed, and calls it from
+//! `ElbState::upcast_event` (docs/FORMAT.md, "How to change the model").
+
+use std::sync::Arc;
+
+use super::event::{ElbEvent, Entity};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey};
+use super::model::{
+    Action, Condition, HealthCheck, HealthState, IpAddressType, Listener, LoadBalancer, LoadBalancerState,
+    LoadBalancerType, Protocol, Rule, Scheme, SubnetMapping, Target, TargetGroup, TargetHealth, TargetType,
+    WeightedTargetGroup,
+};
+use crate::clock::Timestamp;
+
+pub mod v1;
+
+/// The current events a schema-1 event stands for.
+pub fn upcast_v1(event: v1::ElbEvent) -> Vec<ElbEvent> {
+    vec![match event {
+        v1::ElbEvent::Created(entity) => ElbEvent::Created(entity_v1(entity)),
+        v1::ElbEvent::Updated { before, after } => {
+            ElbEvent::Updated { before: entity_v1(before), after: entity_v1(after) }
+        }
+        v1::ElbEvent::Deleted(entity) => ElbEvent::Deleted(entity_v1(entity)),
+    }]
+}
+
+fn entity_v1(entity: v1::Entity) -> Entity {
+    match entity {
+        v1::Entity::LoadBalancer(lb) => {
+            let lb = *lb;
+            Entity::LoadBalancer(Arc::new(LoadBalancer {
+                id: LoadBalancerId(lb.id),
+                account: lb.account,
+                name: lb.name,
+                load_balancer_type: match lb.load_balancer_type {
+                    v1::LoadBalancerType::Application => LoadBalancerType::Application,
+                    v1::LoadBalancerType::Network => LoadBalancerType::Network,
+                    v1::LoadBalancerType::Gateway => LoadBalancerType::Gateway,
+                },
+                scheme: match lb.scheme {
+                    v1::Scheme::InternetFacing => Scheme::InternetFacing,
+                    v1::Scheme::Internal => Scheme::Internal,
+                },
+                ip_address_type: match lb.ip_address_type {
+                    v1::IpAddressType::Ipv4 => IpAddressType::Ipv4,
+                    v1::IpAddressType::Dualstack => IpAddressType::Dualstack,
+                    v1::IpAddressType::DualstackWithoutPublicIpv4 => IpAddressType::DualstackWithoutPublicIpv4,
+                },
+                vpc_id: lb.vpc_id,
+                subnets: lb
+                    .subnets
+                    .into_iter()
+                    .map(|s| SubnetMapping { subnet_id: s.subnet_id, availability_zone: s.availability_zone })
+                    .collect(),
+                security_groups: lb.security_groups,
+                state: match lb.state {
+                    v1::LoadBalancerState::Provisioning => LoadBalancerState::Provisioning,
+                    v1::LoadBalancerState::Active => LoadBalancerState::Active,
+                    v1::LoadBalancerState::ActiveImpaired => LoadBalancerState::ActiveImpaired,
+                    v1::LoadBalancerState::Failed => LoadBalancerState::Failed,
+                },
+                dns_name: lb.dns_name,
+                created: Timestamp(lb.created),
+                attributes: lb.attributes,
+                tags: lb.tags,
+            }))
+        }
+        v1::Entity::Listener(l) => {
+            let l = *l;
+            Entity::Listener(Arc::new(Listener {
+                id: ListenerId(l.id),
+                load_balancer: LoadBalancerId(l.load_balancer),
+                port: l.port,
+                protocol: protocol_v1(l.protocol),
+                certificates: l.certificates,
+                ssl_policy: l.ssl_policy,
+                default_actions: l.default_actions.into_iter().map(action_v1).collect(),
+                tags: l.tags,
+            }))
+        }
+        v1::Entity::Rule(r) => {
+            let r = *r;
+            Entity::Rule(Arc::new(Rule {
+                id: RuleId(r.id),
+                listener: ListenerId(r.listener),
+                priority: r.priority,
+                conditions: r.conditions.into_iter().map(condition_v1).collect(),
+                actions: r.actions.into_iter().map(action_v1).collect(),
+                tags: r.tags,
+            }))
+        }
+        v1::Entity::TargetGroup(tg) => {
+            let tg = *tg;
+            Entity::TargetGroup(Arc::new(TargetGroup {
+                id: TargetGroupId(tg.id),
+                account: tg.account,
+                name: tg.name,
+                protocol: tg.protocol.map(protocol_v1),
+                port: tg.port,
+                vpc_id: tg.vpc_id,
+                target_type: match tg.target_type {
+                    v1::TargetType::Instance => TargetType::Instance,
+                    v1::TargetType::Ip => TargetType::Ip,
+                    v1::TargetType::Lambda => TargetType::Lambda,
+                    v1::TargetType::Alb => TargetType::Alb,
+                },
+                health_check: health_check_v1(tg.health_check),
+                attributes: tg.attributes,
+                tags: tg.tags,
+            }))
+        }
+        v1::Entity::Target(t) => {
+            let t = *t;
+            Entity::Target(Arc::new(Target {
+                key: TargetKey {
+                    target_group: TargetGroupId(t.key.target_group),
+                    id: Arc::from(t.key.id),
+                    port: t.key.port,
+                },
+                availability_zone: t.availability_zone,
+                health: TargetHealth {
+                    state: match t.health.state {
+                        v1::HealthState::Initial => HealthState::Initial,
+                        v1::HealthState::Healthy => HealthState::Healthy,
+                        v1::HealthState::Unhealthy => HealthState::Unhealthy,
+                        v1::HealthState::Unused => HealthState::Unused,
+                        v1::HealthState::Draining => HealthState::Draining,
+                        v1::HealthState::Unavailable => HealthState::Unavailable,
+                    },
+                    reason: t.health.reason,
+                },
+            }))
+        }
+    }
+}
+
+fn protocol_v1(protocol: v1::Protocol) -> Protocol {
+    match protocol {
+        v1::Protocol::Http => Protocol::Http,
+        v1::Protocol::Https => Protocol::Https,
+        v1::Protocol::Tcp => Protocol::Tcp,
+        v1::Protocol::Tls => Protocol::Tls,
+        v1::Protocol::Udp => Protocol::Udp,
+        v1::Protocol::TcpUdp => Protocol::TcpUdp,
+        v1::Protocol::Geneve => Protocol::Geneve,
+    }
+}
+
+fn action_v1(action: v1::Action) -> Action {
+    match action {
+        v1::Action::Forward { target_groups } => Action::Forward {
+            target_groups: target_groups
+                .into_iter()
+                .map(|w| WeightedTargetGroup { target_group: TargetGroupId(w.target_group), weight: w.weight })
+                .collect(),
+        },
+        v1::Action::Redirect { protocol, host, port, path, status_code } => {
+            Action::Redirect { protocol, host, port, path, status_code }
+        }
+        v1::Action::FixedResponse { status_code, content_type, body } => {
+            Action::FixedResponse { status_code, content_type, body }
+        }
+    }
+}
+
+fn condition_v1(condition: v1::Condition) -> Condition {
+    match condition {
+        v1::Condition::HostHeader(v) => Condition::HostHeader(v),
+        v1::Condition::PathPattern(v) => Condition::PathPattern(v),
+        v1::Condition::HttpHeader { name, values } => Condition::HttpHeader { name, values },
+        v1::Condition::HttpRequestMethod(v) => Condition::HttpRequestMethod(v),
+        v1::Condition::QueryString(pairs) => Condition::QueryString(pairs),
+        v1::Condition::SourceIp(v) => Condition::SourceIp(v),
+    }
+}
+
+fn health_check_v1(check: v1::HealthCheck) -> HealthCheck {
+    HealthCheck {
+        enabled: check.enabled,
+        protocol: protocol_v1(check.protocol),
+        port: check.port,
+        path: check.path,
+        interval_seconds: check.interval_seconds,
+        timeout_seconds: check.timeout_seconds,
+        healthy_threshold: check.healthy_threshold,
+        unhealthy_threshold: check.unhealthy_threshold,
+        matcher: check.matcher,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::codec::{self, OldBytes};
+    use crate::elb::ElbState;
+    use crate::store::{StateMachine, TxnMeta};
+    use crate::wal::{decode_frame, SEGMENT_HEADER_BYTES};
+
+    /// Every event of every record of the v1 fixture, decoded with the frozen
+    /// types and upcast, is exactly what the current model decodes: the
+    /// frozen module matches what schema 1 wrote, and `upcast_v1` is complete.
+    #[test]
+    fn the_frozen_v1_types_read_every_record_of_the_v1_fixture() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/store");
+        let mut segments: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        segments.sort();
+        let (mut records, mut events) = (0, 0);
+        for segment in segments {
+            let bytes = std::fs::read(&segment).unwrap();
+            let mut offset = SEGMENT_HEADER_BYTES;
+            while offset < bytes.len() {
+                let frame = decode_frame(&bytes[offset..], u32::MAX).unwrap();
+                offset += frame.encoded_bytes();
+                let (version, body) = frame.payload.split_first().unwrap();
+                assert_eq!(*version, 1);
+                let mut old = OldBytes::new(body, u64::MAX);
+                let meta: TxnMeta = old.decode().unwrap();
+                let count: u64 = old.decode().unwrap();
+                let upcast: Vec<ElbEvent> =
+                    (0..count).flat_map(|_| upcast_v1(old.decode::<v1::ElbEvent>().unwrap())).collect();
+                assert_eq!(old.remaining(), 0);
+                // Schema 1 is today's model: the payload decodes as it is.
+                assert_eq!(ElbState::SCHEMA_VERSION, 1, "after a model change, compare with the upcast instead");
+                let current: (TxnMeta, Vec<ElbEvent>) = codec::decode(body, u64::MAX).unwrap();
+                assert_eq!((meta, upcast), current, "record {}", frame.seq);
+                records += 1;
+                events += count;
+            }
+        }
+        assert_eq!((records, events), (201, 5060));
+    }
+}
