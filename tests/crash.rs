@@ -932,19 +932,19 @@ fn a_commit_past_the_last_sequence_number_is_refused_not_wrapped() {
     ));
 }
 
-/// Regression: when the log was cut under a running store, history reported
-/// a sequence gap in the store's directory at offset 0, and reading the
-/// transactions silently stopped early. Both name the segment and the offset
-/// where the log ends.
-#[test]
-fn a_log_cut_under_a_running_store_is_an_error_naming_the_segment_and_offset() {
+/// A store of ten records in one segment, and its id.
+fn ten_records_in_one_segment() -> (SimFs, elbstore::StoreId) {
     let fs = SimFs::new();
     let store = Store::<Kv>::open(DIR, options(&fs).segment_bytes(1 << 20).snapshot_every_events(None)).unwrap();
     for i in 0..10 {
         store.commit(TxnMeta::new("writer", "fill"), events(0, i)).unwrap();
     }
-    drop(store);
-    let reader = Store::<Kv>::open(DIR, read_only(&fs)).unwrap();
+    (fs, store.identity().id)
+}
+
+/// Cuts the reader's first segment after its sixth record, under it; returns
+/// the segment and where it now ends.
+fn cut_after_six_records(fs: &SimFs, reader: &Store<Kv>) -> (std::path::PathBuf, usize) {
     let segment = reader.segments()[0].path.clone();
     let bytes = fs.read_raw(&segment).unwrap();
     let mut end = elbstore::SEGMENT_HEADER_BYTES;
@@ -952,6 +952,18 @@ fn a_log_cut_under_a_running_store_is_an_error_naming_the_segment_and_offset() {
         end += elbstore::decode_frame(&bytes[end..], u32::MAX).unwrap().encoded_bytes();
     }
     fs.truncate_raw(&segment, end as u64);
+    (segment, end)
+}
+
+/// Regression: when the log was cut under a running store, history reported
+/// a sequence gap in the store's directory at offset 0, and reading the
+/// transactions silently stopped early. Both name the segment and the offset
+/// where the log ends.
+#[test]
+fn a_log_cut_under_a_running_store_is_an_error_naming_the_segment_and_offset() {
+    let (fs, _) = ten_records_in_one_segment();
+    let reader = Store::<Kv>::open(DIR, read_only(&fs)).unwrap();
+    let (segment, end) = cut_after_six_records(&fs, &reader);
     let check = |err: Error, what: &str| match err {
         Error::Wal(WalError::LogEndsEarly { path, offset, expected }) => {
             assert_eq!((path, offset, expected), (segment.clone(), end as u64, 7), "{what}");
@@ -970,25 +982,13 @@ fn a_log_cut_under_a_running_store_is_an_error_naming_the_segment_and_offset() {
 /// which holds no record but is a valid segment, and the log ends there.
 #[test]
 fn a_log_cut_before_an_empty_last_segment_ends_at_the_empty_segment() {
-    let fs = SimFs::new();
-    let store = Store::<Kv>::open(DIR, options(&fs).segment_bytes(1 << 20).snapshot_every_events(None)).unwrap();
-    for i in 0..10 {
-        store.commit(TxnMeta::new("writer", "fill"), events(0, i)).unwrap();
-    }
-    let id = store.identity().id;
-    drop(store);
+    let (fs, id) = ten_records_in_one_segment();
     let empty = std::path::Path::new(DIR).join("wal-00000000000000000011.log");
     let header = elbstore::SegmentHeader { store_id: id, first_seq: 11, created: elbstore::Timestamp(1) };
     fs.write_raw(&empty, header.encode().to_vec());
     let reader = Store::<Kv>::open(DIR, read_only(&fs)).unwrap();
     assert_eq!(reader.segments().len(), 2);
-    let segment = reader.segments()[0].path.clone();
-    let bytes = fs.read_raw(&segment).unwrap();
-    let mut end = elbstore::SEGMENT_HEADER_BYTES;
-    for _ in 0..6 {
-        end += elbstore::decode_frame(&bytes[end..], u32::MAX).unwrap().encoded_bytes();
-    }
-    fs.truncate_raw(&segment, end as u64);
+    cut_after_six_records(&fs, &reader);
     let read: Vec<_> = reader.transactions(..).collect();
     assert_eq!(read.len(), 7, "six records, then the error");
     match read.into_iter().last().unwrap().unwrap_err() {
@@ -1000,53 +1000,76 @@ fn a_log_cut_before_an_empty_last_segment_ends_at_the_empty_segment() {
 }
 
 /// Turns between a reader and a writer sharing one simulated file system:
-/// the reader makes one call, then the writer takes `steps` steps, and so
-/// on. Both run freely until [`Turns::begin`] and after [`Turns::stop`].
+/// the reader makes one call, then the writer takes `steps` steps (each one
+/// file operation, finished before the reader goes on), and so on. Both run
+/// freely until [`Turns::begin`] and after [`Turns::stop`].
 #[derive(Debug)]
 struct Turns {
-    /// Steps the writer may take, and whether both run freely.
-    state: std::sync::Mutex<(u64, bool)>,
+    state: std::sync::Mutex<TurnState>,
     changed: std::sync::Condvar,
     steps: u64,
 }
 
+#[derive(Debug)]
+struct TurnState {
+    /// Steps the writer may still take.
+    pending: u64,
+    /// Whether the writer is in the middle of a step.
+    stepping: bool,
+    /// Whether both run freely.
+    free: bool,
+}
+
 impl Turns {
     fn new(steps: u64) -> Turns {
-        Turns { state: std::sync::Mutex::new((0, true)), changed: std::sync::Condvar::new(), steps }
+        let state = TurnState { pending: 0, stepping: false, free: true };
+        Turns { state: std::sync::Mutex::new(state), changed: std::sync::Condvar::new(), steps }
     }
 
     fn begin(&self) {
-        self.state.lock().unwrap().1 = false;
+        self.state.lock().unwrap().free = false;
     }
 
-    /// The reader made a call: the writer may take a step; wait until it did
-    /// (or has stopped).
+    /// The reader made a call: the writer may take its steps; wait until it
+    /// took and finished them (or has stopped).
     fn reader_called(&self) {
         let mut state = self.state.lock().unwrap();
-        if state.1 {
+        if state.free {
             return;
         }
-        state.0 += self.steps;
+        state.pending += self.steps;
         self.changed.notify_all();
-        while state.0 > 0 && !state.1 {
+        while (state.pending > 0 || state.stepping) && !state.free {
             state = self.changed.wait(state).unwrap();
         }
     }
 
-    /// The writer is about to take a step: wait for the reader's call.
-    fn writer_step(&self) {
+    /// The writer is about to take a step: wait for the reader's call. The
+    /// step lasts until the returned guard is dropped.
+    fn writer_step(&self) -> Step<'_> {
         let mut state = self.state.lock().unwrap();
-        while state.0 == 0 && !state.1 {
+        while state.pending == 0 && !state.free {
             state = self.changed.wait(state).unwrap();
         }
-        state.0 = state.0.saturating_sub(1);
-        self.changed.notify_all();
+        state.pending = state.pending.saturating_sub(1);
+        state.stepping = true;
+        Step(self)
     }
 
     /// Either side is done: the other runs freely from now on.
     fn stop(&self) {
-        self.state.lock().unwrap().1 = true;
+        self.state.lock().unwrap().free = true;
         self.changed.notify_all();
+    }
+}
+
+/// One writer step in progress; its end lets the reader go on.
+struct Step<'a>(&'a Turns);
+
+impl Drop for Step<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap().stepping = false;
+        self.0.changed.notify_all();
     }
 }
 
@@ -1075,17 +1098,19 @@ struct WriterFile(Box<dyn elbstore::io::WritableFile>, Arc<Turns>);
 impl elbstore::io::WritableFile for WriterFile {
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         let half = buf.len() / 2;
-        self.1.writer_step();
-        self.0.write_all(&buf[..half])?;
-        self.1.writer_step();
+        {
+            let _step = self.1.writer_step();
+            self.0.write_all(&buf[..half])?;
+        }
+        let _step = self.1.writer_step();
         self.0.write_all(&buf[half..])
     }
     fn sync_data(&mut self) -> std::io::Result<()> {
-        self.1.writer_step();
+        let _step = self.1.writer_step();
         self.0.sync_data()
     }
     fn set_len(&mut self, len: u64) -> std::io::Result<()> {
-        self.1.writer_step();
+        let _step = self.1.writer_step();
         self.0.set_len(len)
     }
 }
@@ -1159,26 +1184,26 @@ impl elbstore::io::FileSystem for ReaderSide {
 impl elbstore::io::FileSystem for WriterSide {
     delegate_reads!(|_: &WriterSide, _, _| -> std::io::Result<()> { Ok(()) });
     fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        self.1.writer_step();
+        let _step = self.1.writer_step();
         self.0.create_dir_all(dir)
     }
     fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn elbstore::io::WritableFile>> {
-        self.1.writer_step();
+        let _step = self.1.writer_step();
         Ok(Box::new(WriterFile(self.0.create_new(path)?, self.1.clone())))
     }
     fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn elbstore::io::WritableFile>> {
         Ok(Box::new(WriterFile(self.0.open_append(path)?, self.1.clone())))
     }
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        self.1.writer_step();
+        let _step = self.1.writer_step();
         self.0.rename(from, to)
     }
     fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        self.1.writer_step();
+        let _step = self.1.writer_step();
         self.0.remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        self.1.writer_step();
+        let _step = self.1.writer_step();
         self.0.sync_dir(dir)
     }
     fn try_lock_exclusive(&self, path: &Path) -> std::io::Result<Option<elbstore::io::LockGuard>> {
