@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TempDir;
+use common::{dir_contents, files_with_prefix, TempDir};
 use elbstore::elb::{
     fleet, Action, Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, ElbState, ElbStore,
     EntityKind, HealthCheck, HealthState, IpAddressType, LoadBalancerId, LoadBalancerState, LoadBalancerType,
@@ -686,14 +686,8 @@ fn check_fixture(version: u32) {
 
 /// Every record's payload, in order, from the segments in `dir`.
 fn payloads(dir: &Path) -> Vec<(u64, Vec<u8>)> {
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    segments.sort();
     let mut out = Vec::new();
-    for segment in segments {
+    for segment in files_with_prefix(dir, "wal-") {
         let bytes = std::fs::read(&segment).unwrap();
         let mut offset = elbstore::SEGMENT_HEADER_BYTES;
         while offset < bytes.len() {
@@ -1048,22 +1042,12 @@ fn write_version<S: StateMachine>(dir: &Path, txns: Vec<Vec<S::Event>>, tail: Ve
 }
 
 fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "snap"))
-        .collect();
-    files.sort();
-    files
+    files_with_prefix(dir, "snapshot-")
 }
 
-fn log_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
-        .collect()
+/// The log segments' bytes, by name.
+fn log_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    dir_contents(dir).into_iter().filter(|(name, _)| name.starts_with("wal-")).collect()
 }
 
 #[test]

@@ -56,17 +56,9 @@ pub(crate) fn decode<S: StateMachine>(bytes: &[u8], limit_bytes: u32) -> Result<
     if version == S::SCHEMA_VERSION {
         return codec::decode(body, limit);
     }
-    let mut rest = body;
-    let meta: TxnMeta = codec::decode_front(&mut rest, limit)?;
-    let count: u64 = codec::decode_front(&mut rest, limit)?;
-    let mut events = Vec::with_capacity(count.min(rest.len() as u64) as usize);
-    for _ in 0..count {
-        events.extend(upcast_front::<S>(version, &mut rest, limit)?);
-    }
-    if !rest.is_empty() {
-        return Err(CodecError::trailing_bytes(rest.len()));
-    }
-    Ok((meta, events))
+    // An older schema is read event by event either way; drop the spans.
+    let (meta, spanned) = decode_with_spans::<S>(bytes, limit_bytes)?;
+    Ok((meta, spanned.into_iter().map(|(event, _)| event).collect()))
 }
 
 /// Events, each with the byte range of the event as written in its payload:

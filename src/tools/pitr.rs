@@ -99,20 +99,22 @@ fn schemas_json<V: ToString>(counts: &BTreeMap<V, u64>) -> Json {
     Json::object(counts.iter().map(|(version, n)| (version.to_string(), Json::from(*n))))
 }
 
+/// "1 x 201, 2 x 40": how many of each schema version; "none" for none.
+fn schema_counts<V: std::fmt::Display>(counts: &BTreeMap<V, u64>) -> String {
+    let parts: Vec<String> = counts.iter().map(|(version, n)| format!("{version} x {n}")).collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// "records 1 x 201, 2 x 40; snapshots 2 x 2 (this build writes 2)".
 fn schemas_text(records: &BTreeMap<u8, u64>, snapshots: &BTreeMap<u32, u64>) -> String {
-    fn list<V: std::fmt::Display>(counts: &BTreeMap<V, u64>) -> String {
-        let parts: Vec<String> = counts.iter().map(|(version, n)| format!("{version} x {n}")).collect();
-        if parts.is_empty() {
-            "none".to_owned()
-        } else {
-            parts.join(", ")
-        }
-    }
     format!(
         "records {}; snapshots {} (this build writes {})",
-        list(records),
-        list(snapshots),
+        schema_counts(records),
+        schema_counts(snapshots),
         <ElbState as StateMachine>::SCHEMA_VERSION
     )
 }
@@ -529,9 +531,9 @@ fn check(dir: &Path, err: &mut dyn Write) -> Result<Exit, String> {
         report.segments,
         report.snapshots_checked
     );
-    let schemas: Vec<String> = report.record_schemas.iter().map(|(v, n)| format!("{v} x {n}")).collect();
-    if !schemas.is_empty() {
-        text.push_str(&format!("  every record decoded and upcast; schemas: {}\n", schemas.join(", ")));
+    if !report.record_schemas.is_empty() {
+        let schemas = schema_counts(&report.record_schemas);
+        text.push_str(&format!("  every record decoded and upcast; schemas: {schemas}\n"));
     }
     if report.older_schema_snapshots > 0 {
         text.push_str(&format!(
