@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use elbstore::elb::{fleet, Command, ElbStore, EntityKey, HealthState, Settings, Taggable, TargetHealth, TargetSpec};
+use elbstore::elb::{fleet, Command, ElbStore, EntityKey, Settings, Taggable, TargetSpec};
 use elbstore::{Create, OpenMode, Options, SyncPolicy, TxnMeta};
 
 /// Numbers every health update the commit benches make.
@@ -27,16 +27,15 @@ fn stores() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-stores")
 }
 
-/// A health change that always changes something: the reason carries `j`,
-/// so no update is a no-op that writes nothing.
+/// A health change that always changes something: each visit of a target
+/// (every `TARGETS_PER_GROUP` values of `j`) flips its state, so no update
+/// is a no-op that writes nothing.
 fn health(i: u64, j: u64, tg: elbstore::elb::TargetGroupId, up: bool) -> Command {
+    let visit = j / fleet::TARGETS_PER_GROUP;
     Command::UpdateTargetHealth {
         target_group: tg,
         target: TargetSpec::new(fleet::target_id(i, j % fleet::TARGETS_PER_GROUP)),
-        health: TargetHealth {
-            state: if up { HealthState::Healthy } else { HealthState::Unhealthy },
-            reason: Some(format!("check {j}")),
-        },
+        health: fleet::check_result(up ^ visit.is_multiple_of(2), visit),
     }
 }
 
@@ -51,7 +50,7 @@ fn big_store() -> (PathBuf, bool) {
     let _ = std::fs::remove_dir_all(&dir);
     let started = Instant::now();
     let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).snapshot_every_events(None);
-    let store = ElbStore::open(&dir, options, Settings::default()).unwrap();
+    let store = ElbStore::open(&dir, options, Settings::in_region("us-east-1")).unwrap();
     let mut i = 0;
     while i < n {
         let end = (i + 100).min(n);
@@ -91,7 +90,8 @@ fn timed_opens(dir: &std::path::Path, iters: u64) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let started = Instant::now();
-        let store = ElbStore::open(dir, Options::default().mode(OpenMode::ReadOnly), Settings::default()).unwrap();
+        let store =
+            ElbStore::open(dir, Options::default().mode(OpenMode::ReadOnly), Settings::in_region("us-east-1")).unwrap();
         total += started.elapsed();
         drop(store);
     }
@@ -104,7 +104,8 @@ fn open_and_snapshots(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(30)).warm_up_time(Duration::from_secs(1));
     // Memory first, before any other store has come and gone in this process
     // (freed memory the allocator keeps would count as resident).
-    let store = ElbStore::open(&dir, Options::default().mode(OpenMode::ReadOnly), Settings::default()).unwrap();
+    let store =
+        ElbStore::open(&dir, Options::default().mode(OpenMode::ReadOnly), Settings::in_region("us-east-1")).unwrap();
     eprintln!(
         "memory: 100k-load-balancer state open: VmRSS {} MiB, VmHWM {} MiB{}",
         resident_mib("VmRSS:"),
@@ -127,7 +128,7 @@ fn open_and_snapshots(c: &mut Criterion) {
     let writer = ElbStore::open(
         &writable,
         Options::default().create(Create::IfMissing).snapshot_every_events(None),
-        Settings::default(),
+        Settings::in_region("us-east-1"),
     )
     .unwrap();
     let mut round = 0u64;
@@ -161,12 +162,12 @@ fn open_and_snapshots(c: &mut Criterion) {
     let writer = ElbStore::open(
         &writable,
         Options::default().create(Create::IfMissing).snapshot_every_events(None),
-        Settings::default(),
+        Settings::in_region("us-east-1"),
     )
     .unwrap();
     for k in 0..10 {
         let tags = [(format!("k{k}"), format!("v{k}"))].into();
-        let command = Command::AddTags { resource: Taggable::LoadBalancer(lb), tags };
+        let command = Command::AddTags { resources: vec![Taggable::LoadBalancer(lb)], tags };
         writer.execute(TxnMeta::new("bench", format!("tag {k}")), vec![command]).unwrap();
     }
     assert_eq!(writer.entity_history(&EntityKey::LoadBalancer(lb)).unwrap().len(), 11);
@@ -185,7 +186,7 @@ fn commit_store(tag: &str, sync: SyncPolicy) -> (ElbStore, Vec<elbstore::elb::Ta
     let store = ElbStore::open(
         &dir,
         Options::default().create(Create::IfMissing).sync(sync).snapshot_every_events(None),
-        Settings::default(),
+        Settings::in_region("us-east-1"),
     )
     .unwrap();
     for start in (0..2000).step_by(100) {

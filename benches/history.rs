@@ -31,7 +31,7 @@ fn bench_store() -> ElbStore {
     if !ready.exists() {
         let _ = std::fs::remove_dir_all(&dir);
         let started = Instant::now();
-        let store = ElbStore::open(&dir, options(), Settings::default()).unwrap();
+        let store = ElbStore::open(&dir, options(), Settings::in_region("us-east-1")).unwrap();
         for i in 0..n {
             store
                 .execute_with(TxnMeta::new("bench:build", "build the fleet"), |_, ctx| {
@@ -61,7 +61,7 @@ fn bench_store() -> ElbStore {
         std::fs::write(&ready, b"").unwrap();
         eprintln!("built the bench store in {:.1} s", started.elapsed().as_secs_f64());
     }
-    ElbStore::open(&dir, options().mode(elbstore::OpenMode::ReadOnly), Settings::default()).unwrap()
+    ElbStore::open(&dir, options().mode(elbstore::OpenMode::ReadOnly), Settings::in_region("us-east-1")).unwrap()
 }
 
 fn resident_mib() -> u64 {
@@ -114,8 +114,12 @@ fn history(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let fresh =
-                    ElbStore::open(&dir, options().mode(elbstore::OpenMode::ReadOnly), Settings::default()).unwrap();
+                let fresh = ElbStore::open(
+                    &dir,
+                    options().mode(elbstore::OpenMode::ReadOnly),
+                    Settings::in_region("us-east-1"),
+                )
+                .unwrap();
                 let point = Point::Seq(1 + next() % last);
                 let started = Instant::now();
                 fresh.store().state_at(point).unwrap();

@@ -26,6 +26,11 @@ impl Timestamp {
         Timestamp(secs.saturating_mul(1_000_000_000))
     }
 
+    /// The timestamp `by` later, or the last one there is.
+    pub fn saturating_add(self, by: std::time::Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX)))
+    }
+
     /// The timestamp one nanosecond later, if there is one.
     pub fn checked_next(self) -> Option<Timestamp> {
         self.0.checked_add(1).map(Timestamp)

@@ -131,7 +131,7 @@ fn check_open(fs: &SimFs) {
 /// gives the same state.
 pub fn elb_commands(data: &[u8]) {
     let fs = SimFs::new();
-    let store = ElbStore::open(DIR, options(&fs), Settings::default()).expect("a new store opens");
+    let store = ElbStore::open(DIR, options(&fs), Settings::in_region("us-east-1")).expect("a new store opens");
     for pair in data.chunks(2).take(64) {
         let (op, arg) = (pair[0], pair.get(1).copied().unwrap_or(0));
         let before = store.read();
@@ -147,7 +147,7 @@ pub fn elb_commands(data: &[u8]) {
             3 => store.execute(
                 meta,
                 vec![Command::AddTags {
-                    resource: Taggable::LoadBalancer(lb),
+                    resources: vec![Taggable::LoadBalancer(lb)],
                     tags: [(format!("k{}", arg % 3), format!("{op}"))].into(),
                 }],
             ),
@@ -186,7 +186,7 @@ pub fn elb_commands(data: &[u8]) {
     let state = store.read().state().clone();
     assert_eq!(model, state, "the state is the fold of the log");
     drop(store);
-    let again = ElbStore::open(DIR, options(&fs), Settings::default()).expect("reopens");
+    let again = ElbStore::open(DIR, options(&fs), Settings::in_region("us-east-1")).expect("reopens");
     assert_eq!(again.read().state(), &state);
 }
 
@@ -210,7 +210,7 @@ mod tests {
     fn a_real_segment_body_replays() {
         // The body of a real segment must open to its own state through the scanner entry point.
         let fs = SimFs::new();
-        let store = ElbStore::open(DIR, options(&fs), Settings::default()).unwrap();
+        let store = ElbStore::open(DIR, options(&fs), Settings::in_region("us-east-1")).unwrap();
         store.execute_with(TxnMeta::new("t", "t"), |_, ctx| fleet::reference_commands(1, ctx.seq)).unwrap();
         let segment = store.store().segments()[0].path.clone();
         drop(store);

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use common::TempDir;
 use elbstore::elb::{
-    fleet, Action, Command, CreateListener, CreateRule, CreateTargetGroup, ElbError, ElbEvent, ElbState, ElbStore,
-    EntityKey, HealthCheck, HealthState, ListenerId, LoadBalancerId, Outcome, Protocol, RuleId, Settings, Taggable,
-    TargetGroupId, TargetHealth, TargetSpec, TargetType, DELETION_PROTECTION,
+    fleet, Action, Command, CreateListener, CreateRule, CreateTargetGroup, CreateTrustStore, ElbError, ElbEvent,
+    ElbState, ElbStore, EntityKey, HealthState, ListenerId, LoadBalancerId, Outcome, Protocol, RuleId, S3Object,
+    Settings, Taggable, TargetGroupId, TargetSpec, TrustStoreId, DELETION_PROTECTION, DEREGISTRATION_DELAY,
 };
 use elbstore::{Create, Options, StateMachine, SyncPolicy, TxnMeta};
 use proptest::prelude::*;
@@ -19,11 +19,50 @@ use proptest::prelude::*;
 #[derive(Debug, Default, Clone, PartialEq)]
 struct Model {
     lbs: BTreeMap<LoadBalancerId, (String, bool)>,
-    tgs: BTreeMap<TargetGroupId, String>,
+    /// Name and whether the deregistration delay is zero.
+    tgs: BTreeMap<TargetGroupId, (String, bool)>,
     listeners: BTreeMap<ListenerId, (LoadBalancerId, u16, TargetGroupId)>,
     rules: BTreeMap<RuleId, (ListenerId, u32, TargetGroupId)>,
     targets: BTreeMap<(TargetGroupId, String), HealthState>,
     tags: BTreeMap<LoadBalancerId, BTreeMap<String, String>>,
+    trust_stores: BTreeMap<TrustStoreId, String>,
+}
+
+impl Model {
+    /// The load balancers whose listeners or rules forward to a group.
+    fn users(&self, group: TargetGroupId) -> Vec<LoadBalancerId> {
+        let mut lbs: Vec<LoadBalancerId> = self.listeners.values().filter(|l| l.2 == group).map(|l| l.0).collect();
+        lbs.extend(self.rules.values().filter(|r| r.2 == group).filter_map(|r| self.listeners.get(&r.0)).map(|l| l.0));
+        lbs.sort();
+        lbs.dedup();
+        lbs
+    }
+
+    fn fresh(&self, group: TargetGroupId) -> HealthState {
+        if self.users(group).is_empty() {
+            HealthState::Unused
+        } else {
+            HealthState::Initial
+        }
+    }
+
+    /// Targets follow their group's use: unused when no load balancer uses
+    /// it, initial again when one does; draining targets keep draining.
+    fn settle(&mut self) {
+        let groups: Vec<TargetGroupId> = self.tgs.keys().copied().collect();
+        for group in groups {
+            let used = !self.users(group).is_empty();
+            for ((g, _), state) in self.targets.iter_mut().filter(|((g, _), _)| *g == group) {
+                let _ = g;
+                match (*state, used) {
+                    (HealthState::Draining, _) => {}
+                    (_, false) => *state = HealthState::Unused,
+                    (HealthState::Unused, true) => *state = HealthState::Initial,
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// Operations with small pools of names, ports and priorities so that
@@ -36,6 +75,7 @@ enum Op {
     Protect(u8, bool),
     CreateTg(u8),
     DeleteTg(u8),
+    SetDelay(u8, bool),
     CreateListener(u8, u8, u8),
     DeleteListener(u8),
     CreateRule(u8, u8, u8),
@@ -45,6 +85,8 @@ enum Op {
     Health(u8, u8, bool),
     Tag(u8, u8),
     Untag(u8, u8),
+    CreateTrustStore(u8),
+    DeleteTrustStore(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -55,15 +97,18 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (i(), any::<bool>()).prop_map(|(a, b)| Op::Protect(a, b)),
         2 => i().prop_map(Op::CreateTg),
         1 => i().prop_map(Op::DeleteTg),
+        1 => (i(), any::<bool>()).prop_map(|(a, b)| Op::SetDelay(a, b)),
         3 => (i(), i(), i()).prop_map(|(a, b, c)| Op::CreateListener(a, b, c)),
         1 => i().prop_map(Op::DeleteListener),
         2 => (i(), i(), i()).prop_map(|(a, b, c)| Op::CreateRule(a, b, c)),
         1 => i().prop_map(Op::DeleteRule),
         3 => (i(), i()).prop_map(|(a, b)| Op::Register(a, b)),
-        1 => (i(), i()).prop_map(|(a, b)| Op::Deregister(a, b)),
+        2 => (i(), i()).prop_map(|(a, b)| Op::Deregister(a, b)),
         3 => (i(), i(), any::<bool>()).prop_map(|(a, b, c)| Op::Health(a, b, c)),
         1 => (i(), i()).prop_map(|(a, b)| Op::Tag(a, b)),
         1 => (i(), i()).prop_map(|(a, b)| Op::Untag(a, b)),
+        1 => i().prop_map(Op::CreateTrustStore),
+        1 => i().prop_map(Op::DeleteTrustStore),
     ]
 }
 
@@ -74,6 +119,10 @@ fn pick<K: Copy, V>(map: &BTreeMap<K, V>, index: u8, missing: K) -> K {
 const ACCOUNT: &str = "123456789012";
 const PORTS: [u16; 3] = [80, 8080, 8081];
 
+fn instance(n: u8) -> String {
+    format!("i-{n:08x}")
+}
+
 /// What the model expects: `Ok` with the new model, or the name of the error.
 fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
     let mut m = model.clone();
@@ -82,14 +131,12 @@ fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
     let listener = |i| pick(&model.listeners, i, ListenerId(1));
     let rule = |i| pick(&model.rules, i, RuleId(1));
     match *op {
-        Op::CreateLb(n) => {
-            if model.lbs.values().any(|(name, _)| *name == format!("lb-{n}")) {
-                return Err("DuplicateLoadBalancerName");
-            }
-        }
+        // Identical retries of creates succeed and change nothing.
+        Op::CreateLb(_) | Op::CreateTg(_) => {}
         Op::DeleteLb(i) => {
             let id = lb(i);
-            let Some((_, protected)) = model.lbs.get(&id) else { return Err("LoadBalancerNotFound") };
+            // DeleteLoadBalancer of a missing load balancer succeeds.
+            let Some((_, protected)) = model.lbs.get(&id) else { return Ok(m) };
             if *protected {
                 return Err("DeletionProtected");
             }
@@ -103,32 +150,33 @@ fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
             let id = lb(i);
             m.lbs.get_mut(&id).ok_or("LoadBalancerNotFound")?.1 = on;
         }
-        Op::CreateTg(n) => {
-            if model.tgs.values().any(|name| *name == format!("tg-{n}")) {
-                return Err("DuplicateTargetGroupName");
-            }
-        }
         Op::DeleteTg(i) => {
             let id = tg(i);
             if !model.tgs.contains_key(&id) {
-                return Err("TargetGroupNotFound");
+                return Ok(m);
             }
-            if model.listeners.values().any(|l| l.2 == id) || model.rules.values().any(|r| r.2 == id) {
+            if !model.users(id).is_empty() {
                 return Err("TargetGroupInUse");
             }
             m.tgs.remove(&id);
             m.targets.retain(|(g, _), _| *g != id);
+        }
+        Op::SetDelay(t, zero) => {
+            m.tgs.get_mut(&tg(t)).ok_or("TargetGroupNotFound")?.1 = zero;
         }
         Op::CreateListener(i, p, t) => {
             let (id, group) = (lb(i), tg(t));
             if !model.lbs.contains_key(&id) {
                 return Err("LoadBalancerNotFound");
             }
-            if model.listeners.values().any(|l| l.0 == id && l.1 == PORTS[p as usize % 3]) {
-                return Err("PortInUse");
-            }
             if !model.tgs.contains_key(&group) {
                 return Err("TargetGroupNotFound");
+            }
+            if model.users(group).iter().any(|user| *user != id) {
+                return Err("TargetGroupAssociationLimit");
+            }
+            if let Some(existing) = model.listeners.values().find(|l| l.0 == id && l.1 == PORTS[p as usize % 3]) {
+                return if existing.2 == group { Ok(m) } else { Err("PortInUse") };
             }
         }
         Op::DeleteListener(i) => {
@@ -138,14 +186,15 @@ fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
         }
         Op::CreateRule(i, p, t) => {
             let (id, group) = (listener(i), tg(t));
-            if !model.listeners.contains_key(&id) {
-                return Err("ListenerNotFound");
-            }
+            let Some(parent) = model.listeners.get(&id) else { return Err("ListenerNotFound") };
             if model.rules.values().any(|r| r.0 == id && r.1 == u32::from(p) + 1) {
                 return Err("PriorityInUse");
             }
             if !model.tgs.contains_key(&group) {
                 return Err("TargetGroupNotFound");
+            }
+            if model.users(group).iter().any(|user| *user != parent.0) {
+                return Err("TargetGroupAssociationLimit");
             }
         }
         Op::DeleteRule(i) => {
@@ -156,23 +205,36 @@ fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
             if !model.tgs.contains_key(&group) {
                 return Err("TargetGroupNotFound");
             }
-            let used = model.listeners.values().any(|l| l.2 == group) || model.rules.values().any(|r| r.2 == group);
-            let initial = if used { HealthState::Initial } else { HealthState::Unused };
-            m.targets.entry((group, format!("i-{n}"))).or_insert(initial);
+            let fresh = model.fresh(group);
+            let state = m.targets.entry((group, instance(n))).or_insert(fresh);
+            if *state == HealthState::Draining {
+                *state = fresh;
+            }
         }
         Op::Deregister(t, n) => {
             let group = tg(t);
-            if !model.tgs.contains_key(&group) {
-                return Err("TargetGroupNotFound");
+            let Some((_, zero_delay)) = model.tgs.get(&group) else { return Err("TargetGroupNotFound") };
+            // DeregisterTargets of a target that is not registered succeeds.
+            let key = (group, instance(n));
+            match model.targets.get(&key) {
+                None | Some(HealthState::Draining) => {}
+                Some(_) if *zero_delay || model.users(group).is_empty() => {
+                    m.targets.remove(&key);
+                }
+                Some(_) => {
+                    m.targets.insert(key, HealthState::Draining);
+                }
             }
-            m.targets.remove(&(group, format!("i-{n}"))).ok_or("TargetNotRegistered")?;
         }
         Op::Health(t, n, healthy) => {
             let group = tg(t);
             if !model.tgs.contains_key(&group) {
                 return Err("TargetGroupNotFound");
             }
-            let state = m.targets.get_mut(&(group, format!("i-{n}"))).ok_or("TargetNotRegistered")?;
+            let state = m.targets.get_mut(&(group, instance(n))).ok_or("TargetNotRegistered")?;
+            if matches!(*state, HealthState::Unused | HealthState::Draining) {
+                return Err("InvalidHealthTransition");
+            }
             *state = if healthy { HealthState::Healthy } else { HealthState::Unhealthy };
         }
         Op::Tag(i, k) => {
@@ -194,7 +256,17 @@ fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
                 }
             }
         }
+        Op::CreateTrustStore(n) => {
+            if model.trust_stores.values().any(|name| *name == format!("ts-{n}")) {
+                return Err("DuplicateTrustStoreName");
+            }
+        }
+        Op::DeleteTrustStore(i) => {
+            let id = pick(&model.trust_stores, i, TrustStoreId(1));
+            m.trust_stores.remove(&id).ok_or("TrustStoreNotFound")?;
+        }
     }
+    m.settle();
     Ok(m)
 }
 
@@ -202,7 +274,7 @@ fn command(model: &Model, op: &Op) -> Command {
     let lb = |i| pick(&model.lbs, i, LoadBalancerId(1));
     let tg = |i| pick(&model.tgs, i, TargetGroupId(1));
     let listener = |i| pick(&model.listeners, i, ListenerId(1));
-    let target = |n: u8| vec![TargetSpec::new(format!("i-{n}"))];
+    let target = |n: u8| vec![TargetSpec::new(instance(n))];
     match *op {
         Op::CreateLb(n) => {
             let mut spec = fleet::load_balancer_spec(0);
@@ -220,23 +292,20 @@ fn command(model: &Model, op: &Op) -> Command {
         Op::CreateTg(n) => Command::CreateTargetGroup(CreateTargetGroup {
             account: ACCOUNT.into(),
             name: format!("tg-{n}"),
-            protocol: Some(Protocol::Http),
-            port: Some(80),
             vpc_id: Some("vpc-1".into()),
-            target_type: TargetType::Instance,
-            health_check: HealthCheck::default(),
-            attributes: Default::default(),
-            tags: Default::default(),
+            ..CreateTargetGroup::default()
         }),
         Op::DeleteTg(i) => Command::DeleteTargetGroup { target_group: tg(i) },
+        Op::SetDelay(t, zero) => Command::ModifyTargetGroupAttributes {
+            target_group: tg(t),
+            attributes: [(DEREGISTRATION_DELAY.to_owned(), if zero { "0" } else { "300" }.to_owned())].into(),
+        },
         Op::CreateListener(i, p, t) => Command::CreateListener(CreateListener {
             load_balancer: lb(i),
-            port: PORTS[p as usize % 3],
-            protocol: Protocol::Http,
-            certificates: vec![],
-            ssl_policy: None,
+            port: Some(PORTS[p as usize % 3]),
+            protocol: Some(Protocol::Http),
             default_actions: vec![Action::forward(tg(t))],
-            tags: Default::default(),
+            ..CreateListener::default()
         }),
         Op::DeleteListener(i) => Command::DeleteListener { listener: listener(i) },
         Op::CreateRule(i, p, t) => Command::CreateRule(CreateRule {
@@ -251,17 +320,25 @@ fn command(model: &Model, op: &Op) -> Command {
         Op::Deregister(t, n) => Command::DeregisterTargets { target_group: tg(t), targets: target(n) },
         Op::Health(t, n, healthy) => Command::UpdateTargetHealth {
             target_group: tg(t),
-            target: TargetSpec::new(format!("i-{n}")),
-            health: TargetHealth {
-                state: if healthy { HealthState::Healthy } else { HealthState::Unhealthy },
-                reason: None,
-            },
+            target: TargetSpec::new(instance(n)),
+            health: fleet::check_result(healthy, u64::from(n)),
         },
         Op::Tag(i, k) => Command::AddTags {
-            resource: Taggable::LoadBalancer(lb(i)),
+            resources: vec![Taggable::LoadBalancer(lb(i))],
             tags: [(format!("k{k}"), format!("v{k}"))].into(),
         },
-        Op::Untag(i, k) => Command::RemoveTags { resource: Taggable::LoadBalancer(lb(i)), keys: vec![format!("k{k}")] },
+        Op::Untag(i, k) => {
+            Command::RemoveTags { resources: vec![Taggable::LoadBalancer(lb(i))], keys: vec![format!("k{k}")] }
+        }
+        Op::CreateTrustStore(n) => Command::CreateTrustStore(CreateTrustStore {
+            account: ACCOUNT.into(),
+            name: format!("ts-{n}"),
+            ca_certificates_bundle: S3Object { bucket: "ca-bundles".into(), key: format!("ts-{n}.pem"), version: None },
+            tags: Default::default(),
+        }),
+        Op::DeleteTrustStore(i) => {
+            Command::DeleteTrustStore { trust_store: pick(&model.trust_stores, i, TrustStoreId(1)) }
+        }
     }
 }
 
@@ -269,13 +346,17 @@ fn error_name(err: &ElbError) -> &'static str {
     match err {
         ElbError::DuplicateLoadBalancerName { .. } => "DuplicateLoadBalancerName",
         ElbError::DuplicateTargetGroupName { .. } => "DuplicateTargetGroupName",
+        ElbError::DuplicateTrustStoreName { .. } => "DuplicateTrustStoreName",
         ElbError::LoadBalancerNotFound { .. } => "LoadBalancerNotFound",
         ElbError::ListenerNotFound { .. } => "ListenerNotFound",
         ElbError::RuleNotFound { .. } => "RuleNotFound",
         ElbError::TargetGroupNotFound { .. } => "TargetGroupNotFound",
+        ElbError::TrustStoreNotFound { .. } => "TrustStoreNotFound",
         ElbError::TargetNotRegistered { .. } => "TargetNotRegistered",
+        ElbError::InvalidHealthTransition { .. } => "InvalidHealthTransition",
         ElbError::DeletionProtected { .. } => "DeletionProtected",
         ElbError::TargetGroupInUse { .. } => "TargetGroupInUse",
+        ElbError::TargetGroupAssociationLimit { .. } => "TargetGroupAssociationLimit",
         ElbError::PortInUse { .. } => "PortInUse",
         ElbError::PriorityInUse { .. } => "PriorityInUse",
         other => panic!("unexpected refusal: {other}"),
@@ -298,8 +379,11 @@ fn project(state: &ElbState) -> Model {
             }
         }
     }
+    for ts in state.trust_stores() {
+        m.trust_stores.insert(ts.id, ts.name.clone());
+    }
     for tg in state.target_groups() {
-        m.tgs.insert(tg.id, tg.name.clone());
+        m.tgs.insert(tg.id, (tg.name.clone(), tg.deregistration_delay().is_zero()));
         for t in state.targets_of(tg.id) {
             m.targets.insert((tg.id, t.key.id.to_string()), t.health.state);
         }
@@ -311,20 +395,25 @@ fn project(state: &ElbState) -> Model {
 fn adopt(model: &mut Model, op: &Op, outcome: &Outcome) {
     match (op, outcome) {
         (Op::CreateLb(n), Outcome::LoadBalancerCreated(id)) => {
-            model.lbs.insert(*id, (format!("lb-{n}"), false));
+            model.lbs.entry(*id).or_insert((format!("lb-{n}"), false));
         }
         (Op::CreateTg(n), Outcome::TargetGroupCreated(id)) => {
-            model.tgs.insert(*id, format!("tg-{n}"));
+            model.tgs.entry(*id).or_insert((format!("tg-{n}"), false));
+        }
+        (Op::CreateTrustStore(n), Outcome::TrustStoreCreated(id)) => {
+            model.trust_stores.insert(*id, format!("ts-{n}"));
         }
         (Op::CreateListener(i, p, t), Outcome::ListenerCreated(id)) => {
             let lb = pick(&model.lbs, *i, LoadBalancerId(1));
             let tg = pick(&model.tgs, *t, TargetGroupId(1));
             model.listeners.insert(*id, (lb, PORTS[*p as usize % 3], tg));
+            model.settle();
         }
         (Op::CreateRule(i, p, t), Outcome::RuleCreated(id)) => {
             let listener = pick(&model.listeners, *i, ListenerId(1));
             let tg = pick(&model.tgs, *t, TargetGroupId(1));
             model.rules.insert(*id, (listener, u32::from(*p) + 1, tg));
+            model.settle();
         }
         _ => {}
     }
@@ -340,7 +429,7 @@ proptest! {
     #[test]
     fn the_store_agrees_with_the_model_and_every_transaction_inverts(ops in prop::collection::vec(op(), 1..60)) {
         let dir = TempDir::new("elb-model");
-        let store = ElbStore::open(dir.path(), options(), Settings::default()).unwrap();
+        let store = ElbStore::open(dir.path(), options(), Settings::in_region("us-east-1")).unwrap();
         let mut model = Model::default();
         for op in &ops {
             let before = store.read();
@@ -372,7 +461,7 @@ proptest! {
         }
         let state = store.read().state().clone();
         store.close().unwrap();
-        let reopened = ElbStore::open(dir.path(), options(), Settings::default()).unwrap();
+        let reopened = ElbStore::open(dir.path(), options(), Settings::in_region("us-east-1")).unwrap();
         let view = reopened.read();
         prop_assert_eq!(view.state(), &state);
         prop_assert_eq!(&project(&view), &model);
@@ -393,7 +482,8 @@ fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
     let dir = TempDir::new("elb-fleet");
     let n: u64 = std::env::var("ELBSTORE_FLEET_LOAD_BALANCERS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     assert!(n > 123, "the checks below look at load balancer 123");
-    let store = ElbStore::open(dir.path(), options().snapshot_every_events(None), Settings::default()).unwrap();
+    let store =
+        ElbStore::open(dir.path(), options().snapshot_every_events(None), Settings::in_region("us-east-1")).unwrap();
     let started = std::time::Instant::now();
     for i in 0..n {
         let applied = store
@@ -429,7 +519,7 @@ fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
     drop(view);
     store.store().snapshot().unwrap();
     store.close().unwrap();
-    let reopened = ElbStore::open(dir.path(), options(), Settings::default()).unwrap();
+    let reopened = ElbStore::open(dir.path(), options(), Settings::in_region("us-east-1")).unwrap();
     assert!(reopened.store().open_report().snapshot.is_some());
     assert_eq!(reopened.read().state(), &state, "indexes rebuilt from a snapshot match");
     // Deleting a load balancer logs its listeners and rules too.
@@ -438,6 +528,8 @@ fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
         .unwrap();
     let txn = reopened.store().transactions(applied.committed.unwrap().seq..).next().unwrap().unwrap();
     let kinds: Vec<_> = txn.events.iter().map(|e| matches!(e, ElbEvent::Deleted(_))).collect();
-    assert_eq!(kinds, vec![true; 5]);
-    assert_eq!(txn.events.last().unwrap().key(), EntityKey::LoadBalancer(lb.id));
+    assert_eq!(kinds[..5], [true; 5]);
+    assert_eq!(txn.events[4].key(), EntityKey::LoadBalancer(lb.id));
+    // Then the group no load balancer uses any more has its 10 targets marked unused.
+    assert_eq!(kinds[5..], [false; 10]);
 }

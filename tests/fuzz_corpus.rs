@@ -55,7 +55,7 @@ fn write_seed_inputs() {
         .file_system(Arc::new(fs.clone()))
         .snapshot_every_events(None)
         .clock(Arc::new(ManualClock::new(Timestamp::from_secs(1))));
-    let store = ElbStore::open("/seed", options, Settings::default()).unwrap();
+    let store = ElbStore::open("/seed", options, Settings::in_region("us-east-1")).unwrap();
     for i in 0..4 {
         let command = Command::CreateTargetGroup(CreateTargetGroup {
             account: "123456789012".into(),
@@ -65,8 +65,7 @@ fn write_seed_inputs() {
             vpc_id: Some("vpc-1".into()),
             target_type: TargetType::Ip,
             health_check: HealthCheck::default(),
-            attributes: Default::default(),
-            tags: Default::default(),
+            ..CreateTargetGroup::default()
         });
         store.execute(TxnMeta::new("seed", "seed"), vec![command]).unwrap();
     }

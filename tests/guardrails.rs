@@ -37,7 +37,8 @@ fn fleet_store(dir: &TempDir, clock: &ManualClock, n: u64) -> (ElbStore, Arc<Mut
     let seen: Arc<Mutex<Vec<Alarm>>> = Arc::default();
     let sink = seen.clone();
     let observer: elbstore::elb::Observer = Arc::new(move |alarm: &Alarm| sink.lock().push(alarm.clone()));
-    let store = ElbStore::open_observed(dir.path(), options(clock), Settings::default(), Some(observer)).unwrap();
+    let store =
+        ElbStore::open_observed(dir.path(), options(clock), Settings::in_region("us-east-1"), Some(observer)).unwrap();
     for i in 0..n {
         store
             .execute_with(TxnMeta::new("svc:provisioning", "build"), |_, ctx| fleet::reference_commands(i, ctx.seq))
@@ -67,9 +68,10 @@ fn a_process_naming_another_store_is_refused_writes_nothing_and_raises_an_alarm(
     let sink = seen.clone();
     let observer: elbstore::elb::Observer = Arc::new(move |alarm: &Alarm| sink.lock().push(alarm.clone()));
     let staging = options(&clock).identity(NAME, "staging");
-    let err = ElbStore::open_observed(dir.path(), staging, Settings::default(), Some(observer)).unwrap_err();
+    let err =
+        ElbStore::open_observed(dir.path(), staging, Settings::in_region("us-east-1"), Some(observer)).unwrap_err();
     match &err {
-        Error::WrongStore { expected_environment, found, .. } => {
+        ElbError::Store(Error::WrongStore { expected_environment, found, .. }) => {
             assert_eq!(expected_environment, "staging");
             assert_eq!((found.name.as_str(), found.environment.as_str()), (NAME, ENV));
         }
@@ -80,19 +82,22 @@ fn a_process_naming_another_store_is_refused_writes_nothing_and_raises_an_alarm(
     assert!(matches!(&seen.lock()[..], [Alarm { kind: AlarmKind::WrongStore { .. }, .. }]));
     // An unnamed writer is refused too: it means the store called "unnamed".
     assert!(matches!(
-        ElbStore::open(dir.path(), Options::default().create(Create::IfMissing), Settings::default()),
-        Err(Error::WrongStore { .. })
+        ElbStore::open(dir.path(), Options::default().create(Create::IfMissing), Settings::in_region("us-east-1")),
+        Err(ElbError::Store(Error::WrongStore { .. }))
     ));
     // A reader that names nothing may look.
     assert!(ElbStore::open(
         dir.path(),
         Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly),
-        Settings::default()
+        Settings::in_region("us-east-1")
     )
     .is_ok());
     // The id can be pinned as well.
     let wrong_id = options(&clock).expect_id(elbstore::StoreId(7));
-    assert!(matches!(ElbStore::open(dir.path(), wrong_id, Settings::default()), Err(Error::WrongStore { .. })));
+    assert!(matches!(
+        ElbStore::open(dir.path(), wrong_id, Settings::in_region("us-east-1")),
+        Err(ElbError::Store(Error::WrongStore { .. }))
+    ));
     assert_eq!(dir_contents(dir.path()), before, "no refused open changed a byte");
 }
 
@@ -111,7 +116,7 @@ fn a_read_only_handle_cannot_write_and_attribution_is_required() {
     let reader = ElbStore::open(
         dir.path(),
         Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly),
-        Settings::default(),
+        Settings::in_region("us-east-1"),
     )
     .unwrap();
     let err = reader.execute(TxnMeta::new("ops:a", "try"), delete(&[id])).unwrap_err();
@@ -184,7 +189,7 @@ fn deleting_just_under_the_limit_again_and_again_is_caught_by_the_window() {
     store.execute(TxnMeta::new("customer:9", "my own"), delete(&all[100..101])).unwrap();
     // The window survives a restart.
     drop(store);
-    let store = ElbStore::open(dir.path(), options(&clock), Settings::default()).unwrap();
+    let store = ElbStore::open(dir.path(), options(&clock), Settings::in_region("us-east-1")).unwrap();
     assert!(matches!(store.execute(deleting.clone(), delete(&all[49..51])), Err(ElbError::BulkDeletionRefused { .. })));
     // After the window, the actor may delete again.
     clock.advance(Duration::from_secs(3600));
@@ -233,7 +238,7 @@ fn the_fleet_drop_alarm_fires_when_the_fleet_shrinks_past_the_threshold() {
     let clock = clock();
     let settings = Settings {
         alarms: elbstore::elb::AlarmThresholds { deletions_in_window: 1000, ..Default::default() },
-        ..Settings::default()
+        ..Settings::in_region("us-east-1")
     };
     let seen: Arc<Mutex<Vec<Alarm>>> = Arc::default();
     let sink = seen.clone();
@@ -298,10 +303,13 @@ fn deletion_protection_alone_blocks_a_revert() {
     let clock = clock();
     let (store, _) = fleet_store(&dir, &clock, 1);
     // Created already protected, then the creation is reverted.
-    let mut spec = fleet::load_balancer_spec(7);
-    spec.attributes.insert(DELETION_PROTECTION.to_owned(), "true".to_owned());
+    let spec = fleet::load_balancer_spec(7);
+    let protect = Command::ModifyLoadBalancerAttributes {
+        load_balancer: LoadBalancerId::new(store.read().seq() + 1, 0),
+        attributes: [(DELETION_PROTECTION.to_owned(), "true".to_owned())].into(),
+    };
     let seq = store
-        .execute(TxnMeta::new("svc", "create"), vec![Command::CreateLoadBalancer(spec)])
+        .execute(TxnMeta::new("svc", "create"), vec![Command::CreateLoadBalancer(spec), protect])
         .unwrap()
         .committed
         .unwrap()

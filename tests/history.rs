@@ -151,7 +151,7 @@ fn lb_id(store: &ElbStore, i: u64) -> elbstore::elb::LoadBalancerId {
 #[test]
 fn reverting_the_2012_deletion_restores_everything_and_keeps_later_changes() {
     let dir = TempDir::new("incident");
-    let store = ElbStore::open(dir.path(), elb_options(), Settings::default()).unwrap();
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
     let fleet_size = 200u64;
     build(&store, 0..fleet_size);
     let before_incident = store.read();
@@ -175,7 +175,7 @@ fn reverting_the_2012_deletion_restores_everything_and_keeps_later_changes() {
         .execute(
             TxnMeta::new("customer:5", "tag it"),
             vec![Command::AddTags {
-                resource: Taggable::LoadBalancer(survivor),
+                resources: vec![Taggable::LoadBalancer(survivor)],
                 tags: [("env".to_owned(), "prod".to_owned())].into(),
             }],
         )
@@ -269,7 +269,7 @@ fn reverting_the_2012_deletion_restores_everything_and_keeps_later_changes() {
 #[test]
 fn a_conflicting_revert_reports_per_resource_and_writes_nothing_unless_told_to_skip() {
     let dir = TempDir::new("conflicts");
-    let store = ElbStore::open(dir.path(), elb_options(), Settings::default()).unwrap();
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
     build(&store, 0..3);
     let (a, b) = (lb_id(&store, 0), lb_id(&store, 1));
     let deletion = store
@@ -314,11 +314,11 @@ fn a_conflicting_revert_reports_per_resource_and_writes_nothing_unless_told_to_s
 #[test]
 fn a_revert_never_overwrites_a_later_change() {
     let dir = TempDir::new("changed-since");
-    let store = ElbStore::open(dir.path(), elb_options(), Settings::default()).unwrap();
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
     build(&store, 0..1);
     let lb = lb_id(&store, 0);
     let tag = |k: &str| Command::AddTags {
-        resource: Taggable::LoadBalancer(lb),
+        resources: vec![Taggable::LoadBalancer(lb)],
         tags: [(k.to_owned(), "v".to_owned())].into(),
     };
     let first = store.execute(TxnMeta::new("a", "tag"), vec![tag("first")]).unwrap().committed.unwrap().seq;
@@ -338,7 +338,7 @@ fn a_revert_never_overwrites_a_later_change() {
 #[test]
 fn history_diff_and_lookups_explain_what_happened() {
     let dir = TempDir::new("forensics");
-    let store = ElbStore::open(dir.path(), elb_options(), Settings::default()).unwrap();
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
     build(&store, 0..3);
     let start = store.read().seq();
     let lb = lb_id(&store, 1);
@@ -396,13 +396,17 @@ fn history_diff_and_lookups_explain_what_happened() {
         .collect();
     assert_eq!(bobs.len(), 1);
     let summary = elbstore::elb::Summary::of(&bobs[0].events);
-    assert_eq!((summary.created_total(), summary.changed_total(), summary.deleted_total()), (0, 0, 5));
+    // The load balancer, its 2 listeners and 2 rules go; its group's 10
+    // targets become unused (no load balancer uses the group any more).
+    assert_eq!((summary.created_total(), summary.changed_total(), summary.deleted_total()), (0, 10, 5));
 }
 
 #[test]
 fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
     let dir = TempDir::new("restore-source");
-    let store = ElbStore::open(dir.path(), elb_options().snapshot_every_events(Some(40)), Settings::default()).unwrap();
+    let store =
+        ElbStore::open(dir.path(), elb_options().snapshot_every_events(Some(40)), Settings::in_region("us-east-1"))
+            .unwrap();
     build(&store, 0..10);
     let point = store.read().seq() - 3;
     build(&store, 10..12);
@@ -424,7 +428,7 @@ fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
     let restored = ElbStore::open(
         target.path(),
         Options::default().create(Create::IfMissing).mode(OpenMode::ReadOnly),
-        Settings::default(),
+        Settings::in_region("us-east-1"),
     )
     .unwrap();
     assert_eq!(restored.read().state(), store.store().state_at(Point::Seq(point)).unwrap().state());
@@ -507,13 +511,13 @@ fn random_history(seed_ops: &[(u8, u8, u8)], store: &ElbStore) {
         let tg = tgs.get(a as usize % tgs.len().max(1)).copied();
         let command = match (op % 5, lb, tg) {
             (0, Some(lb), _) => Command::AddTags {
-                resource: Taggable::LoadBalancer(lb),
+                resources: vec![Taggable::LoadBalancer(lb)],
                 tags: [(format!("k{}", b % 4), format!("v{n}"))].into(),
             },
             (1, _, Some(tg)) => Command::UpdateTargetHealth {
                 target_group: tg,
                 target: TargetSpec::new(format!("i-{:012x}{:02}", tg.created_seq(), 0)),
-                health: TargetHealth { state: HealthState::Unhealthy, reason: Some(format!("r{b}")) },
+                health: fleet::check_result(false, b as u64),
             },
             (2, _, Some(tg)) => {
                 Command::RegisterTargets { target_group: tg, targets: vec![TargetSpec::new(format!("i-x{b}"))] }
@@ -540,7 +544,7 @@ proptest! {
         picks in prop::collection::vec(any::<prop::sample::Index>(), 1..4),
     ) {
         let dir = TempDir::new("revert-prop");
-        let store = ElbStore::open(dir.path(), elb_options().snapshot_every_events(None), Settings::default()).unwrap();
+        let store = ElbStore::open(dir.path(), elb_options().snapshot_every_events(None), Settings::in_region("us-east-1")).unwrap();
         build(&store, 0..3);
         random_history(&ops, &store);
         let txns: Vec<_> = store.store().transactions(..).map(|t| t.unwrap()).collect();
@@ -573,11 +577,11 @@ proptest! {
         split in 0usize..40,
     ) {
         let dir = TempDir::new("entity-history-prop");
-        let store = ElbStore::open(dir.path(), elb_options().segment_bytes(8 * 1024), Settings::default()).unwrap();
+        let store = ElbStore::open(dir.path(), elb_options().segment_bytes(8 * 1024), Settings::in_region("us-east-1")).unwrap();
         build(&store, 0..3);
         // One transaction that changes the same resource twice.
         let tag = |k: &str| Command::AddTags {
-            resource: Taggable::LoadBalancer(lb_id(&store, 1)),
+            resources: vec![Taggable::LoadBalancer(lb_id(&store, 1))],
             tags: [(k.to_owned(), "v".to_owned())].into(),
         };
         let twice = store.execute(TxnMeta::new("ops", "two tags"), vec![tag("a"), tag("b")]).unwrap();

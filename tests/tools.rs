@@ -41,7 +41,7 @@ fn sample(dir: &TempDir) -> (u64, u64) {
         .identity("us-east-1", "production")
         .sync(SyncPolicy::Never)
         .snapshot_every_events(Some(200));
-    let store = ElbStore::open(dir.path(), options, Settings::default()).unwrap();
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
     for i in 0..20 {
         store
             .execute_with(TxnMeta::new("svc:provisioning", "build"), |_, ctx| fleet::reference_commands(i, ctx.seq))
@@ -79,15 +79,15 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
     assert_eq!(info["name"], "us-east-1");
     assert_eq!(info["environment"], "production");
     assert_eq!(info["last_seq"], last);
-    keys(&info["counts"], &["load_balancers", "listeners", "rules", "target_groups", "targets"]);
+    keys(&info["counts"], &["load_balancers", "listeners", "rules", "target_groups", "targets", "trust_stores"]);
     assert_eq!(info["counts"]["load_balancers"], 18);
-    // Every record and snapshot of this store is the current schema, 1.
-    assert_eq!(info["schema"], 1);
-    assert_eq!(info["record_schemas"], serde_json::json!({ "1": last }));
+    // Every record and snapshot of this store is the current schema, 2.
+    assert_eq!(info["schema"], 2);
+    assert_eq!(info["record_schemas"], serde_json::json!({ "2": last }));
     let snapshots = info["snapshots"].as_u64().unwrap();
     assert_eq!(
         info["snapshot_schemas"],
-        if snapshots > 0 { serde_json::json!({ "1": snapshots }) } else { serde_json::json!({}) }
+        if snapshots > 0 { serde_json::json!({ "2": snapshots }) } else { serde_json::json!({}) }
     );
 
     let log = json(pitr::run, &["log", d, "--actor", "maint:cleanup", "--json"]);
@@ -128,7 +128,7 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
     let verify = json(pitr::run, &["verify", d, "--json"]);
     assert_eq!(verify["ok"], true);
     assert_eq!(verify["problems"].as_array().unwrap().len(), 0);
-    assert_eq!(verify["record_schemas"], serde_json::json!({ "1": last }), "every record decoded and upcast");
+    assert_eq!(verify["record_schemas"], serde_json::json!({ "2": last }), "every record decoded and upcast");
 
     // A dry-run revert and a restore read this store only.
     let target = TempDir::new("pitr-restore");
@@ -338,7 +338,7 @@ fn the_workload_acknowledges_only_what_survives() {
     let acked: Vec<u64> = std::fs::read_to_string(&ack_log).unwrap().lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(acked.len(), 500);
     let options = Options::default().create(Create::IfMissing).mode(elbstore::OpenMode::ReadOnly);
-    let store = ElbStore::open(dir.path(), options, Settings::default()).unwrap();
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
     let last = store.read().seq();
     for seq in &acked {
         assert!(*seq <= last && store.store().transaction(*seq).is_ok(), "acknowledged seq {seq} missing");

@@ -3,14 +3,30 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TrustStoreId};
 use super::model::{
-    Action, Attributes, Condition, HealthCheck, IpAddressType, LoadBalancerState, LoadBalancerType, Protocol, Scheme,
-    SubnetMapping, Tags, TargetHealth, TargetType,
+    Action, Attributes, Condition, HealthCheck, IpAddressType, LoadBalancerState, LoadBalancerType,
+    MutualAuthentication, Protocol, ProtocolVersion, S3Object, Scheme, SubnetMapping, Tags, TargetGroupIpAddressType,
+    TargetHealth, TargetType,
 };
 
-/// `CreateLoadBalancer`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `CreateLoadBalancer`. An identical retry returns the existing load
+/// balancer; a different one with the same name is refused. `Default` gives
+/// an internet-facing IPv4 application load balancer, to fill in:
+///
+/// ```
+/// use elbstore::elb::{CreateLoadBalancer, SubnetMapping};
+///
+/// let create = CreateLoadBalancer {
+///     account: "123456789012".into(),
+///     name: "web".into(),
+///     vpc_id: "vpc-1".into(),
+///     subnets: vec![SubnetMapping::new("subnet-a", "us-east-1a"), SubnetMapping::new("subnet-b", "us-east-1b")],
+///     ..CreateLoadBalancer::default()
+/// };
+/// # let _ = create;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateLoadBalancer {
     /// The owning account.
     pub account: String,
@@ -28,27 +44,28 @@ pub struct CreateLoadBalancer {
     pub subnets: Vec<SubnetMapping>,
     /// Security groups.
     pub security_groups: Vec<String>,
-    /// Initial attributes.
-    pub attributes: Attributes,
     /// Initial tags.
     pub tags: Tags,
 }
 
-/// `CreateListener`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `CreateListener`. An identical retry returns the existing listener; a
+/// different one on the same port is refused (`DuplicateListener`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateListener {
     /// The load balancer.
     pub load_balancer: LoadBalancerId,
-    /// The port.
-    pub port: u16,
-    /// The protocol.
-    pub protocol: Protocol,
-    /// Certificate ARNs.
-    pub certificates: Vec<String>,
+    /// The port (`None` for gateway load balancers, which take none).
+    pub port: Option<u16>,
+    /// The protocol (`None` for gateway load balancers, which take none).
+    pub protocol: Option<Protocol>,
+    /// The default certificate's ARN (HTTPS and TLS need one; the API takes exactly one).
+    pub default_certificate: Option<String>,
     /// The TLS policy; HTTPS and TLS listeners get a default.
     pub ssl_policy: Option<String>,
     /// The default actions.
     pub default_actions: Vec<Action>,
+    /// Mutual TLS (HTTPS listeners).
+    pub mutual_authentication: Option<MutualAuthentication>,
     /// Tags.
     pub tags: Tags,
 }
@@ -60,14 +77,17 @@ pub struct ModifyListener {
     pub listener: ListenerId,
     /// A new port.
     pub port: Option<u16>,
-    /// A new protocol.
+    /// A new protocol. From HTTPS to HTTP, or TLS to TCP, the default
+    /// certificate, the other certificates and the TLS policy go.
     pub protocol: Option<Protocol>,
-    /// New certificates.
-    pub certificates: Option<Vec<String>>,
+    /// A new default certificate.
+    pub default_certificate: Option<String>,
     /// A new TLS policy.
     pub ssl_policy: Option<String>,
     /// New default actions.
     pub default_actions: Option<Vec<Action>>,
+    /// New mutual TLS settings.
+    pub mutual_authentication: Option<MutualAuthentication>,
 }
 
 impl ModifyListener {
@@ -77,21 +97,23 @@ impl ModifyListener {
             listener,
             port: None,
             protocol: None,
-            certificates: None,
+            default_certificate: None,
             ssl_policy: None,
             default_actions: None,
+            mutual_authentication: None,
         }
     }
 }
 
 /// `CreateRule`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRule {
     /// The listener.
     pub listener: ListenerId,
     /// The priority, 1 to 50000, unique per listener.
     pub priority: u32,
-    /// Conditions, 1 to 5.
+    /// Conditions: at most one of each kind but `http-header` and
+    /// `query-string`, with at most 5 values in all.
     pub conditions: Vec<Condition>,
     /// Actions.
     pub actions: Vec<Action>,
@@ -99,7 +121,9 @@ pub struct CreateRule {
     pub tags: Tags,
 }
 
-/// `CreateTargetGroup`.
+/// `CreateTargetGroup`. An identical retry returns the existing group; a
+/// different one with the same name is refused. `Default` gives an HTTP
+/// group of instances on port 80, to fill in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateTargetGroup {
     /// The owning account.
@@ -118,6 +142,65 @@ pub struct CreateTargetGroup {
     pub health_check: HealthCheck,
     /// Attributes.
     pub attributes: Attributes,
+    /// Tags.
+    pub tags: Tags,
+    /// HTTP1 (the default for HTTP and HTTPS), HTTP2 or GRPC.
+    pub protocol_version: Option<ProtocolVersion>,
+    /// IPv4 (the default) or IPv6 targets.
+    pub ip_address_type: TargetGroupIpAddressType,
+}
+
+impl Default for CreateTargetGroup {
+    fn default() -> CreateTargetGroup {
+        CreateTargetGroup {
+            account: String::new(),
+            name: String::new(),
+            protocol: Some(Protocol::Http),
+            port: Some(80),
+            vpc_id: None,
+            target_type: TargetType::Instance,
+            health_check: HealthCheck::default(),
+            attributes: Attributes::new(),
+            tags: Tags::new(),
+            protocol_version: None,
+            ip_address_type: TargetGroupIpAddressType::Ipv4,
+        }
+    }
+}
+
+/// `ModifyTargetGroup`: each `Some` field replaces the health check's
+/// value; the others are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModifyHealthCheck {
+    /// Whether checks run (only Lambda groups may turn them off).
+    pub enabled: Option<bool>,
+    /// HTTP, HTTPS or TCP.
+    pub protocol: Option<Protocol>,
+    /// The port; `Some(None)` is the traffic port.
+    pub port: Option<Option<u16>>,
+    /// The path (HTTP and HTTPS checks).
+    pub path: Option<String>,
+    /// Seconds between checks.
+    pub interval_seconds: Option<u32>,
+    /// Seconds before a check fails.
+    pub timeout_seconds: Option<u32>,
+    /// Passes in a row before healthy.
+    pub healthy_threshold: Option<u32>,
+    /// Failures in a row before unhealthy.
+    pub unhealthy_threshold: Option<u32>,
+    /// Accepted codes.
+    pub matcher: Option<String>,
+}
+
+/// `CreateTrustStore`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTrustStore {
+    /// The owning account.
+    pub account: String,
+    /// The name, unique per account.
+    pub name: String,
+    /// Where the CA certificates bundle is.
+    pub ca_certificates_bundle: S3Object,
     /// Tags.
     pub tags: Tags,
 }
@@ -141,7 +224,7 @@ impl TargetSpec {
 }
 
 /// A resource that can carry tags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Taggable {
     /// A load balancer.
     LoadBalancer(LoadBalancerId),
@@ -151,10 +234,15 @@ pub enum Taggable {
     Rule(RuleId),
     /// A target group.
     TargetGroup(TargetGroupId),
+    /// A trust store.
+    TrustStore(TrustStoreId),
 }
 
-/// One mutating operation. A transaction is a list of commands applied in
-/// order, all or nothing.
+/// One mutating operation: every mutating operation of the ELBv2 API, plus
+/// the internal commands of the health-check fleet (`UpdateTargetHealth`),
+/// the provisioning workflow (`SetLoadBalancerState`) and the deregistration
+/// workflow (`CompleteDeregistrations`). A transaction is a list of commands
+/// applied in order, all or nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Create a load balancer.
@@ -238,12 +326,12 @@ pub enum Command {
     },
     /// Create a target group.
     CreateTargetGroup(CreateTargetGroup),
-    /// Replace a target group's health check.
+    /// Change parts of a target group's health check.
     ModifyTargetGroup {
         /// The target group.
         target_group: TargetGroupId,
-        /// The new health check.
-        health_check: HealthCheck,
+        /// The fields to change.
+        health_check: ModifyHealthCheck,
     },
     /// Set attributes of a target group (others are kept).
     ModifyTargetGroupAttributes {
@@ -257,33 +345,92 @@ pub enum Command {
         /// The target group.
         target_group: TargetGroupId,
     },
-    /// Register targets; registering a registered target changes nothing.
+    /// Register targets; registering a registered target changes nothing, and
+    /// registering a draining one takes it back.
     RegisterTargets {
         /// The target group.
         target_group: TargetGroupId,
         /// The targets.
         targets: Vec<TargetSpec>,
     },
-    /// Deregister targets.
+    /// Deregister targets: they drain for the group's deregistration delay
+    /// (removed at once when the delay is 0 or no load balancer uses the
+    /// group). A target that is not registered is no error.
     DeregisterTargets {
         /// The target group.
         target_group: TargetGroupId,
         /// The targets.
         targets: Vec<TargetSpec>,
     },
-    /// Add or replace tags.
+    /// Add or replace tags on resources.
     AddTags {
-        /// The resource.
-        resource: Taggable,
+        /// The resources (1 to 20).
+        resources: Vec<Taggable>,
         /// The tags.
         tags: Tags,
     },
-    /// Remove tags by key.
+    /// Remove tags by key from resources.
     RemoveTags {
-        /// The resource.
-        resource: Taggable,
+        /// The resources (1 to 20).
+        resources: Vec<Taggable>,
         /// The keys.
         keys: Vec<String>,
+    },
+    /// Set attributes of a listener (others are kept).
+    ModifyListenerAttributes {
+        /// The listener.
+        listener: ListenerId,
+        /// The attributes to set.
+        attributes: Attributes,
+    },
+    /// Create a trust store.
+    CreateTrustStore(CreateTrustStore),
+    /// Point a trust store at a new CA certificates bundle.
+    ModifyTrustStore {
+        /// The trust store.
+        trust_store: TrustStoreId,
+        /// The new bundle.
+        ca_certificates_bundle: S3Object,
+    },
+    /// Delete a trust store; refused while a listener uses it.
+    DeleteTrustStore {
+        /// The trust store.
+        trust_store: TrustStoreId,
+    },
+    /// Add revocation lists to a trust store; their ids are the created ids.
+    AddTrustStoreRevocations {
+        /// The trust store.
+        trust_store: TrustStoreId,
+        /// The lists.
+        revocations: Vec<S3Object>,
+    },
+    /// Remove revocation lists from a trust store.
+    RemoveTrustStoreRevocations {
+        /// The trust store.
+        trust_store: TrustStoreId,
+        /// Their ids.
+        revocation_ids: Vec<u64>,
+    },
+    /// The trust store's owner removes its use by a listener of another account.
+    DeleteSharedTrustStoreAssociation {
+        /// The trust store.
+        trust_store: TrustStoreId,
+        /// The listener that uses it.
+        listener: ListenerId,
+    },
+    /// Reserve (or, with `None`, reset) a minimum capacity.
+    ModifyCapacityReservation {
+        /// The load balancer.
+        load_balancer: LoadBalancerId,
+        /// Capacity units to reserve, or `None` to reset.
+        capacity_units: Option<u32>,
+    },
+    /// Set (or, with `None`, remove) the IPAM pool of a load balancer's IPv4 addresses.
+    ModifyIpPools {
+        /// The load balancer.
+        load_balancer: LoadBalancerId,
+        /// The IPv4 IPAM pool id, `ipam-pool-...`.
+        ipv4_ipam_pool: Option<String>,
     },
     /// Record a target's health (the health-check fleet).
     UpdateTargetHealth {
@@ -301,6 +448,12 @@ pub enum Command {
         /// The new state.
         state: LoadBalancerState,
     },
+    /// Remove the draining targets whose deregistration delay has ended by
+    /// the transaction's time, in one group or all (the deregistration workflow).
+    CompleteDeregistrations {
+        /// The group, or `None` for every group.
+        target_group: Option<TargetGroupId>,
+    },
 }
 
 /// What one command produced.
@@ -314,6 +467,10 @@ pub enum Outcome {
     RuleCreated(RuleId),
     /// A target group was created with this id.
     TargetGroupCreated(TargetGroupId),
+    /// A trust store was created with this id.
+    TrustStoreCreated(TrustStoreId),
+    /// Revocation lists were added with these ids.
+    RevocationsAdded(Vec<u64>),
     /// The command changed (or deleted) this many resources; 0 means it was a no-op.
     Changed(usize),
 }

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use super::event::EntityKey;
-use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey};
-use super::model::{LoadBalancerType, Protocol};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId};
+use super::model::{HealthState, LoadBalancerState, LoadBalancerType, Protocol};
 use crate::store;
 
 /// Why a name is not valid.
@@ -36,6 +36,11 @@ impl fmt::Display for NameProblem {
 
 /// A command refused by validation, or a failure of the store underneath.
 /// A refused command changes nothing and writes nothing.
+///
+/// [`code`](ElbError::code) gives the error code the ELBv2 API answers with
+/// (`DuplicateLoadBalancerName`, `TooManyLoadBalancers`, `ResourceInUse`,
+/// `ValidationError`, ...) and [`http_status`](ElbError::http_status) its
+/// HTTP status, so a service maps every refusal to the API's response 1:1.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ElbError {
@@ -180,8 +185,217 @@ pub enum ElbError {
         /// The actor's earlier deleting transactions in the window.
         transactions: Vec<u64>,
     },
-    /// The store refused or failed (poisoned, read-only, I/O).
+    /// No trust store with this id.
+    TrustStoreNotFound {
+        /// The id asked for.
+        id: TrustStoreId,
+    },
+    /// The account already has a trust store with this name.
+    DuplicateTrustStoreName {
+        /// The account.
+        account: String,
+        /// The name.
+        name: String,
+    },
+    /// A listener still verifies client certificates with the trust store.
+    TrustStoreInUse {
+        /// The trust store.
+        trust_store: TrustStoreId,
+        /// A listener that uses it.
+        listener: ListenerId,
+    },
+    /// The trust store has no revocation list with this id.
+    RevocationNotFound {
+        /// The trust store.
+        trust_store: TrustStoreId,
+        /// The id asked for.
+        revocation_id: u64,
+    },
+    /// The listener does not use the trust store.
+    TrustStoreAssociationNotFound {
+        /// The trust store.
+        trust_store: TrustStoreId,
+        /// The listener.
+        listener: ListenerId,
+    },
+    /// A trust store's association with a listener of its own account is
+    /// removed by changing the listener, not by `DeleteSharedTrustStoreAssociation`.
+    DeleteAssociationSameAccount {
+        /// The trust store.
+        trust_store: TrustStoreId,
+        /// The listener.
+        listener: ListenerId,
+    },
+    /// The request is valid in form but not for this configuration.
+    InvalidConfiguration {
+        /// What is being configured, e.g. `health_check.protocol`.
+        field: &'static str,
+        /// Why it cannot be.
+        problem: String,
+    },
+    /// A listener cannot forward to a target group with this protocol.
+    IncompatibleProtocols {
+        /// The listener's protocol.
+        listener_protocol: Protocol,
+        /// The target group.
+        target_group: TargetGroupId,
+        /// Its protocol (`None` for Lambda groups).
+        target_group_protocol: Option<Protocol>,
+    },
+    /// The target group already serves another load balancer (one load
+    /// balancer per target group).
+    TargetGroupAssociationLimit {
+        /// The target group.
+        target_group: TargetGroupId,
+        /// The load balancer it serves.
+        load_balancer: LoadBalancerId,
+    },
+    /// A target id is not valid for the group's target type.
+    InvalidTarget {
+        /// The target id given.
+        target: String,
+        /// Why.
+        problem: &'static str,
+    },
+    /// The operation is not allowed on this resource as it is.
+    OperationNotPermitted {
+        /// Why.
+        problem: String,
+    },
+    /// No TLS security policy by this name.
+    SslPolicyNotFound {
+        /// The name given.
+        policy: String,
+    },
+    /// A certificate is not an ACM or IAM certificate ARN.
+    CertificateNotFound {
+        /// The ARN given.
+        certificate: String,
+    },
+    /// The load balancer is registered as a target of a target group.
+    LoadBalancerInUse {
+        /// The load balancer.
+        load_balancer: LoadBalancerId,
+        /// Where it is registered.
+        target: TargetKey,
+    },
+    /// A target's health cannot go from one state to another this way.
+    InvalidHealthTransition {
+        /// The target.
+        target: TargetKey,
+        /// Its state.
+        from: HealthState,
+        /// The state asked for.
+        to: HealthState,
+        /// Why.
+        problem: &'static str,
+    },
+    /// A load balancer cannot go from one life-cycle state to another.
+    InvalidStateTransition {
+        /// The load balancer.
+        load_balancer: LoadBalancerId,
+        /// Its state.
+        from: LoadBalancerState,
+        /// The state asked for.
+        to: LoadBalancerState,
+    },
+    /// The store's region is not known: set `Settings::region`.
+    RegionUnknown,
+    /// `Settings::region` disagrees with the region the store's resources were made in.
+    RegionMismatch {
+        /// The region the settings name.
+        settings: String,
+        /// The region of the store's resources.
+        store: String,
+    },
+    /// The store refused or failed (poisoned, read-only, I/O, not the store named).
     Store(store::Error),
+}
+
+impl ElbError {
+    /// The ELBv2 API's error code for this refusal, e.g. `ResourceInUse`.
+    /// Input that breaks a field's documented form is `ValidationError`;
+    /// failures of the store underneath are `InternalFailure`, or
+    /// `ServiceUnavailable` when a retry may succeed.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ElbError::LoadBalancerNotFound { .. } => "LoadBalancerNotFound",
+            ElbError::ListenerNotFound { .. } => "ListenerNotFound",
+            ElbError::RuleNotFound { .. } => "RuleNotFound",
+            ElbError::TargetGroupNotFound { .. } => "TargetGroupNotFound",
+            ElbError::TargetNotRegistered { .. } | ElbError::InvalidTarget { .. } => "InvalidTarget",
+            ElbError::InvalidHealthTransition { .. } => "InvalidTarget",
+            ElbError::DuplicateLoadBalancerName { .. } => "DuplicateLoadBalancerName",
+            ElbError::DuplicateTargetGroupName { .. } => "DuplicateTargetGroupName",
+            ElbError::DuplicateTrustStoreName { .. } => "DuplicateTrustStoreName",
+            ElbError::InvalidName { .. } | ElbError::InvalidValue { .. } => "ValidationError",
+            ElbError::PortInUse { .. } => "DuplicateListener",
+            ElbError::PriorityInUse { .. } => "PriorityInUse",
+            ElbError::ProtocolNotAllowed { .. } => "UnsupportedProtocol",
+            ElbError::CertificateRequired { .. }
+            | ElbError::TooFewAvailabilityZones { .. }
+            | ElbError::RulesNotSupported { .. }
+            | ElbError::IncompatibleTargetGroup { .. }
+            | ElbError::InvalidConfiguration { .. }
+            | ElbError::RegionMismatch { .. }
+            | ElbError::RegionUnknown => "InvalidConfigurationRequest",
+            ElbError::IncompatibleProtocols { .. } => "IncompatibleProtocols",
+            ElbError::TargetGroupAssociationLimit { .. } => "TargetGroupAssociationLimit",
+            ElbError::TargetGroupInUse { .. } | ElbError::LoadBalancerInUse { .. } => "ResourceInUse",
+            ElbError::TrustStoreInUse { .. } => "TrustStoreInUse",
+            ElbError::DeletionProtected { .. }
+            | ElbError::OperationNotPermitted { .. }
+            | ElbError::InvalidStateTransition { .. }
+            | ElbError::BulkDeletionRefused { .. } => "OperationNotPermitted",
+            ElbError::SslPolicyNotFound { .. } => "SSLPolicyNotFound",
+            ElbError::CertificateNotFound { .. } => "CertificateNotFound",
+            ElbError::TrustStoreNotFound { .. } => "TrustStoreNotFound",
+            ElbError::RevocationNotFound { .. } => "RevocationIdNotFound",
+            ElbError::TrustStoreAssociationNotFound { .. } => "AssociationNotFound",
+            ElbError::DeleteAssociationSameAccount { .. } => "DeleteAssociationSameAccount",
+            ElbError::QuotaExceeded { quota, .. } => quota_code(quota),
+            ElbError::Store(err) => match err {
+                store::Error::Poisoned { .. } | store::Error::Io { .. } | store::Error::Locked { .. } => {
+                    "ServiceUnavailable"
+                }
+                store::Error::MissingAttribution { .. } | store::Error::FieldTooLong { .. } => "ValidationError",
+                store::Error::ReadOnly { .. } => "OperationNotPermitted",
+                _ => "InternalFailure",
+            },
+        }
+    }
+
+    /// The HTTP status the API answers this error with.
+    pub fn http_status(&self) -> u16 {
+        match self.code() {
+            "InternalFailure" => 500,
+            "ServiceUnavailable" => 503,
+            _ => 400,
+        }
+    }
+}
+
+/// The error code of each quota.
+fn quota_code(quota: &str) -> &'static str {
+    match quota {
+        "application_load_balancers_per_account"
+        | "network_load_balancers_per_account"
+        | "gateway_load_balancers_per_account" => "TooManyLoadBalancers",
+        "target_groups_per_account" | "geneve_target_groups_per_account" => "TooManyTargetGroups",
+        "listeners_per_load_balancer" | "listeners_per_gateway_load_balancer" => "TooManyListeners",
+        "rules_per_load_balancer" => "TooManyRules",
+        "targets_per_target_group"
+        | "targets_per_application_load_balancer"
+        | "targets_per_network_load_balancer"
+        | "targets_per_gateway_load_balancer" => "TooManyTargets",
+        "target_groups_per_application_load_balancer" => "TooManyUniqueTargetGroupsPerLoadBalancer",
+        "tags_per_resource" => "TooManyTags",
+        "certificates_per_load_balancer" => "TooManyCertificates",
+        "actions_per_rule" => "TooManyActions",
+        "trust_stores_per_account" => "TooManyTrustStores",
+        "revocation_lists_per_trust_store" => "TooManyTrustStoreRevocationEntries",
+        _ => "ValidationError",
+    }
 }
 
 impl fmt::Display for ElbError {
@@ -244,6 +458,58 @@ impl fmt::Display for ElbError {
                     "; to proceed, check the targets, then retry with a change ticket and an approver other than the actor"
                 )
             }
+            ElbError::TrustStoreNotFound { id } => write!(f, "trust store {id} not found"),
+            ElbError::DuplicateTrustStoreName { account, name } => {
+                write!(f, "account {account} already has a trust store named {name:?}")
+            }
+            ElbError::TrustStoreInUse { trust_store, listener } => {
+                write!(f, "trust store {trust_store} is in use by listener {listener}")
+            }
+            ElbError::RevocationNotFound { trust_store, revocation_id } => {
+                write!(f, "trust store {trust_store} has no revocation list {revocation_id}")
+            }
+            ElbError::TrustStoreAssociationNotFound { trust_store, listener } => {
+                write!(f, "listener {listener} does not use trust store {trust_store}")
+            }
+            ElbError::DeleteAssociationSameAccount { trust_store, listener } => write!(
+                f,
+                "listener {listener} is in the account of trust store {trust_store}: change the listener's mutual \
+                 authentication instead"
+            ),
+            ElbError::InvalidConfiguration { field, problem } => write!(f, "{field}: {problem}"),
+            ElbError::IncompatibleProtocols { listener_protocol, target_group, target_group_protocol } => {
+                let tg = target_group_protocol.map_or_else(|| "Lambda".to_owned(), |p| p.to_string());
+                write!(f, "a {listener_protocol} listener cannot forward to target group {target_group} ({tg})")
+            }
+            ElbError::TargetGroupAssociationLimit { target_group, load_balancer } => write!(
+                f,
+                "target group {target_group} already serves load balancer {load_balancer}; \
+                 a target group serves one load balancer"
+            ),
+            ElbError::InvalidTarget { target, problem } => write!(f, "target {target:?} {problem}"),
+            ElbError::OperationNotPermitted { problem } => write!(f, "operation not permitted: {problem}"),
+            ElbError::SslPolicyNotFound { policy } => write!(f, "TLS security policy {policy:?} not found"),
+            ElbError::CertificateNotFound { certificate } => {
+                write!(f, "certificate {certificate:?} is not an ACM or IAM certificate ARN")
+            }
+            ElbError::LoadBalancerInUse { load_balancer, target } => {
+                write!(f, "load balancer {load_balancer} is registered as {target}; deregister it first")
+            }
+            ElbError::InvalidHealthTransition { target, from, to, problem } => {
+                write!(f, "{target} cannot go from {from} to {to}: {problem}")
+            }
+            ElbError::InvalidStateTransition { load_balancer, from, to } => {
+                write!(f, "load balancer {load_balancer} cannot go from {from} to {to}")
+            }
+            ElbError::RegionUnknown => write!(
+                f,
+                "the store's region is not known: set Settings::region (the store has no load balancer that names it)"
+            ),
+            ElbError::RegionMismatch { settings, store } => write!(
+                f,
+                "Settings::region is {settings} but the store's load balancers are in {store}: \
+                 is this the store you meant to open?"
+            ),
             ElbError::Store(err) => write!(f, "{err}"),
         }
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey};
-use super::model::{Listener, LoadBalancer, Rule, Target, TargetGroup};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId};
+use super::model::{Listener, LoadBalancer, Rule, Target, TargetGroup, TrustStore};
 
 /// The kinds of resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -22,12 +22,20 @@ pub enum EntityKind {
     TargetGroup,
     /// Registered targets.
     Target,
+    /// Trust stores.
+    TrustStore,
 }
 
 impl EntityKind {
     /// Every kind.
-    pub const ALL: [EntityKind; 5] =
-        [EntityKind::LoadBalancer, EntityKind::Listener, EntityKind::Rule, EntityKind::TargetGroup, EntityKind::Target];
+    pub const ALL: [EntityKind; 6] = [
+        EntityKind::LoadBalancer,
+        EntityKind::Listener,
+        EntityKind::Rule,
+        EntityKind::TargetGroup,
+        EntityKind::Target,
+        EntityKind::TrustStore,
+    ];
 
     /// A plural name for reports, e.g. `load_balancers`.
     pub fn plural(self) -> &'static str {
@@ -37,6 +45,7 @@ impl EntityKind {
             EntityKind::Rule => "rules",
             EntityKind::TargetGroup => "target_groups",
             EntityKind::Target => "targets",
+            EntityKind::TrustStore => "trust_stores",
         }
     }
 }
@@ -54,6 +63,8 @@ pub enum EntityKey {
     TargetGroup(TargetGroupId),
     /// A registered target.
     Target(TargetKey),
+    /// A trust store.
+    TrustStore(TrustStoreId),
 }
 
 impl EntityKey {
@@ -65,6 +76,7 @@ impl EntityKey {
             EntityKey::Rule(_) => EntityKind::Rule,
             EntityKey::TargetGroup(_) => EntityKind::TargetGroup,
             EntityKey::Target(_) => EntityKind::Target,
+            EntityKey::TrustStore(_) => EntityKind::TrustStore,
         }
     }
 }
@@ -77,6 +89,7 @@ impl fmt::Display for EntityKey {
             EntityKey::Rule(id) => write!(f, "{id}"),
             EntityKey::TargetGroup(id) => write!(f, "{id}"),
             EntityKey::Target(key) => write!(f, "{key}"),
+            EntityKey::TrustStore(id) => write!(f, "{id}"),
         }
     }
 }
@@ -95,6 +108,8 @@ pub enum Entity {
     TargetGroup(Arc<TargetGroup>),
     /// A registered target.
     Target(Arc<Target>),
+    /// A trust store.
+    TrustStore(Arc<TrustStore>),
 }
 
 impl Entity {
@@ -106,6 +121,7 @@ impl Entity {
             Entity::Rule(r) => EntityKey::Rule(r.id),
             Entity::TargetGroup(tg) => EntityKey::TargetGroup(tg.id),
             Entity::Target(t) => EntityKey::Target(t.key.clone()),
+            Entity::TrustStore(ts) => EntityKey::TrustStore(ts.id),
         }
     }
 
@@ -117,6 +133,7 @@ impl Entity {
             Entity::Rule(r) => format!("priority {}", r.priority),
             Entity::TargetGroup(tg) => tg.name.clone(),
             Entity::Target(t) => format!("{}:{}", t.key.id, t.key.port),
+            Entity::TrustStore(ts) => ts.name.clone(),
         }
     }
 }

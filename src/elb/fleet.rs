@@ -5,7 +5,8 @@
 use super::command::{Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, TargetSpec};
 use super::ids::{ListenerId, LoadBalancerId, TargetGroupId};
 use super::model::{
-    Action, Condition, HealthCheck, IpAddressType, LoadBalancerType, Protocol, Scheme, SubnetMapping, Tags, TargetType,
+    Action, Condition, HealthCheck, HealthReason, HealthState, IpAddressType, LoadBalancerType, Protocol, Scheme,
+    SubnetMapping, Tags, TargetHealth,
 };
 
 /// Load balancers per account in the reference fleet (the default quota).
@@ -43,14 +44,25 @@ pub fn load_balancer_spec(i: u64) -> CreateLoadBalancer {
             })
             .collect(),
         security_groups: vec![format!("sg-{i:x}")],
-        attributes: Default::default(),
         tags: Tags::from([("team".to_owned(), format!("team-{}", i % 97))]),
     }
 }
 
-/// The id of target `j` of reference load balancer `i`.
+/// A health check's result as the health-check fleet reports it: healthy, or
+/// unhealthy with one of the API's reasons (picked by `n`).
+pub fn check_result(up: bool, n: u64) -> TargetHealth {
+    const REASONS: [HealthReason; 3] =
+        [HealthReason::ResponseCodeMismatch, HealthReason::Timeout, HealthReason::FailedHealthChecks];
+    if up {
+        TargetHealth::new(HealthState::Healthy, None)
+    } else {
+        TargetHealth::new(HealthState::Unhealthy, Some(REASONS[(n % 3) as usize]))
+    }
+}
+
+/// The id of target `j` of reference load balancer `i`: an instance id.
 pub fn target_id(i: u64, j: u64) -> String {
-    format!("i-{i:012x}{j:02}")
+    format!("i-{i:015x}{j:02x}")
 }
 
 /// The commands that build reference load balancer `i` with its listeners,
@@ -87,28 +99,26 @@ pub fn reference_commands_at(i: u64, seq: u64, first_n: u64) -> Vec<Command> {
             name: name(i),
             protocol: Some(Protocol::Http),
             port: Some(8080),
-            target_type: TargetType::Instance,
             health_check: HealthCheck { path: Some("/health".into()), ..HealthCheck::default() },
-            attributes: Default::default(),
             tags: tags.clone(),
+            ..CreateTargetGroup::default()
         }),
         Command::CreateListener(CreateListener {
             load_balancer: lb,
-            port: 80,
-            protocol: Protocol::Http,
-            certificates: vec![],
-            ssl_policy: None,
+            port: Some(80),
+            protocol: Some(Protocol::Http),
             default_actions: vec![Action::forward(tg)],
             tags: tags.clone(),
+            ..CreateListener::default()
         }),
         Command::CreateListener(CreateListener {
             load_balancer: lb,
-            port: 443,
-            protocol: Protocol::Https,
-            certificates: vec![format!("arn:aws:acm:us-east-1:{}:certificate/{i:x}", self::account(i))],
-            ssl_policy: None,
+            port: Some(443),
+            protocol: Some(Protocol::Https),
+            default_certificate: Some(format!("arn:aws:acm:us-east-1:{}:certificate/{i:x}", self::account(i))),
             default_actions: vec![Action::forward(tg)],
             tags: tags.clone(),
+            ..CreateListener::default()
         }),
         Command::CreateRule(CreateRule {
             listener: http,

@@ -229,6 +229,7 @@ fn first_possible_seq(key: &EntityKey) -> u64 {
         EntityKey::Rule(id) => id.created_seq(),
         EntityKey::TargetGroup(id) => id.created_seq(),
         EntityKey::Target(key) => key.target_group.created_seq(),
+        EntityKey::TrustStore(id) => id.created_seq(),
     }
 }
 

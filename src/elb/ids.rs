@@ -17,7 +17,7 @@ pub const CREATIONS_PER_TRANSACTION_MAX: u64 = 1 << 16;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub struct $name(pub u64);
 
         impl $name {
@@ -60,6 +60,11 @@ id_type!(
     /// A target group's id.
     TargetGroupId,
     "tg"
+);
+id_type!(
+    /// A trust store's id.
+    TrustStoreId,
+    "ts"
 );
 
 /// A registered target: which group, which target, which port.

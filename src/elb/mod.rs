@@ -7,6 +7,7 @@
 //! transaction can be undone from the log alone. This module knows nothing of
 //! files: it only implements [`crate::StateMachine`].
 
+pub mod arn;
 mod command;
 mod error;
 mod event;
@@ -24,21 +25,26 @@ mod store;
 mod validate;
 
 pub use command::{
-    Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, ModifyListener, Outcome, Taggable,
-    TargetSpec,
+    Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, CreateTrustStore, ModifyHealthCheck,
+    ModifyListener, Outcome, Taggable, TargetSpec,
 };
 pub use error::{ElbError, NameProblem};
 pub use event::{ElbEvent, Entity, EntityKey, EntityKind};
 pub use guard::{approved, Alarm, AlarmKind, AlarmThresholds, DeletionGuard, GuardMode, GuardStatus, Observer};
 pub use history::{field_changes, Diff, DiffCounts, FieldChange, HistoryFilter, Lookup, Modified, Summary, Version};
-pub use ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, CREATIONS_PER_TRANSACTION_MAX};
-pub use model::{
-    Action, Attributes, Condition, HealthCheck, HealthState, IpAddressType, Listener, LoadBalancer, LoadBalancerState,
-    LoadBalancerType, Protocol, Rule, Scheme, SubnetMapping, Tags, Target, TargetGroup, TargetHealth, TargetType,
-    WeightedTargetGroup, DELETION_PROTECTION,
+pub use ids::{
+    ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId, CREATIONS_PER_TRANSACTION_MAX,
 };
-pub use plan::{plan, plan_folded, DEFAULT_SSL_POLICY, RULE_PRIORITY_MAX};
+pub use model::{
+    Action, Attributes, AuthenticateCognito, AuthenticateOidc, Condition, HealthCheck, HealthReason, HealthState,
+    IpAddressType, Listener, LoadBalancer, LoadBalancerState, LoadBalancerType, MutualAuthentication,
+    MutualAuthenticationMode, Protocol, ProtocolVersion, Revocation, Rule, S3Object, Scheme, SubnetMapping, Tags,
+    Target, TargetGroup, TargetGroupIpAddressType, TargetHealth, TargetType, TrustStore, WeightedTargetGroup,
+    DELETION_PROTECTION, DEREGISTRATION_DELAY,
+};
+pub use plan::{plan, plan_folded, state_transition_allowed, DEFAULT_SSL_POLICY, RULE_PRIORITY_MAX};
 pub use quotas::{Quotas, Settings};
 pub use repair::{Conflict, ConflictReason, OnConflict, RevertMode, RevertPlan, RevertSelection};
 pub use state::{Counts, ElbState};
 pub use store::{Applied, ElbStore};
+pub use validate::{FIXED_RESPONSE_CONTENT_TYPES, SSL_POLICIES};

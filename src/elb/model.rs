@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId};
 use crate::clock::Timestamp;
 
 /// Key/value attributes, e.g. `deletion_protection.enabled = true`.
@@ -17,6 +17,15 @@ pub type Tags = BTreeMap<String, String>;
 pub const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 
 macro_rules! api_enum {
+    ($(#[$doc:meta])* $name:ident default $default:ident { $($body:tt)* }) => {
+        api_enum!($(#[$doc])* $name { $($body)* });
+
+        impl Default for $name {
+            fn default() -> $name {
+                $name::$default
+            }
+        }
+    };
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -51,7 +60,7 @@ macro_rules! api_enum {
 
 api_enum!(
     /// The kind of load balancer.
-    LoadBalancerType {
+    LoadBalancerType default Application {
         /// Layer 7 (HTTP, HTTPS).
         Application => "application",
         /// Layer 4 (TCP, TLS, UDP, TCP_UDP).
@@ -63,7 +72,7 @@ api_enum!(
 
 api_enum!(
     /// Whether a load balancer is reachable from the internet.
-    Scheme {
+    Scheme default InternetFacing {
         /// Public.
         InternetFacing => "internet-facing",
         /// Private to the VPC.
@@ -73,7 +82,7 @@ api_enum!(
 
 api_enum!(
     /// The IP address types a load balancer accepts.
-    IpAddressType {
+    IpAddressType default Ipv4 {
         /// IPv4 only.
         Ipv4 => "ipv4",
         /// IPv4 and IPv6.
@@ -114,12 +123,80 @@ api_enum!(
         TcpUdp => "TCP_UDP",
         /// GENEVE encapsulation (gateway load balancers).
         Geneve => "GENEVE",
+        /// QUIC passthrough (network load balancers).
+        Quic => "QUIC",
+        /// TCP and QUIC on the same port (network load balancers).
+        TcpQuic => "TCP_QUIC",
+    }
+);
+
+api_enum!(
+    /// The protocol version of an HTTP or HTTPS target group (`ProtocolVersion`).
+    ProtocolVersion {
+        /// HTTP/1.1 (the default).
+        Http1 => "HTTP1",
+        /// HTTP/2.
+        Http2 => "HTTP2",
+        /// gRPC.
+        Grpc => "GRPC",
+    }
+);
+
+api_enum!(
+    /// The IP address type of a target group (`TargetGroupIpAddressTypeEnum`).
+    TargetGroupIpAddressType default Ipv4 {
+        /// IPv4 targets (the default).
+        Ipv4 => "ipv4",
+        /// IPv6 targets.
+        Ipv6 => "ipv6",
+    }
+);
+
+api_enum!(
+    /// How a listener handles client certificates (`MutualAuthenticationAttributes.Mode`).
+    MutualAuthenticationMode default Off {
+        /// No client certificates (the default).
+        Off => "off",
+        /// Client certificates are passed to the targets unchecked.
+        Passthrough => "passthrough",
+        /// Client certificates are verified against a trust store.
+        Verify => "verify",
+    }
+);
+
+api_enum!(
+    /// Why a target is in its health state (`TargetHealthReasonEnum`).
+    HealthReason {
+        /// Initial: being registered.
+        RegistrationInProgress => "Elb.RegistrationInProgress",
+        /// Initial: the first health checks are running.
+        InitialHealthChecking => "Elb.InitialHealthChecking",
+        /// Unhealthy: a health check returned an unexpected code.
+        ResponseCodeMismatch => "Target.ResponseCodeMismatch",
+        /// Unhealthy: health checks timed out.
+        Timeout => "Target.Timeout",
+        /// Unhealthy: the connection failed or the response was malformed.
+        FailedHealthChecks => "Target.FailedHealthChecks",
+        /// Unused: not registered.
+        NotRegistered => "Target.NotRegistered",
+        /// Unused: no load balancer uses the group, or the zone is not enabled.
+        NotInUse => "Target.NotInUse",
+        /// Unused: the instance is stopped or terminated.
+        InvalidState => "Target.InvalidState",
+        /// Unused: the IP address is reserved for the load balancer.
+        IpUnusable => "Target.IpUnusable",
+        /// Draining: the deregistration delay has not expired.
+        DeregistrationInProgress => "Target.DeregistrationInProgress",
+        /// Unavailable: health checks are disabled.
+        HealthCheckDisabled => "Target.HealthCheckDisabled",
+        /// Unhealthy or unavailable: an internal error.
+        InternalError => "Elb.InternalError",
     }
 );
 
 api_enum!(
     /// What a target group's targets are.
-    TargetType {
+    TargetType default Instance {
         /// EC2 instances by id.
         Instance => "instance",
         /// IP addresses.
@@ -146,8 +223,28 @@ api_enum!(
         Draining => "draining",
         /// Health checks are disabled.
         Unavailable => "unavailable",
+        /// Unhealthy, its connections draining before it is marked unhealthy.
+        UnhealthyDraining => "unhealthy.draining",
     }
 );
+
+impl HealthState {
+    /// The reasons the API gives with this state (`TargetHealth.Reason`); an
+    /// empty list means the state carries no reason.
+    pub fn reasons(self) -> &'static [HealthReason] {
+        use HealthReason::*;
+        match self {
+            HealthState::Initial => &[RegistrationInProgress, InitialHealthChecking],
+            HealthState::Healthy => &[],
+            HealthState::Unhealthy | HealthState::UnhealthyDraining => {
+                &[ResponseCodeMismatch, Timeout, FailedHealthChecks, InternalError]
+            }
+            HealthState::Unused => &[NotRegistered, NotInUse, InvalidState, IpUnusable],
+            HealthState::Draining => &[DeregistrationInProgress],
+            HealthState::Unavailable => &[HealthCheckDisabled, InternalError],
+        }
+    }
+}
 
 /// A subnet a load balancer has a node in.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -156,6 +253,13 @@ pub struct SubnetMapping {
     pub subnet_id: String,
     /// Its availability zone.
     pub availability_zone: String,
+}
+
+impl SubnetMapping {
+    /// A subnet in a zone.
+    pub fn new(subnet_id: impl Into<String>, availability_zone: impl Into<String>) -> SubnetMapping {
+        SubnetMapping { subnet_id: subnet_id.into(), availability_zone: availability_zone.into() }
+    }
 }
 
 /// A load balancer.
@@ -189,6 +293,10 @@ pub struct LoadBalancer {
     pub attributes: Attributes,
     /// Its tags.
     pub tags: Tags,
+    /// The reserved minimum capacity, in capacity units (`ModifyCapacityReservation`).
+    pub capacity_units: Option<u32>,
+    /// The IPAM pool its IPv4 addresses come from (`ModifyIpPools`).
+    pub ipv4_ipam_pool: Option<String>,
 }
 
 impl LoadBalancer {
@@ -230,13 +338,61 @@ pub enum Action {
     },
     /// Answer directly (application load balancers).
     FixedResponse {
-        /// The HTTP status, 200 to 599.
+        /// The HTTP status: 2XX, 4XX or 5XX.
         status_code: u16,
-        /// The content type.
+        /// The content type: text/plain, text/css, text/html, application/javascript or application/json.
         content_type: Option<String>,
         /// The body, up to 1024 bytes.
         body: Option<String>,
     },
+    /// Authenticate users through an OpenID Connect identity provider (HTTPS
+    /// listeners of application load balancers), before the action that follows.
+    AuthenticateOidc(Box<AuthenticateOidc>),
+    /// Authenticate users through an Amazon Cognito user pool (HTTPS
+    /// listeners of application load balancers), before the action that follows.
+    AuthenticateCognito(Box<AuthenticateCognito>),
+}
+
+/// `AuthenticateOidcActionConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AuthenticateOidc {
+    /// The issuer URL.
+    pub issuer: String,
+    /// The authorization endpoint URL.
+    pub authorization_endpoint: String,
+    /// The token endpoint URL.
+    pub token_endpoint: String,
+    /// The user info endpoint URL.
+    pub user_info_endpoint: String,
+    /// The OAuth 2.0 client id.
+    pub client_id: String,
+    /// The OAuth 2.0 scope (default `openid`).
+    pub scope: Option<String>,
+    /// The session cookie name (default `AWSELBAuthSessionCookie`).
+    pub session_cookie_name: Option<String>,
+    /// Session timeout in seconds (default 604800).
+    pub session_timeout: Option<u64>,
+    /// `deny`, `allow` or `authenticate` (the default).
+    pub on_unauthenticated_request: Option<String>,
+}
+
+/// `AuthenticateCognitoActionConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AuthenticateCognito {
+    /// The user pool ARN.
+    pub user_pool_arn: String,
+    /// The user pool client id.
+    pub user_pool_client_id: String,
+    /// The user pool domain prefix.
+    pub user_pool_domain: String,
+    /// The OAuth 2.0 scope (default `openid`).
+    pub scope: Option<String>,
+    /// The session cookie name (default `AWSELBAuthSessionCookie`).
+    pub session_cookie_name: Option<String>,
+    /// Session timeout in seconds (default 604800).
+    pub session_timeout: Option<u64>,
+    /// `deny`, `allow` or `authenticate` (the default).
+    pub on_unauthenticated_request: Option<String>,
 }
 
 impl Action {
@@ -289,6 +445,34 @@ impl Condition {
             Condition::QueryString(pairs) => pairs.iter().map(|(_, v)| v.as_str()).collect(),
         }
     }
+
+    /// The condition's field name in the API, e.g. `path-pattern`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Condition::HostHeader(_) => "host-header",
+            Condition::PathPattern(_) => "path-pattern",
+            Condition::HttpHeader { .. } => "http-header",
+            Condition::HttpRequestMethod(_) => "http-request-method",
+            Condition::QueryString(_) => "query-string",
+            Condition::SourceIp(_) => "source-ip",
+        }
+    }
+}
+
+/// A listener's mutual TLS settings (`MutualAuthenticationAttributes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MutualAuthentication {
+    /// Off, passthrough or verify.
+    pub mode: MutualAuthenticationMode,
+    /// The trust store client certificates are verified against (verify mode only).
+    pub trust_store: Option<TrustStoreId>,
+    /// Whether expired client certificates are accepted (verify mode only).
+    pub ignore_client_certificate_expiry: bool,
+    /// Whether the trust store's CA names are advertised to clients (verify mode only).
+    pub advertise_trust_store_ca_names: bool,
+    /// Whether the trust store owner removed this listener's association to a
+    /// trust store shared from another account (`TrustStoreAssociationStatus = removed`).
+    pub association_removed: bool,
 }
 
 /// A listener: a port and protocol on a load balancer.
@@ -302,7 +486,9 @@ pub struct Listener {
     pub port: u16,
     /// Its protocol.
     pub protocol: Protocol,
-    /// Certificate ARNs (HTTPS and TLS need one).
+    /// The default certificate's ARN (HTTPS and TLS listeners have one).
+    pub default_certificate: Option<String>,
+    /// Further certificates for SNI (`AddListenerCertificates`), not counting the default.
     pub certificates: Vec<String>,
     /// The TLS security policy (HTTPS and TLS).
     pub ssl_policy: Option<String>,
@@ -310,6 +496,10 @@ pub struct Listener {
     pub default_actions: Vec<Action>,
     /// Its tags.
     pub tags: Tags,
+    /// Its attributes (`ModifyListenerAttributes`).
+    pub attributes: Attributes,
+    /// Mutual TLS (HTTPS listeners), `None` when off.
+    pub mutual_authentication: Option<MutualAuthentication>,
 }
 
 /// A listener rule.
@@ -391,6 +581,61 @@ pub struct TargetGroup {
     pub attributes: Attributes,
     /// Its tags.
     pub tags: Tags,
+    /// HTTP1, HTTP2 or GRPC (HTTP and HTTPS groups only).
+    pub protocol_version: Option<ProtocolVersion>,
+    /// Whether its targets are IPv4 or IPv6 addresses.
+    pub ip_address_type: TargetGroupIpAddressType,
+}
+
+impl TargetGroup {
+    /// The deregistration delay (`deregistration_delay.timeout_seconds`,
+    /// default 300 s; Lambda groups have none).
+    pub fn deregistration_delay(&self) -> std::time::Duration {
+        if self.target_type == TargetType::Lambda {
+            return std::time::Duration::ZERO;
+        }
+        let seconds = self.attributes.get(DEREGISTRATION_DELAY).and_then(|v| v.parse().ok()).unwrap_or(300);
+        std::time::Duration::from_secs(seconds)
+    }
+}
+
+/// The target-group attribute that sets how long deregistered targets drain.
+pub const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+
+/// A trust store: CA certificates that verify client certificates for mutual
+/// TLS, and the revocation lists that go with them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustStore {
+    /// Its id.
+    pub id: TrustStoreId,
+    /// The owning account.
+    pub account: String,
+    /// Its name, unique per account.
+    pub name: String,
+    /// Where its CA certificates bundle is.
+    pub ca_certificates_bundle: S3Object,
+    /// Its revocation lists, by revocation id.
+    pub revocations: BTreeMap<u64, Revocation>,
+    /// Its tags.
+    pub tags: Tags,
+}
+
+/// An object in Amazon S3.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct S3Object {
+    /// The bucket.
+    pub bucket: String,
+    /// The key.
+    pub key: String,
+    /// The object version, or `None` for the latest.
+    pub version: Option<String>,
+}
+
+/// A revocation list added to a trust store (`RevocationContent`; the type is `CRL`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Where the list is.
+    pub content: S3Object,
 }
 
 /// A target's health and why.
@@ -398,8 +643,15 @@ pub struct TargetGroup {
 pub struct TargetHealth {
     /// The state.
     pub state: HealthState,
-    /// The reason code, e.g. `Target.Timeout`.
-    pub reason: Option<String>,
+    /// The reason code, e.g. `Target.Timeout` (none for healthy targets).
+    pub reason: Option<HealthReason>,
+}
+
+impl TargetHealth {
+    /// A state with its reason.
+    pub fn new(state: HealthState, reason: Option<HealthReason>) -> TargetHealth {
+        TargetHealth { state, reason }
+    }
 }
 
 /// A target registered in a target group.
@@ -411,4 +663,7 @@ pub struct Target {
     pub availability_zone: Option<String>,
     /// Its health.
     pub health: TargetHealth,
+    /// While it drains after deregistration: when the deregistration delay
+    /// ends and it may be removed (`CompleteDeregistrations`).
+    pub draining_until: Option<Timestamp>,
 }

@@ -142,10 +142,11 @@ impl From<Error> for Stop {
 fn creation_rank(kind: EntityKind) -> u8 {
     match kind {
         EntityKind::LoadBalancer => 0,
-        EntityKind::TargetGroup => 1,
-        EntityKind::Listener => 2,
-        EntityKind::Rule => 3,
-        EntityKind::Target => 4,
+        EntityKind::TrustStore => 1,
+        EntityKind::TargetGroup => 2,
+        EntityKind::Listener => 3,
+        EntityKind::Rule => 4,
+        EntityKind::Target => 5,
     }
 }
 
@@ -298,7 +299,7 @@ fn plan_revert(
     events.sort_by_key(|event| match event {
         ElbEvent::Created(e) => (0, creation_rank(e.key().kind())),
         ElbEvent::Updated { .. } => (1, 0),
-        ElbEvent::Deleted(e) => (2, 4 - creation_rank(e.key().kind())),
+        ElbEvent::Deleted(e) => (2, 5 - creation_rank(e.key().kind())),
     });
     let restored = events.iter().filter(|e| matches!(e, ElbEvent::Created(_))).map(ElbEvent::key).collect();
     RevertPlan { reverted_transactions, events, restored, conflicts, committed: None }
@@ -368,5 +369,15 @@ fn check(original: &ElbState, scratch: &ElbState, key: &EntityKey) -> Option<Con
             (scratch.target(target).is_some() && scratch.target_group(parent).is_none())
                 .then_some(ConflictReason::ParentMissing { parent: EntityKey::TargetGroup(parent) })
         }
+        EntityKey::TrustStore(id) => match scratch.trust_store(*id) {
+            Some(ts) => original
+                .trust_store_by_name(&ts.account, &ts.name)
+                .filter(|other| other.id != *id && scratch.trust_store(other.id).is_some())
+                .map(|other| ConflictReason::NameTaken { by: EntityKey::TrustStore(other.id) }),
+            None => scratch
+                .trust_store_users(*id)
+                .next()
+                .map(|l| ConflictReason::StillUsed { by: EntityKey::Listener(l.id) }),
+        },
     }
 }

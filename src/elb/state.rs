@@ -5,9 +5,10 @@ use std::sync::Arc;
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
+use super::arn;
 use super::event::{ElbEvent, Entity, EntityKey, EntityKind};
-use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey};
-use super::model::{Listener, LoadBalancer, Rule, Target, TargetGroup};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId};
+use super::model::{Listener, LoadBalancer, Rule, Target, TargetGroup, TrustStore};
 use crate::store::StateMachine;
 
 /// The state of every ELB resource in one store (one region).
@@ -31,6 +32,7 @@ struct Resources {
     /// Targets under their group: the outer map compares integers, and the
     /// string comparisons of target ids stay among one group's few targets.
     targets: OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>,
+    trust_stores: OrdMap<TrustStoreId, Arc<TrustStore>>,
 }
 
 /// Everything derivable from the resources.
@@ -41,6 +43,11 @@ struct Index {
     listeners_by_load_balancer: OrdSet<(LoadBalancerId, ListenerId)>,
     rules_by_listener: OrdSet<(ListenerId, RuleId)>,
     target_group_users: OrdSet<(TargetGroupId, EntityKey)>,
+    trust_store_names: OrdMap<(String, String), TrustStoreId>,
+    /// Listeners whose mutual TLS names a trust store.
+    trust_store_users: OrdSet<(TrustStoreId, ListenerId)>,
+    /// Application load balancers registered as targets (of `alb` groups).
+    load_balancer_targets: OrdSet<(LoadBalancerId, TargetKey)>,
     /// How many targets are registered, in all groups.
     target_count: usize,
 }
@@ -50,14 +57,15 @@ impl From<Resources> for ElbState {
     fn from(resources: Resources) -> ElbState {
         let mut index = Index::default();
         index.add_all(&resources);
-        index.target_count = resources.targets.values().map(OrdMap::len).sum();
+        index.add_targets(&resources.targets);
         ElbState { resources, index }
     }
 }
 
-// Encoding: a tuple of five sections, each a bincode byte string (u64 length,
+// Encoding: a tuple of six sections, each a bincode byte string (u64 length,
 // then the bytes) holding the bincode encoding of one map, in this order:
-// load balancers, listeners, rules, target groups, targets. Each section can
+// load balancers, listeners, rules, target groups, targets, trust stores
+// (schema 1 had the first five). Each section can
 // be found without decoding the others, so a load decodes the target map on a
 // second thread while this one decodes the rest and builds the indexes. The
 // length is computed first (`codec::encoded_len`), so writing still streams.
@@ -81,12 +89,13 @@ impl Serialize for ElbState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
         let r = &self.resources;
-        let mut tuple = serializer.serialize_tuple(5)?;
+        let mut tuple = serializer.serialize_tuple(SECTIONS)?;
         tuple.serialize_element(&Section(&r.load_balancers))?;
         tuple.serialize_element(&Section(&r.listeners))?;
         tuple.serialize_element(&Section(&r.rules))?;
         tuple.serialize_element(&Section(&r.target_groups))?;
         tuple.serialize_element(&Section(&r.targets))?;
+        tuple.serialize_element(&Section(&r.trust_stores))?;
         tuple.end()
     }
 }
@@ -140,26 +149,29 @@ impl<'de> Deserialize<'de> for ElbState {
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = ElbState;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("five sections of ELB resources")
+                f.write_str("six sections of ELB resources")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ElbState, A::Error> {
                 use serde::de::Error;
-                let mut sections = Vec::with_capacity(5);
-                for i in 0..5 {
+                let mut sections = Vec::with_capacity(SECTIONS);
+                for i in 0..SECTIONS {
                     sections.push(seq.next_element::<Blob<'de>>()?.ok_or_else(|| A::Error::invalid_length(i, &self))?);
                 }
                 decode_sections(&sections).map_err(A::Error::custom)
             }
         }
-        deserializer.deserialize_tuple(5, Visitor)
+        deserializer.deserialize_tuple(SECTIONS, Visitor)
     }
 }
+
+/// Sections of the encoding.
+const SECTIONS: usize = 6;
 
 /// A targets section smaller than this is decoded on the calling thread:
 /// starting a thread would cost more than it saves.
 const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 
-/// Decodes the five sections: the targets on a second thread (when they are
+/// Decodes the six sections: the targets on a second thread (when they are
 /// large), the rest and their indexes on this one.
 fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
     type Targets = OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>;
@@ -178,13 +190,13 @@ fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::Code
         });
         let targets = targets.join().expect("decoding a section does not panic")?;
         let (mut resources, mut index) = rest?;
-        index.target_count = targets.values().map(OrdMap::len).sum();
+        index.add_targets(&targets);
         resources.targets = targets;
         Ok(ElbState { resources, index })
     })
 }
 
-/// The first four sections: every resource except the targets.
+/// Every section but the targets'.
 fn decode_all_but_targets(sections: &[Blob<'_>]) -> Result<Resources, crate::codec::CodecError> {
     Ok(Resources {
         load_balancers: sections[0].decode()?,
@@ -192,6 +204,7 @@ fn decode_all_but_targets(sections: &[Blob<'_>]) -> Result<Resources, crate::cod
         rules: sections[2].decode()?,
         target_groups: sections[3].decode()?,
         targets: OrdMap::new(),
+        trust_stores: sections[5].decode()?,
     })
 }
 
@@ -208,6 +221,8 @@ pub struct Counts {
     pub target_groups: usize,
     /// Registered targets.
     pub targets: usize,
+    /// Trust stores.
+    pub trust_stores: usize,
 }
 
 impl Counts {
@@ -219,6 +234,7 @@ impl Counts {
             EntityKind::Rule => self.rules,
             EntityKind::TargetGroup => self.target_groups,
             EntityKind::Target => self.targets,
+            EntityKind::TrustStore => self.trust_stores,
         }
     }
 }
@@ -228,8 +244,30 @@ impl StateMachine for ElbState {
     /// The ELB model's schema version. Raising it follows docs/FORMAT.md
     /// ("How to change the model"): the types as they were go, frozen, into
     /// `src/elb/schema/v<N>.rs`, and `upcast_event` reads them.
-    /// `tests/fixtures/v1/` holds a store written at version 1.
-    const SCHEMA_VERSION: u8 = 1;
+    /// `tests/fixtures/v1/` holds a store written at version 1, `v2/` one at
+    /// version 2 (the ELBv2 fidelity model: trust stores, listener
+    /// attributes and mTLS, default certificates, health reasons).
+    const SCHEMA_VERSION: u8 = 2;
+
+    fn upcast_event(
+        version: u8,
+        old: &mut crate::codec::OldBytes<'_>,
+    ) -> Result<Vec<ElbEvent>, crate::codec::CodecError> {
+        match version {
+            1 => Ok(super::schema::upcast_v1(old.decode()?)),
+            _ => Err(crate::codec::CodecError::no_upcaster(version.into(), Self::SCHEMA_VERSION)),
+        }
+    }
+
+    fn upcast_state(
+        version: u8,
+        old: &mut crate::codec::OldBytes<'_>,
+    ) -> Result<Option<ElbState>, crate::codec::CodecError> {
+        match version {
+            1 => super::schema::upcast_state_v1(old).map(Some),
+            _ => Err(crate::codec::CodecError::no_upcaster(version.into(), Self::SCHEMA_VERSION)),
+        }
+    }
 
     fn apply(&mut self, event: &ElbEvent) {
         match event {
@@ -266,6 +304,9 @@ impl Index {
         for tg in resources.target_groups.values() {
             self.insert(&Entity::TargetGroup(tg.clone()));
         }
+        for ts in resources.trust_stores.values() {
+            self.insert(&Entity::TrustStore(ts.clone()));
+        }
     }
 
     fn insert(&mut self, entity: &Entity) {
@@ -288,7 +329,29 @@ impl Index {
             Entity::TargetGroup(tg) => {
                 self.target_group_names.insert((tg.account.clone(), tg.name.clone()), tg.id);
             }
-            Entity::Target(_) => {}
+            Entity::Target(t) => {
+                if let Some(lb) = arn::load_balancer_id_of(&t.key.id) {
+                    self.load_balancer_targets.insert((lb, t.key.clone()));
+                }
+            }
+            Entity::TrustStore(ts) => {
+                self.trust_store_names.insert((ts.account.clone(), ts.name.clone()), ts.id);
+            }
+        }
+        if let Entity::Listener(l) = entity {
+            if let Some(ts) = l.mutual_authentication.as_ref().and_then(|m| m.trust_store) {
+                self.trust_store_users.insert((ts, l.id));
+            }
+        }
+    }
+
+    /// Counts the targets and indexes those that are load balancers.
+    fn add_targets(&mut self, targets: &OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>) {
+        self.target_count = targets.values().map(OrdMap::len).sum();
+        for target in targets.values().flat_map(OrdMap::values) {
+            if let Some(lb) = arn::load_balancer_id_of(&target.key.id) {
+                self.load_balancer_targets.insert((lb, target.key.clone()));
+            }
         }
     }
 
@@ -312,7 +375,19 @@ impl Index {
             Entity::TargetGroup(tg) => {
                 self.target_group_names.remove(&(tg.account.clone(), tg.name.clone()));
             }
-            Entity::Target(_) => {}
+            Entity::Target(t) => {
+                if let Some(lb) = arn::load_balancer_id_of(&t.key.id) {
+                    self.load_balancer_targets.remove(&(lb, t.key.clone()));
+                }
+            }
+            Entity::TrustStore(ts) => {
+                self.trust_store_names.remove(&(ts.account.clone(), ts.name.clone()));
+            }
+        }
+        if let Entity::Listener(l) = entity {
+            if let Some(ts) = l.mutual_authentication.as_ref().and_then(|m| m.trust_store) {
+                self.trust_store_users.remove(&(ts, l.id));
+            }
         }
     }
 }
@@ -335,6 +410,9 @@ impl ElbState {
                 r.target_groups.insert(tg.id, tg.clone());
             }
             Entity::Target(t) => self.put_target(t),
+            Entity::TrustStore(ts) => {
+                r.trust_stores.insert(ts.id, ts.clone());
+            }
         }
     }
 
@@ -377,6 +455,9 @@ impl ElbState {
                 if removed {
                     self.index.target_count -= 1;
                 }
+            }
+            Entity::TrustStore(ts) => {
+                r.trust_stores.remove(&ts.id);
             }
         }
     }
@@ -491,6 +572,7 @@ impl ElbState {
             EntityKey::Rule(id) => r.rules.get(id).cloned().map(Entity::Rule),
             EntityKey::TargetGroup(id) => r.target_groups.get(id).cloned().map(Entity::TargetGroup),
             EntityKey::Target(key) => self.target(key).cloned().map(Entity::Target),
+            EntityKey::TrustStore(id) => r.trust_stores.get(id).cloned().map(Entity::TrustStore),
         }
     }
 
@@ -505,6 +587,7 @@ impl ElbState {
             EntityKind::Target => {
                 Box::new(r.targets.values().flat_map(|targets| targets.values().cloned().map(Entity::Target)))
             }
+            EntityKind::TrustStore => Box::new(r.trust_stores.values().cloned().map(Entity::TrustStore)),
         }
     }
 
@@ -517,7 +600,129 @@ impl ElbState {
             rules: r.rules.len(),
             target_groups: r.target_groups.len(),
             targets: self.index.target_count,
+            trust_stores: r.trust_stores.len(),
         }
+    }
+
+    /// The region the store's load balancers were made in, as their DNS
+    /// names say (`None` when there are none).
+    pub fn region(&self) -> Option<&str> {
+        self.resources.load_balancers.values().next().and_then(|lb| arn::region_of_dns_name(&lb.dns_name))
+    }
+
+    /// The ARN of a resource, as the API gives it, in `region` (targets have none).
+    pub fn arn(&self, region: &str, key: &EntityKey) -> Option<String> {
+        let lb_arn_parts = |id: LoadBalancerId| {
+            self.load_balancer(id).map(|lb| (lb.account.clone(), lb.load_balancer_type, lb.name.clone()))
+        };
+        match key {
+            EntityKey::LoadBalancer(id) => {
+                let (account, kind, name) = lb_arn_parts(*id)?;
+                Some(arn::load_balancer(region, &account, kind, &name, *id))
+            }
+            EntityKey::Listener(id) => {
+                let listener = self.listener(*id)?;
+                let (account, kind, name) = lb_arn_parts(listener.load_balancer)?;
+                Some(arn::listener(region, &account, kind, &name, listener.load_balancer, *id))
+            }
+            EntityKey::Rule(id) => {
+                let rule = self.rule(*id)?;
+                let listener = self.listener(rule.listener)?;
+                let (account, kind, name) = lb_arn_parts(listener.load_balancer)?;
+                Some(arn::rule(region, &account, kind, &name, (listener.load_balancer, listener.id, *id)))
+            }
+            EntityKey::TargetGroup(id) => {
+                let tg = self.target_group(*id)?;
+                Some(arn::target_group(region, &tg.account, &tg.name, *id))
+            }
+            EntityKey::TrustStore(id) => {
+                let ts = self.trust_store(*id)?;
+                Some(arn::trust_store(region, &ts.account, &ts.name, *id))
+            }
+            EntityKey::Target(_) => None,
+        }
+    }
+
+    /// The resource an ARN names, when it exists in this state and the ARN
+    /// agrees with it in every part (region, account, type, name, parents).
+    pub fn resolve_arn(&self, region: &str, text: &str) -> Option<EntityKey> {
+        let parsed = arn::Arn::parse(text)?;
+        let key = match parsed.resource {
+            arn::Resource::LoadBalancer { id } => EntityKey::LoadBalancer(id),
+            arn::Resource::Listener { id, .. } => EntityKey::Listener(id),
+            arn::Resource::Rule { id, .. } => EntityKey::Rule(id),
+            arn::Resource::TargetGroup { id } => EntityKey::TargetGroup(id),
+            arn::Resource::TrustStore { id } => EntityKey::TrustStore(id),
+        };
+        (self.arn(region, &key)? == text).then_some(key)
+    }
+
+    /// How many targets a group has.
+    pub fn target_count_of(&self, tg: TargetGroupId) -> usize {
+        self.resources.targets.get(&tg).map_or(0, OrdMap::len)
+    }
+
+    /// A trust store by id.
+    pub fn trust_store(&self, id: TrustStoreId) -> Option<&Arc<TrustStore>> {
+        self.resources.trust_stores.get(&id)
+    }
+
+    /// A trust store by account and name.
+    pub fn trust_store_by_name(&self, account: &str, name: &str) -> Option<&Arc<TrustStore>> {
+        let id = self.index.trust_store_names.get(&(account.to_owned(), name.to_owned()))?;
+        self.trust_store(*id)
+    }
+
+    /// Every trust store, by id.
+    pub fn trust_stores(&self) -> impl Iterator<Item = &Arc<TrustStore>> {
+        self.resources.trust_stores.values()
+    }
+
+    /// How many trust stores an account has.
+    pub fn trust_store_count(&self, account: &str) -> usize {
+        let from = (account.to_owned(), String::new());
+        self.index.trust_store_names.range(from..).take_while(|((a, _), _)| a == account).count()
+    }
+
+    /// The listeners whose mutual TLS uses a trust store.
+    pub fn trust_store_users(&self, ts: TrustStoreId) -> impl Iterator<Item = &Arc<Listener>> {
+        self.index
+            .trust_store_users
+            .range((ts, ListenerId(0))..=(ts, ListenerId(u64::MAX)))
+            .filter_map(|(_, id)| self.resources.listeners.get(id))
+    }
+
+    /// Where a load balancer is registered as a target (of `alb` target groups).
+    pub fn registrations_of(&self, lb: LoadBalancerId) -> impl Iterator<Item = &TargetKey> {
+        let from = (lb, TargetKey { target_group: TargetGroupId(0), id: Arc::from(""), port: 0 });
+        self.index.load_balancer_targets.range(from..).take_while(move |(l, _)| *l == lb).map(|(_, key)| key)
+    }
+
+    /// The load balancers of an account, by id.
+    pub fn load_balancers_of<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a Arc<LoadBalancer>> + 'a {
+        let from = (account.to_owned(), String::new());
+        self.index
+            .load_balancer_names
+            .range(from..)
+            .take_while(move |((a, _), _)| a == account)
+            .filter_map(|(_, id)| self.resources.load_balancers.get(id))
+    }
+
+    /// The target groups the listeners and rules of a load balancer forward to.
+    pub fn target_groups_of(&self, lb: LoadBalancerId) -> std::collections::BTreeSet<TargetGroupId> {
+        let mut out = std::collections::BTreeSet::new();
+        for listener in self.listeners_of(lb) {
+            out.extend(users(&listener.default_actions));
+            for rule in self.rules_of(listener.id) {
+                out.extend(users(&rule.actions));
+            }
+        }
+        out
+    }
+
+    /// The targets registered in the groups a load balancer forwards to.
+    pub fn targets_behind(&self, lb: LoadBalancerId) -> usize {
+        self.target_groups_of(lb).into_iter().map(|tg| self.target_count_of(tg)).sum()
     }
 }
 
@@ -533,14 +738,15 @@ mod tests {
         for i in 0..n {
             let ctx = TxnContext { seq: i + 1, time: Timestamp::from_secs(1_000 + i) };
             let (_, _, after) =
-                plan_folded(&state, &fleet::reference_commands(i, ctx.seq), &ctx, &Settings::default()).unwrap();
+                plan_folded(&state, &fleet::reference_commands(i, ctx.seq), &ctx, &Settings::in_region("us-east-1"))
+                    .unwrap();
             state = after;
         }
         state
     }
 
     #[test]
-    fn the_encoding_is_five_sections_each_decodable_alone() {
+    fn the_encoding_is_six_sections_each_decodable_alone() {
         let state = fleet_state(3);
         let mut bytes = Vec::new();
         crate::codec::encode_into(&state, &mut bytes, u64::MAX).unwrap();

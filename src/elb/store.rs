@@ -7,8 +7,9 @@ use parking_lot::Mutex;
 
 use super::command::{Command, Outcome};
 use super::error::ElbError;
-use super::event::ElbEvent;
+use super::event::{ElbEvent, EntityKey, EntityKind};
 use super::guard::{load_balancer_changes, Alarm, AlarmKind, GuardStatus, Ledger, Observer};
+use super::ids::{ListenerId, LoadBalancerId, TargetGroupId, TrustStoreId};
 use super::plan::plan_folded;
 use super::quotas::Settings;
 use super::state::ElbState;
@@ -24,6 +25,74 @@ pub struct Applied {
     pub outcomes: Vec<Outcome>,
     /// Alarms this transaction raised (already passed to the observer).
     pub alarms: Vec<Alarm>,
+    /// The ids of the resources the create commands named, by kind and
+    /// name (an identical retry of a create gives the existing resource's).
+    pub created: Vec<(EntityKind, String, EntityKey)>,
+}
+
+impl Applied {
+    /// The load balancer a `CreateLoadBalancer` of this name gave.
+    pub fn load_balancer(&self, name: &str) -> Option<LoadBalancerId> {
+        self.find(EntityKind::LoadBalancer, name).and_then(|key| match key {
+            EntityKey::LoadBalancer(id) => Some(*id),
+            _ => None,
+        })
+    }
+
+    /// The target group a `CreateTargetGroup` of this name gave.
+    pub fn target_group(&self, name: &str) -> Option<TargetGroupId> {
+        self.find(EntityKind::TargetGroup, name).and_then(|key| match key {
+            EntityKey::TargetGroup(id) => Some(*id),
+            _ => None,
+        })
+    }
+
+    /// The trust store a `CreateTrustStore` of this name gave.
+    pub fn trust_store(&self, name: &str) -> Option<TrustStoreId> {
+        self.find(EntityKind::TrustStore, name).and_then(|key| match key {
+            EntityKey::TrustStore(id) => Some(*id),
+            _ => None,
+        })
+    }
+
+    /// The listener a `CreateListener` on this port of this load balancer gave.
+    pub fn listener(&self, load_balancer: LoadBalancerId, port: u16) -> Option<ListenerId> {
+        self.find(EntityKind::Listener, &format!("{load_balancer}:{port}")).and_then(|key| match key {
+            EntityKey::Listener(id) => Some(*id),
+            _ => None,
+        })
+    }
+
+    fn find(&self, kind: EntityKind, name: &str) -> Option<&EntityKey> {
+        self.created.iter().find(|(k, n, _)| *k == kind && n == name).map(|(_, _, key)| key)
+    }
+}
+
+/// What each create command of a transaction gave, by name.
+fn created_by_name(commands: &[Command], outcomes: &[Outcome]) -> Vec<(EntityKind, String, EntityKey)> {
+    commands
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(command, outcome)| match (command, outcome) {
+            (Command::CreateLoadBalancer(c), Outcome::LoadBalancerCreated(id)) => {
+                Some((EntityKind::LoadBalancer, c.name.clone(), EntityKey::LoadBalancer(*id)))
+            }
+            (Command::CreateTargetGroup(c), Outcome::TargetGroupCreated(id)) => {
+                Some((EntityKind::TargetGroup, c.name.clone(), EntityKey::TargetGroup(*id)))
+            }
+            (Command::CreateTrustStore(c), Outcome::TrustStoreCreated(id)) => {
+                Some((EntityKind::TrustStore, c.name.clone(), EntityKey::TrustStore(*id)))
+            }
+            (Command::CreateListener(c), Outcome::ListenerCreated(id)) => {
+                let port = c.port.unwrap_or(6081);
+                Some((EntityKind::Listener, format!("{}:{port}", c.load_balancer), EntityKey::Listener(*id)))
+            }
+            (Command::CreateRule(c), Outcome::RuleCreated(id)) => {
+                Some((EntityKind::Rule, format!("{}:{}", c.listener, c.priority), EntityKey::Rule(*id)))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Alarms kept for [`ElbStore::alarms`].
@@ -38,8 +107,8 @@ const ALARMS_KEPT_MAX: usize = 1000;
 ///
 /// let dir = std::env::temp_dir().join(format!("elbstore-elb-doc-{}", std::process::id()));
 /// # let _ = std::fs::remove_dir_all(&dir);
-/// let options = Options::default().create(Create::IfMissing).identity("us-east-1", "production");
-/// let store = ElbStore::open(&dir, options, Settings::default())?;
+/// let options = Options::default().create(Create::IfMissing).identity("elb-use1", "production");
+/// let store = ElbStore::open(&dir, options, Settings::in_region("us-east-1"))?;
 /// let applied = store.execute_with(TxnMeta::new("svc:api", "CreateLoadBalancer lb-0"), |_, ctx| {
 ///     fleet::reference_commands(0, ctx.seq)
 /// })?;
@@ -72,7 +141,7 @@ impl std::fmt::Debug for ElbStore {
 /// Ends a transaction early without it being an error.
 enum Stop {
     Refused(ElbError),
-    NoChange(Vec<Outcome>),
+    NoChange(Vec<Outcome>, Vec<(EntityKind, String, EntityKey)>),
 }
 
 impl From<Error> for Stop {
@@ -82,21 +151,25 @@ impl From<Error> for Stop {
 }
 
 impl ElbStore {
-    /// Opens the store in `dir` (or creates it, as `options` allow: see [`Create`](crate::Create)).
-    pub fn open(dir: impl AsRef<Path>, options: Options, settings: Settings) -> Result<ElbStore, Error> {
+    /// Opens the store in `dir` (or creates it, as `options` allow: see
+    /// [`Create`](crate::Create)). The region of `settings` must agree with
+    /// the one the store's load balancers were made in; without one, theirs
+    /// is taken ([`ElbError::RegionMismatch`], [`ElbError::RegionUnknown`]
+    /// when a command needs one and the store has none).
+    pub fn open(dir: impl AsRef<Path>, options: Options, settings: Settings) -> Result<ElbStore, ElbError> {
         ElbStore::open_observed(dir, options, settings, None)
     }
 
-    /// Opens the store in `dir` (or creates it, as `options` allow: see [`Create`](crate::Create)). passing every alarm to `observer`
-    /// as it fires, including the refusal of this open if the store is not the
-    /// one `options` names.
+    /// Like [`ElbStore::open`], passing every alarm to `observer` as it
+    /// fires, including the refusal of this open if the store is not the one
+    /// `options` names.
     pub fn open_observed(
         dir: impl AsRef<Path>,
         options: Options,
-        settings: Settings,
+        mut settings: Settings,
         observer: Option<Observer>,
-    ) -> Result<ElbStore, Error> {
-        let store = match Store::open(dir, options) {
+    ) -> Result<ElbStore, ElbError> {
+        let store: Store<ElbState> = match Store::open(dir, options) {
             Ok(store) => store,
             Err(err) => {
                 if let (Error::WrongStore { expected_name, expected_environment, found, .. }, Some(observer)) =
@@ -112,9 +185,26 @@ impl ElbStore {
                         transactions: Vec::new(),
                     });
                 }
-                return Err(err);
+                return Err(ElbError::Store(err));
             }
         };
+        if let Some(region) = &settings.region {
+            if !super::arn::is_region(region) {
+                return Err(ElbError::InvalidValue {
+                    field: "settings.region",
+                    value: region.clone(),
+                    problem: "is not a region code such as us-east-1",
+                });
+            }
+        }
+        let recorded = store.read().state().region().map(str::to_owned);
+        match (&settings.region, recorded) {
+            (Some(asked), Some(recorded)) if *asked != recorded => {
+                return Err(ElbError::RegionMismatch { settings: asked.clone(), store: recorded });
+            }
+            (None, Some(recorded)) => settings.region = Some(recorded),
+            _ => {}
+        }
         Ok(ElbStore {
             store,
             settings,
@@ -144,19 +234,22 @@ impl ElbStore {
         let outcome = self.store.execute_folded(meta, |state, ctx| {
             let commands = commands(state, ctx);
             let (events, outcomes, after) = plan_folded(state, &commands, ctx, settings).map_err(Stop::Refused)?;
+            let created = created_by_name(&commands, &outcomes);
             if events.is_empty() {
-                return Err(Stop::NoChange(outcomes));
+                return Err(Stop::NoChange(outcomes, created));
             }
             let alarms = self.guard(&guard_meta, ctx, &events).map_err(Stop::Refused)?;
             // The planner already applied every event to its copy: adopt it.
-            Ok((events, (outcomes, alarms), Some(after)))
+            Ok((events, (outcomes, alarms, created), Some(after)))
         });
         match outcome {
-            Ok((committed, (outcomes, alarms))) => {
+            Ok((committed, (outcomes, alarms, created))) => {
                 self.raise(&alarms);
-                Ok(Applied { committed: Some(committed), outcomes, alarms })
+                Ok(Applied { committed: Some(committed), outcomes, alarms, created })
             }
-            Err(Stop::NoChange(outcomes)) => Ok(Applied { committed: None, outcomes, alarms: Vec::new() }),
+            Err(Stop::NoChange(outcomes, created)) => {
+                Ok(Applied { committed: None, outcomes, alarms: Vec::new(), created })
+            }
             Err(Stop::Refused(err)) => Err(err),
         }
     }
@@ -192,7 +285,7 @@ impl ElbStore {
 
     /// The guards' view of the recent past. The first call on a store opened
     /// by this process reads the log's last window (an hour by default).
-    pub fn guard_status(&self) -> Result<GuardStatus, Error> {
+    pub fn guard_status(&self) -> Result<GuardStatus, ElbError> {
         let now = self.read().time().max(crate::clock::Clock::now(&crate::clock::SystemClock));
         Ok(self.ledger()?.status(now, &self.settings.alarms))
     }
@@ -221,9 +314,26 @@ impl ElbStore {
         &self.settings
     }
 
+    /// The store's region: the settings', or the one its load balancers name.
+    pub fn region(&self) -> Option<&str> {
+        self.settings.region.as_deref()
+    }
+
+    /// A resource's ARN as the API gives it (`None` for targets, resources
+    /// that do not exist, or a store whose region is not known).
+    pub fn arn(&self, key: &EntityKey) -> Option<String> {
+        self.read().state().arn(self.region()?, key)
+    }
+
+    /// The resource an ARN names, if it exists now (every part of the ARN
+    /// must agree with it, the region included).
+    pub fn resolve_arn(&self, arn: &str) -> Option<EntityKey> {
+        self.read().state().resolve_arn(self.region()?, arn)
+    }
+
     /// Closes the store, reporting any error.
-    pub fn close(self) -> Result<(), Error> {
-        self.store.close()
+    pub fn close(self) -> Result<(), ElbError> {
+        self.store.close().map_err(ElbError::Store)
     }
 }
 

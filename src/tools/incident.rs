@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use super::args::Args;
 use super::json::Json;
 use crate::elb::{
-    fleet, Alarm, AlarmKind, Command, ElbError, ElbEvent, ElbStore, Entity, EntityKey, HealthState, Observer,
-    OnConflict, RevertMode, RevertSelection, Settings, Taggable, TargetHealth, TargetSpec,
+    fleet, Alarm, AlarmKind, Command, ElbError, ElbEvent, ElbStore, Entity, EntityKey, Observer, OnConflict,
+    RevertMode, RevertSelection, Settings, Taggable, TargetSpec,
 };
 use crate::store::{Create, Options, TxnMeta};
 
@@ -125,8 +125,8 @@ pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outc
     let sink = alarms.clone();
     let observer: Observer = Arc::new(move |alarm: &Alarm| sink.lock().push(alarm.clone()));
     let options = Options::default().create(Create::New).identity("us-east-1", "production");
-    let store =
-        ElbStore::open_observed(dir, options, Settings::default(), Some(observer)).map_err(|e| e.to_string())?;
+    let store = ElbStore::open_observed(dir, options, Settings::in_region("us-east-1"), Some(observer))
+        .map_err(|e| e.to_string())?;
     let mut outcome = Outcome { load_balancers: n, ..Outcome::default() };
 
     clock.line(say, &format!("building a fleet of {n} load balancers (16 resources each) in us-east-1/production"));
@@ -318,27 +318,20 @@ fn traffic(store: &ElbStore, n: u64, round: u64, transactions: u64) -> Result<()
                 Command::UpdateTargetHealth {
                     target_group: tg,
                     target: TargetSpec::new(fleet::target_id(i, t % fleet::TARGETS_PER_GROUP)),
-                    health: TargetHealth {
-                        state: if (t + round).is_multiple_of(2) {
-                            HealthState::Healthy
-                        } else {
-                            HealthState::Unhealthy
-                        },
-                        reason: None,
-                    },
+                    health: fleet::check_result((t + round).is_multiple_of(2), t),
                 },
             ),
             6 | 7 => (
                 "svc:workflow".to_owned(),
                 Command::RegisterTargets {
                     target_group: tg,
-                    targets: vec![TargetSpec::new(format!("i-extra-{round}-{t}"))],
+                    targets: vec![TargetSpec::new(format!("i-e{:016x}", (round << 32) | t))],
                 },
             ),
             _ => (
                 format!("customer:{}", fleet::account(i)),
                 Command::AddTags {
-                    resource: Taggable::LoadBalancer(lb),
+                    resources: vec![Taggable::LoadBalancer(lb)],
                     tags: [("change".to_owned(), format!("{round}-{t}"))].into(),
                 },
             ),

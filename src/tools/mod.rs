@@ -94,6 +94,11 @@ pub fn entity_json(entity: &Entity) -> Json {
             ("port", Json::from(u64::from(t.key.port))),
             ("health", Json::str(t.health.state.as_str())),
         ]),
+        Entity::TrustStore(ts) => fields.extend([
+            ("name", Json::str(&ts.name)),
+            ("account", Json::str(&ts.account)),
+            ("revocations", Json::from(ts.revocations.len() as u64)),
+        ]),
     }
     Json::object(fields)
 }

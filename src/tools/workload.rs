@@ -13,8 +13,7 @@ use parking_lot::Mutex;
 use super::args::Args;
 use super::json::Json;
 use crate::elb::{
-    fleet, Command, CreateLoadBalancer, ElbStore, HealthState, LoadBalancerId, Settings, Taggable, TargetGroupId,
-    TargetHealth, TargetSpec,
+    fleet, Command, CreateLoadBalancer, ElbStore, LoadBalancerId, Settings, Taggable, TargetGroupId, TargetSpec,
 };
 use crate::store::{Create, Options, SyncPolicy, TxnMeta};
 
@@ -100,7 +99,7 @@ fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
     // The load generator makes its own store, or goes on loading the one it
     // made (the kill soak restarts it on the same directory).
     let options = Options::default().create(Create::IfMissing).identity(name, env).sync(sync);
-    let store = ElbStore::open(&dir, options, Settings::default()).map_err(|e| e.to_string())?;
+    let store = ElbStore::open(&dir, options, Settings::in_region("us-east-1")).map_err(|e| e.to_string())?;
     let ack_log = match args.get("--ack-log") {
         Some(path) => Some(Mutex::new(
             std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("{path}: {e}"))?,
@@ -228,7 +227,7 @@ impl Rng {
 /// use elbstore::tools::workload::Mix;
 /// use elbstore::{Create, Options, SyncPolicy, TxnMeta};
 /// let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Never);
-/// let store = ElbStore::open(&dir, options, Settings::default()).unwrap();
+/// let store = ElbStore::open(&dir, options, Settings::in_region("us-east-1")).unwrap();
 /// for i in 0..10 {
 ///     store.execute_with(TxnMeta::new("svc:build", "fleet"), |_, ctx| fleet::reference_commands(i, ctx.seq)).unwrap();
 /// }
@@ -304,14 +303,7 @@ impl Mix {
             0..=59 => Command::UpdateTargetHealth {
                 target_group: tg,
                 target: TargetSpec::new(fleet::target_id(i, self.rng.next() % fleet::TARGETS_PER_GROUP)),
-                health: TargetHealth {
-                    state: if self.rng.next().is_multiple_of(2) {
-                        HealthState::Healthy
-                    } else {
-                        HealthState::Unhealthy
-                    },
-                    reason: None,
-                },
+                health: fleet::check_result(self.rng.next().is_multiple_of(2), roll),
             },
             60..=79 => match self.extra_targets.pop() {
                 Some((group, id)) if roll % 2 == 1 => {
@@ -319,13 +311,13 @@ impl Mix {
                 }
                 other => {
                     self.extra_targets.extend(other);
-                    let id = format!("i-w{w}-{n}");
+                    let id = format!("i-f{w:06x}{n:010x}");
                     self.extra_targets.push((tg, id.clone()));
                     Command::RegisterTargets { target_group: tg, targets: vec![TargetSpec::new(id)] }
                 }
             },
             80..=89 => Command::AddTags {
-                resource: Taggable::LoadBalancer(lb),
+                resources: vec![Taggable::LoadBalancer(lb)],
                 tags: [(format!("k{}", roll % 5), format!("v{n}"))].into(),
             },
             90..=94 => {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::clock::Timestamp;
 use crate::elb::fleet;
-use crate::elb::model::{Attributes, Condition, HealthCheck, SubnetMapping, TargetHealth};
+use crate::elb::model::{Attributes, Condition, HealthCheck, SubnetMapping};
 use crate::elb::{EntityKey, NameProblem, Quotas};
 
 /// A state holding reference load balancer 0 (created by transaction 1) and
@@ -19,6 +19,10 @@ struct World {
     next_seq: u64,
 }
 
+fn settings() -> Settings {
+    Settings::in_region("us-east-1")
+}
+
 fn ctx(seq: u64) -> TxnContext {
     TxnContext { seq, time: Timestamp::from_secs(1_356_380_640 + seq) }
 }
@@ -31,14 +35,14 @@ fn apply_all(state: &mut ElbState, events: &[ElbEvent]) {
 
 fn world() -> World {
     let mut state = ElbState::default();
-    let (events, _) = plan(&state, &fleet::reference_commands(0, 1), &ctx(1), &Settings::default()).unwrap();
+    let (events, _) = plan(&state, &fleet::reference_commands(0, 1), &ctx(1), &settings()).unwrap();
     apply_all(&mut state, &events);
     let nlb = CreateLoadBalancer {
         name: "nlb".into(),
         load_balancer_type: LoadBalancerType::Network,
         ..fleet::load_balancer_spec(0)
     };
-    let (events, _) = plan(&state, &[Command::CreateLoadBalancer(nlb)], &ctx(2), &Settings::default()).unwrap();
+    let (events, _) = plan(&state, &[Command::CreateLoadBalancer(nlb)], &ctx(2), &settings()).unwrap();
     apply_all(&mut state, &events);
     World {
         state,
@@ -54,7 +58,7 @@ fn world() -> World {
 
 impl World {
     fn run(&self, commands: Vec<Command>) -> Result<(Vec<ElbEvent>, Vec<Outcome>)> {
-        self.run_with(commands, &Settings::default())
+        self.run_with(commands, &settings())
     }
 
     fn run_with(&self, commands: Vec<Command>, settings: &Settings) -> Result<(Vec<ElbEvent>, Vec<Outcome>)> {
@@ -76,12 +80,10 @@ impl World {
 fn listener(lb: LoadBalancerId, port: u16, protocol: Protocol, actions: Vec<Action>) -> Command {
     Command::CreateListener(CreateListener {
         load_balancer: lb,
-        port,
-        protocol,
-        certificates: vec![],
-        ssl_policy: None,
+        port: Some(port),
+        protocol: Some(protocol),
         default_actions: actions,
-        tags: Tags::new(),
+        ..CreateListener::default()
     })
 }
 
@@ -102,10 +104,7 @@ fn target_group(name: &str, protocol: Protocol) -> CreateTargetGroup {
         protocol: Some(protocol),
         port: Some(80),
         vpc_id: Some(format!("vpc-{}", fleet::account(0))),
-        target_type: TargetType::Instance,
-        health_check: HealthCheck::default(),
-        attributes: Attributes::new(),
-        tags: Tags::new(),
+        ..CreateTargetGroup::default()
     }
 }
 
@@ -120,8 +119,11 @@ fn value_field(err: ElbError) -> &'static str {
 fn references_must_exist() {
     let w = world();
     let missing_lb = LoadBalancerId(999);
+    // DeleteLoadBalancer: "If the load balancer does not exist or has already
+    // been deleted, the call succeeds."
+    assert_eq!(w.run(vec![Command::DeleteLoadBalancer { load_balancer: missing_lb }]).unwrap().0, vec![]);
     assert!(matches!(
-        w.refuse(vec![Command::DeleteLoadBalancer { load_balancer: missing_lb }]),
+        w.refuse(vec![Command::SetLoadBalancerState { load_balancer: missing_lb, state: LoadBalancerState::Active }]),
         ElbError::LoadBalancerNotFound { id } if id == missing_lb
     ));
     assert!(matches!(
@@ -132,12 +134,16 @@ fn references_must_exist() {
         w.refuse(vec![Command::DeleteRule { rule: RuleId(7) }]),
         ElbError::RuleNotFound { id: RuleId(7) }
     ));
-    assert!(matches!(
-        w.refuse(vec![Command::DeleteTargetGroup { target_group: TargetGroupId(7) }]),
-        ElbError::TargetGroupNotFound { id: TargetGroupId(7) }
-    ));
-    let err =
-        w.refuse(vec![Command::DeregisterTargets { target_group: w.tg, targets: vec![TargetSpec::new("i-nope")] }]);
+    // DeleteTargetGroup lists no TargetGroupNotFound; DeregisterTargets of
+    // a target that is not registered "returns successfully".
+    assert_eq!(w.run(vec![Command::DeleteTargetGroup { target_group: TargetGroupId(7) }]).unwrap().0, vec![]);
+    let nope = Command::DeregisterTargets { target_group: w.tg, targets: vec![TargetSpec::new("i-nope")] };
+    assert_eq!(w.run(vec![nope]).unwrap(), (vec![], vec![Outcome::Changed(0)]));
+    let err = w.refuse(vec![Command::UpdateTargetHealth {
+        target_group: w.tg,
+        target: TargetSpec::new("i-nope"),
+        health: TargetHealth::new(HealthState::Healthy, None),
+    }]);
     assert!(matches!(err, ElbError::TargetNotRegistered { target } if &*target.id == "i-nope" && target.port == 8080));
     // A listener naming a missing target group.
     let err = w.refuse(vec![listener(w.lb, 8080, Protocol::Http, vec![Action::forward(TargetGroupId(5))])]);
@@ -147,7 +153,8 @@ fn references_must_exist() {
 #[test]
 fn names_are_unique_per_account_and_follow_the_rules() {
     let w = world();
-    let err = w.refuse(vec![Command::CreateLoadBalancer(fleet::load_balancer_spec(0))]);
+    let different = CreateLoadBalancer { scheme: Scheme::InternetFacing, ..fleet::load_balancer_spec(0) };
+    let err = w.refuse(vec![Command::CreateLoadBalancer(different)]);
     assert!(matches!(err, ElbError::DuplicateLoadBalancerName { ref account, ref name }
         if *account == fleet::account(0) && name == "lb-0"));
     let err = w.refuse(vec![Command::CreateTargetGroup(target_group("lb-0", Protocol::Http))]);
@@ -167,7 +174,8 @@ fn names_are_unique_per_account_and_follow_the_rules() {
 #[test]
 fn listener_ports_are_unique_and_in_range() {
     let w = world();
-    let err = w.refuse(vec![listener(w.lb, 80, Protocol::Http, vec![Action::forward(w.tg)])]);
+    let fixed = Action::FixedResponse { status_code: 404, content_type: None, body: None };
+    let err = w.refuse(vec![listener(w.lb, 80, Protocol::Http, vec![fixed])]);
     assert!(
         matches!(err, ElbError::PortInUse { load_balancer, port: 80, listener } if load_balancer == w.lb && listener == w.http)
     );
@@ -194,9 +202,10 @@ fn https_and_tls_need_a_certificate() {
     let w = world();
     let err = w.refuse(vec![listener(w.lb, 8443, Protocol::Https, vec![Action::forward(w.tg)])]);
     assert!(matches!(err, ElbError::CertificateRequired { protocol: Protocol::Https }));
-    let certificates = w.state.listener(w.https).unwrap().certificates.clone();
+    // RemoveListenerCertificates: the default certificate cannot be removed.
+    let certificates = vec![w.state.listener(w.https).unwrap().default_certificate.clone().unwrap()];
     let err = w.refuse(vec![Command::RemoveListenerCertificates { listener: w.https, certificates }]);
-    assert!(matches!(err, ElbError::CertificateRequired { protocol: Protocol::Https }));
+    assert!(matches!(err, ElbError::OperationNotPermitted { .. }));
 }
 
 #[test]
@@ -250,7 +259,7 @@ fn rules_exist_only_on_application_load_balancers() {
         Outcome::TargetGroupCreated(id) => *id,
         other => panic!("{other:?}"),
     };
-    let nlb_listener = match &w.commit(vec![listener(w.nlb, 53, Protocol::Udp, vec![Action::forward(tg)])])[0] {
+    let nlb_listener = match &w.commit(vec![listener(w.nlb, 53, Protocol::Tcp, vec![Action::forward(tg)])])[0] {
         Outcome::ListenerCreated(id) => *id,
         other => panic!("{other:?}"),
     };
@@ -264,8 +273,8 @@ fn target_groups_must_fit_the_load_balancer() {
     let mut w = world();
     // An HTTP target group cannot serve a network load balancer.
     let err = w.refuse(vec![listener(w.nlb, 81, Protocol::Tcp, vec![Action::forward(w.tg)])]);
-    assert!(matches!(err, ElbError::IncompatibleTargetGroup { target_group, load_balancer, .. }
-        if target_group == w.tg && load_balancer == w.nlb));
+    assert!(matches!(err, ElbError::IncompatibleProtocols { target_group, listener_protocol: Protocol::Tcp, .. }
+        if target_group == w.tg));
     let other_vpc = CreateTargetGroup { vpc_id: Some("vpc-other".into()), ..target_group("elsewhere", Protocol::Http) };
     let tg = match &w.commit(vec![Command::CreateTargetGroup(other_vpc)])[0] {
         Outcome::TargetGroupCreated(id) => *id,
@@ -289,7 +298,9 @@ fn a_target_group_in_use_cannot_be_deleted() {
         ])
         .unwrap();
     assert_eq!(outcomes, vec![Outcome::Changed(5), Outcome::Changed(11)]);
-    assert_eq!(events.len(), 16);
+    // The load balancer's 5 resources, its 10 targets marked unused when no
+    // load balancer uses their group any more, then the group and its targets.
+    assert_eq!(events.len(), 5 + 10 + 11);
 }
 
 #[test]
@@ -309,7 +320,7 @@ const DELETION_PROTECTION_KEY: &str = crate::elb::DELETION_PROTECTION;
 fn quotas_are_enforced() {
     let w = world();
     let settings = |f: fn(&mut Quotas)| {
-        let mut s = Settings::default();
+        let mut s = self::settings();
         f(&mut s.quotas);
         s
     };
@@ -323,19 +334,19 @@ fn quotas_are_enforced() {
     let s = settings(|q| q.rules_per_load_balancer = 2);
     assert_eq!(quota(w.run_with(vec![rule(w.http, 30, w.tg)], &s).unwrap_err()), ("rules_per_load_balancer", 2));
     let s = settings(|q| q.targets_per_target_group = 10);
-    let more = Command::RegisterTargets { target_group: w.tg, targets: vec![TargetSpec::new("i-more")] };
+    let more = Command::RegisterTargets { target_group: w.tg, targets: vec![TargetSpec::new("i-0123456789abcdef0")] };
     assert_eq!(quota(w.run_with(vec![more], &s).unwrap_err()), ("targets_per_target_group", 10));
-    let s = settings(|q| q.load_balancers_per_account = 2);
-    let third = CreateLoadBalancer { name: "third".into(), ..fleet::load_balancer_spec(0) };
+    let s = settings(|q| q.application_load_balancers_per_account = 1);
+    let second = CreateLoadBalancer { name: "second".into(), ..fleet::load_balancer_spec(0) };
     assert_eq!(
-        quota(w.run_with(vec![Command::CreateLoadBalancer(third)], &s).unwrap_err()),
-        ("load_balancers_per_account", 2)
+        quota(w.run_with(vec![Command::CreateLoadBalancer(second)], &s).unwrap_err()),
+        ("application_load_balancers_per_account", 1)
     );
     let s = settings(|q| q.target_groups_per_account = 1);
     let second = Command::CreateTargetGroup(target_group("second", Protocol::Http));
     assert_eq!(quota(w.run_with(vec![second], &s).unwrap_err()), ("target_groups_per_account", 1));
     let tags: Tags = (0..51).map(|i| (format!("k{i}"), String::new())).collect();
-    let err = w.refuse(vec![Command::AddTags { resource: Taggable::LoadBalancer(w.lb), tags }]);
+    let err = w.refuse(vec![Command::AddTags { resources: vec![Taggable::LoadBalancer(w.lb)], tags }]);
     assert_eq!(quota(err), ("tags_per_resource", 50));
 }
 
@@ -349,9 +360,16 @@ fn field_values_are_checked_and_named() {
     assert_eq!(value_field(w.refuse(vec![Command::CreateTargetGroup(bad_check)])), "health_check.interval_seconds");
     let bad = Command::ModifyTargetGroup {
         target_group: w.tg,
-        health_check: HealthCheck { timeout_seconds: 40, interval_seconds: 30, ..HealthCheck::default() },
+        health_check: ModifyHealthCheck {
+            timeout_seconds: Some(40),
+            interval_seconds: Some(30),
+            ..ModifyHealthCheck::default()
+        },
     };
-    assert_eq!(value_field(w.refuse(vec![bad])), "health_check.timeout_seconds");
+    assert!(matches!(
+        w.refuse(vec![bad]),
+        ElbError::InvalidConfiguration { field: "health_check.timeout_seconds", .. }
+    ));
     let attrs = Attributes::from([("idle_timeout.timeout_seconds".to_owned(), "9999".to_owned())]);
     let err = w.refuse(vec![Command::ModifyLoadBalancerAttributes { load_balancer: w.lb, attributes: attrs }]);
     assert_eq!(value_field(err), "attributes.idle_timeout.timeout_seconds");
@@ -359,19 +377,20 @@ fn field_values_are_checked_and_named() {
         load_balancer: w.nlb,
         ip_address_type: IpAddressType::DualstackWithoutPublicIpv4,
     }]);
-    assert_eq!(value_field(err), "ip_address_type");
+    assert!(matches!(err, ElbError::InvalidConfiguration { field: "ip_address_type", .. }));
 }
 
 #[test]
 fn a_transaction_is_all_or_nothing() {
     let w = world();
     let ok = CreateLoadBalancer { name: "fresh".into(), ..fleet::load_balancer_spec(0) };
-    let err =
-        w.refuse(vec![Command::CreateLoadBalancer(ok), Command::CreateLoadBalancer(fleet::load_balancer_spec(0))]);
+    let clash = CreateLoadBalancer { scheme: Scheme::InternetFacing, ..fleet::load_balancer_spec(0) };
+    let err = w.refuse(vec![Command::CreateLoadBalancer(ok), Command::CreateLoadBalancer(clash)]);
     assert!(matches!(err, ElbError::DuplicateLoadBalancerName { .. }));
     // A later command sees an earlier one's effects: a duplicate within the transaction.
     let twice = CreateLoadBalancer { name: "twice".into(), ..fleet::load_balancer_spec(0) };
-    let err = w.refuse(vec![Command::CreateLoadBalancer(twice.clone()), Command::CreateLoadBalancer(twice)]);
+    let other = CreateLoadBalancer { scheme: Scheme::InternetFacing, ..twice.clone() };
+    let err = w.refuse(vec![Command::CreateLoadBalancer(twice), Command::CreateLoadBalancer(other)]);
     assert!(matches!(err, ElbError::DuplicateLoadBalancerName { ref name, .. } if name == "twice"));
 }
 
@@ -379,7 +398,7 @@ fn a_transaction_is_all_or_nothing() {
 fn deleting_a_load_balancer_records_its_rules_and_listeners_with_full_values() {
     let w = world();
     let (events, _) = w.run(vec![Command::DeleteLoadBalancer { load_balancer: w.lb }]).unwrap();
-    let keys: Vec<EntityKey> = events.iter().map(ElbEvent::key).collect();
+    let keys: Vec<EntityKey> = events[..5].iter().map(ElbEvent::key).collect();
     assert_eq!(
         keys,
         vec![
@@ -390,7 +409,12 @@ fn deleting_a_load_balancer_records_its_rules_and_listeners_with_full_values() {
             EntityKey::LoadBalancer(w.lb),
         ]
     );
-    for event in &events {
+    // Then its group's targets become unused (Target.NotInUse).
+    for event in &events[5..] {
+        let ElbEvent::Updated { after: Entity::Target(t), .. } = event else { panic!("{event:?}") };
+        assert_eq!(t.health, TargetHealth::new(HealthState::Unused, Some(HealthReason::NotInUse)));
+    }
+    for event in &events[..5] {
         let ElbEvent::Deleted(entity) = event else { panic!("{event:?}") };
         assert_eq!(Some(entity.clone()), w.state.entity(&entity.key()), "the deletion carries the whole value");
     }
@@ -408,7 +432,7 @@ fn no_op_commands_produce_no_events() {
 #[test]
 fn target_health_updates_carry_before_and_after() {
     let w = world();
-    let health = TargetHealth { state: HealthState::Unhealthy, reason: Some("Target.Timeout".into()) };
+    let health = TargetHealth { state: HealthState::Unhealthy, reason: Some(HealthReason::Timeout) };
     let (events, _) = w
         .run(vec![Command::UpdateTargetHealth {
             target_group: w.tg,

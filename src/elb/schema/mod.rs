@@ -1,20 +1,33 @@
 //! The ELB model's schema versions. `v1` holds schema 1's types, frozen;
-//! [`upcast_v1`] turns a schema-1 event into the current model's events. The
-//! model is at schema 1 today, so the mapping is one to one, field by field;
-//! the first model change raises `ElbState::SCHEMA_VERSION`, changes this
-//! mapping where the model changed, and calls it from
-//! `ElbState::upcast_event` (docs/FORMAT.md, "How to change the model").
+//! [`upcast_v1`] turns a schema-1 event into the current model's events and
+//! [`upcast_state_v1`] a schema-1 snapshot into the current state
+//! (docs/FORMAT.md, "Schema versions" and "How to change the model").
+//!
+//! Schema 2 (the ELBv2 fidelity changes) from schema 1:
+//! - a listener's first certificate became its `default_certificate`, the
+//!   others its `certificates`; listeners gained `attributes` (empty) and
+//!   `mutual_authentication` (off);
+//! - target groups gained `protocol_version` (HTTP1 for HTTP and HTTPS
+//!   groups, as the API defaults) and `ip_address_type` (ipv4);
+//! - load balancers gained `capacity_units` and `ipv4_ipam_pool` (none);
+//! - a target's health reason became `HealthReason`: a schema-1 reason the
+//!   API does not define is dropped; targets gained `draining_until` (none);
+//! - protocols, health states, actions and entities gained variants (trust
+//!   stores among them), which schema-1 records never hold.
 
 use std::sync::Arc;
 
 use super::event::{ElbEvent, Entity};
 use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey};
 use super::model::{
-    Action, Condition, HealthCheck, HealthState, IpAddressType, Listener, LoadBalancer, LoadBalancerState,
-    LoadBalancerType, Protocol, Rule, Scheme, SubnetMapping, Target, TargetGroup, TargetHealth, TargetType,
-    WeightedTargetGroup,
+    Action, Condition, HealthCheck, HealthReason, HealthState, IpAddressType, Listener, LoadBalancer,
+    LoadBalancerState, LoadBalancerType, Protocol, ProtocolVersion, Rule, Scheme, SubnetMapping, Target, TargetGroup,
+    TargetGroupIpAddressType, TargetHealth, TargetType, WeightedTargetGroup,
 };
+use super::state::ElbState;
 use crate::clock::Timestamp;
+use crate::codec::{self, CodecError, OldBytes};
+use crate::store::StateMachine;
 
 pub mod v1;
 
@@ -27,6 +40,36 @@ pub fn upcast_v1(event: v1::ElbEvent) -> Vec<ElbEvent> {
         }
         v1::ElbEvent::Deleted(entity) => ElbEvent::Deleted(entity_v1(entity)),
     }]
+}
+
+/// The current state a schema-1 snapshot holds: its five sections (load
+/// balancers, listeners, rules, target groups, targets), each a byte string
+/// of one map, decoded with the frozen types and upcast entity by entity.
+pub fn upcast_state_v1(old: &mut OldBytes<'_>) -> Result<ElbState, CodecError> {
+    type Sections = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+    let (lbs, listeners, rules, groups, targets): Sections = old.decode()?;
+    fn section<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, CodecError> {
+        codec::decode(bytes, bytes.len() as u64)
+    }
+    let mut entities: Vec<v1::Entity> = Vec::new();
+    entities.extend(
+        section::<(u64, v1::LoadBalancer)>(&lbs)?.into_iter().map(|(_, v)| v1::Entity::LoadBalancer(Box::new(v))),
+    );
+    entities.extend(
+        section::<(u64, v1::TargetGroup)>(&groups)?.into_iter().map(|(_, v)| v1::Entity::TargetGroup(Box::new(v))),
+    );
+    entities.extend(
+        section::<(u64, v1::Listener)>(&listeners)?.into_iter().map(|(_, v)| v1::Entity::Listener(Box::new(v))),
+    );
+    entities.extend(section::<(u64, v1::Rule)>(&rules)?.into_iter().map(|(_, v)| v1::Entity::Rule(Box::new(v))));
+    for (_, group) in section::<(u64, Vec<(v1::TargetKey, v1::Target)>)>(&targets)? {
+        entities.extend(group.into_iter().map(|(_, t)| v1::Entity::Target(Box::new(t))));
+    }
+    let mut state = ElbState::default();
+    for entity in entities {
+        state.apply(&ElbEvent::Created(entity_v1(entity)));
+    }
+    Ok(state)
 }
 
 fn entity_v1(entity: v1::Entity) -> Entity {
@@ -68,19 +111,25 @@ fn entity_v1(entity: v1::Entity) -> Entity {
                 created: Timestamp(lb.created),
                 attributes: lb.attributes,
                 tags: lb.tags,
+                capacity_units: None,
+                ipv4_ipam_pool: None,
             }))
         }
         v1::Entity::Listener(l) => {
             let l = *l;
+            let mut certificates = l.certificates.into_iter();
             Entity::Listener(Arc::new(Listener {
                 id: ListenerId(l.id),
                 load_balancer: LoadBalancerId(l.load_balancer),
                 port: l.port,
                 protocol: protocol_v1(l.protocol),
-                certificates: l.certificates,
+                default_certificate: certificates.next(),
+                certificates: certificates.collect(),
                 ssl_policy: l.ssl_policy,
                 default_actions: l.default_actions.into_iter().map(action_v1).collect(),
                 tags: l.tags,
+                attributes: Default::default(),
+                mutual_authentication: None,
             }))
         }
         v1::Entity::Rule(r) => {
@@ -96,11 +145,15 @@ fn entity_v1(entity: v1::Entity) -> Entity {
         }
         v1::Entity::TargetGroup(tg) => {
             let tg = *tg;
+            let protocol = tg.protocol.map(protocol_v1);
             Entity::TargetGroup(Arc::new(TargetGroup {
                 id: TargetGroupId(tg.id),
                 account: tg.account,
                 name: tg.name,
-                protocol: tg.protocol.map(protocol_v1),
+                protocol,
+                protocol_version: matches!(protocol, Some(Protocol::Http | Protocol::Https))
+                    .then_some(ProtocolVersion::Http1),
+                ip_address_type: TargetGroupIpAddressType::Ipv4,
                 port: tg.port,
                 vpc_id: tg.vpc_id,
                 target_type: match tg.target_type {
@@ -132,8 +185,9 @@ fn entity_v1(entity: v1::Entity) -> Entity {
                         v1::HealthState::Draining => HealthState::Draining,
                         v1::HealthState::Unavailable => HealthState::Unavailable,
                     },
-                    reason: t.health.reason,
+                    reason: t.health.reason.as_deref().and_then(HealthReason::parse),
                 },
+                draining_until: None,
             }))
         }
     }
@@ -199,13 +253,56 @@ mod tests {
 
     use super::*;
     use crate::codec::{self, OldBytes};
-    use crate::elb::ElbState;
-    use crate::store::{StateMachine, TxnMeta};
+    use crate::store::TxnMeta;
     use crate::wal::{decode_frame, SEGMENT_HEADER_BYTES};
 
-    /// Every event of every record of the v1 fixture, decoded with the frozen
-    /// types and upcast, is exactly what the current model decodes: the
-    /// frozen module matches what schema 1 wrote, and `upcast_v1` is complete.
+    /// Every event of every record of the v1 fixture decodes with the frozen
+    /// types (all of its bytes) and upcasts one to one, with the effects the
+    /// module documents: every schema-1 field kept, the new ones as said.
+    fn check_upcast(old: v1::ElbEvent, new: &ElbEvent) {
+        let entities = match (old, new) {
+            (v1::ElbEvent::Created(o), ElbEvent::Created(n)) | (v1::ElbEvent::Deleted(o), ElbEvent::Deleted(n)) => {
+                vec![(o, n)]
+            }
+            (v1::ElbEvent::Updated { before, after }, ElbEvent::Updated { before: b, after: a }) => {
+                vec![(before, b), (after, a)]
+            }
+            (old, new) => panic!("{old:?} became {new:?}"),
+        };
+        for (old, new) in entities {
+            match (old, new) {
+                (v1::Entity::LoadBalancer(o), Entity::LoadBalancer(n)) => {
+                    assert_eq!(
+                        (o.id, &o.name, &o.dns_name, &o.attributes),
+                        (n.id.0, &n.name, &n.dns_name, &n.attributes)
+                    );
+                    assert_eq!((n.capacity_units, &n.ipv4_ipam_pool), (None, &None));
+                }
+                (v1::Entity::Listener(o), Entity::Listener(n)) => {
+                    assert_eq!(o.certificates.first(), n.default_certificate.as_ref());
+                    assert_eq!(o.certificates.get(1..).unwrap_or_default(), &n.certificates[..]);
+                    assert_eq!((o.port, &o.ssl_policy, &o.tags), (n.port, &n.ssl_policy, &n.tags));
+                    assert!(n.attributes.is_empty() && n.mutual_authentication.is_none());
+                }
+                (v1::Entity::TargetGroup(o), Entity::TargetGroup(n)) => {
+                    assert_eq!((o.id, &o.name, o.port, &o.attributes), (n.id.0, &n.name, n.port, &n.attributes));
+                    let http = matches!(o.protocol, Some(v1::Protocol::Http | v1::Protocol::Https));
+                    assert_eq!(n.protocol_version, http.then_some(ProtocolVersion::Http1));
+                    assert_eq!(n.ip_address_type, TargetGroupIpAddressType::Ipv4);
+                }
+                (v1::Entity::Target(o), Entity::Target(n)) => {
+                    assert_eq!((&*o.key.id, o.key.port), (&*n.key.id, n.key.port));
+                    assert_eq!(o.health.reason.as_deref().and_then(HealthReason::parse), n.health.reason);
+                    assert_eq!(n.draining_until, None);
+                }
+                (v1::Entity::Rule(o), Entity::Rule(n)) => {
+                    assert_eq!((o.id, o.priority, &o.tags), (n.id.0, n.priority, &n.tags));
+                }
+                (old, new) => panic!("{old:?} became {new:?}"),
+            }
+        }
+    }
+
     #[test]
     fn the_frozen_v1_types_read_every_record_of_the_v1_fixture() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/store");
@@ -230,10 +327,12 @@ mod tests {
                 let upcast: Vec<ElbEvent> =
                     (0..count).flat_map(|_| upcast_v1(old.decode::<v1::ElbEvent>().unwrap())).collect();
                 assert_eq!(old.remaining(), 0);
-                // Schema 1 is today's model: the payload decodes as it is.
-                assert_eq!(ElbState::SCHEMA_VERSION, 1, "after a model change, compare with the upcast instead");
-                let current: (TxnMeta, Vec<ElbEvent>) = codec::decode(body, u64::MAX).unwrap();
-                assert_eq!((meta, upcast), current, "record {}", frame.seq);
+                // The documented effects of the upcast (see the module's docs).
+                let (old_meta, old_events): (TxnMeta, Vec<v1::ElbEvent>) = codec::decode(body, u64::MAX).unwrap();
+                assert_eq!(old_meta, meta);
+                for (old, new) in old_events.into_iter().zip(&upcast) {
+                    check_upcast(old, new);
+                }
                 records += 1;
                 events += count;
             }
