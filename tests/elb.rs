@@ -52,8 +52,7 @@ impl Model {
         let groups: Vec<TargetGroupId> = self.tgs.keys().copied().collect();
         for group in groups {
             let used = !self.users(group).is_empty();
-            for ((g, _), state) in self.targets.iter_mut().filter(|((g, _), _)| *g == group) {
-                let _ = g;
+            for (_, state) in self.targets.iter_mut().filter(|((g, _), _)| *g == group) {
                 match (*state, used) {
                     (HealthState::Draining, _) => {}
                     (_, false) => *state = HealthState::Unused,

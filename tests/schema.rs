@@ -323,7 +323,7 @@ fn other_types(w: &Writer, account: &str) {
 /// accounts, then the association removed), listener attributes, capacity
 /// reservations, IPAM pools, authenticate actions, IPv6 and gRPC groups,
 /// draining and its completion.
-fn schema_2_features(w: &Writer, account: &str, other_account: &str) {
+fn schema_2_features(w: &Writer, account: &str) {
     let bundle = |key: &str| S3Object { bucket: "ca-bundles".into(), key: key.into(), version: None };
     let seq = w.run(
         provisioner("trust stores"),
@@ -455,7 +455,6 @@ fn schema_2_features(w: &Writer, account: &str, other_account: &str) {
     // A listener of another account verifies with a shared trust store; its
     // owner then removes the association.
     assert_ne!(fleet::account(50), account);
-    let _ = other_account;
     let other_https = w.listener(50, 443);
     w.run(
         TxnMeta::new("ops:partner", "verify partners' clients").with_ticket("CHG-4"),
@@ -687,7 +686,7 @@ fn write_fixture(dir: &Path) -> Vec<u64> {
     }
     points.push(source.read().seq());
     other_types(&w, "200000000000");
-    schema_2_features(&w, &fleet::account(2), &fleet::account(50));
+    schema_2_features(&w, &fleet::account(2));
     for i in (0..LOAD_BALANCERS).step_by(16) {
         churn(&w, i, if i % 32 == 0 { "ops:alice" } else { "svc:deployer" });
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId};
-use super::model::{Listener, LoadBalancer, Rule, Target, TargetGroup, TrustStore};
+use super::model::{Listener, LoadBalancer, Rule, Tags, Target, TargetGroup, TrustStore};
 
 /// The kinds of resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,6 +134,35 @@ impl Entity {
             Entity::TargetGroup(tg) => tg.name.clone(),
             Entity::Target(t) => format!("{}:{}", t.key.id, t.key.port),
             Entity::TrustStore(ts) => ts.name.clone(),
+        }
+    }
+
+    /// Its tags (`None` for targets, which have none).
+    pub fn tags(&self) -> Option<&Tags> {
+        match self {
+            Entity::LoadBalancer(v) => Some(&v.tags),
+            Entity::Listener(v) => Some(&v.tags),
+            Entity::Rule(v) => Some(&v.tags),
+            Entity::TargetGroup(v) => Some(&v.tags),
+            Entity::TrustStore(v) => Some(&v.tags),
+            Entity::Target(_) => None,
+        }
+    }
+
+    /// The same resource with other tags (a target, which has none, is returned as it is).
+    pub fn with_tags(&self, tags: Tags) -> Entity {
+        fn with<T: Clone>(value: &Arc<T>, set: impl FnOnce(&mut T)) -> Arc<T> {
+            let mut value = (**value).clone();
+            set(&mut value);
+            Arc::new(value)
+        }
+        match self {
+            Entity::LoadBalancer(v) => Entity::LoadBalancer(with(v, |v| v.tags = tags)),
+            Entity::Listener(v) => Entity::Listener(with(v, |v| v.tags = tags)),
+            Entity::Rule(v) => Entity::Rule(with(v, |v| v.tags = tags)),
+            Entity::TargetGroup(v) => Entity::TargetGroup(with(v, |v| v.tags = tags)),
+            Entity::TrustStore(v) => Entity::TrustStore(with(v, |v| v.tags = tags)),
+            Entity::Target(_) => self.clone(),
         }
     }
 }

@@ -135,6 +135,17 @@ impl Planner<'_> {
         self.state.trust_store(id).cloned().ok_or(ElbError::TrustStoreNotFound { id })
     }
 
+    /// A resource that carries tags, or the error naming it as missing.
+    fn taggable(&self, resource: Taggable) -> Result<Entity> {
+        Ok(match resource {
+            Taggable::LoadBalancer(id) => Entity::LoadBalancer(self.load_balancer(id)?),
+            Taggable::Listener(id) => Entity::Listener(self.listener(id)?),
+            Taggable::Rule(id) => Entity::Rule(self.rule(id)?),
+            Taggable::TargetGroup(id) => Entity::TargetGroup(self.target_group(id)?),
+            Taggable::TrustStore(id) => Entity::TrustStore(self.trust_store(id)?),
+        })
+    }
+
     /// The region new resources are made in: the settings', else the one the
     /// store's load balancers name.
     fn region(&self) -> Result<String> {
@@ -703,13 +714,12 @@ impl Planner<'_> {
             after.ssl_policy = None;
             after.mutual_authentication = None;
         }
+        // What the command names, else what the listener keeps (nothing, for
+        // a protocol without TLS: then anything named is refused).
         let certificate = m.default_certificate.as_ref().or(after.default_certificate.as_ref()).cloned();
         let policy = m.ssl_policy.as_ref().or(after.ssl_policy.as_ref()).cloned();
-        if !secure(after.protocol) && (m.default_certificate.is_some() || m.ssl_policy.is_some()) {
-            self.check_security(after.protocol, m.default_certificate.as_ref(), m.ssl_policy.as_ref())?;
-        }
         after.ssl_policy = self.check_security(after.protocol, certificate.as_ref(), policy.as_ref())?;
-        after.default_certificate = certificate.filter(|_| secure(after.protocol));
+        after.default_certificate = certificate;
         if let Some(actions) = &m.default_actions {
             after.default_actions = actions.clone();
         }
@@ -860,8 +870,8 @@ impl Planner<'_> {
             let limit = quotas.geneve_target_groups_per_account;
             let geneve = self
                 .state
-                .target_groups()
-                .filter(|g| g.account == c.account && g.protocol == Some(Protocol::Geneve))
+                .target_groups_of_account(&c.account)
+                .filter(|g| g.protocol == Some(Protocol::Geneve))
                 .count();
             if geneve >= limit {
                 return Err(ElbError::QuotaExceeded { quota: "geneve_target_groups_per_account", limit });
@@ -1030,9 +1040,7 @@ impl Planner<'_> {
         let in_use = self.state.users_of(id).next().is_some();
         let mut changed = 0;
         for spec in targets {
-            let canonical =
-                validate::target_id(tg.target_type, tg.ip_address_type, &spec.id).unwrap_or_else(|_| spec.id.clone());
-            let key = target_key(&tg, &canonical, spec.port)?;
+            let key = registered_key(&tg, spec)?;
             // DeregisterTargets: "If the specified target does not exist, the
             // action returns successfully."
             let Some(target) = self.state.target(&key).cloned() else { continue };
@@ -1061,9 +1069,7 @@ impl Planner<'_> {
     /// the store's to decide, so targets in them take no check results.
     fn update_target_health(&mut self, id: TargetGroupId, spec: &TargetSpec, health: &TargetHealth) -> Result<Outcome> {
         let tg = self.target_group(id)?;
-        let canonical =
-            validate::target_id(tg.target_type, tg.ip_address_type, &spec.id).unwrap_or_else(|_| spec.id.clone());
-        let key = target_key(&tg, &canonical, spec.port)?;
+        let key = registered_key(&tg, spec)?;
         let current = self.state.target(&key).cloned().ok_or(ElbError::TargetNotRegistered { target: key.clone() })?;
         let refuse = |problem| ElbError::InvalidHealthTransition {
             target: key.clone(),
@@ -1172,43 +1178,11 @@ impl Planner<'_> {
         }
         let mut changed = 0;
         for resource in resources {
-            let (before, after) = match *resource {
-                Taggable::LoadBalancer(id) => {
-                    let lb = self.load_balancer(id)?;
-                    let mut after = (*lb).clone();
-                    edit(&mut after.tags);
-                    validate::tags(&after.tags, quotas)?;
-                    (Entity::LoadBalancer(lb), Entity::LoadBalancer(Arc::new(after)))
-                }
-                Taggable::Listener(id) => {
-                    let listener = self.listener(id)?;
-                    let mut after = (*listener).clone();
-                    edit(&mut after.tags);
-                    validate::tags(&after.tags, quotas)?;
-                    (Entity::Listener(listener), Entity::Listener(Arc::new(after)))
-                }
-                Taggable::Rule(id) => {
-                    let rule = self.rule(id)?;
-                    let mut after = (*rule).clone();
-                    edit(&mut after.tags);
-                    validate::tags(&after.tags, quotas)?;
-                    (Entity::Rule(rule), Entity::Rule(Arc::new(after)))
-                }
-                Taggable::TargetGroup(id) => {
-                    let tg = self.target_group(id)?;
-                    let mut after = (*tg).clone();
-                    edit(&mut after.tags);
-                    validate::tags(&after.tags, quotas)?;
-                    (Entity::TargetGroup(tg), Entity::TargetGroup(Arc::new(after)))
-                }
-                Taggable::TrustStore(id) => {
-                    let ts = self.trust_store(id)?;
-                    let mut after = (*ts).clone();
-                    edit(&mut after.tags);
-                    validate::tags(&after.tags, quotas)?;
-                    (Entity::TrustStore(ts), Entity::TrustStore(Arc::new(after)))
-                }
-            };
+            let before = self.taggable(*resource)?;
+            let mut tags = before.tags().cloned().unwrap_or_default();
+            edit(&mut tags);
+            validate::tags(&tags, quotas)?;
+            let after = before.with_tags(tags);
             if let Outcome::Changed(n) = self.update(before, after) {
                 changed += n;
             }
@@ -1246,6 +1220,14 @@ fn check_ip_address_type(lb_type: LoadBalancerType, scheme: Scheme, ip: IpAddres
         ));
     }
     Ok(())
+}
+
+/// The key of a target a command names that may already be registered: an
+/// IP address in its canonical form; any other id as given, since targets
+/// registered before the id rules (schema 1) must stay reachable.
+fn registered_key(tg: &TargetGroup, spec: &TargetSpec) -> Result<TargetKey> {
+    let id = validate::target_id(tg.target_type, tg.ip_address_type, &spec.id).unwrap_or_else(|_| spec.id.clone());
+    target_key(tg, &id, spec.port)
 }
 
 /// The key of a target named in a command: its port defaults to the group's.

@@ -289,6 +289,16 @@ fn users(actions: &[super::model::Action]) -> impl Iterator<Item = TargetGroupId
     actions.iter().flat_map(|a| a.target_groups())
 }
 
+/// The trust store a listener's mutual TLS verifies with.
+fn trust_store_of(listener: &Listener) -> Option<TrustStoreId> {
+    listener.mutual_authentication.as_ref().and_then(|m| m.trust_store)
+}
+
+/// The ids an index by (account, name) holds for one account, by name.
+fn of_account<'a, V>(names: &'a OrdMap<(String, String), V>, account: &'a str) -> impl Iterator<Item = &'a V> + 'a {
+    names.range((account.to_owned(), String::new())..).take_while(move |((a, _), _)| a == account).map(|(_, id)| id)
+}
+
 impl Index {
     /// Indexes every resource except targets (which no index covers).
     fn add_all(&mut self, resources: &Resources) {
@@ -319,6 +329,9 @@ impl Index {
                 for tg in users(&l.default_actions) {
                     self.target_group_users.insert((tg, EntityKey::Listener(l.id)));
                 }
+                if let Some(ts) = trust_store_of(l) {
+                    self.trust_store_users.insert((ts, l.id));
+                }
             }
             Entity::Rule(rule) => {
                 self.rules_by_listener.insert((rule.listener, rule.id));
@@ -336,11 +349,6 @@ impl Index {
             }
             Entity::TrustStore(ts) => {
                 self.trust_store_names.insert((ts.account.clone(), ts.name.clone()), ts.id);
-            }
-        }
-        if let Entity::Listener(l) = entity {
-            if let Some(ts) = l.mutual_authentication.as_ref().and_then(|m| m.trust_store) {
-                self.trust_store_users.insert((ts, l.id));
             }
         }
     }
@@ -365,6 +373,9 @@ impl Index {
                 for tg in users(&l.default_actions) {
                     self.target_group_users.remove(&(tg, EntityKey::Listener(l.id)));
                 }
+                if let Some(ts) = trust_store_of(l) {
+                    self.trust_store_users.remove(&(ts, l.id));
+                }
             }
             Entity::Rule(rule) => {
                 self.rules_by_listener.remove(&(rule.listener, rule.id));
@@ -382,11 +393,6 @@ impl Index {
             }
             Entity::TrustStore(ts) => {
                 self.trust_store_names.remove(&(ts.account.clone(), ts.name.clone()));
-            }
-        }
-        if let Entity::Listener(l) = entity {
-            if let Some(ts) = l.mutual_authentication.as_ref().and_then(|m| m.trust_store) {
-                self.trust_store_users.remove(&(ts, l.id));
             }
         }
     }
@@ -480,8 +486,7 @@ impl ElbState {
 
     /// How many load balancers an account has.
     pub fn load_balancer_count(&self, account: &str) -> usize {
-        let from = (account.to_owned(), String::new());
-        self.index.load_balancer_names.range(from..).take_while(|((a, _), _)| a == account).count()
+        of_account(&self.index.load_balancer_names, account).count()
     }
 
     /// A listener by id.
@@ -528,8 +533,12 @@ impl ElbState {
 
     /// How many target groups an account has.
     pub fn target_group_count(&self, account: &str) -> usize {
-        let from = (account.to_owned(), String::new());
-        self.index.target_group_names.range(from..).take_while(|((a, _), _)| a == account).count()
+        of_account(&self.index.target_group_names, account).count()
+    }
+
+    /// The target groups of an account, by name.
+    pub fn target_groups_of_account<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a Arc<TargetGroup>> + 'a {
+        of_account(&self.index.target_group_names, account).filter_map(|id| self.resources.target_groups.get(id))
     }
 
     /// A registered target.
@@ -612,24 +621,21 @@ impl ElbState {
 
     /// The ARN of a resource, as the API gives it, in `region` (targets have none).
     pub fn arn(&self, region: &str, key: &EntityKey) -> Option<String> {
-        let lb_arn_parts = |id: LoadBalancerId| {
-            self.load_balancer(id).map(|lb| (lb.account.clone(), lb.load_balancer_type, lb.name.clone()))
-        };
         match key {
             EntityKey::LoadBalancer(id) => {
-                let (account, kind, name) = lb_arn_parts(*id)?;
-                Some(arn::load_balancer(region, &account, kind, &name, *id))
+                let lb = self.load_balancer(*id)?;
+                Some(arn::load_balancer(region, &lb.account, lb.load_balancer_type, &lb.name, *id))
             }
             EntityKey::Listener(id) => {
                 let listener = self.listener(*id)?;
-                let (account, kind, name) = lb_arn_parts(listener.load_balancer)?;
-                Some(arn::listener(region, &account, kind, &name, listener.load_balancer, *id))
+                let lb = self.load_balancer(listener.load_balancer)?;
+                Some(arn::listener(region, &lb.account, lb.load_balancer_type, &lb.name, lb.id, *id))
             }
             EntityKey::Rule(id) => {
                 let rule = self.rule(*id)?;
                 let listener = self.listener(rule.listener)?;
-                let (account, kind, name) = lb_arn_parts(listener.load_balancer)?;
-                Some(arn::rule(region, &account, kind, &name, (listener.load_balancer, listener.id, *id)))
+                let lb = self.load_balancer(listener.load_balancer)?;
+                Some(arn::rule(region, &lb.account, lb.load_balancer_type, &lb.name, (lb.id, listener.id, *id)))
             }
             EntityKey::TargetGroup(id) => {
                 let tg = self.target_group(*id)?;
@@ -680,8 +686,7 @@ impl ElbState {
 
     /// How many trust stores an account has.
     pub fn trust_store_count(&self, account: &str) -> usize {
-        let from = (account.to_owned(), String::new());
-        self.index.trust_store_names.range(from..).take_while(|((a, _), _)| a == account).count()
+        of_account(&self.index.trust_store_names, account).count()
     }
 
     /// The listeners whose mutual TLS uses a trust store.
@@ -698,14 +703,9 @@ impl ElbState {
         self.index.load_balancer_targets.range(from..).take_while(move |(l, _)| *l == lb).map(|(_, key)| key)
     }
 
-    /// The load balancers of an account, by id.
+    /// The load balancers of an account, by name.
     pub fn load_balancers_of<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a Arc<LoadBalancer>> + 'a {
-        let from = (account.to_owned(), String::new());
-        self.index
-            .load_balancer_names
-            .range(from..)
-            .take_while(move |((a, _), _)| a == account)
-            .filter_map(|(_, id)| self.resources.load_balancers.get(id))
+        of_account(&self.index.load_balancer_names, account).filter_map(|id| self.resources.load_balancers.get(id))
     }
 
     /// The target groups the listeners and rules of a load balancer forward to.

@@ -13,6 +13,7 @@ use super::ids::{ListenerId, LoadBalancerId, TargetGroupId, TrustStoreId};
 use super::plan::plan_folded;
 use super::quotas::Settings;
 use super::state::ElbState;
+use super::validate::invalid;
 use crate::store::{Committed, Error, Options, Store, TxnContext, TxnMeta, View};
 
 /// What executing a transaction of commands did.
@@ -190,11 +191,7 @@ impl ElbStore {
         };
         if let Some(region) = &settings.region {
             if !super::arn::is_region(region) {
-                return Err(ElbError::InvalidValue {
-                    field: "settings.region",
-                    value: region.clone(),
-                    problem: "is not a region code such as us-east-1",
-                });
+                return Err(invalid("settings.region", region, "is not a region code such as us-east-1"));
             }
         }
         let recorded = store.read().state().region().map(str::to_owned);

@@ -533,37 +533,26 @@ pub fn target_group_attributes(
     Ok(())
 }
 
+/// The target-group attributes whose checks are shared by two keys, as the
+/// field names errors give.
+const SHARED_CHECK_FIELDS: [&str; 12] = [
+    "attributes.target_group_health.dns_failover.minimum_healthy_targets.count",
+    "attributes.target_group_health.unhealthy_state_routing.minimum_healthy_targets.count",
+    "attributes.target_group_health.dns_failover.minimum_healthy_targets.percentage",
+    "attributes.target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage",
+    "attributes.stickiness.app_cookie.duration_seconds",
+    "attributes.stickiness.lb_cookie.duration_seconds",
+    "attributes.deregistration_delay.connection_termination.enabled",
+    "attributes.proxy_protocol_v2.enabled",
+    "attributes.target_health_state.unhealthy.connection_termination.enabled",
+    "attributes.target_health_state.unhealthy.draining_interval_seconds",
+    "attributes.target_failover.on_deregistration",
+    "attributes.target_failover.on_unhealthy",
+];
+
 /// The field name of an attribute key, for errors.
 fn key_field(key: &str) -> &'static str {
-    match key {
-        "target_group_health.dns_failover.minimum_healthy_targets.count" => {
-            "attributes.target_group_health.dns_failover.minimum_healthy_targets.count"
-        }
-        "target_group_health.unhealthy_state_routing.minimum_healthy_targets.count" => {
-            "attributes.target_group_health.unhealthy_state_routing.minimum_healthy_targets.count"
-        }
-        "target_group_health.dns_failover.minimum_healthy_targets.percentage" => {
-            "attributes.target_group_health.dns_failover.minimum_healthy_targets.percentage"
-        }
-        "target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage" => {
-            "attributes.target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage"
-        }
-        "stickiness.app_cookie.duration_seconds" => "attributes.stickiness.app_cookie.duration_seconds",
-        "stickiness.lb_cookie.duration_seconds" => "attributes.stickiness.lb_cookie.duration_seconds",
-        "deregistration_delay.connection_termination.enabled" => {
-            "attributes.deregistration_delay.connection_termination.enabled"
-        }
-        "proxy_protocol_v2.enabled" => "attributes.proxy_protocol_v2.enabled",
-        "target_health_state.unhealthy.connection_termination.enabled" => {
-            "attributes.target_health_state.unhealthy.connection_termination.enabled"
-        }
-        "target_health_state.unhealthy.draining_interval_seconds" => {
-            "attributes.target_health_state.unhealthy.draining_interval_seconds"
-        }
-        "target_failover.on_deregistration" => "attributes.target_failover.on_deregistration",
-        "target_failover.on_unhealthy" => "attributes.target_failover.on_unhealthy",
-        _ => "attributes",
-    }
+    SHARED_CHECK_FIELDS.into_iter().find(|field| field.strip_prefix("attributes.") == Some(key)).unwrap_or("attributes")
 }
 
 /// The mTLS request headers an application load balancer's listener may rename.
@@ -603,13 +592,21 @@ pub fn listener_attributes(lb_type: LoadBalancerType, changes: &Attributes) -> R
         {
             return Err(invalid("attributes", key, "must match ^[a-zA-Z0-9._]+$"));
         }
-        let alb = lb_type == LoadBalancerType::Application;
+        let alb_key = key == "routing.http.response.server.enabled"
+            || MTLS_HEADERS.contains(&key.as_str())
+            || RESPONSE_HEADERS.contains(&key.as_str());
+        if !alb_key && key != "tcp.idle_timeout.seconds" {
+            return Err(invalid("attributes", key, "is not a listener attribute"));
+        }
+        if alb_key != (lb_type == LoadBalancerType::Application) {
+            return Err(misconfigured("attributes", format!("{key} is not an attribute of {lb_type} listeners")));
+        }
         match key.as_str() {
-            "tcp.idle_timeout.seconds" if !alb => number_in("attributes.tcp.idle_timeout.seconds", value, 60, 6000)?,
-            "routing.http.response.server.enabled" if alb => {
+            "tcp.idle_timeout.seconds" => number_in("attributes.tcp.idle_timeout.seconds", value, 60, 6000)?,
+            "routing.http.response.server.enabled" => {
                 boolean("attributes.routing.http.response.server.enabled", value)?
             }
-            k if alb && MTLS_HEADERS.contains(&k) => {
+            k if MTLS_HEADERS.contains(&k) => {
                 let ok = !value.is_empty()
                     && value.len() <= 40
                     && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -621,18 +618,11 @@ pub fn listener_attributes(lb_type: LoadBalancerType, changes: &Attributes) -> R
                     ));
                 }
             }
-            k if alb && RESPONSE_HEADERS.contains(&k) => {
+            _ => {
                 if value.len() > 1024 {
                     return Err(invalid("attributes", key, "takes a value of at most 1024 characters"));
                 }
             }
-            "tcp.idle_timeout.seconds" | "routing.http.response.server.enabled" => {
-                return Err(misconfigured("attributes", format!("{key} is not an attribute of {lb_type} listeners")))
-            }
-            k if MTLS_HEADERS.contains(&k) || RESPONSE_HEADERS.contains(&k) => {
-                return Err(misconfigured("attributes", format!("{key} is not an attribute of {lb_type} listeners")))
-            }
-            _ => return Err(invalid("attributes", key, "is not a listener attribute")),
         }
     }
     Ok(())
