@@ -8,7 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::{ManualClock, Timestamp};
-use crate::elb::{fleet, Command, ElbState, ElbStore, Settings, Taggable, TargetHealth, TargetSpec};
+use crate::elb::{
+    fleet, Command, CreateTrustStore, ElbState, ElbStore, EntityKey, EntityKind, ListenerId, LoadBalancerState,
+    ModifyListener, MutualAuthentication, MutualAuthenticationMode, S3Object, Settings, Taggable, TargetSpec,
+    TrustStoreId, DEREGISTRATION_DELAY,
+};
 use crate::identity::{Identity, StoreId};
 use crate::io::{CrashMode, SimFs};
 use crate::snapshot::SnapshotHeader;
@@ -124,11 +128,14 @@ fn check_open(fs: &SimFs) {
     assert_eq!(again.read().state(), &state);
 }
 
-/// The typed API under arbitrary command sequences: each byte pair picks a
-/// command and its target among the resources that exist (or do not). After
-/// every step the state is the fold of the log, a refusal writes nothing, the
-/// inverse of each transaction restores the state before it, and a reopen
-/// gives the same state.
+/// The typed API under arbitrary command sequences: each byte pair picks one
+/// of 16 commands (reference fleets, deletions, tags on several resources,
+/// registrations, health checks, deregistrations and their completion,
+/// attributes, trust stores and mutual TLS, life-cycle states, capacity) and
+/// its target among the resources that exist (or do not). After every step
+/// every refusal carries one of the API's error codes, a refusal writes
+/// nothing, and the inverse of each transaction restores the state before
+/// it; at the end the state is the fold of the log and a reopen gives it again.
 pub fn elb_commands(data: &[u8]) {
     let fs = SimFs::new();
     let store = ElbStore::open(DIR, options(&fs), Settings::in_region("us-east-1")).expect("a new store opens");
@@ -139,31 +146,70 @@ pub fn elb_commands(data: &[u8]) {
         let tgs: Vec<_> = before.target_groups().map(|tg| tg.id).collect();
         let lb = lbs.get(arg as usize % lbs.len().max(1)).copied().unwrap_or(crate::elb::LoadBalancerId(arg.into()));
         let tg = tgs.get(arg as usize % tgs.len().max(1)).copied().unwrap_or(crate::elb::TargetGroupId(arg.into()));
-        let meta = TxnMeta::new("fuzz", "op");
-        let result = match op % 6 {
-            0 => store.execute_with(meta, |_, ctx| fleet::reference_commands(u64::from(arg % 8), ctx.seq)),
-            1 => store.execute(meta, vec![Command::DeleteLoadBalancer { load_balancer: lb }]),
-            2 => store.execute(meta, vec![Command::DeleteTargetGroup { target_group: tg }]),
-            3 => store.execute(
-                meta,
-                vec![Command::AddTags {
-                    resources: vec![Taggable::LoadBalancer(lb)],
-                    tags: [(format!("k{}", arg % 3), format!("{op}"))].into(),
-                }],
-            ),
-            4 => store.execute(
-                meta,
-                vec![Command::RegisterTargets { target_group: tg, targets: vec![TargetSpec::new(format!("i-{arg}"))] }],
-            ),
-            _ => store.execute(
-                meta,
-                vec![Command::UpdateTargetHealth {
-                    target_group: tg,
-                    target: TargetSpec::new(format!("i-{:012x}{:02}", arg % 8, arg % 10)),
-                    health: TargetHealth { state: crate::elb::HealthState::Healthy, reason: None },
-                }],
-            ),
+        let listeners: Vec<_> = before.state().entities(EntityKind::Listener).map(|e| e.key()).collect();
+        let listener = match listeners.get(arg as usize % listeners.len().max(1)) {
+            Some(EntityKey::Listener(id)) => *id,
+            _ => ListenerId(arg.into()),
         };
+        let stores: Vec<_> = before.trust_stores().map(|ts| ts.id).collect();
+        let ts = stores.get(arg as usize % stores.len().max(1)).copied().unwrap_or(TrustStoreId(arg.into()));
+        let target = TargetSpec::new(fleet::target_id(u64::from(arg % 8), u64::from(arg) % fleet::TARGETS_PER_GROUP));
+        let meta = TxnMeta::new("fuzz", "op");
+        let one = |command| store.execute(meta.clone(), vec![command]);
+        let result = match op % 16 {
+            0 => store.execute_with(meta.clone(), |_, ctx| fleet::reference_commands(u64::from(arg % 8), ctx.seq)),
+            1 => one(Command::DeleteLoadBalancer { load_balancer: lb }),
+            2 => one(Command::DeleteTargetGroup { target_group: tg }),
+            3 => one(Command::AddTags {
+                resources: vec![Taggable::LoadBalancer(lb), Taggable::TargetGroup(tg)],
+                tags: [(format!("k{}", arg % 3), format!("{op}"))].into(),
+            }),
+            4 => one(Command::RegisterTargets { target_group: tg, targets: vec![target] }),
+            5 => one(Command::UpdateTargetHealth {
+                target_group: tg,
+                target,
+                health: fleet::check_result(arg.is_multiple_of(2), u64::from(arg)),
+            }),
+            6 => one(Command::DeregisterTargets { target_group: tg, targets: vec![target] }),
+            7 => one(Command::CompleteDeregistrations { target_group: None }),
+            8 => one(Command::ModifyTargetGroupAttributes {
+                target_group: tg,
+                attributes: [(DEREGISTRATION_DELAY.to_owned(), (u64::from(arg % 3) * 150).to_string())].into(),
+            }),
+            9 => one(Command::DeleteListener { listener }),
+            10 => one(Command::ModifyListenerAttributes {
+                listener,
+                attributes: [("routing.http.response.server.enabled".to_owned(), arg.is_multiple_of(2).to_string())]
+                    .into(),
+            }),
+            11 => one(Command::CreateTrustStore(CreateTrustStore {
+                account: fleet::account(u64::from(arg % 8)),
+                name: format!("ts-{}", arg % 4),
+                ca_certificates_bundle: S3Object { bucket: "bundles".into(), key: format!("{arg}.pem"), version: None },
+                tags: Default::default(),
+            })),
+            12 => one(Command::ModifyListener(ModifyListener {
+                mutual_authentication: Some(MutualAuthentication {
+                    mode: MutualAuthenticationMode::Verify,
+                    trust_store: Some(ts),
+                    ..MutualAuthentication::default()
+                }),
+                ..ModifyListener::new(listener)
+            })),
+            13 => one(Command::DeleteTrustStore { trust_store: ts }),
+            14 => one(Command::SetLoadBalancerState {
+                load_balancer: lb,
+                state: LoadBalancerState::ALL[arg as usize % LoadBalancerState::ALL.len()],
+            }),
+            _ => one(Command::ModifyCapacityReservation {
+                load_balancer: lb,
+                capacity_units: (arg % 2 == 1).then_some(u32::from(arg)),
+            }),
+        };
+        if let Err(err) = &result {
+            // Every refusal maps to one of the API's error codes.
+            assert!(!err.code().is_empty() && matches!(err.http_status(), 400 | 500 | 503), "{err}");
+        }
         match result.map(|applied| applied.committed) {
             Ok(Some(committed)) => {
                 let txn = store.store().transaction(committed.seq).expect("a committed transaction reads back");

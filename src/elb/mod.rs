@@ -15,6 +15,7 @@ pub mod fleet;
 mod guard;
 mod history;
 mod ids;
+mod integrity;
 mod model;
 mod plan;
 mod quotas;

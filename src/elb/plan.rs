@@ -19,6 +19,7 @@ use super::event::{ElbEvent, Entity};
 use super::ids::{
     ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId, CREATIONS_PER_TRANSACTION_MAX,
 };
+use super::integrity;
 use super::model::{
     Action, Attributes, HealthReason, HealthState, IpAddressType, Listener, LoadBalancer, LoadBalancerState,
     LoadBalancerType, MutualAuthentication, MutualAuthenticationMode, Protocol, Revocation, Rule, Scheme, Tags, Target,
@@ -522,48 +523,14 @@ impl Planner<'_> {
     ) -> Result<()> {
         validate::actions(field, actions, lb.load_balancer_type, protocol, &self.settings.quotas)?;
         for id in actions.iter().flat_map(Action::target_groups) {
-            let tg = self.target_group(id)?;
-            let incompatible =
-                |problem| ElbError::IncompatibleTargetGroup { target_group: id, load_balancer: lb.id, problem };
-            if tg.account != lb.account {
-                return Err(incompatible("it belongs to another account"));
-            }
-            if tg.vpc_id.as_ref().is_some_and(|vpc| *vpc != lb.vpc_id) {
-                return Err(incompatible("it is in another VPC"));
-            }
-            if validate::group_family(tg.protocol, tg.target_type) != lb.load_balancer_type
-                || !validate::protocols_compatible(protocol, tg.protocol)
-            {
-                return Err(ElbError::IncompatibleProtocols {
-                    listener_protocol: protocol,
-                    target_group: id,
-                    target_group_protocol: tg.protocol,
-                });
-            }
-            // TargetGroup.LoadBalancerArns: a target group serves one load balancer.
-            if let Some(other) = self.state.load_balancers_using(id).into_iter().find(|other| *other != lb.id) {
-                return Err(ElbError::TargetGroupAssociationLimit { target_group: id, load_balancer: other });
-            }
+            integrity::forward(&self.state, lb, protocol, &*self.target_group(id)?)?;
         }
         Ok(())
     }
 
-    /// The quotas of a load balancer that its forwards change: targets per
-    /// load balancer by type, target groups per application load balancer.
+    /// The quotas of a load balancer that its forwards change.
     fn check_load_balancer_quotas(&self, lb: &LoadBalancer) -> Result<()> {
-        let quotas = &self.settings.quotas;
-        let groups = self.state.target_groups_of(lb.id);
-        if lb.load_balancer_type == LoadBalancerType::Application
-            && groups.len() > quotas.target_groups_per_application_load_balancer
-        {
-            let limit = quotas.target_groups_per_application_load_balancer;
-            return Err(ElbError::QuotaExceeded { quota: "target_groups_per_application_load_balancer", limit });
-        }
-        let (quota, limit) = quotas.targets_of(lb.load_balancer_type);
-        if groups.iter().map(|tg| self.state.target_count_of(*tg)).sum::<usize>() > limit {
-            return Err(ElbError::QuotaExceeded { quota, limit });
-        }
-        Ok(())
+        integrity::forward_quotas(&self.state, lb, &self.settings.quotas)
     }
 
     fn check_port_free(&self, lb: LoadBalancerId, port: u16, except: Option<ListenerId>) -> Result<()> {

@@ -5,9 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::arn;
 use super::event::{ElbEvent, Entity, EntityKey, EntityKind};
 use super::ids::{ListenerId, RuleId, TargetGroupId};
+use super::integrity;
 use super::model::Action;
+use super::quotas::Quotas;
 use super::state::ElbState;
 use super::store::ElbStore;
 use super::ElbError;
@@ -89,6 +92,15 @@ pub enum ConflictReason {
     },
     /// Removing it is blocked by its deletion protection.
     DeletionProtected,
+    /// The state the revert would leave breaks a rule of the API that a
+    /// command would be refused for: a quota, one load balancer per target
+    /// group, protocols that do not fit.
+    Refused {
+        /// The API's error code, e.g. `TargetGroupAssociationLimit`.
+        code: String,
+        /// The refusal, as the command would get it.
+        message: String,
+    },
 }
 
 /// A resource that cannot be reverted, and why.
@@ -189,11 +201,12 @@ impl ElbStore {
         let reverted: Vec<u64> = chosen.into_iter().collect();
         if mode == RevertMode::DryRun {
             // A plan against the latest acknowledged state; works on read-only handles.
-            return Ok(plan_revert(self.read().state(), &changes, reverted, on_conflict));
+            let quotas = &self.settings().quotas;
+            return Ok(plan_revert(self.read().state(), &changes, reverted, on_conflict, quotas));
         }
         let guard_meta = meta.clone();
         let outcome = self.store().execute(meta, |state, ctx| {
-            let plan = plan_revert(state, &changes, reverted.clone(), on_conflict);
+            let plan = plan_revert(state, &changes, reverted.clone(), on_conflict, &self.settings().quotas);
             if plan.events.is_empty() || (on_conflict == OnConflict::Abort && !plan.conflicts.is_empty()) {
                 return Err(Stop::Plan(plan));
             }
@@ -240,6 +253,7 @@ fn plan_revert(
     changes: &BTreeMap<EntityKey, Change>,
     reverted_transactions: Vec<u64>,
     on_conflict: OnConflict,
+    quotas: &Quotas,
 ) -> RevertPlan {
     let mut conflicts = Vec::new();
     let mut candidates: BTreeMap<EntityKey, ElbEvent> = BTreeMap::new();
@@ -281,7 +295,7 @@ fn plan_revert(
         }
         let mut broken = Vec::new();
         for (key, event) in &candidates {
-            if let Some(reason) = check(state, &scratch, key) {
+            if let Some(reason) = check(state, &scratch, key).or_else(|| rules_broken(state, &scratch, key, quotas)) {
                 let label = event.after().or(event.before()).map_or_else(String::new, Entity::label);
                 broken.push(Conflict { key: key.clone(), label, reason });
             }
@@ -380,4 +394,55 @@ fn check(original: &ElbState, scratch: &ElbState, key: &EntityKey) -> Option<Con
                 .map(|l| ConflictReason::StillUsed { by: EntityKey::Listener(l.id) }),
         },
     }
+}
+
+/// The API's cross-resource rules and quotas on `scratch`, the state the
+/// compensation would leave, for the parts `key` touches: what a command
+/// could not do, a revert does not write either.
+fn rules_broken(original: &ElbState, scratch: &ElbState, key: &EntityKey, quotas: &Quotas) -> Option<ConflictReason> {
+    let lb_of_listener = |id| scratch.listener(id).and_then(|l| scratch.load_balancer(l.load_balancer));
+    let result = match key {
+        EntityKey::LoadBalancer(id) => match scratch.load_balancer(*id) {
+            Some(lb) if original.load_balancer(*id).is_none() => integrity::account(scratch, &lb.account, quotas)
+                .and_then(|()| integrity::load_balancer(scratch, lb, quotas)),
+            Some(lb) => integrity::load_balancer(scratch, lb, quotas),
+            // An application load balancer registered as a target stays.
+            None => {
+                let target = scratch.registrations_of(*id).next()?;
+                return Some(ConflictReason::StillUsed { by: EntityKey::Target(target.clone()) });
+            }
+        },
+        EntityKey::Listener(id) => {
+            let listener = scratch.listener(*id)?;
+            let trust_store = listener.mutual_authentication.as_ref().and_then(|m| m.trust_store);
+            if let Some(ts) = trust_store.filter(|ts| scratch.trust_store(*ts).is_none()) {
+                return Some(ConflictReason::ParentMissing { parent: EntityKey::TrustStore(ts) });
+            }
+            integrity::load_balancer(scratch, lb_of_listener(*id)?, quotas)
+        }
+        EntityKey::Rule(id) => integrity::load_balancer(scratch, lb_of_listener(scratch.rule(*id)?.listener)?, quotas),
+        EntityKey::TargetGroup(id) => match scratch.target_group(*id) {
+            Some(tg) if original.target_group(*id).is_none() => integrity::account(scratch, &tg.account, quotas),
+            _ => Ok(()),
+        },
+        EntityKey::Target(key) => {
+            scratch.target(key)?;
+            if let Some(lb) = arn::load_balancer_id_of(&key.id).filter(|lb| scratch.load_balancer(*lb).is_none()) {
+                return Some(ConflictReason::ParentMissing { parent: EntityKey::LoadBalancer(lb) });
+            }
+            let tg = scratch.target_group(key.target_group)?;
+            integrity::target_group(scratch, tg, quotas).and_then(|()| {
+                let users = scratch.load_balancers_using(tg.id);
+                users
+                    .iter()
+                    .filter_map(|lb| scratch.load_balancer(*lb))
+                    .try_for_each(|lb| integrity::forward_quotas(scratch, lb, quotas))
+            })
+        }
+        EntityKey::TrustStore(id) => match scratch.trust_store(*id) {
+            Some(ts) if original.trust_store(*id).is_none() => integrity::account(scratch, &ts.account, quotas),
+            _ => Ok(()),
+        },
+    };
+    result.err().map(|err| ConflictReason::Refused { code: err.code().to_owned(), message: err.to_string() })
 }

@@ -1122,4 +1122,285 @@ mod tests {
         assert!(listener_protocol_allowed(Gateway, Protocol::Geneve));
         assert!(!listener_protocol_allowed(Gateway, Protocol::Tcp));
     }
+
+    fn code(result: Result) -> &'static str {
+        result.err().map_or("ok", |e| e.code())
+    }
+
+    /// NLB guide, "Listeners for your Network Load Balancers": which target
+    /// group protocols each listener protocol forwards to.
+    #[test]
+    fn listener_and_target_group_protocols_pair_as_the_nlb_guide_lists() {
+        use Protocol::*;
+        let pairs = [
+            (Tcp, &[Tcp, TcpUdp][..]),
+            (Tls, &[Tcp, Tls][..]),
+            (Udp, &[Udp, TcpUdp][..]),
+            (TcpUdp, &[TcpUdp][..]),
+            (Quic, &[Quic][..]),
+            (TcpQuic, &[TcpQuic][..]),
+            (Http, &[Http, Https][..]),
+            (Https, &[Http, Https][..]),
+            (Geneve, &[Geneve][..]),
+        ];
+        for (listener, groups) in pairs {
+            for group in Protocol::ALL {
+                assert_eq!(
+                    protocols_compatible(listener, Some(*group)),
+                    groups.contains(group),
+                    "{listener} -> {group}"
+                );
+            }
+        }
+        assert!(protocols_compatible(Http, None), "Lambda groups serve application load balancers");
+        assert!(!protocols_compatible(Tcp, None));
+    }
+
+    /// `TagKey`/`TagValue` pattern `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$` and the
+    /// tagging rule that neither starts with `aws:`.
+    #[test]
+    fn tag_characters_and_the_aws_prefix_follow_the_tag_shape() {
+        let q = Quotas::default();
+        let one = |k: &str, v: &str| Tags::from([(k.to_owned(), v.to_owned())]);
+        assert_eq!(code(tags(&one("Ünïcode key 1_.:/=+-@", "valeur é"), &q)), "ok");
+        for (k, v) in [("a#b", "x"), ("k", "a;b"), ("AWS:x", "1"), ("Aws:y", "1"), ("k", "aws:v"), ("k", "AWS:v")] {
+            assert_eq!(code(tags(&one(k, v), &q)), "ValidationError", "{k}={v}");
+        }
+        assert_eq!(code(tag_keys(&["a#b".into()])), "ValidationError");
+    }
+
+    /// `TargetDescription.Id`: instance ids, private IPv4 (RFC 1918, RFC
+    /// 6598) or IPv6 addresses of the group's type, Lambda function ARNs,
+    /// application load balancer ARNs.
+    #[test]
+    fn target_ids_are_checked_by_target_type() {
+        use TargetGroupIpAddressType::{Ipv4, Ipv6};
+        let id = |kind, ip, text: &str| target_id(kind, ip, text).map_err(|e| e.code());
+        assert_eq!(id(TargetType::Instance, Ipv4, "i-0123abcd"), Ok("i-0123abcd".into()));
+        assert_eq!(id(TargetType::Instance, Ipv4, "i-0123456789abcdef0"), Ok("i-0123456789abcdef0".into()));
+        for bad in ["banana", "i-0123", "i-0123456789ABCDEF0", "i-0123456789abcdef01"] {
+            assert_eq!(id(TargetType::Instance, Ipv4, bad), Err("InvalidTarget"), "{bad}");
+        }
+        for private in ["10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "100.127.255.255"] {
+            assert!(id(TargetType::Ip, Ipv4, private).is_ok(), "{private}");
+        }
+        for public in ["8.8.8.8", "100.128.0.1", "172.32.0.1", "banana", "2001:db8::1"] {
+            assert_eq!(id(TargetType::Ip, Ipv4, public), Err("InvalidTarget"), "{public}");
+        }
+        assert_eq!(id(TargetType::Ip, Ipv6, "2001:DB8:0::0:1"), Ok("2001:db8::1".into()), "canonical form");
+        assert_eq!(id(TargetType::Ip, Ipv6, "10.0.0.1"), Err("InvalidTarget"));
+        assert!(id(TargetType::Lambda, Ipv4, "arn:aws:lambda:us-east-1:123456789012:function:f:prod").is_ok());
+        assert_eq!(id(TargetType::Lambda, Ipv4, "arn:aws:lambda:us-east-1:1:function:f"), Err("InvalidTarget"));
+        let alb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/0000000000010000";
+        assert!(id(TargetType::Alb, Ipv4, alb).is_ok());
+        assert_eq!(id(TargetType::Alb, Ipv4, &alb.replace("/app/", "/net/")), Err("InvalidTarget"));
+    }
+
+    /// `ListenerAttribute.Key`: tcp.idle_timeout.seconds (60-6000) for network
+    /// and gateway load balancers; header names and values for application ones.
+    #[test]
+    fn listener_attributes_follow_the_documented_keys_per_type() {
+        let one = |k: &str, v: &str| Attributes::from([(k.to_owned(), v.to_owned())]);
+        let (app, net) = (LoadBalancerType::Application, LoadBalancerType::Network);
+        assert_eq!(code(listener_attributes(net, &one("tcp.idle_timeout.seconds", "350"))), "ok");
+        assert_eq!(code(listener_attributes(net, &one("tcp.idle_timeout.seconds", "59"))), "ValidationError");
+        assert_eq!(
+            code(listener_attributes(app, &one("tcp.idle_timeout.seconds", "350"))),
+            "InvalidConfigurationRequest"
+        );
+        let header = "routing.http.request.x_amzn_tls_version.header_name";
+        assert_eq!(code(listener_attributes(app, &one(header, "X-Tls"))), "ok");
+        assert_eq!(code(listener_attributes(app, &one(header, "bad header"))), "ValidationError");
+        assert_eq!(code(listener_attributes(net, &one(header, "X-Tls"))), "InvalidConfigurationRequest");
+        assert_eq!(
+            code(listener_attributes(app, &one("routing.http.response.server.enabled", "no"))),
+            "ValidationError"
+        );
+        assert_eq!(code(listener_attributes(app, &one("unknown.key", "1"))), "ValidationError");
+    }
+
+    /// `LoadBalancerAttribute.Key`: the documented keys per type, cross-zone
+    /// fixed on application load balancers, secondary IPs never decreased,
+    /// a bucket while logs are enabled.
+    #[test]
+    fn load_balancer_attributes_follow_the_documented_keys_per_type() {
+        use LoadBalancerType::*;
+        let one = |k: &str, v: &str| Attributes::from([(k.to_owned(), v.to_owned())]);
+        let none = Attributes::new();
+        let check =
+            |kind, current: &Attributes, k: &str, v: &str| code(load_balancer_attributes(kind, current, &one(k, v)));
+        assert_eq!(check(Network, &none, "load_balancing.cross_zone.enabled", "true"), "ok");
+        assert_eq!(
+            check(Application, &none, "load_balancing.cross_zone.enabled", "true"),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(check(Gateway, &none, "access_logs.s3.enabled", "false"), "InvalidConfigurationRequest");
+        assert_eq!(check(Network, &none, "dns_record.client_routing_policy", "any_availability_zone"), "ok");
+        assert_eq!(
+            check(Application, &none, "dns_record.client_routing_policy", "any_availability_zone"),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(check(Application, &none, "routing.http.desync_mitigation_mode", "strictest"), "ok");
+        assert_eq!(check(Application, &none, "routing.http.xff_header_processing.mode", "drop"), "ValidationError");
+        let three = one("secondary_ips.auto_assigned.per_subnet", "3");
+        assert_eq!(
+            check(Network, &three, "secondary_ips.auto_assigned.per_subnet", "2"),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(check(Network, &three, "secondary_ips.auto_assigned.per_subnet", "4"), "ok");
+        assert_eq!(check(Application, &none, "access_logs.s3.enabled", "true"), "InvalidConfigurationRequest");
+        let bucket = one("access_logs.s3.bucket", "my-logs");
+        assert_eq!(check(Application, &bucket, "access_logs.s3.enabled", "true"), "ok");
+        // The error names the key it is about.
+        let err =
+            load_balancer_attributes(Application, &none, &one("routing.http.drop_invalid_header_fields.enabled", "x"));
+        assert_eq!(field_of(err), "attributes.routing.http.drop_invalid_header_fields.enabled");
+    }
+
+    /// `TargetGroupAttribute.Key`: the documented keys per kind of group.
+    #[test]
+    fn target_group_attributes_follow_the_documented_keys_per_group() {
+        use Protocol::*;
+        let one = |k: &str, v: &str| Attributes::from([(k.to_owned(), v.to_owned())]);
+        let none = Attributes::new();
+        let check = |p: Option<Protocol>, t, k: &str, v: &str| code(target_group_attributes(p, t, &none, &one(k, v)));
+        assert_eq!(check(Some(Http), TargetType::Instance, "stickiness.type", "lb_cookie"), "ok");
+        assert_eq!(
+            check(Some(Http), TargetType::Instance, "stickiness.type", "source_ip"),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(check(Some(Tcp), TargetType::Ip, "stickiness.type", "source_ip"), "ok");
+        assert_eq!(check(Some(Geneve), TargetType::Ip, "stickiness.type", "source_ip_dest_ip"), "ok");
+        assert_eq!(
+            check(None, TargetType::Lambda, "deregistration_delay.timeout_seconds", "1"),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(check(None, TargetType::Lambda, "lambda.multi_value_headers.enabled", "true"), "ok");
+        assert_eq!(check(Some(Http), TargetType::Ip, "stickiness.lb_cookie.duration_seconds", "86400"), "ok");
+        assert_eq!(
+            check(Some(Tcp), TargetType::Ip, "stickiness.lb_cookie.duration_seconds", "86400"),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(
+            check(Some(Udp), TargetType::Ip, "preserve_client_ip.enabled", "false"),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(check(Some(Tcp), TargetType::Ip, "proxy_protocol_v2.enabled", "true"), "ok");
+        assert_eq!(
+            check(Some(Http), TargetType::Ip, "stickiness.app_cookie.cookie_name", "AWSALBX"),
+            "ValidationError"
+        );
+        assert_eq!(
+            check(Some(Geneve), TargetType::Ip, "target_failover.on_unhealthy", "rebalance"),
+            "InvalidConfigurationRequest"
+        );
+        let both = Attributes::from([
+            ("target_failover.on_unhealthy".to_owned(), "rebalance".to_owned()),
+            ("target_failover.on_deregistration".to_owned(), "rebalance".to_owned()),
+        ]);
+        assert_eq!(code(target_group_attributes(Some(Geneve), TargetType::Ip, &none, &both)), "ok");
+    }
+
+    /// `CreateTargetGroupInput` HealthCheck* members: per protocol and type.
+    #[test]
+    fn health_checks_follow_the_group_protocol_and_type() {
+        use Protocol::*;
+        let tcp = HealthCheck { protocol: Tcp, path: None, matcher: None, ..HealthCheck::default() };
+        let off = HealthCheck { enabled: false, ..HealthCheck::default() };
+        let wide = HealthCheck { matcher: Some("200-599".into()), ..HealthCheck::default() };
+        let grpc = HealthCheck { matcher: Some("0-99".into()), ..HealthCheck::default() };
+        let check = |c: &HealthCheck, p, t, v| code(health_check(c, p, t, v));
+        assert_eq!(check(&tcp, Some(Http), TargetType::Instance, None), "InvalidConfigurationRequest");
+        assert_eq!(check(&tcp, Some(Tcp), TargetType::Alb, None), "InvalidConfigurationRequest");
+        assert_eq!(check(&tcp, Some(Udp), TargetType::Ip, None), "ok");
+        assert_eq!(check(&off, Some(Http), TargetType::Instance, None), "InvalidConfigurationRequest");
+        assert_eq!(check(&off, None, TargetType::Lambda, None), "ok");
+        assert_eq!(check(&wide, Some(Tcp), TargetType::Ip, None), "ok");
+        assert_eq!(check(&wide, Some(Http), TargetType::Ip, None), "ValidationError");
+        assert_eq!(check(&grpc, Some(Https), TargetType::Ip, Some(ProtocolVersion::Grpc)), "ok");
+        let tcp_path = HealthCheck { path: Some("/".into()), ..tcp };
+        assert_eq!(check(&tcp_path, Some(Tcp), TargetType::Ip, None), "InvalidConfigurationRequest");
+    }
+
+    /// `RuleCondition` and the ALB quota of 5 condition values per rule.
+    #[test]
+    fn conditions_are_one_of_each_kind_with_five_values_in_all() {
+        let q = Quotas::default();
+        let header = |n: &str| Condition::HttpHeader { name: n.into(), values: vec!["1".into()] };
+        assert_eq!(code(conditions(&[header("a"), header("b")], &q)), "ok", "http-header may repeat");
+        let two_paths = [Condition::PathPattern(vec!["/a".into()]), Condition::PathPattern(vec!["/b".into()])];
+        assert_eq!(code(conditions(&two_paths, &q)), "InvalidConfigurationRequest");
+        let six = [Condition::PathPattern(vec!["/a".into(); 3]), Condition::SourceIp(vec!["10.0.0.0/8".into(); 3])];
+        assert_eq!(code(conditions(&six, &q)), "ValidationError");
+    }
+
+    /// `Action`: authenticate actions first, one final action; fixed responses
+    /// 2XX/4XX/5XX with the five content types (`FixedResponseActionConfig`).
+    #[test]
+    fn actions_order_and_fixed_responses_follow_the_action_shape() {
+        use LoadBalancerType::*;
+        let q = Quotas::default();
+        let fixed = |status, kind: Option<&str>| Action::FixedResponse {
+            status_code: status,
+            content_type: kind.map(str::to_owned),
+            body: None,
+        };
+        let check = |a: &[Action], lb, p| code(actions("actions", a, lb, p, &q));
+        assert_eq!(check(&[fixed(503, Some("text/plain"))], Application, Protocol::Http), "ok");
+        assert_eq!(check(&[fixed(302, None)], Application, Protocol::Http), "ValidationError");
+        assert_eq!(check(&[fixed(200, Some("image/png"))], Application, Protocol::Http), "ValidationError");
+        assert_eq!(check(&[fixed(200, None)], Network, Protocol::Tcp), "InvalidConfigurationRequest");
+        let oidc = Action::AuthenticateOidc(Box::new(crate::elb::AuthenticateOidc {
+            issuer: "https://i".into(),
+            authorization_endpoint: "https://a".into(),
+            token_endpoint: "https://t".into(),
+            user_info_endpoint: "https://u".into(),
+            client_id: "c".into(),
+            ..Default::default()
+        }));
+        assert_eq!(check(&[oidc.clone(), fixed(200, None)], Application, Protocol::Https), "ok");
+        assert_eq!(
+            check(&[oidc.clone(), fixed(200, None)], Application, Protocol::Http),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(
+            check(&[fixed(200, None), oidc.clone()], Application, Protocol::Https),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(check(&[oidc], Application, Protocol::Https), "InvalidConfigurationRequest");
+    }
+
+    /// `SSLPolicyNotFound`, `CertificateNotFound`, `IpamPoolId`, `TrustStoreName`.
+    #[test]
+    fn policies_certificates_pools_and_trust_store_names_have_their_forms() {
+        assert_eq!(code(ssl_policy("ELBSecurityPolicy-TLS13-1-2-2021-06")), "ok");
+        assert_eq!(code(ssl_policy("ELBSecurityPolicy-Made-Up")), "SSLPolicyNotFound");
+        assert_eq!(code(certificate("arn:aws:acm:us-east-1:123456789012:certificate/abc")), "ok");
+        assert_eq!(code(certificate("arn:aws:iam::123456789012:server-certificate/web")), "ok");
+        assert_eq!(code(certificate("my-cert")), "CertificateNotFound");
+        assert_eq!(code(ipam_pool("ipam-pool-0abc")), "ok");
+        assert_eq!(code(ipam_pool("ipam-pool-")), "ValidationError");
+        assert_eq!(code(trust_store_name("ca-2")), "ok");
+        assert_eq!(code(trust_store_name("ca--2")), "ValidationError");
+        assert_eq!(code(target_group_name("internal-api")), "ok", "CreateTargetGroupInput.Name has no internal- rule");
+    }
+
+    /// `CreateTargetGroupInput`: GENEVE on 6081, alb groups TCP, versions only
+    /// for HTTP(S), IPv6 only for ip groups, Lambda groups without protocol.
+    #[test]
+    fn target_group_shapes_follow_the_create_input() {
+        use Protocol::*;
+        use TargetGroupIpAddressType::{Ipv4, Ipv6};
+        let shape = |p, port, kind, v, ip| code(target_group_shape(p, port, Some("vpc-1"), kind, v, ip));
+        assert_eq!(shape(Some(Geneve), Some(6081), TargetType::Ip, None, Ipv4), "ok");
+        assert_eq!(shape(Some(Geneve), Some(80), TargetType::Ip, None, Ipv4), "InvalidConfigurationRequest");
+        assert_eq!(shape(Some(Http), Some(80), TargetType::Alb, None, Ipv4), "InvalidConfigurationRequest");
+        assert_eq!(
+            shape(Some(Tcp), Some(80), TargetType::Ip, Some(ProtocolVersion::Http2), Ipv4),
+            "InvalidConfigurationRequest"
+        );
+        assert_eq!(shape(Some(Http), Some(80), TargetType::Instance, None, Ipv6), "InvalidConfigurationRequest");
+        assert_eq!(shape(Some(Http), Some(80), TargetType::Ip, None, Ipv6), "ok");
+        assert_eq!(code(target_group_shape(None, None, None, TargetType::Lambda, None, Ipv4)), "ok");
+    }
 }

@@ -456,3 +456,74 @@ fn ids_come_from_the_creating_transaction() {
     assert_eq!(w.state.users_of(w.tg).count(), 4, "two listeners and two rules forward to it");
     assert_eq!(w.state.load_balancers_using(w.tg), vec![w.lb]);
 }
+
+/// `LoadBalancerStateEnum`: provisioning ends active, impaired or failed;
+/// active and impaired move between each other and back to provisioning;
+/// failed is final.
+#[test]
+fn load_balancer_states_follow_the_transition_table() {
+    use LoadBalancerState::*;
+    let allowed: &[(LoadBalancerState, &[LoadBalancerState])] = &[
+        (Provisioning, &[Provisioning, Active, ActiveImpaired, Failed]),
+        (Active, &[Active, ActiveImpaired, Provisioning]),
+        (ActiveImpaired, &[ActiveImpaired, Active, Provisioning, Failed]),
+        (Failed, &[Failed]),
+    ];
+    for (from, to) in allowed {
+        for next in LoadBalancerState::ALL {
+            assert_eq!(state_transition_allowed(*from, *next), to.contains(next), "{from} -> {next}");
+        }
+    }
+}
+
+/// `TargetHealth.Reason`: each state with the reasons the API gives for it;
+/// the fleet reports only what a check can find.
+#[test]
+fn health_updates_take_the_states_and_reasons_a_check_can_find() {
+    let w = world();
+    let update = |state, reason| {
+        w.run(vec![Command::UpdateTargetHealth {
+            target_group: w.tg,
+            target: TargetSpec::new(fleet::target_id(0, 1)),
+            health: TargetHealth::new(state, reason),
+        }])
+        .map(|(events, _)| events.len())
+        .map_err(|e| e.code())
+    };
+    assert_eq!(update(HealthState::Healthy, None), Ok(1));
+    assert_eq!(update(HealthState::Unhealthy, Some(HealthReason::ResponseCodeMismatch)), Ok(1));
+    assert_eq!(update(HealthState::Initial, Some(HealthReason::InitialHealthChecking)), Ok(1));
+    assert_eq!(update(HealthState::Unavailable, Some(HealthReason::InternalError)), Ok(1));
+    assert_eq!(update(HealthState::Unhealthy, None), Err("InvalidTarget"), "unhealthy carries a reason");
+    assert_eq!(update(HealthState::Healthy, Some(HealthReason::Timeout)), Err("InvalidTarget"));
+    assert_eq!(update(HealthState::Draining, Some(HealthReason::DeregistrationInProgress)), Err("InvalidTarget"));
+    assert_eq!(update(HealthState::Unused, Some(HealthReason::NotInUse)), Err("InvalidTarget"));
+}
+
+/// `DeregisterTargets` and the deregistration delay: the target drains until
+/// the delay ends, registering it again takes it back, and
+/// `CompleteDeregistrations` removes it once the delay has passed.
+#[test]
+fn deregistration_drains_for_the_delay_then_completes() {
+    let mut w = world();
+    let target = TargetSpec::new(fleet::target_id(0, 2));
+    w.commit(vec![Command::DeregisterTargets { target_group: w.tg, targets: vec![target.clone()] }]);
+    let key = |w: &World| w.state.targets_of(w.tg).find(|t| *t.key.id == *target.id).cloned();
+    let drained = key(&w).unwrap();
+    assert_eq!(drained.health.state, HealthState::Draining);
+    assert_eq!(
+        drained.draining_until,
+        Some(ctx(w.next_seq - 1).time.saturating_add(std::time::Duration::from_secs(300)))
+    );
+    // Not yet: the world's transactions are a second apart.
+    assert_eq!(w.commit(vec![Command::CompleteDeregistrations { target_group: None }]), vec![Outcome::Changed(0)]);
+    w.commit(vec![Command::RegisterTargets { target_group: w.tg, targets: vec![target.clone()] }]);
+    assert_eq!(key(&w).unwrap().health.state, HealthState::Initial, "registered again");
+    w.commit(vec![Command::DeregisterTargets { target_group: w.tg, targets: vec![target.clone()] }]);
+    let later =
+        TxnContext { seq: w.next_seq, time: ctx(w.next_seq).time.saturating_add(std::time::Duration::from_secs(301)) };
+    let (events, _) =
+        plan(&w.state, &[Command::CompleteDeregistrations { target_group: Some(w.tg) }], &later, &settings()).unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(matches!(&events[0], ElbEvent::Deleted(Entity::Target(t)) if *t.key.id == *target.id));
+}
