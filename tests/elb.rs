@@ -86,6 +86,9 @@ enum Op {
     Untag(u8, u8),
     CreateTrustStore(u8),
     DeleteTrustStore(u8),
+    ListenerAttribute(u8, bool),
+    Capacity(u8, u8),
+    CompleteDeregistrations,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -108,6 +111,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (i(), i()).prop_map(|(a, b)| Op::Untag(a, b)),
         1 => i().prop_map(Op::CreateTrustStore),
         1 => i().prop_map(Op::DeleteTrustStore),
+        1 => (i(), any::<bool>()).prop_map(|(a, b)| Op::ListenerAttribute(a, b)),
+        1 => (i(), any::<u8>()).prop_map(|(a, b)| Op::Capacity(a, b)),
+        1 => Just(Op::CompleteDeregistrations),
     ]
 }
 
@@ -264,6 +270,14 @@ fn expect(model: &Model, op: &Op) -> Result<Model, &'static str> {
             let id = pick(&model.trust_stores, i, TrustStoreId(1));
             m.trust_stores.remove(&id).ok_or("TrustStoreNotFound")?;
         }
+        Op::ListenerAttribute(i, _) => {
+            model.listeners.get(&listener(i)).ok_or("ListenerNotFound")?;
+        }
+        Op::Capacity(i, _) => {
+            model.lbs.get(&lb(i)).ok_or("LoadBalancerNotFound")?;
+        }
+        // Drains last 300 s, far longer than a case.
+        Op::CompleteDeregistrations => {}
     }
     m.settle();
     Ok(m)
@@ -338,6 +352,14 @@ fn command(model: &Model, op: &Op) -> Command {
         Op::DeleteTrustStore(i) => {
             Command::DeleteTrustStore { trust_store: pick(&model.trust_stores, i, TrustStoreId(1)) }
         }
+        Op::ListenerAttribute(i, on) => Command::ModifyListenerAttributes {
+            listener: listener(i),
+            attributes: [("routing.http.response.server.enabled".to_owned(), on.to_string())].into(),
+        },
+        Op::Capacity(i, n) => {
+            Command::ModifyCapacityReservation { load_balancer: lb(i), capacity_units: (n > 0).then_some(u32::from(n)) }
+        }
+        Op::CompleteDeregistrations => Command::CompleteDeregistrations { target_group: None },
     }
 }
 

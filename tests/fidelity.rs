@@ -1258,3 +1258,27 @@ fn a_revert_that_would_break_a_rule_of_the_api_is_a_conflict_never_written() {
     store.execute(meta("replace"), vec![lb(A, "three", app, "vpc-a", &[])]).unwrap();
     assert_eq!(refusal(deleted.committed.unwrap().seq), ["TooManyLoadBalancers"]);
 }
+
+/// Review §2, "Revert ... does not re-check quotas": a restored state is
+/// checked against today's rules too; a state the planner built breaks none,
+/// and one built under larger quotas (or an older schema) is reported rule by
+/// rule with the API's code.
+#[test]
+fn a_whole_state_is_checked_against_todays_rules() {
+    let world = World::build();
+    assert!(world.state.violations(&Quotas::default()).is_empty());
+    let tight = Quotas {
+        application_load_balancers_per_account: 1,
+        targets_per_target_group: 1,
+        listeners_per_load_balancer: 1,
+        ..Quotas::default()
+    };
+    let mut codes: Vec<(String, &str)> =
+        world.state.violations(&tight).iter().map(|(key, err)| (key.to_string(), err.code())).collect();
+    codes.sort();
+    let web = EntityKey::LoadBalancer(world.lb("web")).to_string();
+    let web_group = EntityKey::TargetGroup(world.tg("web")).to_string();
+    assert!(codes.contains(&(web.clone(), "TooManyListeners")), "{codes:?}");
+    assert!(codes.contains(&(web_group, "TooManyTargets")), "{codes:?}");
+    assert!(codes.iter().any(|(_, code)| *code == "TooManyLoadBalancers"), "{codes:?}");
+}

@@ -138,6 +138,7 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
     );
     assert_eq!(restore["verified"], true);
     assert_eq!(restore["seq"], deletion - 1);
+    assert_eq!(restore["violations"], serde_json::json!([]), "a state the planner built breaks no rule");
     let dry = json(
         pitr::run,
         &[

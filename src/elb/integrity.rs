@@ -127,3 +127,43 @@ pub(crate) fn account(state: &ElbState, account: &str, quotas: &Quotas) -> Resul
     }
     Ok(())
 }
+
+impl ElbState {
+    /// Every rule of today's API this whole state breaks, with the resource
+    /// it is about: each account's quotas, each load balancer's (its
+    /// listeners, rules, certificates, forwards), each target group's. A
+    /// state the planner built has none under the quotas it was built with;
+    /// a restore reports what a state of an older schema, or older quotas,
+    /// breaks now.
+    pub fn violations(&self, quotas: &Quotas) -> Vec<(super::event::EntityKey, ElbError)> {
+        use super::event::EntityKey;
+        let mut out = Vec::new();
+        let mut accounts: Vec<&str> = self.load_balancers().map(|lb| lb.account.as_str()).collect();
+        accounts.extend(self.target_groups().map(|tg| tg.account.as_str()));
+        accounts.extend(self.trust_stores().map(|ts| ts.account.as_str()));
+        accounts.sort_unstable();
+        accounts.dedup();
+        for name in accounts {
+            if let Err(err) = account(self, name, quotas) {
+                let first = self.load_balancers_of(name).next().map(|lb| EntityKey::LoadBalancer(lb.id));
+                let first = first
+                    .or_else(|| self.target_groups_of_account(name).next().map(|tg| EntityKey::TargetGroup(tg.id)))
+                    .or_else(|| {
+                        self.trust_stores().find(|ts| ts.account == name).map(|ts| EntityKey::TrustStore(ts.id))
+                    });
+                out.extend(first.map(|key| (key, err)));
+            }
+        }
+        for lb in self.load_balancers() {
+            if let Err(err) = load_balancer(self, lb, quotas) {
+                out.push((EntityKey::LoadBalancer(lb.id), err));
+            }
+        }
+        for tg in self.target_groups() {
+            if let Err(err) = target_group(self, tg, quotas) {
+                out.push((EntityKey::TargetGroup(tg.id), err));
+            }
+        }
+        out
+    }
+}

@@ -411,14 +411,40 @@ fn restore(dir: &Path, args: &Args, err: &mut dyn Write) -> Result<Exit, String>
     let options = Options::default().identity(identity.name.clone(), identity.environment.clone());
     let report = store.store().restore_to(point, out_dir, options, &meta).map_err(|e| e.to_string())?;
     let _ = writeln!(err, "restored and verified in {:.1} s", started.elapsed().as_secs_f64());
+    // The restored state against today's rules: a state of an older schema
+    // or under other quotas may break some; the operator is told, the copy
+    // is kept (it is what the store held).
+    let restored = store.store().state_at(Point::Seq(report.seq)).map_err(|e| e.to_string())?;
+    let violations = restored.state().violations(&store.settings().quotas);
     let json = Json::object([
         ("dir", Json::str(out_dir.display().to_string())),
         ("seq", Json::from(report.seq)),
         ("time", time_json(report.time)),
         ("transactions", Json::from(report.verified.transactions)),
         ("verified", Json::Bool(report.verified.ok())),
+        (
+            "violations",
+            Json::Array(
+                violations
+                    .iter()
+                    .map(|(key, e)| {
+                        Json::object([
+                            ("key", Json::str(key.to_string())),
+                            ("code", Json::str(e.code())),
+                            ("message", Json::str(e.to_string())),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
     ]);
-    let text = format!("restored seq {} ({}) into {}, verified\n", report.seq, report.time, out_dir.display());
+    let mut text = format!("restored seq {} ({}) into {}, verified\n", report.seq, report.time, out_dir.display());
+    for (key, e) in violations.iter().take(20) {
+        text += &format!("  warning: {key} breaks a rule of today's API: {} ({e})\n", e.code());
+    }
+    if violations.len() > 20 {
+        text += &format!("  warning: and {} more\n", violations.len() - 20);
+    }
     Ok(Exit { json, text, code: 0 })
 }
 
