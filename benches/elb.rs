@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use elbstore::elb::{fleet, Command, ElbStore, EntityKey, Settings, Taggable, TargetSpec};
+use elbstore::elb::{
+    fleet, Command, ElbState, ElbStore, EntityKey, HealthState, Outcome, Settings, Taggable, TargetKey, TargetSpec,
+};
 use elbstore::{Create, OpenMode, Options, SyncPolicy, TxnMeta};
 
 /// Numbers every health update the commit benches make.
@@ -27,15 +29,17 @@ fn stores() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-stores")
 }
 
-/// A health change that always changes something: each visit of a target
-/// (every `TARGETS_PER_GROUP` values of `j`) flips its state, so no update
-/// is a no-op that writes nothing.
-fn health(i: u64, j: u64, tg: elbstore::elb::TargetGroupId, up: bool) -> Command {
-    let visit = j / fleet::TARGETS_PER_GROUP;
+/// A health change that always changes something: the target's state in
+/// `state` (the head, which `execute_with` plans against) flipped between
+/// healthy and unhealthy, so no update is a no-op that writes nothing.
+fn health(state: &ElbState, i: u64, j: u64, tg: elbstore::elb::TargetGroupId) -> Command {
+    let id = fleet::target_id(i, j % fleet::TARGETS_PER_GROUP);
+    let key = TargetKey { target_group: tg, id: id.as_str().into(), port: 8080 };
+    let healthy = state.target(&key).is_some_and(|t| t.health.state == HealthState::Healthy);
     Command::UpdateTargetHealth {
         target_group: tg,
-        target: TargetSpec::new(fleet::target_id(i, j % fleet::TARGETS_PER_GROUP)),
-        health: fleet::check_result(up ^ visit.is_multiple_of(2), visit),
+        target: TargetSpec::new(id),
+        health: fleet::check_result(!healthy, j),
     }
 }
 
@@ -43,7 +47,10 @@ fn health(i: u64, j: u64, tg: elbstore::elb::TargetGroupId, up: bool) -> Command
 /// 1,000,000-event tail after it.
 fn big_store() -> (PathBuf, bool) {
     let n = fleet_size();
-    let dir = stores().join(format!("fleet-{n}-tail-{TAIL_EVENTS}-v4"));
+    let dir = stores().join(format!(
+        "fleet-{n}-tail-{TAIL_EVENTS}-schema{}",
+        <elbstore::elb::ElbState as elbstore::StateMachine>::SCHEMA_VERSION
+    ));
     if dir.join("READY").exists() {
         return (dir, false);
     }
@@ -60,13 +67,17 @@ fn big_store() -> (PathBuf, bool) {
     store.store().snapshot().unwrap();
     let groups: Vec<_> = store.read().target_groups().map(|tg| tg.id).collect();
     for t in 0..TAIL_EVENTS / TAIL_BATCH {
-        let commands = (0..TAIL_BATCH)
-            .map(|k| {
-                let g = ((t * TAIL_BATCH + k).wrapping_mul(2_654_435_761) % n) as usize;
-                health(g as u64, t + k, groups[g], (t + k).is_multiple_of(2))
-            })
-            .collect();
-        store.execute(TxnMeta::new("svc:health", "health"), commands).unwrap();
+        // The multiplier is prime to n, so a batch names each group once and
+        // every command flips a different target.
+        let commands = |state: &ElbState, _: &_| {
+            (0..TAIL_BATCH)
+                .map(|k| {
+                    let g = ((t * TAIL_BATCH + k).wrapping_mul(2_654_435_761) % n) as usize;
+                    health(state, g as u64, t + k, groups[g])
+                })
+                .collect()
+        };
+        store.execute_with(TxnMeta::new("svc:health", "health"), commands).unwrap();
     }
     store.close().unwrap();
     std::fs::write(dir.join("READY"), b"").unwrap();
@@ -139,7 +150,7 @@ fn open_and_snapshots(c: &mut Criterion) {
             // A new point each time, so every iteration writes a whole snapshot.
             round += 1;
             let tg = writer.read().target_groups().next().unwrap().id;
-            writer.execute(TxnMeta::new("bench", "tick"), vec![health(0, round, tg, round.is_multiple_of(2))]).unwrap();
+            writer.execute_with(TxnMeta::new("bench", "tick"), |state, _| vec![health(state, 0, round, tg)]).unwrap();
             writer.store().snapshot().unwrap()
         })
     });
@@ -210,7 +221,7 @@ fn commit_from(store: &ElbStore, groups: &[elbstore::elb::TargetGroupId], writer
                     // Unique across iterations too, so no update repeats an earlier one.
                     let j = UPDATES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let applied =
-                        store.execute(meta, vec![health(g as u64, j, groups[g], k.is_multiple_of(2))]).unwrap();
+                        store.execute_with(meta, |state, _| vec![health(state, g as u64, j, groups[g])]).unwrap();
                     assert!(applied.committed.is_some(), "every bench transaction writes");
                 }
             });
@@ -270,13 +281,18 @@ fn commits(c: &mut Criterion) {
     group.bench_function("commit/always/batched_1000_events", |b| {
         b.iter(|| {
             round += 1;
-            let commands = (0..1000u64)
-                .map(|k| {
-                    let g = ((round * 1000 + k) % groups.len() as u64) as usize;
-                    health(g as u64, round + k, groups[g], (round + k).is_multiple_of(2))
-                })
-                .collect();
-            store.execute(TxnMeta::new("svc:health-checker", "batch"), commands).unwrap()
+            // 1000 consecutive groups of 2000: each once per batch.
+            let commands = |state: &ElbState, _: &_| {
+                (0..1000u64)
+                    .map(|k| {
+                        let g = ((round * 1000 + k) % groups.len() as u64) as usize;
+                        health(state, g as u64, round + k, groups[g])
+                    })
+                    .collect()
+            };
+            let applied = store.execute_with(TxnMeta::new("svc:health-checker", "batch"), commands).unwrap();
+            assert!(applied.outcomes.iter().all(|o| *o == Outcome::Changed(1)), "every command writes");
+            applied
         })
     });
     drop(store);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use elbstore::elb::{fleet, Command, ElbStore, HealthState, Settings, TargetHealth, TargetSpec};
+use elbstore::elb::{fleet, Command, ElbStore, Settings, TargetSpec};
 use elbstore::{Create, Options, Point, SyncPolicy, TxnMeta};
 
 /// Transactions of health changes after the fleet is built.
@@ -26,7 +26,10 @@ fn options() -> Options {
 /// Opens the bench store, building it first if it is not there yet.
 fn bench_store() -> ElbStore {
     let n = fleet_size();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-stores/fleet-{n}-v2"));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "target/bench-stores/fleet-{n}-schema{}",
+        <elbstore::elb::ElbState as elbstore::StateMachine>::SCHEMA_VERSION
+    ));
     let ready = dir.join("READY");
     if !ready.exists() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -49,11 +52,10 @@ fn bench_store() -> ElbStore {
         for t in 0..TAIL_TRANSACTIONS {
             let (tg, name) = &groups[(t.wrapping_mul(2_654_435_761) % groups.len() as u64) as usize];
             let i: u64 = name.trim_start_matches("lb-").parse().unwrap();
-            let state = if t % 2 == 0 { HealthState::Healthy } else { HealthState::Unhealthy };
             let command = Command::UpdateTargetHealth {
                 target_group: *tg,
                 target: TargetSpec::new(fleet::target_id(i, t % fleet::TARGETS_PER_GROUP)),
-                health: TargetHealth { state, reason: None },
+                health: fleet::check_result(t.is_multiple_of(2), t),
             };
             store.execute(TxnMeta::new("svc:health", "health check"), vec![command]).unwrap();
         }
