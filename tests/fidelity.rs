@@ -57,13 +57,29 @@ fn tg(account: &str, name: &str, protocol: Option<Protocol>, port: Option<u16>, 
 }
 
 fn listener(lb: LoadBalancerId, port: u16, protocol: Protocol, tg: TargetGroupId) -> Command {
-    Command::CreateListener(CreateListener {
+    Command::CreateListener(listener_spec(lb, port, protocol, tg))
+}
+
+/// A listener forwarding to `tg`, with the default certificate HTTPS and TLS need.
+fn listener_spec(lb: LoadBalancerId, port: u16, protocol: Protocol, tg: TargetGroupId) -> CreateListener {
+    CreateListener {
         load_balancer: lb,
         port: Some(port),
         protocol: Some(protocol),
         default_certificate: matches!(protocol, Protocol::Https | Protocol::Tls).then(|| certificate("default")),
         default_actions: vec![Action::forward(tg)],
         ..CreateListener::default()
+    }
+}
+
+/// `CreateRule` with one path-pattern condition.
+fn rule(listener: ListenerId, priority: u32, path: &str, actions: Vec<Action>) -> Command {
+    Command::CreateRule(CreateRule {
+        listener,
+        priority,
+        conditions: vec![Condition::PathPattern(vec![path.into()])],
+        actions,
+        ..CreateRule::default()
     })
 }
 
@@ -127,10 +143,7 @@ impl World {
             listener(web, 80, Protocol::Http, w.tg("web")),
             Command::CreateListener(CreateListener {
                 mutual_authentication: Some(verify(ca)),
-                ..match listener(web, 443, Protocol::Https, w.tg("web")) {
-                    Command::CreateListener(c) => c,
-                    _ => unreachable!(),
-                }
+                ..listener_spec(web, 443, Protocol::Https, w.tg("web"))
             }),
             listener(edge, 443, Protocol::Tcp, w.tg("tcp")),
             Command::CreateListener(CreateListener {
@@ -158,13 +171,7 @@ impl World {
             },
         ]);
         let https = w.listener("web", 443);
-        w.commit(vec![Command::CreateRule(CreateRule {
-            listener: https,
-            priority: 10,
-            conditions: vec![Condition::PathPattern(vec!["/api/*".into()])],
-            actions: vec![Action::forward(w.tg("web"))],
-            ..CreateRule::default()
-        })]);
+        w.commit(vec![rule(https, 10, "/api/*", vec![Action::forward(w.tg("web"))])]);
         w
     }
 
@@ -358,26 +365,24 @@ fn cases() -> Vec<Case> {
         case(
             "1 CreateRule: authenticate-oidc before the forward, on an HTTPS listener",
             |w| {
-                vec![Command::CreateRule(CreateRule {
-                    listener: w.listener("web", 443),
-                    priority: 20,
-                    conditions: vec![Condition::PathPattern(vec!["/admin/*".into()])],
-                    actions: vec![Action::AuthenticateOidc(Box::new(oidc())), Action::forward(w.tg("web"))],
-                    ..CreateRule::default()
-                })]
+                vec![rule(
+                    w.listener("web", 443),
+                    20,
+                    "/admin/*",
+                    vec![Action::AuthenticateOidc(Box::new(oidc())), Action::forward(w.tg("web"))],
+                )]
             },
             Accepted(any),
         ),
         case(
             "1 CreateRule: authenticate actions only on HTTPS listeners",
             |w| {
-                vec![Command::CreateRule(CreateRule {
-                    listener: w.listener("web", 80),
-                    priority: 20,
-                    conditions: vec![Condition::PathPattern(vec!["/admin/*".into()])],
-                    actions: vec![Action::AuthenticateOidc(Box::new(oidc())), Action::forward(w.tg("web"))],
-                    ..CreateRule::default()
-                })]
+                vec![rule(
+                    w.listener("web", 80),
+                    20,
+                    "/admin/*",
+                    vec![Action::AuthenticateOidc(Box::new(oidc())), Action::forward(w.tg("web"))],
+                )]
             },
             Refused("InvalidConfigurationRequest"),
         ),
@@ -691,15 +696,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "2.10 rule priorities are 1 to 50000 and unique per listener",
-            |w| {
-                vec![Command::CreateRule(CreateRule {
-                    listener: w.listener("web", 443),
-                    priority: 10,
-                    conditions: vec![Condition::PathPattern(vec!["/x".into()])],
-                    actions: vec![Action::forward(w.tg("web"))],
-                    ..CreateRule::default()
-                })]
-            },
+            |w| vec![rule(w.listener("web", 443), 10, "/x", vec![Action::forward(w.tg("web"))])],
             Refused("PriorityInUse"),
         ),
         case(
@@ -709,15 +706,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "2.12 rules only on application load balancers",
-            |w| {
-                vec![Command::CreateRule(CreateRule {
-                    listener: w.listener("edge", 443),
-                    priority: 1,
-                    conditions: vec![Condition::PathPattern(vec!["/x".into()])],
-                    actions: vec![Action::forward(w.tg("tcp"))],
-                    ..CreateRule::default()
-                })]
-            },
+            |w| vec![rule(w.listener("edge", 443), 1, "/x", vec![Action::forward(w.tg("tcp"))])],
             Refused("InvalidConfigurationRequest"),
         ),
         case(
@@ -1024,15 +1013,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             row: "Q rules per application load balancer, not counting default rules",
-            commands: |w| {
-                vec![Command::CreateRule(CreateRule {
-                    listener: w.listener("web", 80),
-                    priority: 5,
-                    conditions: vec![Condition::PathPattern(vec!["/x".into()])],
-                    actions: vec![Action::forward(w.tg("web"))],
-                    ..CreateRule::default()
-                })]
-            },
+            commands: |w| vec![rule(w.listener("web", 80), 5, "/x", vec![Action::forward(w.tg("web"))])],
             quotas: |q| q.rules_per_load_balancer = 1,
             expect: Refused("TooManyRules"),
         },
@@ -1046,15 +1027,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             row: "Q target groups per application load balancer",
-            commands: |w| {
-                vec![Command::CreateRule(CreateRule {
-                    listener: w.listener("web", 80),
-                    priority: 5,
-                    conditions: vec![Condition::PathPattern(vec!["/ips".into()])],
-                    actions: vec![Action::forward(w.tg("ips"))],
-                    ..CreateRule::default()
-                })]
-            },
+            commands: |w| vec![rule(w.listener("web", 80), 5, "/ips", vec![Action::forward(w.tg("ips"))])],
             quotas: |q| q.target_groups_per_application_load_balancer = 1,
             expect: Refused("TooManyUniqueTargetGroupsPerLoadBalancer"),
         },
@@ -1125,15 +1098,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "3 health: unused targets become initial when a listener starts using their group",
-            |w| {
-                vec![Command::CreateRule(CreateRule {
-                    listener: w.listener("web", 80),
-                    priority: 5,
-                    conditions: vec![Condition::PathPattern(vec!["/ips".into()])],
-                    actions: vec![Action::forward(w.tg("ips"))],
-                    ..CreateRule::default()
-                })]
-            },
+            |w| vec![rule(w.listener("web", 80), 5, "/ips", vec![Action::forward(w.tg("ips"))])],
             Accepted(|w, after| {
                 w.health("ips", "10.0.0.5").state == HealthState::Unused
                     && after.targets_of(w.tg("ips")).all(|t| {
