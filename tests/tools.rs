@@ -381,3 +381,36 @@ fn pitr_on_a_mistyped_path_creates_nothing() {
         assert!(!base.path().exists(), "{args:?} created {}", base.path().display());
     }
 }
+
+/// First-use review, blocker 2: `revert --txn N` mixed with the actor form's
+/// `--from/--to/--as` exited 0, used `--txn`, and recorded `--actor` as the
+/// reverting actor: a permanent wrong audit record. Each mix is refused
+/// before the store is opened, and nothing is written.
+#[test]
+fn mixing_the_two_revert_forms_is_refused_and_writes_nothing() {
+    let dir = TempDir::new("pitr-revert-forms");
+    let (deletion, last) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let before = dir_contents(dir.path());
+    let txn = deletion.to_string();
+    let base = ["revert", d, "--expect-store", "us-east-1/production", "--reason", "undo"];
+    for extra in [
+        vec!["--txn", &txn, "--actor", "maint:cleanup", "--from", "seq:1", "--to", "now", "--as", "ops:oncall"],
+        vec!["--txn", &txn, "--actor", "ops:oncall", "--as", "ops:other"],
+        vec!["--txn", &txn, "--actor", "ops:oncall", "--from", "seq:1"],
+        vec!["--actor", "maint:cleanup", "--from", "seq:1", "--to", &format!("seq:{last}")],
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let (code, out, err) = run(pitr::run, &args);
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(err.contains("form") || err.contains("--as"), "{args:?}: {err}");
+    }
+    assert_eq!(dir_contents(dir.path()), before, "a refused revert wrote nothing");
+    // One form, whole: the repair is recorded under the actor named for it.
+    let (code, _, err) = run(pitr::run, &[&base[..], &["--txn", &txn, "--actor", "ops:oncall"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let store =
+        ElbStore::open(dir.path(), Options::default().mode(elbstore::OpenMode::ReadOnly), Settings::default()).unwrap();
+    let repair = store.store().transaction(last + 1).unwrap();
+    assert_eq!(repair.meta.actor, "ops:oncall");
+}

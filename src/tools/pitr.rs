@@ -451,6 +451,18 @@ fn restore(dir: &Path, args: &Args, err: &mut dyn Write) -> Result<Exit, String>
 fn revert(dir: &Path, args: &Args) -> Result<Exit, String> {
     let expected = args.required("--expect-store")?;
     let reason = args.required("--reason")?;
+    // The two forms name the reverting actor differently (--actor with --txn,
+    // --as with --actor): a mix of them would record the wrong actor for good.
+    if args.has("--txn") {
+        if let Some(flag) = ["--from", "--to", "--as"].into_iter().find(|f| args.has(f)) {
+            return Err(format!(
+                "{flag} belongs to the --actor A --from P --to P --as WHO form, not to --txn: give one form \
+                 (with --txn, --actor names who reverts)"
+            ));
+        }
+    } else if args.has("--actor") && !args.has("--as") && (args.has("--from") || args.has("--to")) {
+        return Err("with --actor A --from P --to P, name who reverts with --as WHO".to_owned());
+    }
     let selection = if args.has("--txn") {
         let seqs = args
             .all("--txn")
