@@ -1,7 +1,9 @@
 //! Commit timestamps: nanoseconds since the Unix epoch, from an injectable clock.
 
 use std::fmt;
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(any(test, feature = "testing"))]
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -160,12 +162,14 @@ impl Clock for SystemClock {
 }
 
 /// A clock that only moves when told to: for deterministic tests and demos.
-/// Clones share the same time.
+/// Clones share the same time. (Feature `testing`.)
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default, Clone)]
 pub struct ManualClock {
     nanos: Arc<AtomicU64>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl ManualClock {
     /// A clock reading `start`.
     pub fn new(start: Timestamp) -> ManualClock {
@@ -184,6 +188,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.nanos.load(Ordering::SeqCst))

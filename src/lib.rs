@@ -5,15 +5,19 @@
 mod clock;
 mod codec;
 pub mod elb;
+#[cfg(feature = "testing")]
 pub mod fuzzing;
 mod identity;
 pub mod io;
 mod snapshot;
 mod store;
+#[cfg(feature = "tools")]
 pub mod tools;
 mod wal;
 
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+#[cfg(any(test, feature = "testing"))]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock, Timestamp};
 pub use codec::{CodecError, OldBytes};
 pub use identity::{Identity, IdentityProblem, StoreId, IDENTITY_FIELD_BYTES_MAX};
 pub use snapshot::{

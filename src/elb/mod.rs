@@ -11,6 +11,7 @@ pub mod arn;
 mod command;
 mod error;
 mod event;
+#[cfg(any(test, feature = "testing"))]
 pub mod fleet;
 mod guard;
 mod history;

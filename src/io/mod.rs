@@ -1,12 +1,13 @@
 //! The seam under every byte the store reads or writes.
 //!
 //! All file I/O goes through [`FileSystem`], so tests can swap the real file
-//! system ([`RealFs`]) for a simulated one ([`SimFs`]) that drops un-synced
+//! system ([`RealFs`]) for a simulated one (`SimFs`, feature `testing`) that drops un-synced
 //! data, tears writes and fails chosen calls. Nothing above this module
 //! touches `std::fs`.
 
 mod mmap;
 mod real;
+#[cfg(any(test, feature = "testing"))]
 mod sim;
 
 use std::any::Any;
@@ -16,6 +17,7 @@ use std::path::Path;
 
 pub use mmap::FileBytes;
 pub use real::RealFs;
+#[cfg(any(test, feature = "testing"))]
 pub use sim::{CrashMode, FaultKind, FaultMode, SimFs, SIM_PAGE_BYTES};
 
 /// An exclusive lock on a file, released when dropped.
