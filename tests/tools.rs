@@ -278,6 +278,8 @@ fn the_incident_demo_loses_nothing() {
             "restored",
             "later_changes_kept",
             "lost",
+            "stopped_before_repair",
+            "deletion_seq",
             "detect_ms",
             "revert_ms",
         ],
@@ -413,4 +415,51 @@ fn mixing_the_two_revert_forms_is_refused_and_writes_nothing() {
         ElbStore::open(dir.path(), Options::default().mode(elbstore::OpenMode::ReadOnly), Settings::default()).unwrap();
     let repair = store.store().transaction(last + 1).unwrap();
     assert_eq!(repair.meta.actor, "ops:oncall");
+}
+
+/// First-use review: the demo left the store repaired (no way to practise),
+/// and printed Rust Debug text (`Some("CHG-2012-1224")`, lists in brackets).
+#[test]
+fn the_incident_demo_stops_before_the_repair_for_practice_in_plain_words() {
+    let dir = TempDir::new("incident-practice");
+    let d = dir.path().to_str().unwrap();
+    let (code, out, narration) =
+        run(incident::run, &["--dir", d, "--load-balancers", "1000", "--stop-before-repair", "--json"]);
+    assert_eq!(code, 0, "{narration}");
+    let summary: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(summary["stopped_before_repair"], true);
+    assert_eq!(summary["restored"], 0);
+    let deletion = summary["deletion_seq"].as_u64().unwrap();
+    for debug in ["Some(", "None", "[\"", "refused: refused"] {
+        assert!(!narration.contains(debug), "{debug:?} in the narration:\n{narration}");
+    }
+    assert!(narration.contains("ticket CHG-2012-1224, approved by ops:night-shift"), "{narration}");
+    assert!(narration.contains(&format!("--txn {deletion}")), "the next step is named: {narration}");
+    // The damaged store is there to practise on: the deletion is its last word.
+    let info = json(pitr::run, &["info", d, "--json"]);
+    assert_eq!(info["counts"]["load_balancers"], 900 + 20);
+    // Without --dir there is nowhere to keep it.
+    let (code, _, err) = run(incident::run, &["--load-balancers", "1000", "--stop-before-repair"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("give --dir"), "{err}");
+}
+
+/// First-use review: reverting twice printed thousands of conflict lines in
+/// Rust Debug text. The text lists 20 in words and counts the rest by reason.
+#[test]
+fn a_second_revert_lists_twenty_conflicts_in_words_and_counts_the_rest() {
+    let dir = TempDir::new("pitr-revert-twice");
+    let (deletion, _) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let txn = deletion.to_string();
+    let revert = ["revert", d, "--expect-store", "us-east-1/production", "--reason", "undo", "--txn", &txn];
+    let (code, _, err) = run(pitr::run, &[&revert[..], &["--actor", "ops:oncall"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(pitr::run, &[&revert[..], &["--actor", "ops:oncall", "--dry-run"]].concat());
+    let listed = out.lines().filter(|l| l.starts_with("  conflict: ")).count();
+    assert_eq!(listed, 20, "{out}");
+    assert!(out.contains("changed it since"), "in words: {out}");
+    assert!(!out.contains("ChangedSince"), "no Debug text: {out}");
+    let rest = out.lines().find(|l| l.contains("more conflicts")).unwrap_or_else(|| panic!("{out}"));
+    assert!(rest.contains("changed since"), "{rest}");
 }

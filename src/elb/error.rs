@@ -445,17 +445,25 @@ impl fmt::Display for ElbError {
             ElbError::QuotaExceeded { quota, limit } => write!(f, "quota {quota} of {limit} would be exceeded"),
             ElbError::BulkDeletionRefused { count, limit, window, transactions } => {
                 match window {
-                    None => write!(f, "refused: the transaction would delete {count} load balancers, over the limit of {limit}")?,
-                    Some((actor, window)) => write!(
+                    None => write!(
                         f,
-                        "refused: {actor} would have deleted {count} load balancers within {} s (earlier transactions {transactions:?}), \
-                         over the limit of {limit}",
-                        window.as_secs()
+                        "the deletion guard refuses a transaction deleting {count} load balancers, over its limit of {limit}"
                     )?,
+                    Some((actor, window)) => {
+                        let earlier: Vec<String> = transactions.iter().map(u64::to_string).collect();
+                        write!(
+                            f,
+                            "the deletion guard refuses: {actor} would have deleted {count} load balancers within {} s \
+                             (earlier transactions {}), over its limit of {limit}",
+                            window.as_secs(),
+                            earlier.join(", ")
+                        )?
+                    }
                 }
                 write!(
                     f,
-                    "; to proceed, check the targets, then retry with a change ticket and an approver other than the actor"
+                    "; to proceed, check the targets, then retry with a change ticket and an approver other than the \
+                     actor (TxnMeta::with_approval; pitr revert --ticket T --approver WHO)"
                 )
             }
             ElbError::TrustStoreNotFound { id } => write!(f, "trust store {id} not found"),

@@ -1,15 +1,15 @@
 //! Undoing transactions by appending compensating ones: history is never
 //! rewritten, and every later change that does not conflict is kept.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use super::arn;
 use super::event::{ElbEvent, Entity, EntityKey, EntityKind};
-use super::ids::{ListenerId, RuleId, TargetGroupId};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId};
 use super::integrity;
-use super::model::Action;
+use super::model::{Action, LoadBalancer, TargetGroup};
 use super::quotas::Quotas;
 use super::state::ElbState;
 use super::store::ElbStore;
@@ -101,6 +101,25 @@ pub enum ConflictReason {
         /// The refusal, as the command would get it.
         message: String,
     },
+}
+
+impl std::fmt::Display for ConflictReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConflictReason::ChangedSince { seq: Some(seq) } => write!(f, "transaction {seq} changed it since"),
+            ConflictReason::ChangedSince { seq: None } => write!(f, "it changed since"),
+            ConflictReason::NameTaken { by } => write!(f, "its name is taken now, by {by}"),
+            ConflictReason::PortTaken { by } => write!(f, "its port is in use now, by listener {by}"),
+            ConflictReason::PriorityTaken { by } => write!(f, "its priority is in use now, by rule {by}"),
+            ConflictReason::ParentMissing { parent } => write!(f, "{parent}, which it belongs to, would not exist"),
+            ConflictReason::ReferenceMissing { target_group } => {
+                write!(f, "target group {target_group}, which it forwards to, would not exist")
+            }
+            ConflictReason::StillUsed { by } => write!(f, "{by}, made later, still depends on it"),
+            ConflictReason::DeletionProtected => write!(f, "its deletion protection is on"),
+            ConflictReason::Refused { code, message } => write!(f, "{message} ({code})"),
+        }
+    }
 }
 
 /// A resource that cannot be reverted, and why.
@@ -294,8 +313,11 @@ fn plan_revert(
             scratch.apply(event);
         }
         let mut broken = Vec::new();
+        let mut checked = Checked::default();
         for (key, event) in &candidates {
-            if let Some(reason) = check(state, &scratch, key).or_else(|| rules_broken(state, &scratch, key, quotas)) {
+            let reason =
+                check(state, &scratch, key).or_else(|| rules_broken(state, &scratch, key, quotas, &mut checked));
+            if let Some(reason) = reason {
                 let label = event.after().or(event.before()).map_or_else(String::new, Entity::label);
                 broken.push(Conflict { key: key.clone(), label, reason });
             }
@@ -396,20 +418,73 @@ fn check(original: &ElbState, scratch: &ElbState, key: &EntityKey) -> Option<Con
     }
 }
 
+/// What one pass over the candidates found of the API's rules, each checked
+/// once: a load balancer's, an account's or a target group's verdict is the
+/// same for every resource of it the revert touches.
+#[derive(Default)]
+struct Checked {
+    load_balancers: HashMap<LoadBalancerId, Option<ConflictReason>>,
+    accounts: HashMap<String, Option<ConflictReason>>,
+    target_groups: HashMap<TargetGroupId, Option<ConflictReason>>,
+}
+
+fn refused(result: Result<(), ElbError>) -> Option<ConflictReason> {
+    result.err().map(|err| ConflictReason::Refused { code: err.code().to_owned(), message: err.to_string() })
+}
+
+impl Checked {
+    fn load_balancer(&mut self, scratch: &ElbState, lb: &LoadBalancer, quotas: &Quotas) -> Option<ConflictReason> {
+        let verdict = self.load_balancers.entry(lb.id);
+        verdict.or_insert_with(|| refused(integrity::load_balancer(scratch, lb, quotas))).clone()
+    }
+
+    fn account(&mut self, scratch: &ElbState, account: &str, quotas: &Quotas) -> Option<ConflictReason> {
+        if let Some(verdict) = self.accounts.get(account) {
+            return verdict.clone();
+        }
+        let verdict = refused(integrity::account(scratch, account, quotas));
+        self.accounts.insert(account.to_owned(), verdict.clone());
+        verdict
+    }
+
+    /// A group's targets against its own quota and its load balancers'.
+    fn targets(&mut self, scratch: &ElbState, tg: &TargetGroup, quotas: &Quotas) -> Option<ConflictReason> {
+        let verdict = self.target_groups.entry(tg.id);
+        verdict
+            .or_insert_with(|| {
+                refused(integrity::target_group(scratch, tg, quotas).and_then(|()| {
+                    let users = scratch.load_balancers_using(tg.id);
+                    users
+                        .iter()
+                        .filter_map(|lb| scratch.load_balancer(*lb))
+                        .try_for_each(|lb| integrity::forward_quotas(scratch, lb, quotas))
+                }))
+            })
+            .clone()
+    }
+}
+
 /// The API's cross-resource rules and quotas on `scratch`, the state the
 /// compensation would leave, for the parts `key` touches: what a command
 /// could not do, a revert does not write either.
-fn rules_broken(original: &ElbState, scratch: &ElbState, key: &EntityKey, quotas: &Quotas) -> Option<ConflictReason> {
+fn rules_broken(
+    original: &ElbState,
+    scratch: &ElbState,
+    key: &EntityKey,
+    quotas: &Quotas,
+    checked: &mut Checked,
+) -> Option<ConflictReason> {
     let lb_of_listener = |id| scratch.listener(id).and_then(|l| scratch.load_balancer(l.load_balancer));
-    let result = match key {
+    match key {
         EntityKey::LoadBalancer(id) => match scratch.load_balancer(*id) {
-            Some(lb) if original.load_balancer(*id).is_none() => integrity::account(scratch, &lb.account, quotas)
-                .and_then(|()| integrity::load_balancer(scratch, lb, quotas)),
-            Some(lb) => integrity::load_balancer(scratch, lb, quotas),
+            Some(lb) if original.load_balancer(*id).is_none() => {
+                checked.account(scratch, &lb.account, quotas).or_else(|| checked.load_balancer(scratch, lb, quotas))
+            }
+            Some(lb) => checked.load_balancer(scratch, lb, quotas),
             // An application load balancer registered as a target stays.
             None => {
                 let target = scratch.registrations_of(*id).next()?;
-                return Some(ConflictReason::StillUsed { by: EntityKey::Target(target.clone()) });
+                Some(ConflictReason::StillUsed { by: EntityKey::Target(target.clone()) })
             }
         },
         EntityKey::Listener(id) => {
@@ -418,31 +493,23 @@ fn rules_broken(original: &ElbState, scratch: &ElbState, key: &EntityKey, quotas
             if let Some(ts) = trust_store.filter(|ts| scratch.trust_store(*ts).is_none()) {
                 return Some(ConflictReason::ParentMissing { parent: EntityKey::TrustStore(ts) });
             }
-            integrity::load_balancer(scratch, lb_of_listener(*id)?, quotas)
+            checked.load_balancer(scratch, lb_of_listener(*id)?, quotas)
         }
-        EntityKey::Rule(id) => integrity::load_balancer(scratch, lb_of_listener(scratch.rule(*id)?.listener)?, quotas),
+        EntityKey::Rule(id) => checked.load_balancer(scratch, lb_of_listener(scratch.rule(*id)?.listener)?, quotas),
         EntityKey::TargetGroup(id) => match scratch.target_group(*id) {
-            Some(tg) if original.target_group(*id).is_none() => integrity::account(scratch, &tg.account, quotas),
-            _ => Ok(()),
+            Some(tg) if original.target_group(*id).is_none() => checked.account(scratch, &tg.account, quotas),
+            _ => None,
         },
         EntityKey::Target(key) => {
             scratch.target(key)?;
             if let Some(lb) = arn::load_balancer_id_of(&key.id).filter(|lb| scratch.load_balancer(*lb).is_none()) {
                 return Some(ConflictReason::ParentMissing { parent: EntityKey::LoadBalancer(lb) });
             }
-            let tg = scratch.target_group(key.target_group)?;
-            integrity::target_group(scratch, tg, quotas).and_then(|()| {
-                let users = scratch.load_balancers_using(tg.id);
-                users
-                    .iter()
-                    .filter_map(|lb| scratch.load_balancer(*lb))
-                    .try_for_each(|lb| integrity::forward_quotas(scratch, lb, quotas))
-            })
+            checked.targets(scratch, scratch.target_group(key.target_group)?, quotas)
         }
         EntityKey::TrustStore(id) => match scratch.trust_store(*id) {
-            Some(ts) if original.trust_store(*id).is_none() => integrity::account(scratch, &ts.account, quotas),
-            _ => Ok(()),
+            Some(ts) if original.trust_store(*id).is_none() => checked.account(scratch, &ts.account, quotas),
+            _ => None,
         },
-    };
-    result.err().map(|err| ConflictReason::Refused { code: err.code().to_owned(), message: err.to_string() })
+    }
 }

@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 /// Switches that take no value.
-const SWITCHES: &[&str] = &["--json", "--dry-run", "--skip-conflicts", "--help"];
+const SWITCHES: &[&str] = &["--json", "--dry-run", "--skip-conflicts", "--stop-before-repair", "--help"];
 
 impl Args {
     /// Parses `args` (without the program name).

@@ -20,7 +20,9 @@ use crate::elb::{
 use crate::store::{Create, Options, TxnMeta};
 
 /// How to use the demo.
-pub const USAGE: &str = "usage: incident [--dir DIR] [--load-balancers N] [--json]";
+pub const USAGE: &str = "usage: incident [--dir DIR] [--load-balancers N] [--stop-before-repair] [--json]
+  --dir DIR             where the store goes (default: a temporary directory, removed at the end)
+  --stop-before-repair  stop after the deletion is found and leave the damaged store in DIR for practice";
 
 /// Load balancers per transaction while building the fleet.
 const BUILD_BATCH: u64 = 100;
@@ -46,11 +48,16 @@ pub struct Outcome {
     pub detect_ms: f64,
     /// Milliseconds to revert it.
     pub revert_ms: f64,
+    /// The transaction that deleted them.
+    pub deletion_seq: u64,
+    /// Whether the demo stopped before the repair (`--stop-before-repair`).
+    pub stopped_before_repair: bool,
 }
 
 /// Runs the demo with `args` (without the program name); returns the exit code.
 pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match Args::parse_or_usage(args, &["--dir", "--load-balancers", "--json", "--help"], USAGE, err) {
+    let flags = ["--dir", "--load-balancers", "--stop-before-repair", "--json", "--help"];
+    let args = match Args::parse_or_usage(args, &flags, USAGE, err) {
         Ok(args) => args,
         Err(code) => return code,
     };
@@ -59,12 +66,14 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         if n < 100 {
             return Err("--load-balancers must be at least 100".into());
         }
+        let stop = args.has("--stop-before-repair");
         let (dir, temporary) = match args.get("--dir") {
             Some(dir) => (PathBuf::from(dir), false),
+            None if stop => return Err("--stop-before-repair keeps the damaged store: give --dir DIR for it".into()),
             None => (std::env::temp_dir().join(format!("elbstore-incident-{}", std::process::id())), true),
         };
         let narrate: &mut dyn Write = if json { err } else { out };
-        let outcome = replay(&dir, n, narrate);
+        let outcome = replay(&dir, n, stop, narrate);
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -98,6 +107,8 @@ pub fn summary(o: &Outcome) -> Json {
         ("restored", Json::from(o.restored)),
         ("later_changes_kept", Json::from(o.later_changes_kept)),
         ("lost", Json::from(o.lost)),
+        ("stopped_before_repair", Json::Bool(o.stopped_before_repair)),
+        ("deletion_seq", Json::from(o.deletion_seq)),
         ("detect_ms", Json::Float((o.detect_ms * 10.0).round() / 10.0)),
         ("revert_ms", Json::Float((o.revert_ms * 10.0).round() / 10.0)),
     ])
@@ -115,8 +126,10 @@ fn elb(err: ElbError) -> String {
     err.to_string()
 }
 
-/// Replays the incident in `dir` with a fleet of `n`, narrating to `say`.
-pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outcome, String> {
+/// Replays the incident in `dir` with a fleet of `n`, narrating to `say`;
+/// with `stop_before_repair`, up to finding the deletion, leaving the damaged
+/// store in `dir`.
+pub fn replay(dir: &std::path::Path, n: u64, stop_before_repair: bool, say: &mut dyn Write) -> Result<Outcome, String> {
     if dir.exists() && std::fs::read_dir(dir).map_err(|e| e.to_string())?.next().is_some() {
         return Err(format!("{} is not empty; the demo needs a new directory", dir.display()));
     }
@@ -170,7 +183,7 @@ pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outc
     let applied = match store.execute(maintenance.clone(), ids.clone()) {
         Err(err @ ElbError::BulkDeletionRefused { .. }) => {
             outcome.guard_refused = true;
-            clock.line(say, &format!("the guard refuses it: {err}"));
+            clock.line(say, &err.to_string());
             clock.line(say, "the operator re-runs it with a change ticket and a (mistaken) approval");
             let approved = maintenance.with_approval("CHG-2012-1224", "ops:night-shift");
             store.execute(approved, ids).map_err(elb)?
@@ -182,6 +195,7 @@ pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outc
         }
     };
     let deletion_seq = applied.committed.ok_or("the deletion wrote nothing")?.seq;
+    outcome.deletion_seq = deletion_seq;
     outcome.deleted = victims.len() as u64;
     let deleted_state = store.read();
     clock.line(
@@ -201,7 +215,11 @@ pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outc
             AlarmKind::FleetDrop { peak, now, .. } => format!("fleet dropped from {peak} to {now}"),
             AlarmKind::WrongStore { expected, found } => format!("wrong store: expected {expected}, found {found}"),
         };
-        clock.line(say, &format!("ALARM: {what}; actors {:?}, transactions {:?}", alarm.actors, alarm.transactions));
+        let transactions: Vec<String> = alarm.transactions.iter().map(u64::to_string).collect();
+        clock.line(
+            say,
+            &format!("ALARM: {what}; actors {}; transactions {}", alarm.actors.join(", "), transactions.join(", ")),
+        );
     }
 
     clock.line(say, "customers carry on: new load balancers, changes to surviving ones");
@@ -228,10 +246,29 @@ pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outc
         clock.line(
             say,
             &format!(
-                "found transaction {seq}: {lbs} load balancers deleted by {} ({}), ticket {:?}, approved by {:?}",
-                meta.actor, meta.reason, meta.ticket, meta.approved_by
+                "found transaction {seq}: {lbs} load balancers deleted by {} ({}), ticket {}, approved by {}",
+                meta.actor,
+                meta.reason,
+                meta.ticket.as_deref().unwrap_or("none"),
+                meta.approved_by.as_deref().unwrap_or("nobody")
             ),
         );
+    }
+    if stop_before_repair {
+        outcome.stopped_before_repair = true;
+        let seqs: Vec<String> = deleting.iter().map(|d| d.0.to_string()).collect();
+        clock.line(
+            say,
+            &format!(
+                "stopped before the repair: the damaged store is in {}; practice with \
+                 `pitr revert {} --txn {} --expect-store us-east-1/production --actor YOU --reason WHY --dry-run`",
+                dir.display(),
+                dir.display(),
+                seqs.join(" --txn ")
+            ),
+        );
+        store.close().map_err(|e| e.to_string())?;
+        return Ok(outcome);
     }
     let started = Instant::now();
     let plan = store
@@ -244,7 +281,9 @@ pub fn replay(dir: &std::path::Path, n: u64, say: &mut dyn Write) -> Result<Outc
         .map_err(elb)?;
     outcome.revert_ms = started.elapsed().as_secs_f64() * 1e3;
     if !plan.conflicts.is_empty() {
-        return Err(format!("the revert found {} conflicts: {:?}", plan.conflicts.len(), plan.conflicts));
+        let first: Vec<String> =
+            plan.conflicts.iter().take(20).map(|c| format!("{} ({}): {}", c.key, c.label, c.reason)).collect();
+        return Err(format!("the revert found {} conflicts, first: {}", plan.conflicts.len(), first.join("; ")));
     }
     clock.line(
         say,

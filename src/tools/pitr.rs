@@ -14,8 +14,8 @@ use super::json::Json;
 use super::{entity_json, kind_counts_json, open_read, summary_json, Exit};
 use crate::clock::Timestamp;
 use crate::elb::{
-    ElbEvent, ElbState, ElbStore, Entity, EntityKind, HistoryFilter, OnConflict, RevertMode, RevertSelection, Settings,
-    Summary,
+    ConflictReason, ElbEvent, ElbState, ElbStore, Entity, EntityKind, HistoryFilter, OnConflict, RevertMode,
+    RevertSelection, Settings, Summary,
 };
 use crate::store::{verify, OpenMode, Options, Point, StateMachine, TxnMeta};
 
@@ -448,6 +448,24 @@ fn restore(dir: &Path, args: &Args, err: &mut dyn Write) -> Result<Exit, String>
     Ok(Exit { json, text, code: 0 })
 }
 
+/// Conflicts a revert lists one per line; the rest are counted by reason.
+const CONFLICTS_LISTED: usize = 20;
+
+/// A conflict reason's kind in a few words, for counting.
+fn reason_kind(reason: &ConflictReason) -> &'static str {
+    match reason {
+        ConflictReason::ChangedSince { .. } => "changed since",
+        ConflictReason::NameTaken { .. } => "name taken",
+        ConflictReason::PortTaken { .. } => "port taken",
+        ConflictReason::PriorityTaken { .. } => "priority taken",
+        ConflictReason::ParentMissing { .. } => "parent gone",
+        ConflictReason::ReferenceMissing { .. } => "target group gone",
+        ConflictReason::StillUsed { .. } => "still used",
+        ConflictReason::DeletionProtected => "deletion protected",
+        ConflictReason::Refused { .. } => "refused by a rule",
+    }
+}
+
 fn revert(dir: &Path, args: &Args) -> Result<Exit, String> {
     let expected = args.required("--expect-store")?;
     let reason = args.required("--reason")?;
@@ -518,8 +536,23 @@ fn revert(dir: &Path, args: &Args) -> Result<Exit, String> {
         plan.events.len(),
         plan.conflicts.len()
     );
-    for c in &plan.conflicts {
-        text.push_str(&format!("  conflict: {} ({}): {:?}\n", c.key, c.label, c.reason));
+    for c in plan.conflicts.iter().take(CONFLICTS_LISTED) {
+        text.push_str(&format!("  conflict: {} ({}): {}\n", c.key, c.label, c.reason));
+    }
+    if plan.conflicts.len() > CONFLICTS_LISTED {
+        // The rest in one line per reason, most common first.
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for c in &plan.conflicts[CONFLICTS_LISTED..] {
+            *reasons.entry(reason_kind(&c.reason).to_owned()).or_default() += 1;
+        }
+        let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
+        reasons.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let rest: Vec<String> = reasons.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+        text.push_str(&format!(
+            "  and {} more conflicts: {} (--json lists them all)\n",
+            plan.conflicts.len() - CONFLICTS_LISTED,
+            rest.join(", ")
+        ));
     }
     if let Some(committed) = plan.committed {
         text.push_str(&format!("written as transaction {}\n", committed.seq));
