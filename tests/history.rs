@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
 use elbstore::elb::{
-    fleet, Command, ConflictReason, ElbEvent, ElbState, ElbStore, Entity, EntityKey, EntityKind, HealthState,
+    fleet, Command, ConflictReason, ElbError, ElbEvent, ElbState, ElbStore, Entity, EntityKey, EntityKind, HealthState,
     HistoryFilter, Lookup, OnConflict, RevertMode, RevertSelection, Settings, Taggable, TargetHealth, TargetSpec,
 };
 use elbstore::{
@@ -333,6 +333,38 @@ fn a_revert_never_overwrites_a_later_change() {
         .unwrap();
     assert_eq!(plan.conflicts.len(), 1);
     assert_eq!(plan.conflicts[0].reason, ConflictReason::ChangedSince { seq: Some(second) });
+}
+
+/// The typed store answers time travel itself, with the same views as the
+/// generic store underneath, and every history method fails with `ElbError`,
+/// so a service handles one error type.
+#[test]
+fn the_typed_store_reads_the_past_and_answers_in_its_own_error_type() {
+    let dir = TempDir::new("elb-state-at");
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
+    build(&store, 0..3);
+    let gone = lb_id(&store, 1);
+    let deleted = store
+        .execute(TxnMeta::new("ops:bob", "retire lb-1"), vec![Command::DeleteLoadBalancer { load_balancer: gone }])
+        .unwrap()
+        .committed
+        .unwrap();
+    for seq in 0..=deleted.seq {
+        let typed = store.state_at(Point::Seq(seq)).unwrap();
+        let generic = store.store().state_at(Point::Seq(seq)).unwrap();
+        assert_eq!((typed.seq(), typed.state()), (generic.seq(), generic.state()), "seq {seq}");
+        assert_eq!(typed.counts().load_balancers, seq.min(3) as usize - usize::from(seq == deleted.seq));
+    }
+    assert!(store.state_at(Point::Before(deleted.seq)).unwrap().load_balancer(gone).is_some());
+    assert_eq!(store.state_at(Point::Time(deleted.time)).unwrap().seq(), deleted.seq);
+
+    let beyond = Point::Seq(deleted.seq + 1);
+    let out_of_range = |err: ElbError| matches!(err, ElbError::Store(Error::PointOutOfRange { .. }));
+    assert!(out_of_range(store.state_at(beyond).unwrap_err()));
+    assert!(out_of_range(store.diff(Point::Seq(0), beyond).unwrap_err()));
+    let filter = HistoryFilter { to: Some(beyond), ..HistoryFilter::default() };
+    assert!(out_of_range(store.history(filter).err().unwrap()));
+    store.close().unwrap();
 }
 
 #[test]

@@ -11,20 +11,21 @@ use super::model::{
 };
 
 /// `CreateLoadBalancer`. An identical retry returns the existing load
-/// balancer; a different one with the same name is refused. `Default` gives
-/// an internet-facing IPv4 application load balancer, to fill in:
+/// balancer; a different one with the same name is refused.
+/// [`CreateLoadBalancer::new`] takes what every load balancer needs and
+/// gives an internet-facing IPv4 application load balancer; the other
+/// fields are set with struct update syntax:
 ///
 /// ```
-/// use elbstore::elb::{CreateLoadBalancer, SubnetMapping};
+/// use elbstore::elb::{CreateLoadBalancer, LoadBalancerType, Scheme, SubnetMapping};
 ///
+/// let subnets = vec![SubnetMapping::new("subnet-a", "us-east-1a"), SubnetMapping::new("subnet-b", "us-east-1b")];
 /// let create = CreateLoadBalancer {
-///     account: "123456789012".into(),
-///     name: "web".into(),
-///     vpc_id: "vpc-1".into(),
-///     subnets: vec![SubnetMapping::new("subnet-a", "us-east-1a"), SubnetMapping::new("subnet-b", "us-east-1b")],
-///     ..CreateLoadBalancer::default()
+///     scheme: Scheme::Internal,
+///     security_groups: vec!["sg-1".into()],
+///     ..CreateLoadBalancer::new("123456789012", "web", "vpc-1", subnets)
 /// };
-/// # let _ = create;
+/// assert_eq!(create.load_balancer_type, LoadBalancerType::Application);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateLoadBalancer {
@@ -48,6 +49,27 @@ pub struct CreateLoadBalancer {
     pub tags: Tags,
 }
 
+impl CreateLoadBalancer {
+    /// An internet-facing IPv4 application load balancer named `name` in
+    /// `account`, in `subnets` (one per availability zone; an application
+    /// load balancer needs two zones or more) of the VPC `vpc_id`, with no
+    /// security groups and no tags.
+    pub fn new(
+        account: impl Into<String>,
+        name: impl Into<String>,
+        vpc_id: impl Into<String>,
+        subnets: Vec<SubnetMapping>,
+    ) -> CreateLoadBalancer {
+        CreateLoadBalancer {
+            account: account.into(),
+            name: name.into(),
+            vpc_id: vpc_id.into(),
+            subnets,
+            ..CreateLoadBalancer::default()
+        }
+    }
+}
+
 /// `CreateListener`. An identical retry returns the existing listener; a
 /// different one on the same port is refused (`DuplicateListener`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +90,27 @@ pub struct CreateListener {
     pub mutual_authentication: Option<MutualAuthentication>,
     /// Tags.
     pub tags: Tags,
+}
+
+impl CreateListener {
+    /// A listener on `port` with `protocol` that forwards everything to
+    /// `target_group`. An HTTPS or TLS listener also needs
+    /// `default_certificate`; a gateway load balancer's listener takes no
+    /// port or protocol (use `Default` and set the fields).
+    pub fn forward(
+        load_balancer: LoadBalancerId,
+        protocol: Protocol,
+        port: u16,
+        target_group: TargetGroupId,
+    ) -> CreateListener {
+        CreateListener {
+            load_balancer,
+            port: Some(port),
+            protocol: Some(protocol),
+            default_actions: vec![Action::forward(target_group)],
+            ..CreateListener::default()
+        }
+    }
 }
 
 /// `ModifyListener`: each `Some` field replaces the listener's value.
@@ -164,6 +207,21 @@ impl Default for CreateTargetGroup {
             tags: Tags::new(),
             protocol_version: None,
             ip_address_type: TargetGroupIpAddressType::Ipv4,
+        }
+    }
+}
+
+impl CreateTargetGroup {
+    /// An HTTP group of instances on port 80 named `name` in `account`, in
+    /// the VPC `vpc_id`, with the default health check. Other protocols,
+    /// ports and target types are set with struct update syntax; a Lambda
+    /// group has no protocol, port or VPC (use `Default` and set the fields).
+    pub fn new(account: impl Into<String>, name: impl Into<String>, vpc_id: impl Into<String>) -> CreateTargetGroup {
+        CreateTargetGroup {
+            account: account.into(),
+            name: name.into(),
+            vpc_id: Some(vpc_id.into()),
+            ..CreateTargetGroup::default()
         }
     }
 }
@@ -473,4 +531,58 @@ pub enum Outcome {
     RevocationsAdded(Vec<u64>),
     /// The command changed (or deleted) this many resources; 0 means it was a no-op.
     Changed(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::elb::{plan, ElbState, Settings};
+    use crate::store::TxnContext;
+
+    /// The constructors give commands the planner accepts as they are: a
+    /// load balancer with a listener forwarding to a target group, in one
+    /// transaction.
+    #[test]
+    fn constructors_give_commands_that_are_accepted_as_they_are() {
+        let seq = 1;
+        let lb = LoadBalancerId::new(seq, 0);
+        let tg = TargetGroupId::new(seq, 1);
+        let subnets = vec![SubnetMapping::new("subnet-a", "us-east-1a"), SubnetMapping::new("subnet-b", "us-east-1b")];
+        let commands = vec![
+            Command::CreateLoadBalancer(CreateLoadBalancer::new("123456789012", "web", "vpc-1", subnets)),
+            Command::CreateTargetGroup(CreateTargetGroup {
+                port: Some(8080),
+                ..CreateTargetGroup::new("123456789012", "web", "vpc-1")
+            }),
+            Command::CreateListener(CreateListener::forward(lb, Protocol::Http, 80, tg)),
+        ];
+        let ctx = TxnContext { seq, time: Timestamp::from_secs(1_356_380_640) };
+        let (_, outcomes) = plan(&ElbState::default(), &commands, &ctx, &Settings::in_region("us-east-1")).unwrap();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::LoadBalancerCreated(lb),
+                Outcome::TargetGroupCreated(tg),
+                Outcome::ListenerCreated(ListenerId::new(seq, 2)),
+            ]
+        );
+    }
+
+    #[test]
+    fn constructors_set_the_fields_they_name_and_the_documented_defaults() {
+        let lb = CreateLoadBalancer::new("1", "web", "vpc-1", Vec::new());
+        assert_eq!((lb.account.as_str(), lb.name.as_str(), lb.vpc_id.as_str()), ("1", "web", "vpc-1"));
+        assert_eq!(
+            (lb.load_balancer_type, lb.scheme, lb.ip_address_type),
+            (LoadBalancerType::Application, Scheme::InternetFacing, IpAddressType::Ipv4)
+        );
+        let tg = CreateTargetGroup::new("1", "web", "vpc-1");
+        assert_eq!((tg.account.as_str(), tg.name.as_str(), tg.vpc_id.as_deref()), ("1", "web", Some("vpc-1")));
+        assert_eq!((tg.protocol, tg.port, tg.target_type), (Some(Protocol::Http), Some(80), TargetType::Instance));
+        let listener = CreateListener::forward(LoadBalancerId(1), Protocol::Https, 443, TargetGroupId(2));
+        assert_eq!((listener.port, listener.protocol), (Some(443), Some(Protocol::Https)));
+        assert_eq!(listener.default_actions, [Action::forward(TargetGroupId(2))]);
+        assert_eq!(listener.default_certificate, None);
+    }
 }

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::ElbError;
 use super::event::{ElbEvent, Entity, EntityKey, EntityKind};
+use super::state::ElbState;
 use super::store::ElbStore;
 use crate::clock::Timestamp;
-use crate::store::{Error, Point, Transaction, TxnMeta};
+use crate::store::{Error, Point, Transaction, TxnMeta, View};
 
 /// What one transaction created, changed and deleted, per kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +236,18 @@ fn first_possible_seq(key: &EntityKey) -> u64 {
 }
 
 impl ElbStore {
+    /// The state as of `point`: after a transaction, just before one, or at
+    /// a time (the last transaction committed at or before it). The same
+    /// view [`ElbStore::read`] gives for the present; a point outside the
+    /// log is [`Error::PointOutOfRange`] inside [`ElbError::Store`].
+    ///
+    /// The first call builds an index of the log (sequence number to time
+    /// and byte offset); each state comes from the nearest snapshot or
+    /// in-memory checkpoint before the point plus a replay of the log after it.
+    pub fn state_at(&self, point: Point) -> Result<View<ElbState>, ElbError> {
+        Ok(self.store().state_at(point)?)
+    }
+
     fn seq_of(&self, point: Option<Point>, default: u64) -> Result<u64, Error> {
         match point {
             Some(point) => self.store().resolve(point).map(|(seq, _)| seq),
@@ -246,25 +260,29 @@ impl ElbStore {
     pub fn history(
         &self,
         filter: HistoryFilter,
-    ) -> Result<impl Iterator<Item = Result<Transaction<ElbEvent>, Error>> + '_, Error> {
+    ) -> Result<impl Iterator<Item = Result<Transaction<ElbEvent>, ElbError>> + '_, ElbError> {
         let last = self.read().seq();
         let from = self.seq_of(filter.from, 0)?;
         let to = self.seq_of(filter.to, last)?;
         let start = filter.entity.as_ref().map_or(1, first_possible_seq).max(from + 1);
-        Ok(self.store().transactions(start..=to).filter(move |txn| match txn {
-            Err(_) => true,
-            Ok(txn) => {
-                filter.actor.as_ref().is_none_or(|a| txn.meta.actor == *a)
-                    && filter.entity.as_ref().is_none_or(|k| txn.events.iter().any(|e| e.key() == *k))
-            }
-        }))
+        Ok(self
+            .store()
+            .transactions(start..=to)
+            .filter(move |txn| match txn {
+                Err(_) => true,
+                Ok(txn) => {
+                    filter.actor.as_ref().is_none_or(|a| txn.meta.actor == *a)
+                        && filter.entity.as_ref().is_none_or(|k| txn.events.iter().any(|e| e.key() == *k))
+                }
+            })
+            .map(|txn| txn.map_err(ElbError::Store)))
     }
 
     /// Every version of one resource, oldest first. The first call builds an
     /// in-memory index (resource -> its events' transactions and byte ranges)
     /// from the log; later calls catch it up and read only those records,
     /// checking each record's checksum and decoding only this resource's events.
-    pub fn entity_history(&self, key: &EntityKey) -> Result<Vec<Version>, Error> {
+    pub fn entity_history(&self, key: &EntityKey) -> Result<Vec<Version>, ElbError> {
         let places = self.touching(key)?;
         let mut versions = Vec::with_capacity(places.len());
         let mut spans = Vec::new();
@@ -277,7 +295,7 @@ impl ElbStore {
                 spans.push(next.span);
             }
             let (time, meta, events, upcast) = self.store().transaction_spans(first.seq, &spans)?;
-            let mismatch = || Error::IndexMismatch { seq: first.seq, key: key.to_string() };
+            let mismatch = || ElbError::Store(Error::IndexMismatch { seq: first.seq, key: key.to_string() });
             let found = versions.len();
             for event in events {
                 if event.key() == *key {
@@ -317,7 +335,7 @@ impl ElbStore {
     }
 
     /// A resource by key, and if it is gone, who deleted it, when and why.
-    pub fn lookup(&self, key: &EntityKey) -> Result<Lookup, Error> {
+    pub fn lookup(&self, key: &EntityKey) -> Result<Lookup, ElbError> {
         if let Some(entity) = self.read().entity(key) {
             return Ok(Lookup::Live(entity));
         }
@@ -330,7 +348,7 @@ impl ElbStore {
 
     /// A load balancer by account and name; if none has that name now, the
     /// most recent deletion of one that had it.
-    pub fn lookup_load_balancer(&self, account: &str, name: &str) -> Result<Lookup, Error> {
+    pub fn lookup_load_balancer(&self, account: &str, name: &str) -> Result<Lookup, ElbError> {
         if let Some(lb) = self.read().load_balancer_by_name(account, name) {
             return Ok(Lookup::Live(Entity::LoadBalancer(lb.clone())));
         }
@@ -353,7 +371,7 @@ impl ElbStore {
     /// Resources created, modified (field by field) and deleted between two
     /// points, from the events in between (streamed; memory grows with the
     /// number of resources touched, not with the log).
-    pub fn diff(&self, from: Point, to: Point) -> Result<Diff, Error> {
+    pub fn diff(&self, from: Point, to: Point) -> Result<Diff, ElbError> {
         let (a, _) = self.store().resolve(from)?;
         let (b, _) = self.store().resolve(to)?;
         let (low, high) = (a.min(b), a.max(b));

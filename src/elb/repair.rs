@@ -260,7 +260,7 @@ impl ElbStore {
             }
             RevertSelection::Actor { actor, from, to } => {
                 let filter = super::HistoryFilter { from: Some(from), to: Some(to), actor: Some(actor), entity: None };
-                self.history(filter)?.map(|txn| txn.map(|t| t.seq).map_err(ElbError::Store)).collect()
+                self.history(filter)?.map(|txn| txn.map(|t| t.seq)).collect()
             }
         }
     }
