@@ -1,6 +1,22 @@
-//! The reference fleet of DESIGN.md: each load balancer has 2 listeners,
-//! 2 rules, 1 target group and 10 registered targets (16 resources), 50 load
-//! balancers per account. Tests, benches and examples build fleets with it.
+//! The reference fleet: a synthetic fleet of the shape the crate is sized
+//! and benchmarked for. Each load balancer is an internet-facing or internal
+//! application load balancer in two zones with 2 listeners (HTTP on 80,
+//! HTTPS on 443), 2 rules, 1 target group and 10 registered targets (16
+//! resources); each account holds 50 load balancers, the default quota.
+//! Load balancer `i` is fully determined by `i` (its account, names, subnets
+//! and target ids), so tests, benches and examples build the same fleet
+//! without storing it, and can name any resource of it.
+//!
+//! ```
+//! use elbstore::elb::fleet;
+//!
+//! assert_eq!(fleet::account(0), "100000000000");
+//! assert_eq!(fleet::account(fleet::LOAD_BALANCERS_PER_ACCOUNT), "100000000001");
+//! assert_eq!(fleet::name(7), "lb-7");
+//! // Load balancer 0 as transaction 1: load balancer, target group, 2
+//! // listeners, 2 rules, then the 10 targets' registration.
+//! assert_eq!(fleet::reference_commands(0, 1).len(), 7);
+//! ```
 
 use super::command::{Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, TargetSpec};
 use super::ids::{ListenerId, LoadBalancerId, TargetGroupId};

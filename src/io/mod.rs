@@ -1,4 +1,5 @@
-//! The seam under every byte the store reads or writes.
+//! The seam under every byte the store reads or writes; for tests, not for
+//! services, which use the real file system (the default) without naming it.
 //!
 //! All file I/O goes through [`FileSystem`], so tests can swap the real file
 //! system ([`RealFs`]) for a simulated one (`SimFs`, feature `testing`) that drops un-synced
