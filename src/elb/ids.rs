@@ -5,6 +5,9 @@
 //! are therefore deterministic (replay gives the same ids), never reused, and
 //! need no counter in the state, so undoing a creation restores the state
 //! exactly.
+//!
+//! An id's `Debug` is its `Display` text (`tg-0000000000010000`), so ids read
+//! the same in logs, assertion messages and field changes as in the API.
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ pub const CREATIONS_PER_TRANSACTION_MAX: u64 = 1 << 16;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub struct $name(pub u64);
 
         impl $name {
@@ -36,6 +39,13 @@ macro_rules! id_type {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, concat!($prefix, "-{:016x}"), self.0)
+            }
+        }
+
+        /// The `Display` text.
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
             }
         }
     };
@@ -68,7 +78,7 @@ id_type!(
 );
 
 /// A registered target: which group, which target, which port.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TargetKey {
     /// The target group it is registered in.
     pub target_group: TargetGroupId,
@@ -83,5 +93,40 @@ pub struct TargetKey {
 impl fmt::Display for TargetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "target {}:{} in {}", self.id, self.port, self.target_group)
+    }
+}
+
+/// The `Display` text.
+impl fmt::Debug for TargetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_s_debug_is_its_display_text() {
+        let cases: [(&dyn fmt::Debug, &dyn fmt::Display, &str); 5] = [
+            (&LoadBalancerId::new(1, 0), &LoadBalancerId::new(1, 0), "lb-0000000000010000"),
+            (&ListenerId::new(2, 1), &ListenerId::new(2, 1), "listener-0000000000020001"),
+            (&RuleId::new(3, 2), &RuleId::new(3, 2), "rule-0000000000030002"),
+            (&TargetGroupId::new(0x2a, 0xff), &TargetGroupId::new(0x2a, 0xff), "tg-00000000002a00ff"),
+            (&TrustStoreId(7), &TrustStoreId(7), "ts-0000000000000007"),
+        ];
+        for (debug, display, text) in cases {
+            assert_eq!(format!("{debug:?}"), text);
+            assert_eq!(display.to_string(), text);
+        }
+        let key = TargetKey { target_group: TargetGroupId::new(1, 0), id: Arc::from("i-0abc"), port: 80 };
+        assert_eq!(key.to_string(), "target i-0abc:80 in tg-0000000000010000");
+        assert_eq!(format!("{key:?}"), key.to_string());
+        // Inside a derived Debug, as in a field change or an assertion message.
+        assert_eq!(
+            format!("{:?}", (Some(TargetGroupId::new(1, 0)), vec![RuleId(1)])),
+            "(Some(tg-0000000000010000), [rule-0000000000000001])"
+        );
     }
 }
