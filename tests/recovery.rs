@@ -1,12 +1,16 @@
 //! Recovery from damage: torn tails at every offset, zero-filled tails, bit
-//! flips in sealed segments and snapshots, damage in the middle of the log.
+//! flips in sealed segments and snapshots, damage in the middle of the log,
+//! and salvaging a log that no longer opens.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
-use elbstore::{decode_frame, Create, Error, FrameProblem, OpenMode, Options, Store, WalError, SEGMENT_HEADER_BYTES};
+use common::{dir_contents, files_with_prefix, fold, meta, Kv, KvEvent, TempDir};
+use elbstore::{
+    decode_frame, salvage, Create, Error, FrameProblem, OpenMode, Options, Point, Store, TxnMeta, WalError,
+    RESTORED_FROM_FILE, SEGMENT_HEADER_BYTES,
+};
 
 /// A small single-segment log and the transactions in it.
 struct Fixture {
@@ -243,4 +247,144 @@ fn a_second_tear_at_the_same_offset_keeps_both_cuts() {
     let torn = store.open_report().torn_tail.clone().unwrap();
     assert!(names.contains(torn.kept_at.as_ref().unwrap()), "the existing side file with those bytes is reused");
     assert_eq!(files_with_prefix(dir.path(), &format!("{}.cut-", fixture.segment_name)), names);
+}
+
+/// A store over several small segments: its transactions and segments.
+fn multi_segment_store(dir: &Path, count: u32) -> (Vec<Vec<KvEvent>>, Vec<PathBuf>) {
+    let options = Options::default().create(Create::New).identity("use1", "production").segment_bytes(4096);
+    let store: Store<Kv> = Store::open(dir, options).unwrap();
+    let txns: Vec<Vec<KvEvent>> =
+        (0..count).map(|i| (0..=i % 4).map(|j| KvEvent::Mix(j, u64::from(i) * 7 + u64::from(j))).collect()).collect();
+    for (i, events) in txns.iter().enumerate() {
+        store.commit(meta(i as u64), events.clone()).unwrap();
+    }
+    store.close().unwrap();
+    let segments = files_with_prefix(dir, "wal-");
+    assert!(segments.len() >= 4, "{} segments", segments.len());
+    (txns, segments)
+}
+
+/// (offset, seq) of every record of a segment file.
+fn records_of(segment: &Path) -> Vec<(usize, u64)> {
+    let bytes = std::fs::read(segment).unwrap();
+    let mut out = Vec::new();
+    let mut offset = SEGMENT_HEADER_BYTES;
+    while offset < bytes.len() {
+        let frame = decode_frame(&bytes[offset..], u32::MAX).unwrap();
+        out.push((offset, frame.seq));
+        offset += frame.encoded_bytes();
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for (name, bytes) in dir_contents(from) {
+        std::fs::write(to.join(name), bytes).unwrap();
+    }
+}
+
+fn salvage_meta() -> TxnMeta {
+    TxnMeta::new("ops:alice", "salvage after damage in a sealed segment").with_ticket("INC-42")
+}
+
+/// A byte flipped in the middle of a multi-segment log: the store no longer
+/// opens, so neither restore nor time travel can reach it. Salvage copies
+/// transactions 1..=k (k the last before the damage) into a new store whose
+/// state is the source's state at k, says where the damage is and which
+/// records were left behind, and changes no byte of the source.
+#[test]
+fn salvage_copies_up_to_damage_in_the_middle_of_the_log_and_names_what_was_left_behind() {
+    let root = TempDir::new("salvage-middle");
+    let (source, clean, out) = (root.join("source"), root.join("clean"), root.join("salvaged"));
+    let (txns, segments) = multi_segment_store(&source, 400);
+    copy_dir(&source, &clean);
+    let victim = &segments[segments.len() / 2];
+    let in_victim = records_of(victim);
+    let (offset, seq) = in_victim[in_victim.len() / 2];
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[offset + 45] ^= 0x08;
+    std::fs::write(victim, &bytes).unwrap();
+    match Store::<Kv>::open(&source, Options::default().mode(OpenMode::ReadOnly)) {
+        Err(Error::Wal(WalError::Corrupted { path, offset: at, .. })) => {
+            assert_eq!((&path, at as usize), (victim, offset));
+        }
+        other => panic!("expected the damaged source to be refused, got {other:?}"),
+    }
+    let before = dir_contents(&source);
+
+    let report = salvage::<Kv>(&source, &out, Options::default(), &salvage_meta()).unwrap();
+    let k = seq - 1;
+    assert_eq!((report.seq, report.transactions), (k, k));
+    assert!(report.verified.ok());
+    let damage = report.damage.as_ref().expect("the damage is reported");
+    assert_eq!((&damage.segment, damage.offset as usize), (victim, offset));
+    assert!(matches!(damage.cause, WalError::Corrupted { problem: FrameProblem::ChecksumMismatch { .. }, .. }));
+    assert!(!damage.torn_tail);
+    let total = txns.len() as u64;
+    assert_eq!(damage.frames_left, total - seq, "every record after the damaged one is counted");
+    assert_eq!(damage.seqs_left, vec![seq + 1..=total]);
+    let first_victim = segments.iter().position(|s| s == victim).unwrap();
+    assert_eq!(damage.segments_left, segments.len() - first_victim);
+    let later: u64 = segments[first_victim..].iter().map(|s| std::fs::metadata(s).unwrap().len()).sum();
+    assert_eq!(damage.bytes_left, later - offset as u64);
+    assert_eq!(dir_contents(&source), before, "salvage changes no byte of the source");
+
+    // The new store: exactly 1..=k, the state the clean copy had at k.
+    let salvaged: Store<Kv> = Store::open(&out, Options::default().identity("use1", "production")).unwrap();
+    assert_eq!(salvaged.read().seq(), k);
+    let copied: Vec<u64> = salvaged.transactions(..).map(|t| t.unwrap().seq).collect();
+    assert_eq!(copied, (1..=k).collect::<Vec<_>>());
+    let clean: Store<Kv> = Store::open(&clean, Options::default().mode(OpenMode::ReadOnly)).unwrap();
+    assert_eq!(*salvaged.read(), *clean.state_at(Point::Seq(k)).unwrap());
+    assert_eq!(*salvaged.read(), fold(&txns[..k as usize]));
+    for (a, b) in salvaged.transactions(..).zip(clean.transactions(..=k)) {
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.seq, a.time, &a.meta, &a.events), (b.seq, b.time, &b.meta, &b.events));
+    }
+    assert_ne!(salvaged.identity().id, clean.identity().id);
+    // It takes new commits after k.
+    assert_eq!(salvaged.commit(meta(999), vec![KvEvent::Set(1, 1)]).unwrap().seq, k + 1);
+    drop(salvaged);
+    let provenance = std::fs::read_to_string(out.join(RESTORED_FROM_FILE)).unwrap();
+    for line in [
+        "kind: salvage\n".to_owned(),
+        format!("seq: {k}\n"),
+        format!("damage_segment: {}\n", victim.display()),
+        format!("damage_offset: {offset}\n"),
+        format!("left_behind_seqs: {}-{total}\n", seq + 1),
+        "actor: ops:alice\n".to_owned(),
+    ] {
+        assert!(provenance.contains(&line), "{line:?} in {provenance}");
+    }
+}
+
+#[test]
+fn salvage_of_an_undamaged_store_copies_everything_and_leaves_nothing_behind() {
+    let root = TempDir::new("salvage-whole");
+    let (source, out) = (root.join("source"), root.join("salvaged"));
+    let (txns, _) = multi_segment_store(&source, 200);
+    let before = dir_contents(&source);
+    let report = salvage::<Kv>(&source, &out, Options::default(), &salvage_meta()).unwrap();
+    assert!(report.complete() && report.damage.is_none());
+    assert_eq!(report.seq, txns.len() as u64);
+    let salvaged: Store<Kv> = Store::open(&out, Options::default().mode(OpenMode::ReadOnly)).unwrap();
+    assert_eq!(*salvaged.read(), fold(&txns));
+    let provenance = std::fs::read_to_string(out.join(RESTORED_FROM_FILE)).unwrap();
+    assert!(provenance.contains("damage: none\n") && provenance.contains("left_behind_records: 0\n"), "{provenance}");
+    assert_eq!(dir_contents(&source), before);
+}
+
+#[test]
+fn salvage_refuses_an_out_directory_that_holds_anything() {
+    let root = TempDir::new("salvage-busy");
+    let (source, out) = (root.join("source"), root.join("busy"));
+    multi_segment_store(&source, 200);
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), b"mine").unwrap();
+    match salvage::<Kv>(&source, &out, Options::default(), &salvage_meta()) {
+        Err(err @ Error::DirectoryNotEmpty { .. }) => assert!(err.to_string().contains("not empty"), "{err}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(dir_contents(&out).into_keys().collect::<Vec<_>>(), ["keep.txt"]);
 }

@@ -33,6 +33,8 @@ pub use command::{
 pub use error::{ElbError, NameProblem};
 pub use event::{ElbEvent, Entity, EntityKey, EntityKind};
 pub use guard::{approved, Alarm, AlarmKind, AlarmThresholds, DeletionGuard, GuardMode, GuardStatus, Observer};
+#[cfg(feature = "tools")]
+pub(crate) use guard::{load_balancer_changes, Ledger};
 pub use history::{field_changes, Diff, DiffCounts, FieldChange, HistoryFilter, Lookup, Modified, Summary, Version};
 pub use ids::{
     ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId, CREATIONS_PER_TRANSACTION_MAX,

@@ -167,6 +167,15 @@ pub enum Error {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// The log's first segment starts after sequence number 1: the segments
+    /// before it were removed (the store itself never removes one), so the
+    /// history cannot be replayed from the start.
+    LogStartsLate {
+        /// The first segment found.
+        path: PathBuf,
+        /// Its first sequence number.
+        first_seq: u64,
+    },
     /// An in-memory history index points at an event that is not the one it
     /// names: the log changed under a running store.
     IndexMismatch {
@@ -242,6 +251,12 @@ impl fmt::Display for Error {
                 write!(f, "{} is not empty; a new store, restored or created, goes only into a new or empty directory", path.display())
             }
             Error::InvalidOption { name, problem } => write!(f, "option {name} {problem}"),
+            Error::LogStartsLate { path, first_seq } => write!(
+                f,
+                "the log starts at sequence number {first_seq}, in {}: the segments before it were removed, so the \
+                 history cannot be replayed from sequence number 1",
+                path.display()
+            ),
             Error::IndexMismatch { seq, key } => {
                 write!(f, "the history index names an event of {key} in transaction {seq}, which holds another there")
             }

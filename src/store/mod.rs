@@ -9,6 +9,7 @@ mod open;
 mod options;
 mod payload;
 mod restore;
+mod salvage;
 mod txn;
 mod verify;
 
@@ -45,6 +46,7 @@ pub use options::{
     SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use restore::{RestoreReport, RESTORED_FROM_FILE};
+pub use salvage::{salvage, Damage, SalvageReport};
 pub use txn::{Committed, Transaction, TxnContext, TxnMeta};
 pub use verify::{verify, VerifyReport};
 

@@ -1,6 +1,7 @@
 //! Restoring a point in history into a new store.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::commit::check_meta;
 use super::error::{io_err, Error, Result};
@@ -10,6 +11,7 @@ use super::options::{Create, OpenMode, Options};
 use super::verify::{verify, VerifyReport};
 use super::{Store, TxnMeta};
 use crate::clock::Timestamp;
+use crate::io::FileSystem;
 use crate::snapshot::SnapshotInfo;
 
 /// What [`Store::restore_to`] wrote.
@@ -34,7 +36,7 @@ pub struct RestoreReport {
 pub const RESTORED_FROM_FILE: &str = "RESTORED_FROM";
 
 /// Transactions copied between waits for durability.
-const IMPORT_BATCH: u64 = 4096;
+pub(super) const IMPORT_BATCH: u64 = 4096;
 
 impl<S: StateMachine + PartialEq> Store<S> {
     /// Writes a new store in `new_dir` holding the history up to `point` (the
@@ -96,11 +98,7 @@ impl<S: StateMachine + PartialEq> Store<S> {
             meta.ticket.as_deref().unwrap_or(""),
             meta.approved_by.as_deref().unwrap_or(""),
         );
-        let mut file = fs.create_new(&provenance).map_err(io_err("create", &provenance))?;
-        file.write_all(text.as_bytes()).map_err(io_err("write", &provenance))?;
-        file.sync_data().map_err(io_err("fsync", &provenance))?;
-        drop(file);
-        fs.sync_dir(new_dir).map_err(io_err("fsync directory", new_dir))?;
+        write_provenance(&fs, &provenance, &text)?;
         target.close()?;
         let verified = verify::<S>(new_dir, options.mode(OpenMode::ReadOnly))?;
         if let Some(problem) = verified.problems.into_iter().next() {
@@ -109,6 +107,17 @@ impl<S: StateMachine + PartialEq> Store<S> {
         let verified = VerifyReport { problems: Vec::new(), ..verified };
         Ok(RestoreReport { dir: new_dir.to_path_buf(), seq, time, snapshot, verified, provenance })
     }
+}
+
+/// Writes the provenance file at `path` in a new store's directory and makes
+/// it durable (the file, then the directory entry).
+pub(super) fn write_provenance(fs: &Arc<dyn FileSystem>, path: &Path, text: &str) -> Result<()> {
+    let mut file = fs.create_new(path).map_err(io_err("create", path))?;
+    file.write_all(text.as_bytes()).map_err(io_err("write", path))?;
+    file.sync_data().map_err(io_err("fsync", path))?;
+    drop(file);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod args;
 pub mod incident;
 mod json;
 pub mod pitr;
+pub mod timeline;
 pub mod workload;
 
 use std::path::Path;

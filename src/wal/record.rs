@@ -265,15 +265,25 @@ pub(crate) struct AfterDamage {
 /// every valid frame after it, in order.
 pub(crate) fn after_damage(bytes: &[u8], damage: usize, expected: u64) -> AfterDamage {
     let mut found = AfterDamage::default();
-    let (mut start, mut seq) = (damage, expected);
-    while let Some(offset) = find_valid_frame(bytes, start, seq) {
-        let Ok(frame) = decode_any_length(&bytes[offset..]) else { break };
+    frames_after(bytes, damage, expected, |_, frame| {
         found.frames += 1;
         found.synced_seq = found.synced_seq.max(Some(frame.synced_seq));
+    });
+    found
+}
+
+/// Calls `visit` with the offset of every whole, valid frame (of any length)
+/// found from `start` on, where record `seq_at_start` was to begin, in order:
+/// each one must fit its place (see [`find_valid_frame`]), and the search goes
+/// on after its end from the next sequence number.
+pub(crate) fn frames_after(bytes: &[u8], start: usize, seq_at_start: u64, mut visit: impl FnMut(usize, &Frame<'_>)) {
+    let (mut start, mut seq) = (start, seq_at_start);
+    while let Some(offset) = find_valid_frame(bytes, start, seq) {
+        let Ok(frame) = decode_any_length(&bytes[offset..]) else { break };
+        visit(offset, &frame);
         start = offset + frame.encoded_bytes();
         seq = frame.seq.saturating_add(1);
     }
-    found
 }
 
 #[cfg(test)]
