@@ -4,15 +4,12 @@
 //! deletion in the log and reverts it, keeping every later change.
 //!
 //! ```text
-//! cargo run --release --example incident -- [--dir DIR] [--load-balancers N] [--json]
+//! cargo run --release --example incident -- [--dir DIR] [--load-balancers N] [--stop-before-repair] [--json]
+//! cargo run --release --example incident -- --help
 //! ```
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help") {
-        println!("{}", elbstore::tools::incident::USAGE);
-        return;
-    }
     let code = elbstore::tools::incident::run(args, &mut std::io::stdout(), &mut std::io::stderr());
     std::process::exit(code);
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example workload -- --dir DIR --writers K --transactions N \
 //!     [--sync always|interval|never] [--load-balancers M] [--ack-log FILE] [--json]
+//! cargo run --release --example workload -- --help
 //! ```
 //!
 //! With `--ack-log FILE` every acknowledged transaction's sequence number is
@@ -11,10 +12,6 @@
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || args.iter().any(|a| a == "--help") {
-        println!("{}", elbstore::tools::workload::USAGE);
-        return;
-    }
     let code = elbstore::tools::workload::run(args, &mut std::io::stdout(), &mut std::io::stderr());
     std::process::exit(code);
 }

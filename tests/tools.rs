@@ -64,6 +64,29 @@ fn sample(dir: &TempDir) -> (u64, u64) {
     (deletion, last)
 }
 
+/// `pitr` with `args`, expecting exit code 0 and one JSON document.
+fn pj(args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    json(pitr::run, &args)
+}
+
+/// A store of 60 load balancers created by one transaction (over the guard's
+/// limit of 50 when reverted), and a customer change after it.
+fn big_sample(dir: &TempDir) -> u64 {
+    let options = Options::default().create(Create::New).identity("us-east-1", "production").sync(SyncPolicy::Never);
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    let build = store
+        .execute_with(TxnMeta::new("svc:provisioning", "build 60"), |_, ctx| fleet::batch_commands(0..60, ctx.seq))
+        .unwrap()
+        .committed
+        .unwrap()
+        .seq;
+    store.execute_with(TxnMeta::new("customer:1", "new one"), |_, ctx| fleet::reference_commands(70, ctx.seq)).unwrap();
+    store.close().unwrap();
+    build
+}
+
 #[test]
 fn read_only_verbs_answer_in_json_and_change_no_byte() {
     let dir = TempDir::new("pitr-read");
@@ -71,7 +94,7 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
     let d = dir.path().to_str().unwrap();
     let before = dir_contents(dir.path());
 
-    let info = json(pitr::run, &["info", d, "--json"]);
+    let info = pj(&["info", d]);
     keys(
         &info,
         &["name", "environment", "id", "first_seq", "last_seq", "transactions", "counts", "segments", "snapshots"],
@@ -79,6 +102,7 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
     assert_eq!(info["name"], "us-east-1");
     assert_eq!(info["environment"], "production");
     assert_eq!(info["last_seq"], last);
+    assert_eq!(info["restored_from"], Value::Null, "an original store has no provenance");
     keys(&info["counts"], &["load_balancers", "listeners", "rules", "target_groups", "targets", "trust_stores"]);
     assert_eq!(info["counts"]["load_balancers"], 18);
     // Every record and snapshot of this store is the current schema, 2.
@@ -90,165 +114,457 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
         if snapshots > 0 { serde_json::json!({ "2": snapshots }) } else { serde_json::json!({}) }
     );
 
-    let log = json(pitr::run, &["log", d, "--actor", "maint:cleanup", "--json"]);
-    let rows = log.as_array().unwrap();
-    assert_eq!(rows.len(), 1);
-    keys(&rows[0], &["seq", "time", "actor", "reason", "ticket", "created", "changed", "deleted"]);
-    assert_eq!((rows[0]["seq"].as_u64(), rows[0]["deleted"].as_u64()), (Some(deletion), Some(15)));
+    let log = pj(&["log", d, "--actor", "maint:cleanup"]);
+    let rows = log["transactions"].as_array().unwrap();
+    assert_eq!((rows.len(), log["count"].as_u64()), (1, Some(1)));
+    keys(&rows[0], &["seq", "time", "actor", "reason", "ticket", "approved_by", "changes"]);
+    assert_eq!(rows[0]["seq"], deletion);
+    assert_eq!(rows[0]["changes"]["deleted"]["load_balancers"], 3, "load balancers counted as such");
+    assert_eq!(rows[0]["changes"]["deleted"]["listeners"], 6);
     assert_eq!(rows[0]["ticket"], "CHG-7");
-    let by_entity = json(pitr::run, &["log", d, "--entity", "lb-13", "--json"]);
-    assert_eq!(by_entity.as_array().unwrap().len(), 2, "created, then deleted");
-    let window = json(
-        pitr::run,
-        &["log", d, "--from", &format!("seq:{}", deletion - 1), "--to", &format!("seq:{deletion}"), "--json"],
-    );
-    assert_eq!(window.as_array().unwrap().len(), 1);
+    let window = pj(&["log", d, "--from", &format!("seq:{}", deletion - 1), "--to", &format!("seq:{deletion}")]);
+    assert_eq!(window["count"], 1);
+    let now = pj(&["log", d, "--from", &format!("seq:{}", last - 1), "--to", "now"]);
+    assert_eq!(now["count"], 1, "now is the latest transaction");
 
-    let gone = json(pitr::run, &["show", d, "--load-balancer", "lb-13", "--json"]);
-    assert_eq!(gone["deleted"]["actor"], "maint:cleanup");
-    assert_eq!(gone["deleted"]["seq"], deletion);
+    let gone = pj(&["show", d, "--load-balancer", "lb-13"]);
+    assert_eq!(gone["deleted"]["by"]["actor"], "maint:cleanup");
+    assert_eq!(gone["deleted"]["by"]["seq"], deletion);
+    assert!(gone["deleted"]["resource"]["id"].as_str().unwrap().starts_with("lb-"));
+    assert!(gone["deleted"]["resource"]["arn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:elasticloadbalancing:us-east-1:"));
     let (code, text, _) = run(pitr::run, &["show", d, "--load-balancer", "lb-13"]);
     assert_eq!(code, 0);
-    assert!(text.contains("deleted by maint:cleanup") && text.contains(&format!("transaction {deletion}")), "{text}");
-    let earlier =
-        json(pitr::run, &["show", d, "--at", &format!("before:{deletion}"), "--load-balancer", "lb-13", "--json"]);
+    assert!(text.contains(&format!("transaction {deletion} by maint:cleanup")), "{text}");
+    let earlier = pj(&["show", d, "--at", &format!("before:{deletion}"), "--load-balancer", "lb-13"]);
     let shown = &earlier["load_balancers"][0];
     assert_eq!(shown["listeners"].as_array().unwrap().len(), 2);
     assert_eq!(shown["target_groups"][0]["targets"].as_array().unwrap().len(), 10);
+    let lb = &shown["load_balancer"];
+    assert_eq!(lb["kind"], "load_balancer");
+    assert_eq!(lb["fields"]["name"], "lb-13");
+    assert!(lb["fields"]["attributes"].is_object() || lb["fields"]["attributes"].is_array(), "nested: {lb}");
 
-    let diff = json(
-        pitr::run,
-        &["diff", d, "--from", &format!("before:{deletion}"), "--to", &format!("seq:{last}"), "--json"],
-    );
-    keys(&diff, &["created", "modified", "deleted", "entities"]);
+    let diff = pj(&["diff", d, "--from", &format!("before:{deletion}"), "--to", &format!("seq:{last}")]);
+    keys(&diff, &["from_seq", "to_seq", "created", "modified", "deleted", "resources"]);
     assert_eq!(diff["deleted"]["load_balancers"], 3);
     assert_eq!(diff["deleted"]["listeners"], 6);
     assert_eq!(diff["created"]["load_balancers"], 1);
+    let listed = diff["resources"].as_array().unwrap();
+    assert_eq!(listed.iter().filter(|r| r["change"] == "deleted" && r["kind"] == "load_balancer").count(), 3);
 
-    let verify = json(pitr::run, &["verify", d, "--json"]);
+    let verify = pj(&["verify", d]);
     assert_eq!(verify["ok"], true);
     assert_eq!(verify["problems"].as_array().unwrap().len(), 0);
+    assert_eq!(verify["next_step"], Value::Null);
     assert_eq!(verify["record_schemas"], serde_json::json!({ "2": last }), "every record decoded and upcast");
 
     // A dry-run revert and a restore read this store only.
     let target = TempDir::new("pitr-restore");
-    let restore = json(
-        pitr::run,
-        &["restore", d, "--at", &format!("before:{deletion}"), "--out", target.path().to_str().unwrap(), "--json"],
-    );
+    let t = target.path().to_str().unwrap();
+    let restore =
+        pj(&["restore", d, "--at", &format!("before:{deletion}"), "--out", t, "--actor", "ops:a", "--reason", "look"]);
     assert_eq!(restore["verified"], true);
     assert_eq!(restore["seq"], deletion - 1);
     assert_eq!(restore["violations"], serde_json::json!([]), "a state the planner built breaks no rule");
-    let dry = json(
-        pitr::run,
-        &[
-            "revert",
-            d,
-            "--txn",
-            &deletion.to_string(),
-            "--actor",
-            "ops:a",
-            "--reason",
-            "r",
-            "--expect-store",
-            "us-east-1",
-            "--dry-run",
-            "--json",
-        ],
-    );
+    let txn = deletion.to_string();
+    let dry = pj(&[
+        "revert",
+        d,
+        "--txn",
+        &txn,
+        "--actor",
+        "ops:a",
+        "--reason",
+        "r",
+        "--expect-store",
+        "us-east-1",
+        "--dry-run",
+    ]);
     assert_eq!(dry["new_seq"], Value::Null);
+    assert_eq!(dry["written"], false);
+    assert_eq!(dry["restored"], 15);
     assert_eq!(dir_contents(dir.path()), before, "read-only verbs changed the store");
 
-    // The restored store is a store of its own, with the state before the deletion.
-    let restored_info = json(pitr::run, &["info", target.path().to_str().unwrap(), "--json"]);
+    // The restored store is a store of its own, with the state before the
+    // deletion, and says where it came from.
+    let restored_info = pj(&["info", t]);
     assert_eq!(restored_info["counts"]["load_balancers"], 20);
+    let from = &restored_info["restored_from"];
+    assert_eq!(from["source_store_id"], info["id"]);
+    assert_eq!(from["seq"], (deletion - 1).to_string());
+    assert_eq!(from["actor"], "ops:a");
+    let (_, text, _) = run(pitr::run, &["info", t]);
+    assert!(
+        text.contains(&format!("restored from store us-east-1/production (id {})", info["id"].as_str().unwrap())),
+        "{text}"
+    );
 }
 
 #[test]
-fn refusals_are_one_line_with_a_non_zero_exit() {
+fn log_filters_deletions_kinds_and_actors_under_a_header_with_steady_columns() {
+    let dir = TempDir::new("pitr-log");
+    let (deletion, last) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let deletions = pj(&["log", d, "--deletions"]);
+    assert_eq!(deletions["count"], 1);
+    assert_eq!(deletions["transactions"][0]["seq"], deletion);
+    let kind = pj(&["log", d, "--kind", "load_balancers", "--from", &format!("seq:{}", deletion - 1)]);
+    assert_eq!(kind["count"], 2, "the deletion and the customer's creation");
+    assert_eq!(kind["filter"]["kind"], "load_balancer");
+    let (code, text, _) = run(pitr::run, &["log", d]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("SEQ") && lines[0].contains("ACTOR") && lines[0].contains("LBS +/-"), "{text}");
+    assert_eq!(lines.len() as u64, last + 2, "a header, a row per transaction, a total: {text}");
+    assert_eq!(lines.last(), Some(&format!("{last} transactions after seq 0 up to seq {last}").as_str()));
+    // Columns do not move with the actor's length: the reason starts at one place.
+    let long = TempDir::new("pitr-log-long");
+    let options = Options::default().create(Create::New).identity("us-east-1", "production").sync(SyncPolicy::Never);
+    let store = ElbStore::open(long.path(), options, Settings::in_region("us-east-1")).unwrap();
+    for (i, actor) in ["a", "svc:a-very-long-automation-actor-name-indeed"].iter().enumerate() {
+        store
+            .execute_with(TxnMeta::new(*actor, "REASON-HERE"), |_, ctx| fleet::reference_commands(i as u64, ctx.seq))
+            .unwrap();
+    }
+    store.close().unwrap();
+    let (_, text, _) = run(pitr::run, &["log", long.path().to_str().unwrap()]);
+    let at: Vec<usize> = text.lines().filter_map(|l| l.find("REASON-HERE")).collect();
+    assert_eq!(at.len(), 2, "{text}");
+    assert_eq!(at[0], at[1], "columns broke:\n{text}");
+}
+
+/// First-use review: `log --entity` showed whole-transaction totals, not the
+/// resource's own change.
+#[test]
+fn log_entity_shows_the_resources_own_field_level_changes() {
+    let dir = TempDir::new("pitr-entity");
+    let options = Options::default().create(Create::New).identity("us-east-1", "production").sync(SyncPolicy::Never);
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    store.execute_with(TxnMeta::new("svc:build", "build"), |_, ctx| fleet::reference_commands(0, ctx.seq)).unwrap();
+    let lb = store.read().load_balancer_by_name(&fleet::account(0), &fleet::name(0)).unwrap().id;
+    let tags: elbstore::elb::Tags = [("team".to_owned(), "payments".to_owned())].into_iter().collect();
+    store
+        .execute(
+            TxnMeta::new("customer:1", "tag it"),
+            vec![Command::AddTags { resources: vec![elbstore::elb::Taggable::LoadBalancer(lb)], tags }],
+        )
+        .unwrap();
+    store.close().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let by_name = pj(&["log", d, "--entity", &fleet::name(0)]);
+    assert_eq!(by_name["count"], 2, "created, then tagged");
+    let created = &by_name["transactions"][0]["entity_changes"][0];
+    assert_eq!(created["change"], "created");
+    assert_eq!(created["resource"]["id"], lb.to_string());
+    assert_eq!(created["value"]["name"], fleet::name(0));
+    let tagged = &by_name["transactions"][1]["entity_changes"];
+    assert_eq!(tagged.as_array().unwrap().len(), 1, "only the resource's own change: {tagged}");
+    assert_eq!(tagged[0]["change"], "modified");
+    assert_eq!(tagged[0]["fields"][0]["field"], "tags");
+    assert_eq!(tagged[0]["fields"][0]["after"]["team"], "payments", "a nested value: {tagged}");
+    let by_id = pj(&["log", d, "--entity", &lb.to_string()]);
+    assert_eq!(by_id["count"], 2);
+    let (_, text, _) = run(pitr::run, &["log", d, "--entity", &lb.to_string()]);
+    assert!(text.contains("modified") && text.contains("tags:") && text.contains("payments"), "{text}");
+
+    // Unknown names are said to be unknown, with a non-zero exit.
+    let (code, _, err) = run(pitr::run, &["log", d, "--entity", "no-such-thing"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no resource named \"no-such-thing\""), "{err}");
+    let (code, _, err) = run(pitr::run, &["log", d, "--actor", "nobody"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no transaction in this store was made by actor \"nobody\"") && err.contains("svc:build"),
+        "{err}"
+    );
+}
+
+#[test]
+fn diff_lists_twenty_and_list_shows_all_with_fields() {
+    let dir = TempDir::new("pitr-diff");
+    let (deletion, last) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let (from, to) = (format!("before:{deletion}"), format!("seq:{last}"));
+    let (_, short, _) = run(pitr::run, &["diff", d, "--from", &from, "--to", &to]);
+    let entries = |text: &str| {
+        let changes = ["  created ", "  modified ", "  deleted "];
+        text.lines().filter(|l| changes.iter().any(|c| l.starts_with(c))).count()
+    };
+    assert_eq!(entries(&short), 20, "{short}");
+    assert!(short.contains("more (--list shows them all)"), "{short}");
+    let (_, long, _) = run(pitr::run, &["diff", d, "--from", &from, "--to", &to, "--list"]);
+    assert_eq!(entries(&long), 15 + 16 + 30, "{long}");
+    assert!(long.contains("deleted load_balancer lb-") && long.contains(" lb-13"), "{long}");
+    assert!(long.contains("      health: {"), "modified fields, nested values as JSON: {long}");
+}
+
+#[test]
+fn refusals_are_one_line_with_the_documented_exit_codes() {
     let dir = TempDir::new("pitr-refuse");
     let (deletion, _) = sample(&dir);
     let d = dir.path().to_str().unwrap();
     let busy = TempDir::new("pitr-busy");
     std::fs::create_dir_all(busy.path()).unwrap();
     std::fs::write(busy.join("something"), b"x").unwrap();
+    let file = busy.join("something");
     let txn = deletion.to_string();
-    let cases: Vec<Vec<&str>> = vec![
-        vec!["restore", d, "--at", "seq:5", "--out", busy.path().to_str().unwrap()],
-        vec!["revert", d, "--txn", &txn, "--actor", "ops:a", "--reason", "r", "--expect-store", "eu-west-1"],
-        vec!["revert", d, "--txn", &txn, "--actor", "ops:a", "--reason", "r", "--expect-store", "us-east-1/staging"],
-        vec!["revert", d, "--txn", &txn, "--actor", "ops:a", "--reason", "r"],
-        vec!["show", d, "--at", "seq:999999"],
-        vec!["show", d, "--at", "yesterday"],
-        vec!["info", "/nonexistent/store"],
-        vec!["frobnicate", d],
+    let r = ["--actor", "ops:a", "--reason", "r"];
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        ([&["restore", d, "--at", "seq:5", "--out", busy.path().to_str().unwrap()][..], &r].concat(), 2, "not empty"),
+        (vec!["restore", d, "--at", "seq:5", "--out", "/tmp/x"], 2, "--actor"),
+        ([&["revert", d, "--txn", &txn, "--expect-store", "eu-west-1"][..], &r].concat(), 3, "not the expected"),
+        (
+            [&["revert", d, "--txn", &txn, "--expect-store", "us-east-1/staging"][..], &r].concat(),
+            3,
+            "not the expected",
+        ),
+        (
+            [&["revert", d, "--txn", &txn, "--expect-store", "0123456789abcdef0123456789abcdef"][..], &r].concat(),
+            3,
+            "not the expected",
+        ),
+        ([&["revert", d, "--txn", &txn][..], &r].concat(), 2, "--expect-store"),
+        (
+            [&["revert", d, "--txn", &txn, "--expect-store", "us-east-1", "--reason", " "][..], &["--actor", "ops:a"]]
+                .concat(),
+            2,
+            "no reason",
+        ),
+        (vec!["show", d, "--at", "seq:999999"], 2, "999999"),
+        (vec!["show", d, "--at", "yesterday"], 2, "RFC 3339"),
+        (vec!["info", "/nonexistent/store"], 3, "is not a store"),
+        (vec!["info", file.to_str().unwrap()], 3, "it is a file, not a directory"),
+        (vec!["frobnicate", d], 2, "frobnicate"),
+        (vec![], 2, "Usage"),
     ];
     let before = dir_contents(dir.path());
-    for args in cases {
+    for (args, expected, words) in cases {
         let (code, out, err) = run(pitr::run, &args);
-        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(code, expected, "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?}: {out}");
-        // Progress lines may come first; the error is one line, the last.
-        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
-        assert_eq!(errors.len(), 1, "{args:?}: {err}");
-        assert_eq!(err.lines().last(), Some(errors[0]));
+        assert!(err.contains(words), "{args:?}: {err}");
+        if !args.is_empty() {
+            assert!(err.starts_with("error: "), "{args:?}: {err}");
+        }
+        // Under --json the same failure is one JSON object on standard output.
+        if !args.is_empty() {
+            let with_json: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+            let (code, out, _) = run(pitr::run, &with_json);
+            assert_eq!(code, expected, "{with_json:?}");
+            let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{with_json:?}: {e}: {out}"));
+            assert_eq!(doc["error"]["exit_code"], expected, "{doc}");
+            assert!(doc["error"]["message"].as_str().unwrap().contains(words), "{doc}");
+            keys(&doc["error"], &["status", "exit_code", "message"]);
+        }
     }
     assert_eq!(dir_contents(dir.path()), before);
     assert_eq!(std::fs::read(busy.join("something")).unwrap(), b"x");
 }
 
 #[test]
-fn revert_writes_only_to_the_named_store_and_verify_catches_damage() {
+fn help_usage_versions_and_completions_are_what_people_expect() {
+    for args in
+        [vec!["--help"], vec!["-h"], vec!["help"], vec!["help", "revert"], vec!["revert", "--help"], vec!["--version"]]
+    {
+        let (code, out, err) = run(pitr::run, &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(!out.is_empty(), "{args:?}");
+    }
+    let (_, help, _) = run(pitr::run, &["help", "revert"]);
+    for words in ["--expect-store <STORE>", "--by-actor", "--dry-run", "Example"] {
+        assert!(help.contains(words), "{words}: {help}");
+    }
+    let (_, top, _) = run(pitr::run, &["--help"]);
+    assert!(top.contains("Exit codes: 0 ok"), "{top}");
+    for verb in ["info", "log", "show", "diff", "restore", "revert", "verify", "salvage", "timeline", "completions"] {
+        assert!(top.contains(verb), "{verb}: {top}");
+    }
+    let (code, script, _) = run(pitr::run, &["completions", "bash"]);
+    assert_eq!(code, 0);
+    assert!(script.contains("complete") && script.contains("--expect-store"), "{script}");
+    let (code, _, err) = run(pitr::run, &[]);
+    assert_eq!(code, 2, "no arguments is a usage error");
+    assert!(err.contains("Usage"), "{err}");
+    for tool in [incident::run, workload::run] {
+        let (code, out, _) = run(tool, &["--help"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("Usage"), "{out}");
+    }
+}
+
+/// First-use review: the dry run skipped the checks of the real run (blank
+/// reason, size limits, the guard); the guard's refusal did not say how to
+/// proceed.
+#[test]
+fn the_dry_run_refuses_what_the_real_run_refuses() {
+    let dir = TempDir::new("pitr-dry-guard");
+    let build = big_sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let txn = build.to_string();
+    let base = [
+        "revert",
+        d,
+        "--txn",
+        &txn,
+        "--expect-store",
+        "us-east-1/production",
+        "--actor",
+        "ops:a",
+        "--reason",
+        "undo the build",
+    ];
+    let before = dir_contents(dir.path());
+    for extra in [vec!["--dry-run"], vec![]] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let (code, _, err) = run(pitr::run, &args);
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert!(err.contains("deletion guard refuses") && err.contains("--approver"), "{err}");
+    }
+    assert_eq!(dir_contents(dir.path()), before, "refused: nothing written");
+    // With a ticket and an approver both pass; the dry run says the checks passed.
+    let approved: Vec<&str> =
+        base.iter().copied().chain(["--ticket", "CHG-1", "--approver", "lead:b", "--dry-run"]).collect();
+    let (code, out, err) = run(pitr::run, &approved);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("every check of the real run passed"), "{out}");
+}
+
+/// First-use review: reverting twice printed thousands of conflict lines and
+/// never said the transaction was already reverted.
+#[test]
+fn reverting_twice_says_already_reverted_by_n_nothing_to_do() {
+    let dir = TempDir::new("pitr-revert-twice");
+    let (deletion, last) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let txn = deletion.to_string();
+    let revert = [
+        "revert",
+        d,
+        "--expect-store",
+        "us-east-1/production",
+        "--reason",
+        "undo",
+        "--txn",
+        &txn,
+        "--actor",
+        "ops:oncall",
+    ];
+    let (code, _, err) = run(pitr::run, &revert);
+    assert_eq!(code, 0, "{err}");
+    let before = dir_contents(dir.path());
+    for dry in [true, false] {
+        let args: Vec<&str> = revert.iter().copied().chain(dry.then_some("--dry-run")).collect();
+        let (code, out, err) = run(pitr::run, &args);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, format!("transaction {deletion} is already reverted by {}, nothing to do\n", last + 1));
+        let doc = pj(&args);
+        assert_eq!(doc["already_reverted_by"], serde_json::json!([last + 1]));
+        assert_eq!(doc["conflict_count"], 0);
+    }
+    assert_eq!(dir_contents(dir.path()), before, "nothing written");
+}
+
+/// Conflicts are listed in words, 20 of them, the rest counted by reason;
+/// with conflicts nothing is written and the exit code is 4.
+#[test]
+fn revert_conflicts_list_twenty_in_words_count_the_rest_and_exit_4() {
+    let dir = TempDir::new("pitr-conflicts");
+    let build = big_sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    // Later changes to every target of the build: each one a conflict.
+    let options = Options::default().identity("us-east-1", "production").sync(SyncPolicy::Never);
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    let groups: Vec<_> = store.read().target_groups().map(|tg| tg.id).collect();
+    for chunk in groups.chunks(10) {
+        let tags: elbstore::elb::Tags = [("owner".to_owned(), "team-b".to_owned())].into_iter().collect();
+        let resources = chunk.iter().map(|tg| elbstore::elb::Taggable::TargetGroup(*tg)).collect();
+        store.execute(TxnMeta::new("customer:2", "tag"), vec![Command::AddTags { resources, tags }]).unwrap();
+    }
+    store.close().unwrap();
+    let txn = build.to_string();
+    let args = [
+        "revert",
+        d,
+        "--txn",
+        &txn,
+        "--expect-store",
+        "us-east-1/production",
+        "--actor",
+        "ops:a",
+        "--reason",
+        "undo",
+        "--ticket",
+        "CHG-1",
+        "--approver",
+        "lead:b",
+    ];
+    let before = dir_contents(dir.path());
+    let (code, out, err) = run(pitr::run, &args);
+    assert_eq!(code, 4, "{out}{err}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("  conflict: ")).count(), 20, "{out}");
+    assert!(out.contains("changed it since") && !out.contains("ChangedSince"), "in words: {out}");
+    let rest = out.lines().find(|l| l.contains("more conflicts")).unwrap_or_else(|| panic!("{out}"));
+    assert!(rest.contains("changed since"), "{rest}");
+    assert!(out.contains("nothing written"), "{out}");
+    assert_eq!(dir_contents(dir.path()), before);
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let (code, out, _) = run(pitr::run, &with_json);
+    assert_eq!(code, 4);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["conflict_count"].as_u64(), Some(doc["conflicts"].as_array().unwrap().len() as u64));
+    assert_eq!(doc["conflicts_by_reason"]["changed since"], doc["conflict_count"]);
+    assert!(doc["conflicts"][0]["id"].as_str().unwrap().starts_with("tg-"), "{doc}");
+}
+
+#[test]
+fn revert_writes_only_to_the_named_store_by_name_or_id_and_verify_catches_damage() {
     let dir = TempDir::new("pitr-revert");
     let (deletion, last) = sample(&dir);
     let d = dir.path().to_str().unwrap();
-    let reverted = json(
-        pitr::run,
-        &[
-            "revert",
-            d,
-            "--txn",
-            &deletion.to_string(),
-            "--actor",
-            "ops:oncall",
-            "--reason",
-            "undo cleanup",
-            "--ticket",
-            "INC-1",
-            "--expect-store",
-            "us-east-1/production",
-            "--json",
-        ],
-    );
-    keys(&reverted, &["reverted_transactions", "restored", "conflicts", "new_seq"]);
+    let id = pj(&["info", d])["id"].as_str().unwrap().to_owned();
+    let reverted = pj(&[
+        "revert",
+        d,
+        "--txn",
+        &deletion.to_string(),
+        "--actor",
+        "ops:oncall",
+        "--reason",
+        "undo cleanup",
+        "--ticket",
+        "INC-1",
+        "--expect-store",
+        &id,
+    ]);
+    keys(&reverted, &["reverted_transactions", "restored", "conflicts", "new_seq", "written"]);
     assert_eq!(reverted["new_seq"], last + 1);
     assert_eq!(reverted["restored"], 15);
-    let info = json(pitr::run, &["info", d, "--json"]);
+    let info = pj(&["info", d]);
     assert_eq!(info["counts"]["load_balancers"], 21);
-    let by_actor = json(
-        pitr::run,
-        &[
-            "revert",
-            d,
-            "--actor",
-            "customer:1",
-            "--from",
-            "seq:0",
-            "--to",
-            &format!("seq:{last}"),
-            "--as",
-            "ops:oncall",
-            "--reason",
-            "undo the customer's",
-            "--expect-store",
-            "us-east-1",
-            "--dry-run",
-            "--json",
-        ],
-    );
+    let by_actor = pj(&[
+        "revert",
+        d,
+        "--by-actor",
+        "customer:1",
+        "--from",
+        "seq:0",
+        "--to",
+        "now",
+        "--actor",
+        "ops:oncall",
+        "--reason",
+        "undo the customer's",
+        "--expect-store",
+        "us-east-1",
+        "--dry-run",
+    ]);
     assert_eq!(by_actor["reverted_transactions"].as_array().unwrap().len(), 1);
 
-    // Damage in the log: verify says where and exits non-zero.
+    // Damage in the log: verify says where, what to do next, and exits 5.
     let segment = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -258,10 +574,42 @@ fn revert_writes_only_to_the_named_store_and_verify_catches_damage() {
     bytes[300] ^= 0x20;
     std::fs::write(&segment, bytes).unwrap();
     let (code, out, _) = run(pitr::run, &["verify", d, "--json"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 5);
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["ok"], false);
     assert!(report["problems"][0].as_str().unwrap().contains("byte offset"), "{report}");
+    assert!(report["next_step"].as_str().unwrap().contains("pitr salvage"), "{report}");
+    let (code, text, _) = run(pitr::run, &["verify", d]);
+    assert_eq!(code, 5);
+    assert!(text.starts_with("DAMAGED") && text.contains("next: `pitr salvage"), "{text}");
+}
+
+/// A store another process writes to, a store this user cannot write: the
+/// message says what is going on and what to do.
+#[test]
+fn a_held_lock_is_named_and_reads_still_work() {
+    let dir = TempDir::new("pitr-locked");
+    let (deletion, _) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let options = Options::default().identity("us-east-1", "production");
+    let writer = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    let args = [
+        "revert",
+        d,
+        "--txn",
+        &deletion.to_string(),
+        "--actor",
+        "ops:a",
+        "--reason",
+        "r",
+        "--expect-store",
+        "us-east-1",
+    ];
+    let (code, _, err) = run(pitr::run, &args);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("holds the store's write lock") && err.contains("only reads"), "{err}");
+    assert_eq!(pj(&["info", d])["counts"]["load_balancers"], 18, "reads work beside the writer");
+    drop(writer);
 }
 
 #[test]
@@ -292,7 +640,7 @@ fn the_incident_demo_loses_nothing() {
     assert_eq!(summary["lost"], 0);
     assert!(summary["later_changes_kept"].as_u64().unwrap() > 100);
     // The store it leaves behind is sound.
-    assert_eq!(json(pitr::run, &["verify", dir.path().to_str().unwrap(), "--json"])["ok"], true);
+    assert_eq!(pj(&["verify", dir.path().to_str().unwrap()])["ok"], true);
 }
 
 #[test]
@@ -318,7 +666,10 @@ fn the_workload_acknowledges_only_what_survives() {
             "--json",
         ],
     );
-    keys(&report, &["transactions", "seconds", "per_second", "p50_us", "p99_us"]);
+    keys(
+        &report,
+        &["transactions", "duration_ms", "per_second", "p50_us", "p99_us", "load_balancers_built", "refused"],
+    );
     assert_eq!(report["transactions"], 400);
     // On an existing store it continues; 0 never builds.
     let again = json(
@@ -347,8 +698,8 @@ fn the_workload_acknowledges_only_what_survives() {
         assert!(*seq <= last && store.store().transaction(*seq).is_ok(), "acknowledged seq {seq} missing");
     }
     let (code, _, err) = run(workload::run, &["--writers", "2"]);
-    assert_ne!(code, 0);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(code, 2);
+    assert!(err.contains("--dir"), "{err}");
 }
 
 /// Regression: a real `pitr revert` on a mistyped store path created a new,
@@ -378,16 +729,17 @@ fn pitr_on_a_mistyped_path_creates_nothing() {
         vec!["log", d],
     ] {
         let (code, out, err) = run(pitr::run, &args);
-        assert_ne!(code, 0, "{args:?}: {out}");
+        assert_eq!(code, 3, "{args:?}: {out}");
         assert!(err.contains("is not a store"), "{args:?}: {err}");
         assert!(!base.path().exists(), "{args:?} created {}", base.path().display());
     }
 }
 
 /// First-use review, blocker 2: `revert --txn N` mixed with the actor form's
-/// `--from/--to/--as` exited 0, used `--txn`, and recorded `--actor` as the
-/// reverting actor: a permanent wrong audit record. Each mix is refused
-/// before the store is opened, and nothing is written.
+/// flags exited 0, used `--txn`, and recorded the wrong actor as the
+/// reverting one: a permanent wrong audit record. `--actor` now always names
+/// who reverts, the actor form is `--by-actor A --from P --to P`, and a mix
+/// is refused at parse time (exit 2) before the store is opened.
 #[test]
 fn mixing_the_two_revert_forms_is_refused_and_writes_nothing() {
     let dir = TempDir::new("pitr-revert-forms");
@@ -395,21 +747,23 @@ fn mixing_the_two_revert_forms_is_refused_and_writes_nothing() {
     let d = dir.path().to_str().unwrap();
     let before = dir_contents(dir.path());
     let txn = deletion.to_string();
-    let base = ["revert", d, "--expect-store", "us-east-1/production", "--reason", "undo"];
+    let base = ["revert", d, "--expect-store", "us-east-1/production", "--reason", "undo", "--actor", "ops:oncall"];
     for extra in [
-        vec!["--txn", &txn, "--actor", "maint:cleanup", "--from", "seq:1", "--to", "now", "--as", "ops:oncall"],
-        vec!["--txn", &txn, "--actor", "ops:oncall", "--as", "ops:other"],
-        vec!["--txn", &txn, "--actor", "ops:oncall", "--from", "seq:1"],
-        vec!["--actor", "maint:cleanup", "--from", "seq:1", "--to", &format!("seq:{last}")],
+        vec!["--txn", &txn, "--by-actor", "maint:cleanup", "--from", "seq:1", "--to", "now"],
+        vec!["--txn", &txn, "--by-actor", "maint:cleanup"],
+        vec!["--txn", &txn, "--from", "seq:1"],
+        vec!["--by-actor", "maint:cleanup", "--from", "seq:1"],
+        vec!["--from", "seq:1", "--to", "now"],
+        vec!["--txn", &txn, "--as", "ops:other"],
     ] {
         let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
         let (code, out, err) = run(pitr::run, &args);
-        assert_ne!(code, 0, "{args:?}: {out}");
-        assert!(err.contains("form") || err.contains("--as"), "{args:?}: {err}");
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
     }
     assert_eq!(dir_contents(dir.path()), before, "a refused revert wrote nothing");
     // One form, whole: the repair is recorded under the actor named for it.
-    let (code, _, err) = run(pitr::run, &[&base[..], &["--txn", &txn, "--actor", "ops:oncall"]].concat());
+    let (code, _, err) = run(pitr::run, &[&base[..], &["--txn", &txn]].concat());
     assert_eq!(code, 0, "{err}");
     let store =
         ElbStore::open(dir.path(), Options::default().mode(elbstore::OpenMode::ReadOnly), Settings::default()).unwrap();
@@ -418,7 +772,8 @@ fn mixing_the_two_revert_forms_is_refused_and_writes_nothing() {
 }
 
 /// First-use review: the demo left the store repaired (no way to practise),
-/// and printed Rust Debug text (`Some("CHG-2012-1224")`, lists in brackets).
+/// and printed Rust Debug text (`Some("CHG-2012-1224")`, lists in brackets)
+/// and story time beside real time.
 #[test]
 fn the_incident_demo_stops_before_the_repair_for_practice_in_plain_words() {
     let dir = TempDir::new("incident-practice");
@@ -430,36 +785,236 @@ fn the_incident_demo_stops_before_the_repair_for_practice_in_plain_words() {
     assert_eq!(summary["stopped_before_repair"], true);
     assert_eq!(summary["restored"], 0);
     let deletion = summary["deletion_seq"].as_u64().unwrap();
-    for debug in ["Some(", "None", "[\"", "refused: refused"] {
+    for debug in ["Some(", "None", "[\"", "refused: refused", "PST"] {
         assert!(!narration.contains(debug), "{debug:?} in the narration:\n{narration}");
     }
     assert!(narration.contains("ticket CHG-2012-1224, approved by ops:night-shift"), "{narration}");
     assert!(narration.contains(&format!("--txn {deletion}")), "the next step is named: {narration}");
     // The damaged store is there to practise on: the deletion is its last word.
-    let info = json(pitr::run, &["info", d, "--json"]);
+    let info = pj(&["info", d]);
     assert_eq!(info["counts"]["load_balancers"], 900 + 20);
     // Without --dir there is nowhere to keep it.
     let (code, _, err) = run(incident::run, &["--load-balancers", "1000", "--stop-before-repair"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("give --dir"), "{err}");
+    assert_eq!(code, 2);
+    assert!(err.contains("--dir"), "{err}");
 }
 
-/// First-use review: reverting twice printed thousands of conflict lines in
-/// Rust Debug text. The text lists 20 in words and counts the rest by reason.
+/// Every key of a JSON document at any depth, except the model's own field
+/// names (a resource's `fields`, a change's `value`, `before` and `after`)
+/// and keys that are data (schema versions, conflict reasons).
+fn collect_keys(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                out.insert(key.clone());
+                let data = ["value", "before", "after", "record_schemas", "snapshot_schemas", "conflicts_by_reason"];
+                if data.contains(&key.as_str()) || (key == "fields" && v.is_object()) {
+                    continue;
+                }
+                collect_keys(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_keys(v, out)),
+        _ => {}
+    }
+}
+
+/// No Rust Debug text, no JSON inside a string, ids as their text.
+fn check_vocabulary(doc: &Value, at: &str) {
+    match doc {
+        Value::String(s) => {
+            for debug in ["Some(", "None", "Id(", "Timestamp("] {
+                assert!(!s.contains(debug), "{at}: Debug text {s:?}");
+            }
+            assert!(!(s.starts_with('{') || s.starts_with('[')), "{at}: JSON in a string: {s:?}");
+        }
+        Value::Object(map) => {
+            for (key, v) in map {
+                assert!(!["changed", "key", "seconds"].contains(&key.as_str()), "{at}: the other word {key:?}");
+                if key == "id" && !v.is_null() {
+                    assert!(v.is_string(), "{at}: ids are text: {v}");
+                }
+                if key != "script" {
+                    check_vocabulary(v, &format!("{at}.{key}"));
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| check_vocabulary(v, at)),
+        _ => {}
+    }
+}
+
+/// docs/CLI.md names every verb, every flag, every exit code and every JSON
+/// key the tools print; every document keeps to one vocabulary.
 #[test]
-fn a_second_revert_lists_twenty_conflicts_in_words_and_counts_the_rest() {
-    let dir = TempDir::new("pitr-revert-twice");
-    let (deletion, _) = sample(&dir);
+fn docs_cli_documents_every_verb_flag_exit_code_and_json_key() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CLI.md")).unwrap();
+    let documented = |word: &str| doc.contains(&format!("`{word}`")) || doc.contains(&format!("`{word} "));
+    for verb in pitr::command().get_subcommands() {
+        let heading = format!("### `pitr {}`", verb.get_name());
+        assert!(doc.contains(&heading), "docs/CLI.md has no {heading:?}");
+        for arg in verb.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                assert!(documented(&format!("--{long}")), "pitr {} --{long} is not in docs/CLI.md", verb.get_name());
+            }
+        }
+    }
+    for command in [incident::command(), workload::command()] {
+        for arg in command.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                assert!(documented(&format!("--{long}")), "{} --{long} is not in docs/CLI.md", command.get_name());
+            }
+        }
+    }
+    for code in 0..=5 {
+        assert!(doc.contains(&format!("| `{code}` |")), "exit code {code} is not in docs/CLI.md");
+    }
+
+    // Every kind of document, from every verb.
+    let dir = TempDir::new("pitr-docs");
+    let (deletion, last) = sample(&dir);
     let d = dir.path().to_str().unwrap();
+    let out = TempDir::new("pitr-docs-restored");
+    let o = out.path().to_str().unwrap();
     let txn = deletion.to_string();
-    let revert = ["revert", d, "--expect-store", "us-east-1/production", "--reason", "undo", "--txn", &txn];
-    let (code, _, err) = run(pitr::run, &[&revert[..], &["--actor", "ops:oncall"]].concat());
-    assert_eq!(code, 0, "{err}");
-    let (_, out, _) = run(pitr::run, &[&revert[..], &["--actor", "ops:oncall", "--dry-run"]].concat());
-    let listed = out.lines().filter(|l| l.starts_with("  conflict: ")).count();
-    assert_eq!(listed, 20, "{out}");
-    assert!(out.contains("changed it since"), "in words: {out}");
-    assert!(!out.contains("ChangedSince"), "no Debug text: {out}");
-    let rest = out.lines().find(|l| l.contains("more conflicts")).unwrap_or_else(|| panic!("{out}"));
-    assert!(rest.contains("changed since"), "{rest}");
+    let revert = ["revert", d, "--txn", &txn, "--actor", "ops:a", "--reason", "r", "--expect-store", "us-east-1"];
+    let mut documents = vec![
+        pj(&["info", d]),
+        pj(&["log", d]),
+        pj(&["log", d, "--entity", "lb-13"]),
+        pj(&["log", d, "--entity", "lb-0", "--deletions", "--kind", "lb"]),
+        pj(&["show", d]),
+        pj(&["show", d, "--at", &format!("before:{deletion}"), "--load-balancer", "lb-13"]),
+        pj(&["show", d, "--load-balancer", "lb-13"]),
+        pj(&["diff", d, "--from", "seq:1", "--to", "now"]),
+        pj(&["restore", d, "--at", &format!("seq:{last}"), "--out", o, "--actor", "ops:a", "--reason", "r"]),
+        pj(&["info", o]),
+        pj(&[&revert[..], &["--dry-run"]].concat()),
+        pj(&revert),
+        pj(&revert),
+        pj(&["verify", d]),
+        pj(&["completions", "bash"]),
+    ];
+    let svg = out.join("timeline.svg");
+    let extra = TempDir::new("pitr-docs-extra");
+    std::fs::create_dir_all(extra.path()).unwrap();
+    documents.push(pj(&["timeline", o, "--svg", extra.join("t.svg").to_str().unwrap()]));
+    let _ = svg;
+    let salvaged = extra.join("salvaged");
+    documents.push(pj(&["salvage", d, "--out", salvaged.to_str().unwrap(), "--actor", "ops:a", "--reason", "r"]));
+    let (_, error, _) = run(pitr::run, &["info", "/nonexistent", "--json"]);
+    documents.push(serde_json::from_str(&error).unwrap());
+    // Reverting lb-3's build: its targets changed since (their health, when
+    // the load balancer went): conflicts, exit 4.
+    let (code, conflicted, _) = run(
+        pitr::run,
+        &["revert", d, "--txn", "4", "--actor", "ops:a", "--reason", "r", "--expect-store", "us-east-1", "--json"],
+    );
+    assert_eq!(code, 4, "{conflicted}");
+    documents.push(serde_json::from_str(&conflicted).unwrap());
+    let incident_dir = TempDir::new("pitr-docs-incident");
+    let i = incident_dir.path().to_str().unwrap();
+    documents.push(json(incident::run, &["--dir", i, "--load-balancers", "100", "--stop-before-repair", "--json"]));
+    let load = TempDir::new("pitr-docs-workload");
+    let w = load.path().to_str().unwrap();
+    documents.push(json(workload::run, &["--dir", w, "--transactions", "20", "--load-balancers", "10", "--json"]));
+
+    let mut all = std::collections::BTreeSet::new();
+    for (n, document) in documents.iter().enumerate() {
+        check_vocabulary(document, &format!("document {n}"));
+        collect_keys(document, &mut all);
+    }
+    let missing: Vec<&String> = all.iter().filter(|k| !documented(k)).collect();
+    assert!(missing.is_empty(), "JSON keys not in docs/CLI.md: {missing:?}");
+}
+
+/// First-use review: a damaged log had no way forward (verify said
+/// "PROBLEMS" and nothing else; a restore to a point before the damage
+/// refused). `pitr salvage` copies every transaction before the first damage
+/// into a new store and says what was left behind.
+#[test]
+fn a_damaged_log_is_salvaged_into_a_new_store_up_to_the_damage() {
+    let dir = TempDir::new("pitr-salvage");
+    let options = Options::default()
+        .create(Create::New)
+        .identity("us-east-1", "production")
+        .sync(SyncPolicy::Never)
+        .segment_bytes(8 << 10);
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    for i in 0..40 {
+        store.execute_with(TxnMeta::new("svc:build", "build"), |_, ctx| fleet::reference_commands(i, ctx.seq)).unwrap();
+    }
+    store.close().unwrap();
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".log"))
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 3, "a log of several segments: {segments:?}");
+    // The second segment's first record is damaged; everything before it is whole.
+    let name = segments[1].file_name().unwrap().to_str().unwrap().to_owned();
+    let first_of_second: u64 =
+        name.trim_start_matches("wal-").trim_end_matches(".log").parse().unwrap_or_else(|_| panic!("{name}"));
+    let mut bytes = std::fs::read(&segments[1]).unwrap();
+    bytes[200] ^= 0x40;
+    std::fs::write(&segments[1], &bytes).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let before = dir_contents(dir.path());
+    let (code, _, err) = run(pitr::run, &["info", d]);
+    assert_eq!(code, 5, "a damaged store: {err}");
+    assert!(err.contains("pitr salvage"), "the next step is named: {err}");
+
+    let out = TempDir::new("pitr-salvaged");
+    let o = out.path().to_str().unwrap();
+    let report = pj(&["salvage", d, "--out", o, "--actor", "ops:a", "--reason", "segment 2 damaged"]);
+    assert_eq!(report["seq"], first_of_second - 1);
+    assert_eq!(report["transactions"], first_of_second - 1);
+    assert_eq!((report["verified"].as_bool(), report["complete"].as_bool()), (Some(true), Some(false)));
+    let damage = &report["damage"];
+    assert!(damage["segment"].as_str().unwrap().ends_with(&name), "{damage}");
+    assert_eq!(damage["torn_tail"], false);
+    let left = &damage["left_behind"];
+    assert!(left["records"].as_u64().unwrap() > 0, "later whole records are counted: {left}");
+    assert_eq!(left["seqs"].as_array().unwrap().last().unwrap()["last"], 40, "{left}");
+    assert_eq!(dir_contents(dir.path()), before, "the damaged store is only read");
+
+    // The new store opens, is sound, holds the history up to the damage and
+    // says where it came from.
+    let info = pj(&["info", o]);
+    assert_eq!(info["last_seq"], first_of_second - 1);
+    assert_eq!(info["counts"]["load_balancers"], first_of_second - 1);
+    assert_eq!(info["restored_from"]["actor"], "ops:a");
+    assert_eq!(pj(&["verify", o])["ok"], true);
+    let (code, _, err) = run(pitr::run, &["salvage", d, "--out", o, "--actor", "ops:a", "--reason", "again"]);
+    assert_eq!(code, 2, "a non-empty --out is refused: {err}");
+}
+
+/// The incident as one picture: `pitr timeline` over the demo's store draws
+/// the fleet falling and coming back, and names the deleting transaction,
+/// its actor and the revert.
+#[test]
+fn the_timeline_of_the_incident_names_the_deleting_transaction() {
+    let dir = TempDir::new("timeline-incident");
+    let d = dir.path().to_str().unwrap();
+    let summary = json(incident::run, &["--dir", d, "--load-balancers", "1000", "--json"]);
+    let deletion = summary["deletion_seq"].as_u64().unwrap();
+    let pictures = TempDir::new("timeline-svg");
+    std::fs::create_dir_all(pictures.path()).unwrap();
+    let svg = pictures.join("incident.svg");
+    let doc = pj(&["timeline", d, "--from", "seq:0", "--to", "now", "--svg", svg.to_str().unwrap()]);
+    let deletions = doc["deletions"].as_array().unwrap();
+    assert_eq!(deletions.len(), 1, "{doc}");
+    assert_eq!(deletions[0]["seq"], deletion);
+    assert_eq!(deletions[0]["actor"], "maint:state-cleanup");
+    assert_eq!(deletions[0]["load_balancers_deleted"], 100);
+    assert_eq!(doc["reverts"].as_array().unwrap().len(), 1, "{doc}");
+    assert!(!doc["alarms"].as_array().unwrap().is_empty(), "the alarms are drawn: {doc}");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") || picture.starts_with("<?xml"), "{}", &picture[..80.min(picture.len())]);
+    assert!(picture.trim_end().ends_with("</svg>"));
+    assert!(picture.contains(&format!("txn {deletion} by maint:state-cleanup")), "the deleting transaction is named");
+    let (code, text, _) = run(pitr::run, &["timeline", d, "--svg", svg.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(text.contains(&format!("deletion: transaction {deletion} by maint:state-cleanup")), "{text}");
 }

@@ -146,6 +146,19 @@ pub struct RevertPlan {
     pub conflicts: Vec<Conflict>,
     /// The compensating transaction, when one was written.
     pub committed: Option<Committed>,
+    /// Later transactions that already set resources back to their values
+    /// before the reverted ones (an earlier revert, or a manual repair):
+    /// those resources need nothing. When this is all there is, the
+    /// transactions are already reverted and there is nothing to do.
+    pub already_undone_by: Vec<u64>,
+}
+
+impl RevertPlan {
+    /// Whether the plan writes (or wrote) a compensating transaction: there
+    /// are events, and no conflict stops them under `on_conflict`.
+    pub fn writes(&self, on_conflict: OnConflict) -> bool {
+        !self.events.is_empty() && (on_conflict == OnConflict::SkipConflicting || self.conflicts.is_empty())
+    }
 }
 
 /// What the chosen transactions did to one resource.
@@ -160,7 +173,7 @@ struct Change {
 
 enum Stop {
     Refused(ElbError),
-    Plan(RevertPlan),
+    Plan(Box<RevertPlan>),
 }
 
 impl From<Error> for Stop {
@@ -219,15 +232,22 @@ impl ElbStore {
         }
         let reverted: Vec<u64> = chosen.into_iter().collect();
         if mode == RevertMode::DryRun {
-            // A plan against the latest acknowledged state; works on read-only handles.
+            // A plan against the latest acknowledged state; works on read-only
+            // handles. It passes the checks the real run would: attribution
+            // and size limits, then the guard when it would write.
             let quotas = &self.settings().quotas;
-            return Ok(plan_revert(self.read().state(), &changes, reverted, on_conflict, quotas));
+            let plan = plan_revert(self.read().state(), &changes, reverted, on_conflict, quotas);
+            self.store().check_transaction(&meta, &plan.events)?;
+            if plan.writes(on_conflict) {
+                self.guard_check(&meta, &plan.events)?;
+            }
+            return Ok(plan);
         }
         let guard_meta = meta.clone();
         let outcome = self.store().execute(meta, |state, ctx| {
             let plan = plan_revert(state, &changes, reverted.clone(), on_conflict, &self.settings().quotas);
-            if plan.events.is_empty() || (on_conflict == OnConflict::Abort && !plan.conflicts.is_empty()) {
-                return Err(Stop::Plan(plan));
+            if !plan.writes(on_conflict) {
+                return Err(Stop::Plan(Box::new(plan)));
             }
             // A revert is a change like any other: the same guard and alarms.
             let alarms = self.guard(&guard_meta, ctx, &plan.events).map_err(Stop::Refused)?;
@@ -238,7 +258,7 @@ impl ElbStore {
                 self.raise(&alarms);
                 Ok(RevertPlan { committed: Some(committed), ..plan })
             }
-            Err(Stop::Plan(plan)) => Ok(plan),
+            Err(Stop::Plan(plan)) => Ok(*plan),
             Err(Stop::Refused(err)) => Err(err),
         }
     }
@@ -275,6 +295,7 @@ fn plan_revert(
     quotas: &Quotas,
 ) -> RevertPlan {
     let mut conflicts = Vec::new();
+    let mut already_undone_by = BTreeSet::new();
     let mut candidates: BTreeMap<EntityKey, ElbEvent> = BTreeMap::new();
     for (key, change) in changes {
         let current = state.entity(key);
@@ -283,6 +304,11 @@ fn plan_revert(
             .or(change.before.as_ref())
             .or(change.after.as_ref())
             .map_or_else(String::new, Entity::label);
+        if let (Some(seq), true) = (change.changed_since, current == change.before) {
+            // A later transaction set it back already: nothing to do here.
+            already_undone_by.insert(seq);
+            continue;
+        }
         if change.changed_since.is_some() || current != change.after {
             let reason = ConflictReason::ChangedSince { seq: change.changed_since };
             conflicts.push(Conflict { key: key.clone(), label, reason });
@@ -338,7 +364,8 @@ fn plan_revert(
         ElbEvent::Deleted(e) => (2, 5 - creation_rank(e.key().kind())),
     });
     let restored = events.iter().filter(|e| matches!(e, ElbEvent::Created(_))).map(ElbEvent::key).collect();
-    RevertPlan { reverted_transactions, events, restored, conflicts, committed: None }
+    let already_undone_by = already_undone_by.into_iter().collect();
+    RevertPlan { reverted_transactions, events, restored, conflicts, committed: None, already_undone_by }
 }
 
 fn forwards_to_missing(scratch: &ElbState, actions: &[Action]) -> Option<ConflictReason> {

@@ -261,6 +261,14 @@ impl ElbStore {
         Ok(ledger.record(ctx.seq, ctx.time, meta, changes, &self.settings.alarms, self.settings.guard.window))
     }
 
+    /// The guard's verdict on `events` by `meta` if they were committed now,
+    /// recording nothing: what a dry run asks.
+    pub(crate) fn guard_check(&self, meta: &TxnMeta, events: &[ElbEvent]) -> Result<(), ElbError> {
+        let deleted = load_balancer_changes(events).1;
+        let now = self.read().time().checked_next().unwrap_or(self.read().time()).max(self.store.clock_now());
+        self.ledger()?.check(&self.settings.guard, meta, now, deleted)
+    }
+
     /// Passes alarms of an acknowledged transaction to the observer and keeps them.
     pub(crate) fn raise(&self, alarms: &[Alarm]) {
         if alarms.is_empty() {

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use super::error::{Error, Result};
 use super::machine::StateMachine;
 use super::payload;
-use super::{Store, View};
+use super::{Reporter, Store, View, Work};
 use crate::clock::Timestamp;
 use crate::snapshot;
 use crate::wal::{decode_frame, LogCursor, WalError, FRAME_HEADER_BYTES};
@@ -184,10 +184,13 @@ impl<S: StateMachine> Store<S> {
             let mut cursor =
                 LogCursor::new(self.inner.fs.clone(), segments, have + 1, last, self.inner.record_bytes_max);
             entries.reserve((last - have) as usize);
+            let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Index, last - have);
             while let Some(item) = cursor.next_with(|_, offset, frame| Ok((frame.time, offset))) {
                 let (time, offset) = item?;
                 entries.push(Entry { time, offset: offset as u64 });
+                progress.at(entries.len() as u64 - have);
             }
+            progress.finish();
         }
         Ok(entries)
     }
@@ -240,7 +243,9 @@ impl<S: StateMachine> Store<S> {
             };
             let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
             let state_mut = Arc::make_mut(&mut state);
+            let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Replay, seq - base_seq);
             while let Some(item) = cursor.next_with(|path, offset, frame| {
+                progress.at(frame.seq - base_seq);
                 let (_meta, events) = payload::decode::<S>(frame.payload, limit)
                     .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
                 for event in &events {
@@ -255,6 +260,7 @@ impl<S: StateMachine> Store<S> {
             }) {
                 item?;
             }
+            progress.finish();
         }
         Ok(View { seq, time, state })
     }

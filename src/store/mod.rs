@@ -8,6 +8,7 @@ mod machine;
 mod open;
 mod options;
 mod payload;
+mod progress;
 mod restore;
 mod salvage;
 mod txn;
@@ -45,6 +46,8 @@ pub use options::{
     RECORD_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SNAPSHOT_BYTES_MAX_DEFAULT,
     SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
+pub(crate) use progress::Reporter;
+pub use progress::{Progress, ProgressFn, Work};
 pub use restore::{RestoreReport, RESTORED_FROM_FILE};
 pub use salvage::{salvage, Damage, SalvageReport};
 pub use txn::{Committed, Transaction, TxnContext, TxnMeta};
@@ -268,6 +271,34 @@ impl<S: StateMachine> Store<S> {
         let (committed, result) = self.inner.append(&meta, f)?;
         self.inner.wait_acked(committed.seq)?;
         Ok((committed, result))
+    }
+
+    /// The time on the store's clock.
+    pub(crate) fn clock_now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Runs the checks a commit of `events` by `meta` passes before anything
+    /// is written (attribution, field lengths, the record size limit) and
+    /// writes nothing: a dry run calls it so that it refuses exactly what the
+    /// real run would. Works on read-only handles.
+    pub fn check_transaction(&self, meta: &TxnMeta, events: &[S::Event]) -> Result<()> {
+        commit::check_meta(meta)?;
+        let seq = self.read().seq() + 1;
+        let limit = self.inner.record_bytes_max;
+        let mut bytes = Vec::new();
+        payload::encode_into::<S>(meta, events, &mut bytes, limit).map_err(|source| {
+            if source.is_size_limit() {
+                Error::RecordTooLarge { seq, bytes: limit as usize + 1, limit }
+            } else {
+                Error::Unencodable { seq, source }
+            }
+        })?;
+        // The limit the log applies to a frame's payload.
+        if bytes.len() > limit as usize {
+            return Err(Error::RecordTooLarge { seq, bytes: bytes.len(), limit });
+        }
+        Ok(())
     }
 
     /// The state as of the last acknowledged transaction. Never includes a

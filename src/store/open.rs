@@ -104,6 +104,7 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
         if !fs.exists(dir).map_err(io_err("stat", dir))? {
             return Err(Error::NotAStore { path: dir.to_path_buf(), reason: "the directory does not exist" });
         }
+        refuse_file(fs, dir)?;
         None
     };
     let (identity, created) = load_or_create_identity(fs, dir, options)?;
@@ -190,6 +191,9 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
 /// directory when it may.
 fn prepare_dir(fs: &Arc<dyn FileSystem>, dir: &Path, create: Create) -> Result<()> {
     let exists = fs.exists(dir).map_err(io_err("stat", dir))?;
+    if exists {
+        refuse_file(fs, dir)?;
+    }
     let has_identity = exists && fs.exists(&dir.join(IDENTITY_FILE)).map_err(io_err("stat", dir))?;
     match create {
         Create::Never if !exists => {
@@ -203,6 +207,18 @@ fn prepare_dir(fs: &Arc<dyn FileSystem>, dir: &Path, create: Create) -> Result<(
             Err(Error::DirectoryNotEmpty { path: dir.to_path_buf() })
         }
         Create::IfMissing | Create::New => fs.create_dir_all(dir).map_err(io_err("create directory", dir)),
+    }
+}
+
+/// A file where the store's directory should be (a mistyped path, the
+/// `IDENTITY` file itself) is not a store.
+fn refuse_file(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<()> {
+    match fs.list_dir(dir) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(Error::NotAStore { path: dir.to_path_buf(), reason: "it is a file, not a directory" })
+        }
+        // Anything else is reported by the step that meets it.
+        _ => Ok(()),
     }
 }
 

@@ -4,6 +4,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::progress::ProgressFn;
 use crate::clock::{Clock, SystemClock};
 use crate::identity::StoreId;
 use crate::io::{FileSystem, RealFs};
@@ -96,6 +97,7 @@ pub struct Options {
     /// Whether the caller named the store (rather than relying on the defaults).
     pub(crate) named: bool,
     pub(crate) expected_id: Option<StoreId>,
+    pub(crate) progress: Option<ProgressFn>,
 }
 
 /// The name a store gets when its creator does not name it.
@@ -139,6 +141,7 @@ impl Default for Options {
             environment: DEFAULT_ENVIRONMENT.to_owned(),
             named: false,
             expected_id: None,
+            progress: None,
         }
     }
 }
@@ -240,6 +243,21 @@ impl Options {
     /// handed one exact store).
     pub fn expect_id(mut self, id: StoreId) -> Options {
         self.expected_id = Some(id);
+        self
+    }
+
+    /// Reports the progress of long work (replay on open and for past
+    /// points, the first history index, verify, restore) to `callback`.
+    ///
+    /// ```
+    /// use elbstore::{Options, ProgressFn};
+    /// let options = Options::default().progress(ProgressFn::new(|p| {
+    ///     eprintln!("{} {}/{}", p.work.as_str(), p.done, p.total);
+    /// }));
+    /// # let _ = options;
+    /// ```
+    pub fn progress(mut self, callback: ProgressFn) -> Options {
+        self.progress = Some(callback);
         self
     }
 }

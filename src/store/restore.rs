@@ -9,7 +9,7 @@ use super::history::Point;
 use super::machine::StateMachine;
 use super::options::{Create, OpenMode, Options};
 use super::verify::{verify, VerifyReport};
-use super::{Store, TxnMeta};
+use super::{Reporter, Store, TxnMeta, Work};
 use crate::clock::Timestamp;
 use crate::io::FileSystem;
 use crate::snapshot::SnapshotInfo;
@@ -70,15 +70,18 @@ impl<S: StateMachine + PartialEq> Store<S> {
         }
         let mut cursor = self.log_cursor(1..=seq);
         let limit = self.inner.record_bytes_max;
+        let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Restore, seq);
         while let Some(item) = cursor.next_with(|path, offset, frame| {
             Ok((super::decode_transaction::<S>(path, offset, frame, limit)?, path.to_path_buf(), offset as u64))
         }) {
             let (txn, path, offset) = item?;
             target.inner.import(&txn, (&path, offset))?;
+            progress.at(txn.seq);
             if txn.seq % IMPORT_BATCH == 0 || txn.seq == seq {
                 target.inner.wait_acked(txn.seq)?;
             }
         }
+        progress.finish();
         let snapshot = if seq > 0 { Some(target.snapshot()?) } else { None };
         if *target.read() != *expected {
             return Err(Error::SnapshotMismatch { path: new_dir.to_path_buf(), seq });

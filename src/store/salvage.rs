@@ -21,7 +21,7 @@ use super::open::IDENTITY_FILE;
 use super::options::{Create, OpenMode, Options};
 use super::restore::{write_provenance, IMPORT_BATCH, RESTORED_FROM_FILE};
 use super::verify::{verify, VerifyReport};
-use super::{Store, TxnMeta};
+use super::{Reporter, Store, TxnMeta, Work};
 use crate::clock::Timestamp;
 use crate::identity::Identity;
 use crate::io::FileSystem;
@@ -171,7 +171,8 @@ pub fn salvage<S: StateMachine + PartialEq>(
     if !target.open_report().created {
         return Err(Error::DirectoryNotEmpty { path: out.to_path_buf() });
     }
-    let copied = copy_until_damage(&fs, &segments, source.id, &target, options.record_bytes_max)?;
+    let progress = Reporter::new(options.progress.as_ref(), Work::Salvage, segments.len() as u64);
+    let copied = copy_until_damage(&fs, &segments, source.id, &target, options.record_bytes_max, progress)?;
     let (seq, time) = copied.last.map_or((0, Timestamp(0)), |l| (l.seq, l.time));
     if seq > 0 {
         target.inner.wait_acked(seq)?;
@@ -237,9 +238,11 @@ fn copy_until_damage<S: StateMachine>(
     store_id: crate::identity::StoreId,
     target: &Store<S>,
     limit: u32,
+    mut progress: Reporter<'_>,
 ) -> Result<Copied> {
     let mut last: Option<Last> = None;
     for (index, segment) in segments.iter().enumerate() {
+        progress.at(index as u64);
         let path = &segment.path;
         let expected = last.map_or(segment.first_seq, |l| l.seq.saturating_add(1));
         let damaged = |offset: u64, cause: WalError, torn_tail: bool| {
@@ -299,6 +302,7 @@ fn copy_until_damage<S: StateMachine>(
         };
         return Ok(Copied { last, damage: Some(Found { index, offset, cause, torn_tail, expected }) });
     }
+    progress.finish();
     Ok(Copied { last, damage: None })
 }
 

@@ -18,6 +18,13 @@ pub struct TxnMeta {
 }
 
 impl TxnMeta {
+    /// The checks a commit applies to its metadata (an actor and a reason
+    /// that are not blank, each field within its limit), for a caller that
+    /// wants to refuse bad metadata before any work.
+    pub fn check(&self) -> super::Result<()> {
+        super::commit::check_meta(self)
+    }
+
     /// Metadata with an actor and a reason, no ticket and no approval.
     pub fn new(actor: impl Into<String>, reason: impl Into<String>) -> TxnMeta {
         TxnMeta { actor: actor.into(), reason: reason.into(), ticket: None, approved_by: None }

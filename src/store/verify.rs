@@ -7,7 +7,7 @@ use super::error::{Error, Result};
 use super::machine::StateMachine;
 use super::options::{OpenMode, Options};
 use super::payload;
-use super::Store;
+use super::{Reporter, Store, Work};
 use crate::snapshot::SnapshotError;
 use crate::wal::{self, Last, WalError};
 
@@ -90,7 +90,9 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
     check_snapshots_at(0, &state, &mut report);
     let segments = store.segments();
     let mut last: Option<Last> = None;
+    let mut progress = Reporter::new(options.progress.as_ref(), Work::Verify, segments.len() as u64);
     for (index, segment) in segments.iter().enumerate() {
+        progress.at(index as u64);
         report.segments += 1;
         let bytes = match fs.read_file(&segment.path) {
             Ok(bytes) => bytes,
@@ -146,6 +148,7 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
             }
         }
     }
+    progress.finish();
     // Snapshots beyond the end of the log cover records that are missing.
     for (seq, path) in snapshots.into_iter().rev() {
         let log_last_seq = last.map_or(0, |l| l.seq);

@@ -11,18 +11,42 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::args::Args;
-use super::json::Json;
+use super::cli::{run_tool, Status, ToolError, Verdict};
+use super::progress::Bar;
 use crate::elb::{
     fleet, Alarm, AlarmKind, Command, ElbError, ElbEvent, ElbStore, Entity, EntityKey, Observer, OnConflict,
     RevertMode, RevertSelection, Settings, Taggable, TargetSpec,
 };
 use crate::store::{Create, Options, TxnMeta};
 
-/// How to use the demo.
-pub const USAGE: &str = "usage: incident [--dir DIR] [--load-balancers N] [--stop-before-repair] [--json]
-  --dir DIR             where the store goes (default: a temporary directory, removed at the end)
-  --stop-before-repair  stop after the deletion is found and leave the damaged store in DIR for practice";
+/// The December 2012 incident, replayed against a real store.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "incident",
+    version,
+    about = "The December 2012 incident, replayed end to end against a real store",
+    long_about = "The December 2012 incident, replayed end to end against a real store: a fleet, its \
+                  traffic, a maintenance process that deletes a tenth of the fleet, the guard and the \
+                  alarms, customers carrying on, and an operator who finds the deletion in the log and \
+                  reverts it while keeping every later change.",
+    after_help = "Examples:\n  incident\n  incident --dir /tmp/incident --stop-before-repair\n\n\
+                  Exit codes: 0 nothing lost, 1 something lost or a failure, 2 usage."
+)]
+pub struct Cli {
+    /// Where the store goes (default: a temporary directory, removed at the end).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Load balancers in the fleet (at least 100).
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub load_balancers: u64,
+    /// Stop once the deletion is found and leave the damaged store in --dir
+    /// for practice with pitr.
+    #[arg(long, requires = "dir")]
+    pub stop_before_repair: bool,
+    /// Print the summary as one JSON object (the story goes to standard error).
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Load balancers per transaction while building the fleet.
 const BUILD_BATCH: u64 = 100;
@@ -54,64 +78,76 @@ pub struct Outcome {
     pub stopped_before_repair: bool,
 }
 
+/// The command line, for help and documentation tests.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Runs the demo with `args` (without the program name); returns the exit code.
 pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let flags = ["--dir", "--load-balancers", "--stop-before-repair", "--json", "--help"];
-    let args = match Args::parse_or_usage(args, &flags, USAGE, err) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let json = args.has("--json");
-    let result = args.number("--load-balancers", 20_000u64).and_then(|n| {
-        if n < 100 {
-            return Err("--load-balancers must be at least 100".into());
-        }
-        let stop = args.has("--stop-before-repair");
-        let (dir, temporary) = match args.get("--dir") {
-            Some(dir) => (PathBuf::from(dir), false),
-            None if stop => return Err("--stop-before-repair keeps the damaged store: give --dir DIR for it".into()),
+    run_tool("incident", args, out, err, |cli: Cli, out, err| {
+        let (dir, temporary) = match &cli.dir {
+            Some(dir) => (dir.clone(), false),
             None => (std::env::temp_dir().join(format!("elbstore-incident-{}", std::process::id())), true),
         };
-        let narrate: &mut dyn Write = if json { err } else { out };
-        let outcome = replay(&dir, n, stop, narrate);
+        let narrate: &mut dyn Write = if cli.json { err } else { out };
+        let bar = Bar::on_terminal(cli.json);
+        let outcome = replay_with(&dir, cli.load_balancers, cli.stop_before_repair, narrate, &bar);
+        bar.finish();
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
         }
-        outcome
-    });
-    match result {
-        Ok(outcome) => {
-            if json {
-                let _ = writeln!(out, "{}", summary(&outcome).render());
-            }
-            if outcome.lost == 0 {
-                0
-            } else {
-                1
-            }
-        }
-        Err(message) => {
-            let _ = writeln!(err, "error: {}", message.replace('\n', " "));
-            1
-        }
-    }
+        let outcome = outcome.map_err(ToolError::failed)?;
+        let status = if outcome.lost == 0 { Status::Ok } else { Status::Failed };
+        // The story went out as it happened.
+        Ok(Verdict::new(&Summary::of(&outcome), String::new()).with_status(status))
+    })
 }
 
-/// The demo's summary as JSON.
-pub fn summary(o: &Outcome) -> Json {
-    Json::object([
-        ("load_balancers", Json::from(o.load_balancers)),
-        ("deleted", Json::from(o.deleted)),
-        ("guard_refused", Json::Bool(o.guard_refused)),
-        ("alarm_fired", Json::Bool(o.alarm_fired)),
-        ("restored", Json::from(o.restored)),
-        ("later_changes_kept", Json::from(o.later_changes_kept)),
-        ("lost", Json::from(o.lost)),
-        ("stopped_before_repair", Json::Bool(o.stopped_before_repair)),
-        ("deletion_seq", Json::from(o.deletion_seq)),
-        ("detect_ms", Json::Float((o.detect_ms * 10.0).round() / 10.0)),
-        ("revert_ms", Json::Float((o.revert_ms * 10.0).round() / 10.0)),
-    ])
+/// The demo's summary, as printed under `--json`.
+#[derive(Debug, serde::Serialize)]
+pub struct Summary {
+    /// Load balancers in the fleet before the incident.
+    pub load_balancers: u64,
+    /// Load balancers the maintenance process deleted.
+    pub deleted: u64,
+    /// Whether the guard refused the unapproved run.
+    pub guard_refused: bool,
+    /// Whether an alarm fired when the approved run deleted.
+    pub alarm_fired: bool,
+    /// Resources the revert brought back exactly as they were.
+    pub restored: u64,
+    /// Later changes still in place after the revert.
+    pub later_changes_kept: u64,
+    /// Deleted resources not restored exactly plus later changes lost.
+    pub lost: u64,
+    /// Whether the demo stopped before the repair.
+    pub stopped_before_repair: bool,
+    /// The transaction that deleted them.
+    pub deletion_seq: u64,
+    /// Milliseconds to find the deleting transaction, to a tenth.
+    pub detect_ms: f64,
+    /// Milliseconds to revert it, to a tenth.
+    pub revert_ms: f64,
+}
+
+impl Summary {
+    /// The summary of an outcome.
+    pub fn of(o: &Outcome) -> Summary {
+        Summary {
+            load_balancers: o.load_balancers,
+            deleted: o.deleted,
+            guard_refused: o.guard_refused,
+            alarm_fired: o.alarm_fired,
+            restored: o.restored,
+            later_changes_kept: o.later_changes_kept,
+            lost: o.lost,
+            stopped_before_repair: o.stopped_before_repair,
+            deletion_seq: o.deletion_seq,
+            detect_ms: (o.detect_ms * 10.0).round() / 10.0,
+            revert_ms: (o.revert_ms * 10.0).round() / 10.0,
+        }
+    }
 }
 
 struct Clock(Instant);
@@ -130,6 +166,17 @@ fn elb(err: ElbError) -> String {
 /// with `stop_before_repair`, up to finding the deletion, leaving the damaged
 /// store in `dir`.
 pub fn replay(dir: &std::path::Path, n: u64, stop_before_repair: bool, say: &mut dyn Write) -> Result<Outcome, String> {
+    replay_with(dir, n, stop_before_repair, say, &Bar::hidden())
+}
+
+/// [`replay`], showing the fleet build on `bar`.
+pub fn replay_with(
+    dir: &std::path::Path,
+    n: u64,
+    stop_before_repair: bool,
+    say: &mut dyn Write,
+    bar: &Bar,
+) -> Result<Outcome, String> {
     if dir.exists() && std::fs::read_dir(dir).map_err(|e| e.to_string())?.next().is_some() {
         return Err(format!("{} is not empty; the demo needs a new directory", dir.display()));
     }
@@ -144,12 +191,15 @@ pub fn replay(dir: &std::path::Path, n: u64, stop_before_repair: bool, say: &mut
 
     clock.line(say, &format!("building a fleet of {n} load balancers (16 resources each) in us-east-1/production"));
     let mut built = 0;
+    bar.start("building", n);
     while built < n {
         let end = (built + BUILD_BATCH).min(n);
         let meta = TxnMeta::new("svc:provisioning", format!("provision load balancers {built}..{end}"));
         store.execute_with(meta, |_, ctx| fleet::batch_commands(built..end, ctx.seq)).map_err(elb)?;
         built = end;
+        bar.set(built);
     }
+    bar.finish();
     let counts = store.read().counts();
     clock.line(
         say,
@@ -175,7 +225,7 @@ pub fn replay(dir: &std::path::Path, n: u64, stop_before_repair: bool, say: &mut
     clock.line(
         say,
         &format!(
-            "12:24 PST: a maintenance process, run against production by mistake, tries to delete {} load balancers",
+            "the mistake: a maintenance process, run against production by mistake, tries to delete {} load balancers",
             victims.len()
         ),
     );

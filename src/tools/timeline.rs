@@ -43,6 +43,21 @@ fn rfc3339<S: Serializer>(time: &Timestamp, serializer: S) -> Result<S::Ok, S::E
     serializer.collect_str(time)
 }
 
+/// An alarm's kind as one word in JSON (`deletions`, `fleet_drop`,
+/// `wrong_store`); its figures are in the mark's text.
+fn alarm_kind_name<S: Serializer>(kind: &AlarmKind, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(match kind {
+        AlarmKind::Deletions { .. } => "deletions",
+        AlarmKind::FleetDrop { .. } => "fleet_drop",
+        AlarmKind::WrongStore { .. } => "wrong_store",
+    })
+}
+
+/// Durations in the tools' JSON are milliseconds.
+fn secs_as_ms<S: Serializer>(secs: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(secs.saturating_mul(1000))
+}
+
 /// The fleet between two points in history.
 #[derive(Debug, Serialize)]
 pub struct Timeline {
@@ -62,7 +77,8 @@ pub struct Timeline {
     /// Transactions walked: `from_seq + 1 ..= to_seq`.
     pub transactions: u64,
     /// The length of each bucket, in seconds: a minute, or longer so that
-    /// there are at most [`BUCKETS_MAX`] buckets.
+    /// there are at most [`BUCKETS_MAX`] buckets. In JSON, `bucket_ms`.
+    #[serde(rename = "bucket_ms", serialize_with = "secs_as_ms")]
     pub bucket_secs: u64,
     /// Load balancers at `from_seq`.
     pub start_load_balancers: usize,
@@ -145,6 +161,7 @@ pub struct AlarmMark {
     #[serde(serialize_with = "rfc3339")]
     pub time: Timestamp,
     /// What it is about.
+    #[serde(serialize_with = "alarm_kind_name")]
     pub kind: AlarmKind,
     /// The same in words.
     pub text: String,

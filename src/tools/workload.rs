@@ -1,6 +1,6 @@
 //! A load generator: builds the reference fleet if the store holds fewer load
 //! balancers, then commits transactions of the reference control-plane mix
-//! (DESIGN.md) from several threads, one command per transaction.
+//! from several threads, one command per transaction.
 
 use std::fs::File;
 use std::io::Write;
@@ -10,16 +10,73 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::args::Args;
-use super::json::Json;
+use super::cli::{run_tool, ToolError, Verdict};
+use super::progress::Bar;
 use crate::elb::{
     fleet, Command, CreateLoadBalancer, ElbStore, LoadBalancerId, Settings, Taggable, TargetGroupId, TargetSpec,
 };
 use crate::store::{Create, Options, SyncPolicy, TxnMeta};
 
-/// How to use the load generator.
-pub const USAGE: &str = "usage: workload --dir DIR [--writers K] [--transactions N] [--sync always|interval|never] \
-[--load-balancers M] [--ack-log FILE] [--expect-store NAME/ENV] [--json]";
+/// The load generator's command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "workload",
+    version,
+    about = "Commit the reference control-plane mix against a store from several threads",
+    long_about = "Builds the reference fleet if the store holds fewer load balancers, then commits \
+                  transactions of the reference control-plane mix (60% target health, 20% registrations, \
+                  10% tags, 5% creations, 5% approved deletions) from several threads, one command per \
+                  transaction. Creates the store when the directory is new.",
+    after_help = "Example:\n  workload --dir /tmp/load --writers 4 --transactions 10000 --sync always"
+)]
+pub struct Cli {
+    /// The store directory (created when missing).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Writer threads.
+    #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    pub writers: u64,
+    /// Transactions of the mix to commit.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub transactions: u64,
+    /// When commits are made durable.
+    #[arg(long, value_enum, default_value_t = Sync::Always)]
+    pub sync: Sync,
+    /// Reference load balancers to build first, when the store holds fewer.
+    #[arg(long, value_name = "M", default_value_t = 1_000)]
+    pub load_balancers: u64,
+    /// Append the sequence number of every acknowledged transaction to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub ack_log: Option<PathBuf>,
+    /// The store's NAME/ENVIRONMENT.
+    #[arg(long, value_name = "NAME/ENV", default_value = "workload/load-test")]
+    pub expect_store: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sync {
+    /// fsync every commit group.
+    Always,
+    /// fsync at most 10 ms after a commit.
+    Interval,
+    /// Never fsync commits.
+    Never,
+}
+
+#[derive(serde::Serialize)]
+struct ReportDoc {
+    transactions: u64,
+    duration_ms: u64,
+    per_second: f64,
+    p50_us: u64,
+    p99_us: u64,
+    load_balancers_built: u64,
+    refused: u64,
+}
 
 /// What a run measured.
 #[derive(Debug, Default)]
@@ -38,88 +95,73 @@ pub struct Report {
     pub refused: u64,
 }
 
-/// Runs the load generator with `args` (without the program name).
-pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let allowed =
-        ["--dir", "--writers", "--transactions", "--sync", "--load-balancers", "--ack-log", "--expect-store", "--json"];
-    let args = match Args::parse_or_usage(args, &allowed, USAGE, err) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let result = workload(&args, err).map(|report| (report, args));
-    match result {
-        Ok((report, args)) => {
-            let per_second = report.transactions as f64 / report.seconds.max(1e-9);
-            if args.has("--json") {
-                let json = Json::object([
-                    ("transactions", Json::from(report.transactions)),
-                    ("seconds", Json::Float((report.seconds * 1000.0).round() / 1000.0)),
-                    ("per_second", Json::Float(per_second.round())),
-                    ("p50_us", Json::from(report.p50_us)),
-                    ("p99_us", Json::from(report.p99_us)),
-                    ("load_balancers_built", Json::from(report.built)),
-                    ("refused", Json::from(report.refused)),
-                ]);
-                let _ = writeln!(out, "{}", json.render());
-            } else {
-                let _ = writeln!(
-                    out,
-                    "{} transactions in {:.2} s: {per_second:.0}/s, p50 {} µs, p99 {} µs",
-                    report.transactions, report.seconds, report.p50_us, report.p99_us
-                );
-            }
-            0
-        }
-        Err(message) => {
-            let _ = writeln!(err, "error: {}", message.replace('\n', " "));
-            1
-        }
-    }
+/// The command line, for help and documentation tests.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
-fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
-    let dir = PathBuf::from(args.required("--dir")?);
-    let writers: u64 = args.number("--writers", 4)?;
-    let total: u64 = args.number("--transactions", 10_000)?;
-    let fleet_size: u64 = args.number("--load-balancers", 1_000)?;
-    if writers == 0 {
-        return Err("--writers must be at least 1".into());
-    }
-    let sync = match args.get("--sync").unwrap_or("always") {
-        "always" => SyncPolicy::Always,
-        "interval" => SyncPolicy::Interval(Duration::from_millis(10)),
-        "never" => SyncPolicy::Never,
-        other => return Err(format!("--sync expects always, interval or never, got {other:?}")),
+/// Runs the load generator with `args` (without the program name).
+pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    run_tool("workload", args, out, err, |cli: Cli, _out, err| {
+        let bar = Bar::on_terminal(cli.json);
+        let report = workload(&cli, err, &bar);
+        bar.finish();
+        let report = report?;
+        let per_second = report.transactions as f64 / report.seconds.max(1e-9);
+        let doc = ReportDoc {
+            transactions: report.transactions,
+            duration_ms: (report.seconds * 1000.0).round() as u64,
+            per_second: per_second.round(),
+            p50_us: report.p50_us,
+            p99_us: report.p99_us,
+            load_balancers_built: report.built,
+            refused: report.refused,
+        };
+        let text = format!(
+            "{} transactions in {:.2} s: {per_second:.0}/s, p50 {} µs, p99 {} µs\n",
+            report.transactions, report.seconds, report.p50_us, report.p99_us
+        );
+        Ok(Verdict::new(&doc, text))
+    })
+}
+
+fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolError> {
+    let (dir, writers, total, fleet_size) = (&args.dir, args.writers, args.transactions, args.load_balancers);
+    let sync = match args.sync {
+        Sync::Always => SyncPolicy::Always,
+        Sync::Interval => SyncPolicy::Interval(Duration::from_millis(10)),
+        Sync::Never => SyncPolicy::Never,
     };
-    let (name, env) = args
-        .get("--expect-store")
-        .unwrap_or("workload/load-test")
-        .split_once('/')
-        .ok_or("--expect-store expects NAME/ENV")?;
+    let (name, env) =
+        args.expect_store.split_once('/').ok_or_else(|| ToolError::usage("--expect-store expects NAME/ENV"))?;
     // The load generator makes its own store, or goes on loading the one it
     // made (the kill soak restarts it on the same directory).
     let options = Options::default().create(Create::IfMissing).identity(name, env).sync(sync);
-    let store = ElbStore::open(&dir, options, Settings::in_region("us-east-1")).map_err(|e| e.to_string())?;
-    let ack_log = match args.get("--ack-log") {
+    let store = ElbStore::open(dir, options, Settings::in_region("us-east-1"))?;
+    let ack_log = match &args.ack_log {
         Some(path) => Some(Mutex::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("{path}: {e}"))?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| ToolError::failed(format!("{}: {e}", path.display())))?,
         )),
         None => None,
     };
 
-    let built = build_fleet(&store, fleet_size, err)?;
+    let built = build_fleet(&store, fleet_size, err, bar)?;
     // Reference load balancers lb-0..: one target group each (the mix creates
     // load balancers of its own but no target groups).
     let reference = (store.read().counts().target_groups as u64).max(fleet_size);
     if reference == 0 && total > 0 {
-        return Err("the store holds no load balancers; give --load-balancers M".into());
+        return Err(ToolError::usage("the store holds no load balancers; give --load-balancers M"));
     }
     let done = AtomicU64::new(0);
     let refused = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let latencies: Vec<Vec<u32>> = std::thread::scope(|scope| -> Result<Vec<Vec<u32>>, String> {
-        let progress = scope.spawn(|| progress(&done, &stop, total));
+        let progress = scope.spawn(|| progress(&done, &stop, total, bar));
         let handles: Vec<_> = (0..writers)
             .map(|w| {
                 let share = total / writers + u64::from(w < total % writers);
@@ -132,9 +174,10 @@ fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
         stop.store(true, Ordering::Release);
         let _ = progress.join();
         results.into_iter().collect()
-    })?;
+    })
+    .map_err(ToolError::failed)?;
     let seconds = started.elapsed().as_secs_f64();
-    store.close().map_err(|e| e.to_string())?;
+    store.close()?;
     let mut all: Vec<u32> = latencies.into_iter().flatten().collect();
     all.sort_unstable();
     let pct =
@@ -150,12 +193,13 @@ fn workload(args: &Args, err: &mut dyn Write) -> Result<Report, String> {
 }
 
 /// Builds reference load balancers up to `target`, skipping names that exist.
-fn build_fleet(store: &ElbStore, target: u64, err: &mut dyn Write) -> Result<u64, String> {
+fn build_fleet(store: &ElbStore, target: u64, err: &mut dyn Write, bar: &Bar) -> Result<u64, ToolError> {
     let have = store.read().counts().load_balancers as u64;
     if have >= target {
         return Ok(0);
     }
     let _ = writeln!(err, "building the fleet: {have} -> {target} load balancers");
+    bar.start("building", target);
     let mut built = 0;
     let mut i = 0;
     while i < target {
@@ -166,39 +210,32 @@ fn build_fleet(store: &ElbStore, target: u64, err: &mut dyn Write) -> Result<u64
         };
         if !missing.is_empty() {
             let meta = TxnMeta::new("svc:provisioning", "workload fleet build");
-            store
-                .execute_with(meta, |_, ctx| {
-                    missing
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(k, &j)| {
-                            fleet::reference_commands_at(j, ctx.seq, k as u64 * fleet::CREATIONS_PER_LOAD_BALANCER)
-                        })
-                        .collect()
-                })
-                .map_err(|e| e.to_string())?;
+            store.execute_with(meta, |_, ctx| {
+                missing
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(k, &j)| {
+                        fleet::reference_commands_at(j, ctx.seq, k as u64 * fleet::CREATIONS_PER_LOAD_BALANCER)
+                    })
+                    .collect()
+            })?;
             built += missing.len() as u64;
         }
         i = end;
-        if i % 10_000 == 0 {
+        bar.set(i);
+        if bar.is_hidden() && i % 10_000 == 0 {
             let _ = writeln!(err, "  built {i}/{target}");
         }
     }
     Ok(built)
 }
 
-/// Prints a progress bar on standard error about once a second.
-fn progress(done: &AtomicU64, stop: &AtomicBool, total: u64) {
-    let started = Instant::now();
-    let mut next = Duration::from_secs(1);
+/// Moves the progress bar (drawn only on a terminal) until `stop`.
+fn progress(done: &AtomicU64, stop: &AtomicBool, total: u64, bar: &Bar) {
+    bar.start("committing", total);
     while !stop.load(Ordering::Acquire) {
-        std::thread::sleep(Duration::from_millis(50));
-        if started.elapsed() >= next {
-            next += Duration::from_secs(1);
-            let n = done.load(Ordering::Relaxed);
-            let bar = "#".repeat((n * 30 / total.max(1)) as usize);
-            eprintln!("[{bar:<30}] {n}/{total} ({:.0}/s)", n as f64 / started.elapsed().as_secs_f64());
-        }
+        std::thread::sleep(Duration::from_millis(100));
+        bar.set(done.load(Ordering::Relaxed));
     }
 }
 
@@ -214,7 +251,7 @@ impl Rng {
     }
 }
 
-/// The reference control-plane mix of DESIGN.md, one command per transaction,
+/// The reference control-plane mix, one command per transaction,
 /// over a reference fleet: 60% target health changes, 20% target
 /// registrations and deregistrations, 10% tag changes, 5% load balancer
 /// creations and 5% (approved) deletions of load balancers this mix created.
