@@ -1,4 +1,4 @@
-//! The DESIGN.md figures on the ELB reference workload.
+//! The performance targets on the ELB reference workload.
 //!
 //! `cargo bench --bench elb`. Stores are built once and kept under
 //! `target/bench-stores/`. Set `ELBSTORE_BENCH_LOAD_BALANCERS` for another
@@ -168,7 +168,7 @@ fn open_and_snapshots(c: &mut Criterion) {
     group.bench_function("entity_history/one_load_balancer", |b| {
         b.iter(|| store.entity_history(&EntityKey::LoadBalancer(lb)).unwrap())
     });
-    // The DESIGN figure is for about 10 versions: the creation (inside a
+    // The target is for about 10 versions: the creation (inside a
     // 100-load-balancer build transaction) and ten tag changes, one per transaction.
     let writer = ElbStore::open(
         &writable,
@@ -230,7 +230,7 @@ fn commit_from(store: &ElbStore, groups: &[elbstore::elb::TargetGroupId], writer
     started.elapsed()
 }
 
-/// `total` transactions of the reference mix (DESIGN.md) from `writers`
+/// `total` transactions of the reference control-plane mix from `writers`
 /// threads, over the first 2,000 load balancers of the reference fleet.
 fn mix_from(store: &ElbStore, writers: u64, total: u64) -> Duration {
     let started = Instant::now();

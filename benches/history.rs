@@ -1,4 +1,4 @@
-//! Time travel on the reference store of DESIGN.md: 100,000 load balancers
+//! Time travel on the reference store: 100,000 load balancers
 //! (1.6 million resources) followed by a tail of control-plane traffic.
 //!
 //! `cargo bench --bench history` (set `ELBSTORE_BENCH_LOAD_BALANCERS` for

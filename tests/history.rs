@@ -638,3 +638,43 @@ proptest! {
         }
     }
 }
+
+/// Long work reports its progress to `Options::progress`: the first history
+/// index and the replay for a past point, a restore, a verify; each piece
+/// starts at 0 and ends with `done == total`.
+#[test]
+fn long_work_reports_progress_from_start_to_end() {
+    use elbstore::{Progress, ProgressFn, Work};
+    let dir = TempDir::new("progress");
+    let clock = ManualClock::new(Timestamp(1));
+    let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock)).unwrap();
+    for i in 0..3000u64 {
+        clock.advance(Duration::from_millis(1));
+        store.commit(meta(i), vec![KvEvent::Set((i % 50) as u32, i)]).unwrap();
+    }
+    drop(store);
+    let seen: Arc<parking_lot::Mutex<Vec<Progress>>> = Arc::default();
+    let sink = seen.clone();
+    let options =
+        kv_options(None, &clock).mode(OpenMode::ReadOnly).progress(ProgressFn::new(move |p| sink.lock().push(p)));
+    let store: Store<Kv> = Store::open(dir.path(), options.clone()).unwrap();
+    let past = store.state_at(Point::Seq(2500)).unwrap();
+    assert_eq!(past.seq(), 2500);
+    let pieces = |work: Work| -> Vec<Progress> { seen.lock().iter().filter(|p| p.work == work).copied().collect() };
+    for (work, total) in [(Work::Index, 3000), (Work::Replay, 2500)] {
+        let reports = pieces(work);
+        assert!(reports.len() >= 3, "{work:?}: {reports:?}");
+        assert_eq!((reports[0].done, reports[0].total), (0, total), "{work:?}");
+        assert_eq!(reports.last().map(|p| (p.done, p.total)), Some((total, total)), "{work:?}");
+        assert!(reports.windows(2).all(|w| w[0].done <= w[1].done), "{work:?} goes forward: {reports:?}");
+    }
+    let target = TempDir::new("progress-restore");
+    store
+        .restore_to(Point::Seq(2000), target.path(), Options::default().identity("p", "q"), &TxnMeta::new("ops:a", "r"))
+        .unwrap();
+    assert_eq!(pieces(Work::Restore).last().map(|p| (p.done, p.total)), Some((2000, 2000)));
+    let report = verify::<Kv>(dir.path(), options).unwrap();
+    assert!(report.ok());
+    let segments = report.segments as u64;
+    assert_eq!(pieces(Work::Verify).last().map(|p| (p.done, p.total)), Some((segments, segments)));
+}

@@ -206,6 +206,34 @@ fn an_oversized_transaction_is_refused() {
     assert_eq!(store.commit(meta(2), vec![KvEvent::Set(1, 1)]).unwrap().seq, 1);
 }
 
+/// What a dry run asks: the checks a commit makes before writing, giving
+/// the same verdicts, on a read-only handle too, writing nothing.
+#[test]
+fn check_transaction_refuses_what_a_commit_refuses_and_writes_nothing() {
+    let dir = TempDir::new("check-transaction");
+    let store = open(&dir, Options::default().create(Create::IfMissing).record_bytes_max(1024));
+    store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
+    drop(store);
+    let before = dir_contents(dir.path());
+    let reader = open(&dir, Options::default().mode(OpenMode::ReadOnly).record_bytes_max(1024));
+    let big: Vec<KvEvent> = (0..200).map(|i| KvEvent::Set(i, 0)).collect();
+    let small = vec![KvEvent::Set(2, 2)];
+    assert!(matches!(reader.check_transaction(&meta(2), &big), Err(Error::RecordTooLarge { seq: 2, limit: 1024, .. })));
+    let blank = TxnMeta::new("ops:a", " ");
+    assert!(matches!(reader.check_transaction(&blank, &small), Err(Error::MissingAttribution { field: "reason" })));
+    assert!(matches!(blank.check(), Err(Error::MissingAttribution { field: "reason" })));
+    let long = TxnMeta::new("x".repeat(elbstore::ACTOR_BYTES_MAX + 1), "r");
+    assert!(matches!(reader.check_transaction(&long, &small), Err(Error::FieldTooLong { field: "actor", .. })));
+    reader.check_transaction(&meta(2), &small).unwrap();
+    drop(reader);
+    assert_eq!(dir_contents(dir.path()), before, "checking wrote nothing");
+    // A writer gets the same verdicts from a commit.
+    let writer = open(&dir, Options::default().record_bytes_max(1024));
+    assert!(matches!(writer.commit(meta(2), big), Err(Error::RecordTooLarge { .. })));
+    assert!(matches!(writer.commit(blank, small.clone()), Err(Error::MissingAttribution { field: "reason" })));
+    assert_eq!(writer.commit(meta(2), small).unwrap().seq, 2);
+}
+
 #[test]
 fn a_second_writer_is_refused_and_a_reader_works_beside_the_writer() {
     let dir = TempDir::new("lock");

@@ -66,3 +66,19 @@ impl Bar {
         self.bar.finish_and_clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_output_never_draws_and_a_hidden_bar_takes_reports() {
+        assert!(Bar::on_terminal(true).is_hidden(), "--json keeps standard error clean");
+        let bar = Bar::hidden();
+        let _callback = bar.callback();
+        bar.start("building", 10);
+        bar.set(5);
+        bar.finish();
+        assert!(bar.is_hidden());
+    }
+}
