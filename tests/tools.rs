@@ -638,6 +638,7 @@ fn the_incident_demo_loses_nothing() {
     assert_eq!(summary["alarm_fired"], true);
     assert_eq!(summary["restored"], 500);
     assert_eq!(summary["lost"], 0);
+    assert!(summary["detect_ms"].is_u64() && summary["revert_ms"].is_u64(), "whole milliseconds: {summary}");
     assert!(summary["later_changes_kept"].as_u64().unwrap() > 100);
     // The store it leaves behind is sound.
     assert_eq!(pj(&["verify", dir.path().to_str().unwrap()])["ok"], true);
@@ -1017,4 +1018,88 @@ fn the_timeline_of_the_incident_names_the_deleting_transaction() {
     let (code, text, _) = run(pitr::run, &["timeline", d, "--svg", svg.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(text.contains(&format!("deletion: transaction {deletion} by maint:state-cleanup")), "{text}");
+}
+
+/// A mistyped actor is named as unknown (with the closest actors first),
+/// for `log` and for `revert --by-actor`; a deleted load balancer's ARN finds
+/// its history; a revert of creations says how many resources it removes.
+#[test]
+fn unknown_actors_deleted_arns_and_removals_are_said_plainly() {
+    let dir = TempDir::new("pitr-plainly");
+    let (deletion, _) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let (code, _, err) = run(pitr::run, &["log", d, "--actor", "maint:clean"]);
+    assert_eq!(code, 1);
+    let suggestions = err.split("closest first): ").nth(1).unwrap_or_else(|| panic!("{err}"));
+    assert!(suggestions.starts_with("maint:cleanup"), "the close actor comes first: {err}");
+    let revert = ["revert", d, "--by-actor", "nobody:at-all", "--from", "seq:0", "--to", "now", "--actor", "ops:a"];
+    let (code, _, err) =
+        run(pitr::run, &[&revert[..], &["--reason", "r", "--expect-store", "us-east-1", "--dry-run"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no transaction in this store was made by actor \"nobody:at-all\""), "{err}");
+
+    let gone = pj(&["show", d, "--load-balancer", "lb-13"]);
+    let arn = gone["deleted"]["resource"]["arn"].as_str().unwrap().to_owned();
+    let history = pj(&["log", d, "--entity", &arn]);
+    assert_eq!(history["count"], 2, "created, then deleted: {history}");
+    assert_eq!(history["transactions"][1]["seq"], deletion);
+
+    let dry = pj(&[
+        "revert",
+        d,
+        "--txn",
+        "1",
+        "--actor",
+        "ops:a",
+        "--reason",
+        "r",
+        "--expect-store",
+        "us-east-1",
+        "--dry-run",
+    ]);
+    assert_eq!(dry["removed"], 16, "lb-0's build created 16 resources: {dry}");
+    let (_, text, _) = run(
+        pitr::run,
+        &["revert", d, "--txn", "1", "--actor", "ops:a", "--reason", "r", "--expect-store", "us-east-1", "--dry-run"],
+    );
+    assert!(text.contains("16 resources removed"), "{text}");
+}
+
+/// The dry run fails as the real run would on a store another process
+/// writes to; a salvage with nothing before the damage exits 5 and leaves no
+/// empty store behind.
+#[test]
+fn a_dry_run_meets_the_lock_and_an_empty_salvage_makes_no_store() {
+    let dir = TempDir::new("pitr-dry-lock");
+    let (deletion, _) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let writer = ElbStore::open(
+        dir.path(),
+        Options::default().identity("us-east-1", "production"),
+        Settings::in_region("us-east-1"),
+    )
+    .unwrap();
+    let txn = deletion.to_string();
+    let (code, _, err) = run(
+        pitr::run,
+        &["revert", d, "--txn", &txn, "--actor", "ops:a", "--reason", "r", "--expect-store", "us-east-1", "--dry-run"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("holds the store's write lock"), "{err}");
+    drop(writer);
+
+    let segment = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".log"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[elbstore::SEGMENT_HEADER_BYTES + 30] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let out = TempDir::new("pitr-empty-salvage");
+    let o = out.path().to_str().unwrap();
+    let (code, _, err) = run(pitr::run, &["salvage", d, "--out", o, "--actor", "ops:a", "--reason", "r"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("nothing to salvage"), "{err}");
+    assert!(std::fs::read_dir(out.path()).map_or(true, |mut e| e.next().is_none()), "no empty store is left");
 }

@@ -125,10 +125,10 @@ pub struct Summary {
     pub stopped_before_repair: bool,
     /// The transaction that deleted them.
     pub deletion_seq: u64,
-    /// Milliseconds to find the deleting transaction, to a tenth.
-    pub detect_ms: f64,
-    /// Milliseconds to revert it, to a tenth.
-    pub revert_ms: f64,
+    /// Milliseconds to find the deleting transaction.
+    pub detect_ms: u64,
+    /// Milliseconds to revert it.
+    pub revert_ms: u64,
 }
 
 impl Summary {
@@ -144,8 +144,8 @@ impl Summary {
             lost: o.lost,
             stopped_before_repair: o.stopped_before_repair,
             deletion_seq: o.deletion_seq,
-            detect_ms: (o.detect_ms * 10.0).round() / 10.0,
-            revert_ms: (o.revert_ms * 10.0).round() / 10.0,
+            detect_ms: o.detect_ms.round() as u64,
+            revert_ms: o.revert_ms.round() as u64,
         }
     }
 }

@@ -27,7 +27,7 @@ struct Info {
     environment: String,
     id: String,
     created: Option<String>,
-    restored_from: Option<BTreeMap<String, String>>,
+    restored_from: Option<BTreeMap<String, Option<String>>>,
     first_seq: Option<u64>,
     first_time: Option<String>,
     last_seq: u64,
@@ -55,13 +55,14 @@ fn by_version<V: ToString>(counts: &BTreeMap<V, u64>) -> BTreeMap<String, u64> {
     counts.iter().map(|(v, n)| (v.to_string(), *n)).collect()
 }
 
-/// The `RESTORED_FROM` file of a restored or salvaged copy, as key/value pairs.
-fn provenance(dir: &Path) -> Option<BTreeMap<String, String>> {
+/// The `RESTORED_FROM` file of a restored or salvaged copy, as key/value
+/// pairs; an empty value is null.
+fn provenance(dir: &Path) -> Option<BTreeMap<String, Option<String>>> {
     let text = std::fs::read_to_string(dir.join(RESTORED_FROM_FILE)).ok()?;
     Some(
         text.lines()
             .filter_map(|line| line.split_once(": ").or_else(|| line.strip_suffix(':').map(|k| (k, ""))))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .map(|(k, v)| (k.trim().to_owned(), Some(v.trim().to_owned()).filter(|v| !v.is_empty())))
             .collect(),
     )
 }
@@ -110,18 +111,29 @@ pub(super) fn info(dir: &Path, bar: &Bar) -> Result<Verdict, ToolError> {
         doc.counts.words(),
     );
     if let Some(from) = &doc.restored_from {
-        let get = |k: &str| from.get(k).map_or("-", String::as_str);
+        let get = |k: &str| from.get(k).and_then(|v| v.as_deref()).unwrap_or("-");
+        let salvage = get("kind") == "salvage";
         text.push_str(&format!(
-            "restored from store {}/{} (id {}) at seq {} ({}) by {} on {}: {}\n",
+            "{} from store {}/{} (id {}) at seq {} ({}) by {} on {}: {}\n",
+            if salvage { "salvaged" } else { "restored" },
             get("source_name"),
             get("source_environment"),
             get("source_store_id"),
             get("seq"),
             get("time"),
             get("actor"),
-            get("restored_at"),
+            get(if salvage { "salvaged_at" } else { "restored_at" }),
             get("reason"),
         ));
+        if salvage {
+            text.push_str(&format!(
+                "  left behind: {} records (seqs {}), {} bytes; damage: {}\n",
+                get("left_behind_records"),
+                get("left_behind_seqs"),
+                get("left_behind_bytes"),
+                get("damage")
+            ));
+        }
     }
     Ok(Verdict::new(&doc, text))
 }
@@ -165,11 +177,12 @@ struct EntityChange {
     fields: Vec<FieldChange>,
 }
 
-/// Whether `entity` is the one named by `needle`: its id, its ARN's key,
-/// its name, or a target's instance id.
-fn named(entity: &Entity, needle: &str, arn_key: Option<&EntityKey>) -> bool {
+/// Whether `entity` is the one named by `needle`: its id, its ARN (also
+/// the ARN it had, once deleted), its name, or a target's instance id.
+fn named(store: &ElbStore, entity: &Entity, needle: &str, arn_key: Option<&EntityKey>) -> bool {
     let key = entity.key();
     arn_key == Some(&key)
+        || (needle.starts_with("arn:") && ResourceRef::of(store, entity).arn.as_deref() == Some(needle))
         || key.to_string() == needle
         || match entity {
             Entity::LoadBalancer(lb) => lb.name == needle,
@@ -243,7 +256,7 @@ pub(super) fn log(args: &LogArgs, bar: &Bar) -> Result<Verdict, ToolError> {
                 let touching: Vec<EntityChange> = txn
                     .events
                     .iter()
-                    .filter(|e| e.before().or(e.after()).is_some_and(|v| named(v, needle, arn_key.as_ref())))
+                    .filter(|e| e.before().or(e.after()).is_some_and(|v| named(&store, v, needle, arn_key.as_ref())))
                     .map(|e| entity_change(&store, e))
                     .collect();
                 if touching.is_empty() {
@@ -286,20 +299,18 @@ fn unknown_names(store: &ElbStore, args: &LogArgs) -> Result<Option<String>, Too
     for txn in store.store().transactions(..) {
         let txn = txn?;
         actor_seen |= args.actor.as_ref() == Some(&txn.meta.actor);
-        if actors.len() < 12 {
+        if actors.len() < ACTORS_REMEMBERED_MAX {
             actors.insert(txn.meta.actor.clone());
         }
         if let Some(needle) = &args.entity {
-            entity_seen |=
-                txn.events.iter().any(|e| e.before().or(e.after()).is_some_and(|v| named(v, needle, arn_key.as_ref())));
+            entity_seen |= txn
+                .events
+                .iter()
+                .any(|e| e.before().or(e.after()).is_some_and(|v| named(store, v, needle, arn_key.as_ref())));
         }
     }
     if let Some(actor) = args.actor.as_ref().filter(|_| !actor_seen) {
-        let known: Vec<String> = actors.into_iter().collect();
-        return Ok(Some(format!(
-            "no transaction in this store was made by actor {actor:?}; actors seen include: {}",
-            known.join(", ")
-        )));
+        return Ok(Some(unknown_actor(actor, &actors)));
     }
     if let Some(entity) = args.entity.as_ref().filter(|_| !entity_seen) {
         return Ok(Some(format!(
@@ -308,6 +319,38 @@ fn unknown_names(store: &ElbStore, args: &LogArgs) -> Result<Option<String>, Too
         )));
     }
     Ok(None)
+}
+
+/// Distinct actors remembered while looking for a mistyped one.
+const ACTORS_REMEMBERED_MAX: usize = 10_000;
+
+/// "no transaction ... by actor X; did you mean: ...": the actors that share
+/// a word with `actor` first, then others, twelve at most.
+pub(super) fn unknown_actor(actor: &str, actors: &BTreeSet<String>) -> String {
+    let words: Vec<&str> = actor.split([':', '-', '_', '/', '.', '@']).filter(|w| w.len() >= 3).collect();
+    let (mut close, others): (Vec<&String>, Vec<&String>) =
+        actors.iter().partition(|a| words.iter().any(|w| a.contains(w)));
+    close.extend(others);
+    let shown: Vec<&str> = close.iter().take(12).map(|a| a.as_str()).collect();
+    format!(
+        "no transaction in this store was made by actor {actor:?}; actors seen include (closest first): {}",
+        shown.join(", ")
+    )
+}
+
+/// Every actor of the store (up to a bound), for [`unknown_actor`]; and
+/// whether `actor` is among them.
+pub(super) fn actors_of(store: &ElbStore, actor: &str) -> Result<(bool, BTreeSet<String>), ToolError> {
+    let mut actors = BTreeSet::new();
+    let mut seen = false;
+    for txn in store.store().transactions(..) {
+        let txn = txn?;
+        seen |= txn.meta.actor == actor;
+        if actors.len() < ACTORS_REMEMBERED_MAX {
+            actors.insert(txn.meta.actor);
+        }
+    }
+    Ok((seen, actors))
 }
 
 fn log_text(doc: &LogDoc) -> String {

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::read::LISTED;
 use super::{open_read, RestoreArgs, RevertArgs, SalvageArgs};
-use crate::elb::{ConflictReason, ElbStore, OnConflict, RevertMode, RevertSelection, Settings};
+use crate::elb::{ConflictReason, ElbEvent, ElbStore, OnConflict, RevertMode, RevertSelection, Settings};
 use crate::identity::StoreId;
 use crate::store::{OpenMode, Options, Point, TxnMeta};
 use crate::tools::cli::{Status, ToolError, Verdict};
@@ -133,6 +133,8 @@ struct RevertDoc {
     reverted_transactions: Vec<u64>,
     already_reverted_by: Vec<u64>,
     restored: usize,
+    removed: usize,
+    modified: usize,
     events: usize,
     conflict_count: usize,
     conflicts_by_reason: BTreeMap<&'static str, usize>,
@@ -164,8 +166,27 @@ fn open_expected(dir: &Path, expected: &str, dry_run: bool, bar: &Bar) -> Result
             None => Options::default().identity(expected, found.environment),
         }
     };
+    if dry_run {
+        refuse_if_locked(dir)?;
+    }
     let options = if dry_run { options.mode(OpenMode::ReadOnly) } else { options };
     Ok(ElbStore::open(dir, options.progress(bar.callback()), Settings::default())?)
+}
+
+/// The real run would fail on a store another process writes to: so does
+/// the dry run. A shared lock taken and dropped at once tells, changing no
+/// byte.
+fn refuse_if_locked(dir: &Path) -> Result<(), ToolError> {
+    let path = dir.join(crate::store::LOCK_FILE);
+    let Ok(file) = std::fs::File::open(&path) else { return Ok(()) };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            Ok(())
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(ToolError::from(crate::store::Error::Locked { path })),
+        Err(_) => Ok(()),
+    }
 }
 
 fn parse_store_id(text: &str) -> Option<StoreId> {
@@ -210,6 +231,8 @@ pub(super) fn revert(args: &RevertArgs, bar: &Bar) -> Result<Verdict, ToolError>
         reverted_transactions: plan.reverted_transactions.clone(),
         already_reverted_by: plan.already_undone_by.clone(),
         restored: plan.restored.len(),
+        removed: plan.events.iter().filter(|e| matches!(e, ElbEvent::Deleted(_))).count(),
+        modified: plan.events.iter().filter(|e| matches!(e, ElbEvent::Updated { .. })).count(),
         events: plan.events.len(),
         conflict_count: plan.conflicts.len(),
         conflicts_by_reason: by_reason,
@@ -232,16 +255,24 @@ pub(super) fn revert(args: &RevertArgs, bar: &Bar) -> Result<Verdict, ToolError>
         return Ok(Verdict::new(&doc, text));
     }
     if plan.reverted_transactions.is_empty() {
+        if let Some(actor) = &args.by_actor {
+            let (seen, actors) = super::read::actors_of(&store, actor)?;
+            if !seen {
+                return Err(ToolError::failed(super::read::unknown_actor(actor, &actors)));
+            }
+        }
         return Ok(Verdict::new(&doc, "no transactions match the selection, nothing to do\n".to_owned()));
     }
     let mut text = format!(
-        "{} {} ({}): {} resources back, {} events, {} conflicts\n",
+        "{} {} ({}): {} back, {} removed, {} set back ({}), {}\n",
         if args.dry_run { "would revert" } else { "reverted" },
         plural(plan.reverted_transactions.len(), "transaction"),
         seqs(&plan.reverted_transactions),
-        plan.restored.len(),
-        plan.events.len(),
-        plan.conflicts.len()
+        plural(doc.restored, "resource"),
+        plural(doc.removed, "resource"),
+        plural(doc.modified, "resource"),
+        plural(doc.events, "event"),
+        plural(doc.conflict_count, "conflict")
     );
     if !plan.already_undone_by.is_empty() {
         text.push_str(&format!(
@@ -329,6 +360,20 @@ pub(super) fn salvage(args: &SalvageArgs, bar: &Bar, err: &mut dyn Write) -> Res
     let started = Instant::now();
     let options = Options::default().progress(bar.callback());
     let report = crate::store::salvage::<crate::elb::ElbState>(&args.store, &args.out, options, &meta)?;
+    if report.transactions == 0 && !report.complete() {
+        // Nothing before the damage: an empty store with the production
+        // name would only mislead. The directory was new or empty.
+        if let Ok(entries) = std::fs::read_dir(&args.out) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let damage = report.damage.as_ref().map_or(String::new(), |d| format!(": {d}"));
+        return Err(ToolError::new(
+            Status::Damaged,
+            format!("nothing to salvage: the log is damaged from its first record{damage}"),
+        ));
+    }
     let damage = report.damage.as_ref().map(|d| DamageDoc {
         segment: d.segment.display().to_string(),
         offset: d.offset,
