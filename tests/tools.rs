@@ -219,7 +219,7 @@ fn log_filters_deletions_kinds_and_actors_under_a_header_with_steady_columns() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].contains("SEQ") && lines[0].contains("ACTOR") && lines[0].contains("LBS +/-"), "{text}");
     assert_eq!(lines.len() as u64, last + 2, "a header, a row per transaction, a total: {text}");
-    assert_eq!(lines.last(), Some(&format!("{last} transactions after seq 0 up to seq {last}").as_str()));
+    assert_eq!(lines.last(), Some(&format!("{last} transactions shown of seqs 1 to {last}").as_str()));
     // Columns do not move with the actor's length: the reason starts at one place.
     let long = TempDir::new("pitr-log-long");
     let options = Options::default().create(Create::New).identity("us-east-1", "production").sync(SyncPolicy::Never);
@@ -315,23 +315,27 @@ fn refusals_are_one_line_with_the_documented_exit_codes() {
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         ([&["restore", d, "--at", "seq:5", "--out", busy.path().to_str().unwrap()][..], &r].concat(), 2, "not empty"),
         (vec!["restore", d, "--at", "seq:5", "--out", "/tmp/x"], 2, "--actor"),
-        ([&["revert", d, "--txn", &txn, "--expect-store", "eu-west-1"][..], &r].concat(), 3, "not the expected"),
+        (
+            [&["revert", d, "--txn", &txn, "--expect-store", "eu-west-1"][..], &r].concat(),
+            3,
+            "--expect-store takes NAME",
+        ),
         (
             [&["revert", d, "--txn", &txn, "--expect-store", "us-east-1/staging"][..], &r].concat(),
             3,
-            "not the expected",
+            "--expect-store takes NAME",
         ),
         (
             [&["revert", d, "--txn", &txn, "--expect-store", "0123456789abcdef0123456789abcdef"][..], &r].concat(),
             3,
-            "not the expected",
+            "--expect-store takes NAME",
         ),
         ([&["revert", d, "--txn", &txn][..], &r].concat(), 2, "--expect-store"),
         (
             [&["revert", d, "--txn", &txn, "--expect-store", "us-east-1", "--reason", " "][..], &["--actor", "ops:a"]]
                 .concat(),
             2,
-            "no reason",
+            "--reason is blank",
         ),
         (vec!["show", d, "--at", "seq:999999"], 2, "999999"),
         (vec!["show", d, "--at", "yesterday"], 2, "RFC 3339"),
@@ -1037,6 +1041,17 @@ fn unknown_actors_deleted_arns_and_removals_are_said_plainly() {
         run(pitr::run, &[&revert[..], &["--reason", "r", "--expect-store", "us-east-1", "--dry-run"]].concat());
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no transaction in this store was made by actor \"nobody:at-all\""), "{err}");
+
+    let base = ["revert", d, "--expect-store", "us-east-1", "--actor", "ops:a", "--reason", "r", "--dry-run"];
+    let (code, _, err) = run(pitr::run, &[&base[..], &["--txn", "99999"]].concat());
+    assert_eq!(code, 2);
+    assert!(err.contains("--txn 99999: there is no such transaction; this store holds transactions 1 to"), "{err}");
+    let (code, _, err) = run(pitr::run, &[&base[..], &["--txn", "1", "--ticket", "T", "--approver", "ops:a"]].concat());
+    assert_eq!(code, 2);
+    assert!(err.contains("--approver must be someone other than --actor"), "{err}");
+    let (code, _, err) = run(pitr::run, &["log", d, "--from", "seq:5", "--to", "seq:2"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(pj(&["log", d, "--kind", "Load-Balancers", "--deletions"])["count"], 1, "kinds ignore case");
 
     let gone = pj(&["show", d, "--load-balancer", "lb-13"]);
     let arn = gone["deleted"]["resource"]["arn"].as_str().unwrap().to_owned();

@@ -84,7 +84,7 @@ impl From<Error> for ToolError {
         let message = match &err {
             Error::Locked { path } => format!(
                 "another process holds the store's write lock ({}): a running service or tool; stop it, or \
-                 use a verb that only reads (info, log, show, diff, verify, restore)",
+                 use a verb that only reads (info, log, show, diff, verify, timeline, restore, salvage)",
                 path.display()
             ),
             Error::Io { path, source, .. } if is_read_only(source) => format!(
@@ -92,12 +92,10 @@ impl From<Error> for ToolError {
                  owner, or use a verb that only reads",
                 path.display()
             ),
-            Error::NotAStore { path, .. } => {
-                format!("{err}; check the path (a store directory holds an IDENTITY file), {}", path.display())
-            }
+            Error::NotAStore { .. } => format!("{err}; check the path (a store directory holds an IDENTITY file)"),
             _ if status == Status::Damaged => format!(
-                "{err}; `pitr verify` lists the damage, `pitr salvage --out NEW_DIR` copies every transaction \
-                 before it into a new store"
+                "{err}; `pitr verify STORE` lists the damage, `pitr salvage STORE --out NEW_DIR --actor WHO \
+                 --reason WHY` copies every transaction before it into a new store"
             ),
             _ => err.to_string(),
         };
@@ -135,9 +133,16 @@ impl From<ElbError> for ToolError {
     fn from(err: ElbError) -> ToolError {
         match err {
             ElbError::Store(err) => ToolError::from(err),
-            err @ (ElbError::BulkDeletionRefused { .. } | ElbError::RegionMismatch { .. }) => {
-                ToolError::new(Status::Refused, err.to_string())
+            err @ ElbError::BulkDeletionRefused { .. } => {
+                // The library's advice names its API; a tool names its flags.
+                let text = err.to_string();
+                let text = text.split(" (TxnMeta::with_approval").next().unwrap_or(&text).to_owned();
+                ToolError::new(
+                    Status::Refused,
+                    format!("{text}: pass --ticket T and --approver WHO (someone other than --actor)"),
+                )
             }
+            err @ ElbError::RegionMismatch { .. } => ToolError::new(Status::Refused, err.to_string()),
             err => ToolError::failed(format!("{err} ({})", err.code())),
         }
     }
@@ -215,7 +220,18 @@ pub fn run_tool<C: clap::Parser>(
                     let _ = write!(err, "{}", e.render());
                     return Status::Usage.code();
                 }
-                _ => Err(ToolError::usage(e.render().to_string().trim_end().to_owned())),
+                _ => {
+                    let full = e.render().to_string();
+                    // JSON gets the one line that says what is wrong; text the whole of it.
+                    let message = if json {
+                        let said: Vec<&str> =
+                            full.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+                        said.join(" ").trim_start_matches("error: ").to_owned()
+                    } else {
+                        full.trim_end().to_owned()
+                    };
+                    Err(ToolError::usage(message))
+                }
             }
         }
     };

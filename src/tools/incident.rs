@@ -37,7 +37,7 @@ pub struct Cli {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Load balancers in the fleet (at least 100).
-    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = fleet_size)]
     pub load_balancers: u64,
     /// Stop once the deletion is found and leave the damaged store in --dir
     /// for practice with pitr.
@@ -78,6 +78,14 @@ pub struct Outcome {
     pub stopped_before_repair: bool,
 }
 
+fn fleet_size(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if n >= 100 => Ok(n),
+        Ok(_) => Err("the fleet needs at least 100 load balancers".to_owned()),
+        Err(_) => Err("expected a whole number of load balancers".to_owned()),
+    }
+}
+
 /// The command line, for help and documentation tests.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
@@ -97,7 +105,13 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
         }
-        let outcome = outcome.map_err(ToolError::failed)?;
+        let outcome = outcome.map_err(|message| {
+            if message.contains("is not empty") {
+                ToolError::usage(message)
+            } else {
+                ToolError::failed(message)
+            }
+        })?;
         let status = if outcome.lost == 0 { Status::Ok } else { Status::Failed };
         // The story went out as it happened.
         Ok(Verdict::new(&Summary::of(&outcome), String::new()).with_status(status))

@@ -11,25 +11,33 @@ use crate::store::ProgressFn;
 #[derive(Clone, Debug)]
 pub struct Bar {
     bar: ProgressBar,
+    notes: bool,
 }
 
 impl Bar {
     /// A bar drawn on standard error when it is a terminal and `json` is off.
     pub fn on_terminal(json: bool) -> Bar {
         if json || !std::io::stderr().is_terminal() {
-            return Bar::hidden();
+            // Piped: a line of notes instead of a bar, unless the output is JSON.
+            return Bar { notes: !json, ..Bar::hidden() };
         }
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta} left)")
             .map(|s| s.progress_chars("=> "))
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
-        Bar { bar }
+        Bar { bar, notes: false }
     }
 
     /// A bar that draws nothing.
     pub fn hidden() -> Bar {
-        Bar { bar: ProgressBar::hidden() }
+        Bar { bar: ProgressBar::hidden(), notes: false }
+    }
+
+    /// Whether to write a one-line note where a bar would be: on a pipe,
+    /// without `--json`.
+    pub fn notes(&self) -> bool {
+        self.notes
     }
 
     /// Whether it draws.
@@ -73,7 +81,8 @@ mod tests {
 
     #[test]
     fn json_output_never_draws_and_a_hidden_bar_takes_reports() {
-        assert!(Bar::on_terminal(true).is_hidden(), "--json keeps standard error clean");
+        let json = Bar::on_terminal(true);
+        assert!(json.is_hidden() && !json.notes(), "--json keeps standard error clean");
         let bar = Bar::hidden();
         let _callback = bar.callback();
         bar.start("building", 10);

@@ -29,7 +29,7 @@ pub fn kind_name(kind: EntityKind) -> &'static str {
 
 /// A kind from its singular or plural name (`load_balancer`, `load-balancers`, `lb`, ...).
 pub fn parse_kind(text: &str) -> Option<EntityKind> {
-    let text = text.replace('-', "_");
+    let text = text.to_ascii_lowercase().replace('-', "_");
     EntityKind::ALL.into_iter().find(|k| text == kind_name(*k) || text == k.plural()).or(match text.as_str() {
         "lb" | "lbs" => Some(EntityKind::LoadBalancer),
         "tg" | "tgs" => Some(EntityKind::TargetGroup),
@@ -132,6 +132,23 @@ impl Changes {
     }
 }
 
+/// "1 segment", "2 segments".
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// A time for text columns: RFC 3339 in UTC to the millisecond.
+pub fn time_short(time: &str) -> String {
+    match time.split_once('.') {
+        Some((whole, fraction)) => format!("{whole}.{:0<3.3}Z", fraction.trim_end_matches('Z')),
+        None => time.to_owned(),
+    }
+}
+
 /// RFC 3339 text, or `None` for the zero time (an empty store).
 pub fn time_text(time: Timestamp) -> Option<String> {
     (time.as_nanos() != 0).then(|| time.to_string())
@@ -172,7 +189,7 @@ impl TxnRef {
         TxnRef::new(txn.seq, txn.time, &txn.meta)
     }
 
-    /// "transaction 7 by maint:cleanup at T: stale [CHG-7]".
+    /// "transaction 7 by maint:cleanup at T: stale [CHG-7, approved by lead:b]".
     pub fn words(&self) -> String {
         format!(
             "transaction {} by {} at {}: {}{}",
@@ -180,8 +197,18 @@ impl TxnRef {
             self.actor,
             self.time.as_deref().unwrap_or("-"),
             self.reason,
-            self.ticket.as_ref().map_or(String::new(), |t| format!(" [{t}]"))
+            self.ticket_words()
         )
+    }
+
+    /// " [CHG-7, approved by lead:b]", " [CHG-7]", or nothing.
+    pub fn ticket_words(&self) -> String {
+        match (&self.ticket, &self.approved_by) {
+            (Some(t), Some(a)) => format!(" [{t}, approved by {a}]"),
+            (Some(t), None) => format!(" [{t}]"),
+            (None, Some(a)) => format!(" [approved by {a}]"),
+            (None, None) => String::new(),
+        }
     }
 }
 
@@ -292,10 +319,40 @@ pub fn fields(entity: &Entity) -> Value {
     value
 }
 
+/// The API's spelling of an enum value the model serializes by its Rust
+/// name (`InternetFacing` -> `internet-facing`), for the keys that hold one.
+fn api_spelling(key: &str, value: &str) -> Option<&'static str> {
+    use crate::elb::{
+        HealthReason, HealthState, IpAddressType, LoadBalancerState, LoadBalancerType, MutualAuthenticationMode,
+        Protocol, ProtocolVersion, Scheme, TargetGroupIpAddressType, TargetType,
+    };
+    fn find<T: Copy + std::fmt::Debug>(all: &[T], value: &str, name: fn(T) -> &'static str) -> Option<&'static str> {
+        all.iter().find(|v| format!("{v:?}") == value).map(|v| name(*v))
+    }
+    match key {
+        "load_balancer_type" => find(LoadBalancerType::ALL, value, LoadBalancerType::as_str),
+        "scheme" => find(Scheme::ALL, value, Scheme::as_str),
+        "ip_address_type" => find(IpAddressType::ALL, value, IpAddressType::as_str)
+            .or_else(|| find(TargetGroupIpAddressType::ALL, value, TargetGroupIpAddressType::as_str)),
+        "state" => find(LoadBalancerState::ALL, value, LoadBalancerState::as_str)
+            .or_else(|| find(HealthState::ALL, value, HealthState::as_str)),
+        "reason" => find(HealthReason::ALL, value, HealthReason::as_str),
+        "protocol" => find(Protocol::ALL, value, Protocol::as_str),
+        "protocol_version" => find(ProtocolVersion::ALL, value, ProtocolVersion::as_str),
+        "target_type" => find(TargetType::ALL, value, TargetType::as_str),
+        "mode" => find(MutualAuthenticationMode::ALL, value, MutualAuthenticationMode::as_str),
+        _ => None,
+    }
+}
+
 fn readable(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
+                if let Some(spelled) = v.as_str().and_then(|text| api_spelling(key, text)) {
+                    *v = Value::String(spelled.to_owned());
+                    continue;
+                }
                 if let Some(n) = v.as_u64() {
                     if let Some((_, prefix)) = ID_KEYS.iter().find(|(k, _)| k == key) {
                         *v = Value::String(format!("{prefix}-{n:016x}"));
@@ -395,6 +452,10 @@ mod tests {
         let text = value.to_string();
         assert!(text.contains("\"target_group\":\"tg-"), "forward actions name target groups by id: {text}");
         assert!(!text.contains("Some(") && !text.contains("Id("), "{text}");
+        let lb_fields = fields(&Entity::LoadBalancer(lb.clone()));
+        assert_eq!(lb_fields["scheme"], lb.scheme.as_str(), "the API's spelling: {lb_fields}");
+        assert!(lb_fields["scheme"] == "internal" || lb_fields["scheme"] == "internet-facing");
+        assert_eq!(lb_fields["load_balancer_type"], "application");
     }
 
     #[test]

@@ -198,7 +198,9 @@ fn build_fleet(store: &ElbStore, target: u64, err: &mut dyn Write, bar: &Bar) ->
     if have >= target {
         return Ok(0);
     }
-    let _ = writeln!(err, "building the fleet: {have} -> {target} load balancers");
+    if bar.notes() {
+        let _ = writeln!(err, "building the fleet: {have} -> {target} load balancers");
+    }
     bar.start("building", target);
     let mut built = 0;
     let mut i = 0;
@@ -223,7 +225,7 @@ fn build_fleet(store: &ElbStore, target: u64, err: &mut dyn Write, bar: &Bar) ->
         }
         i = end;
         bar.set(i);
-        if bar.is_hidden() && i % 10_000 == 0 {
+        if bar.notes() && i % 10_000 == 0 {
             let _ = writeln!(err, "  built {i}/{target}");
         }
     }

@@ -60,27 +60,19 @@ pub enum Verb {
         store: PathBuf,
     },
     /// Transactions: who changed what, when and why.
-    #[command(after_help = "Examples:\n  pitr log STORE --deletions --from 2012-12-24T00:00:00Z\n  \
-                            pitr log STORE --actor maint:cleanup --kind load_balancers\n  \
-                            pitr log STORE --entity lb-13")]
+    #[command(after_help = EXAMPLES_LOG)]
     Log(LogArgs),
     /// The state at a point: counts, or one load balancer with everything under it.
-    #[command(after_help = "Examples:\n  pitr show STORE --at before:1722 --load-balancer web-7\n  \
-                            pitr show STORE --at 2012-12-24T12:00:00Z")]
+    #[command(after_help = EXAMPLES_SHOW)]
     Show(ShowArgs),
     /// What changed between two points.
-    #[command(after_help = "Example:\n  pitr diff STORE --from before:1722 --to now --list")]
+    #[command(after_help = "Example:\n  pitr diff STORE --from before:1201 --to now --list")]
     Diff(DiffArgs),
     /// Copy the store as of a point into a new directory, verified.
-    #[command(after_help = "Example:\n  pitr restore STORE --at before:1722 --out /var/lib/elb/restored \
-                            --actor oncall:alice --reason 'inspect the fleet before the cleanup'")]
+    #[command(after_help = EXAMPLES_RESTORE)]
     Restore(RestoreArgs),
     /// Undo chosen transactions with one compensating transaction; later changes are kept.
-    #[command(after_help = "Examples:\n  pitr revert STORE --txn 1722 --expect-store us-east-1/production \
-                            --actor oncall:alice --reason 'undo the mistaken cleanup' --dry-run\n  \
-                            pitr revert STORE --by-actor maint:cleanup --from 2012-12-24T12:00:00Z --to now \
-                            --expect-store us-east-1/production --actor oncall:alice --reason 'undo' \
-                            --ticket CHG-1 --approver lead:bob")]
+    #[command(after_help = EXAMPLES_REVERT)]
     Revert(RevertArgs),
     /// Check every record and snapshot.
     #[command(after_help = "Example:\n  pitr verify STORE")]
@@ -90,12 +82,11 @@ pub enum Verb {
     },
     /// Copy every transaction before the first damage into a new store, and
     /// report what was left behind.
-    #[command(after_help = "Example:\n  pitr salvage STORE --out /var/lib/elb/salvaged --actor oncall:alice \
-                            --reason 'segment 12 damaged'")]
+    #[command(after_help = EXAMPLES_SALVAGE)]
     Salvage(SalvageArgs),
     /// Draw the fleet over time (load balancers and resources, deletions,
     /// reverts, alarms) as an SVG picture.
-    #[command(after_help = "Example:\n  pitr timeline STORE --from 2012-12-24T00:00:00Z --to now --svg incident.svg")]
+    #[command(after_help = "Example:\n  pitr timeline STORE --from seq:1100 --to now --svg incident.svg")]
     Timeline(TimelineArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  pitr completions bash > /etc/bash_completion.d/pitr")]
@@ -104,6 +95,28 @@ pub enum Verb {
         shell: clap_complete::Shell,
     },
 }
+
+// Examples use the incident demo's store (`incident --dir STORE
+// --stop-before-repair`): transaction 1201 deleted 2000 load balancers.
+const EXAMPLES_LOG: &str = "Examples:
+  pitr log STORE --deletions
+  pitr log STORE --actor maint:state-cleanup --kind load_balancers
+  pitr log STORE --entity lb-3 --from 2012-12-24T00:00:00Z";
+const EXAMPLES_SHOW: &str = "Examples:
+  pitr show STORE --at before:1201 --load-balancer lb-3
+  pitr show STORE --at 2012-12-24T12:00:00Z";
+const EXAMPLES_RESTORE: &str = "Example:
+  pitr restore STORE --at before:1201 --out /var/lib/elb/restored \\
+      --actor oncall:alice --reason 'inspect the fleet before the cleanup'";
+const EXAMPLES_REVERT: &str = "Examples:
+  pitr revert STORE --txn 1201 --expect-store us-east-1/production \\
+      --actor oncall:alice --reason 'undo the mistaken cleanup' --dry-run
+  pitr revert STORE --by-actor maint:state-cleanup --from before:1201 --to now \\
+      --expect-store us-east-1/production --actor oncall:alice --reason 'undo' \\
+      --ticket INC-1 --approver lead:bob";
+const EXAMPLES_SALVAGE: &str = "Example:
+  pitr salvage STORE --out /var/lib/elb/salvaged \\
+      --actor oncall:alice --reason 'segment 12 damaged'";
 
 /// A point in history as given on the command line: `now` or a [`Point`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

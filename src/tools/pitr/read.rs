@@ -14,7 +14,8 @@ use crate::store::{verify as verify_store, Options, Point, StateMachine, RESTORE
 use crate::tools::cli::{Status, ToolError, Verdict};
 use crate::tools::progress::Bar;
 use crate::tools::report::{
-    field_changes, kind_name, time_text, value_words, Changes, FieldChange, KindCounts, Resource, ResourceRef, TxnRef,
+    field_changes, kind_name, plural, time_short, time_text, value_words, Changes, FieldChange, KindCounts, Resource,
+    ResourceRef, TxnRef,
 };
 use crate::tools::timeline::Timeline;
 
@@ -41,9 +42,9 @@ struct Info {
     snapshot_schemas: BTreeMap<String, u64>,
 }
 
-/// "1 x 201, 2 x 40", or "none".
+/// "201 of schema 1, 40 of schema 2", or "none".
 fn schema_words(counts: &BTreeMap<String, u64>) -> String {
-    let parts: Vec<String> = counts.iter().map(|(version, n)| format!("{version} x {n}")).collect();
+    let parts: Vec<String> = counts.iter().map(|(version, n)| format!("{n} of schema {version}")).collect();
     if parts.is_empty() {
         "none".to_owned()
     } else {
@@ -95,16 +96,16 @@ pub(super) fn info(dir: &Path, bar: &Bar) -> Result<Verdict, ToolError> {
         snapshot_schemas: by_version(&snapshot_schemas),
     };
     let mut text = format!(
-        "store {}/{} (id {})\nhistory: {} transactions, {} to {}\nfiles: {} segments, {} snapshots\n\
+        "store {}/{} (id {})\nhistory: {}, {} to {}\nfiles: {}, {}\n\
          schemas: records {}; snapshots {} (this build writes {})\nnow: {}\n",
         doc.name,
         doc.environment,
         doc.id,
-        doc.transactions,
+        plural(doc.transactions as usize, "transaction"),
         doc.first_time.as_deref().unwrap_or("-"),
         doc.last_time.as_deref().unwrap_or("-"),
-        doc.segments,
-        doc.snapshots,
+        plural(doc.segments, "segment"),
+        plural(doc.snapshots, "snapshot"),
         schema_words(&doc.record_schemas),
         schema_words(&doc.snapshot_schemas),
         doc.schema,
@@ -234,6 +235,11 @@ pub(super) fn log(args: &LogArgs, bar: &Bar) -> Result<Verdict, ToolError> {
     let to = args.to.map(|a| a.point(&store));
     let from_seq = from.map(|p| store.store().resolve(p).map(|(s, _)| s)).transpose()?.unwrap_or(0);
     let to_seq = to.map(|p| store.store().resolve(p).map(|(s, _)| s)).transpose()?.unwrap_or(store.read().seq());
+    if from_seq > to_seq {
+        return Err(ToolError::usage(format!(
+            "--from (seq {from_seq}) is after --to (seq {to_seq}): nothing can lie between them"
+        )));
+    }
     let filter = HistoryFilter { from, to, actor: args.actor.clone(), entity: None };
     let arn_key = args.entity.as_deref().and_then(|n| store.resolve_arn(n));
     let mut rows = Vec::new();
@@ -355,20 +361,20 @@ pub(super) fn actors_of(store: &ElbStore, actor: &str) -> Result<(bool, BTreeSet
 
 fn log_text(doc: &LogDoc) -> String {
     let mut text = format!(
-        "{:>8}  {:<30}  {:>9}  {:>17}  {:<ACTOR_WIDTH$}  REASON [TICKET]\n",
+        "{:>8}  {:<24}  {:>9}  {:>17}  {:<ACTOR_WIDTH$}  REASON [TICKET, APPROVER]\n",
         "SEQ", "TIME (UTC)", "LBS +/-", "RESOURCES +/~/-", "ACTOR"
     );
     for row in &doc.transactions {
         let c = &row.changes;
         text.push_str(&format!(
-            "{:>8}  {:<30}  {:>9}  {:>17}  {}  {}{}\n",
+            "{:>8}  {:<24}  {:>9}  {:>17}  {}  {}{}\n",
             row.txn.seq,
-            row.txn.time.as_deref().unwrap_or("-"),
+            row.txn.time.as_deref().map_or("-".to_owned(), time_short),
             format!("+{}/-{}", c.created.load_balancers, c.deleted.load_balancers),
             format!("+{}/~{}/-{}", c.created.resources(), c.modified.resources(), c.deleted.resources()),
             fit(&row.txn.actor, ACTOR_WIDTH),
             row.txn.reason,
-            row.txn.ticket.as_ref().map_or(String::new(), |t| format!(" [{t}]"))
+            row.txn.ticket_words()
         ));
         for change in row.entity_changes.iter().flatten() {
             text.push_str(&format!("          {} {}\n", change.change, change.resource.words()));
@@ -383,10 +389,9 @@ fn log_text(doc: &LogDoc) -> String {
         }
     }
     text.push_str(&format!(
-        "{} {} after seq {} up to seq {}\n",
-        doc.count,
-        if doc.count == 1 { "transaction" } else { "transactions" },
-        doc.filter.from_seq,
+        "{} shown of seqs {} to {}\n",
+        plural(doc.count, "transaction"),
+        doc.filter.from_seq + 1,
         doc.filter.to_seq
     ));
     text
@@ -607,7 +612,7 @@ struct TailDoc {
 }
 
 pub(super) fn verify(dir: &Path, bar: &Bar, err: &mut dyn Write) -> Result<Verdict, ToolError> {
-    if bar.is_hidden() {
+    if bar.notes() {
         let _ = writeln!(err, "verifying {} ...", dir.display());
     }
     let started = Instant::now();
@@ -637,15 +642,17 @@ pub(super) fn verify(dir: &Path, bar: &Bar, err: &mut dyn Write) -> Result<Verdi
     };
     let mut text = if doc.ok {
         format!(
-            "sound: {} transactions in {} segments, {} snapshots checked\n",
-            doc.transactions, doc.segments, doc.snapshots_checked
+            "sound: {} in {}, {} checked\n",
+            plural(doc.transactions as usize, "transaction"),
+            plural(doc.segments, "segment"),
+            plural(doc.snapshots_checked, "snapshot")
         )
     } else {
         format!(
-            "DAMAGED: {} problems; {} transactions read in {} segments before the first\n",
-            doc.problems.len(),
-            doc.transactions,
-            doc.segments
+            "DAMAGED: {}; checked {} in {} before stopping\n",
+            plural(doc.problems.len(), "problem"),
+            plural(doc.transactions as usize, "transaction"),
+            plural(doc.segments, "segment")
         )
     };
     if !doc.record_schemas.is_empty() {
@@ -692,14 +699,14 @@ pub(super) fn timeline(args: &TimelineArgs, bar: &Bar) -> Result<Verdict, ToolEr
         .map_err(|e| ToolError::failed(format!("cannot write {}: {e}", args.svg.display())))?;
     let doc = TimelineDoc { svg: args.svg.display().to_string(), timeline: &timeline };
     let mut text = format!(
-        "wrote {}: {} transactions after seq {} up to seq {} ({} to {}), {} buckets of {} s\n",
+        "wrote {}: {} (seqs {} to {}, {} to {}), {} of {} s\n",
         doc.svg,
-        timeline.transactions,
-        timeline.from_seq,
+        plural(timeline.transactions as usize, "transaction"),
+        timeline.from_seq + 1,
         timeline.to_seq,
         timeline.from_time,
         timeline.to_time,
-        timeline.buckets.len(),
+        plural(timeline.buckets.len(), "bucket"),
         timeline.bucket_secs
     );
     for d in &timeline.deletions {

@@ -16,7 +16,7 @@ use crate::identity::StoreId;
 use crate::store::{OpenMode, Options, Point, TxnMeta};
 use crate::tools::cli::{Status, ToolError, Verdict};
 use crate::tools::progress::Bar;
-use crate::tools::report::{time_text, ResourceRef};
+use crate::tools::report::{plural, time_text, ResourceRef};
 
 fn meta(actor: &str, reason: &str, ticket: Option<&String>, approver: Option<&String>) -> TxnMeta {
     let mut meta = TxnMeta::new(actor, reason);
@@ -56,12 +56,12 @@ struct Violation {
 
 pub(super) fn restore(args: &RestoreArgs, bar: &Bar, err: &mut dyn Write) -> Result<Verdict, ToolError> {
     let meta = meta(&args.actor, &args.reason, args.ticket.as_ref(), None);
-    meta.check()?;
+    check_meta(&meta)?;
     check_out_dir(&args.out)?;
     let store = open_read(&args.store, bar)?;
     let point = args.at.point(&store);
     let (seq, _) = store.store().resolve(point)?;
-    if bar.is_hidden() {
+    if bar.notes() {
         let _ = writeln!(err, "restoring {seq} transactions into {} ...", args.out.display());
     }
     let started = Instant::now();
@@ -101,15 +101,6 @@ pub(super) fn restore(args: &RestoreArgs, bar: &Bar, err: &mut dyn Write) -> Res
         text += &format!("  warning: and {} more\n", doc.violations.len() - LISTED);
     }
     Ok(Verdict::new(&doc, text))
-}
-
-/// "1 transaction", "2 transactions".
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }
 
 /// A conflict reason's kind in a few words, for counting.
@@ -155,8 +146,46 @@ struct ConflictDoc {
 
 /// Opens the store `--expect-store` names for writing (or read-only for a dry
 /// run): NAME, NAME/ENVIRONMENT or its 32-digit id.
+/// The metadata's checks, in the words of the flags that set it.
+fn check_meta(meta: &TxnMeta) -> Result<(), ToolError> {
+    match meta.check() {
+        Ok(()) => Ok(()),
+        Err(crate::store::Error::MissingAttribution { field }) => {
+            Err(ToolError::usage(format!("--{field} is blank: every change names who made it and why")))
+        }
+        Err(crate::store::Error::FieldTooLong { field, bytes, limit }) => {
+            let flag = if field == "approved_by" { "approver" } else { field };
+            Err(ToolError::usage(format!("--{flag} is {bytes} bytes long, over the limit of {limit}")))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 fn open_expected(dir: &Path, expected: &str, dry_run: bool, bar: &Bar) -> Result<ElbStore, ToolError> {
     let found = open_read(dir, bar)?.store().identity().clone();
+    let refused = || {
+        ToolError::new(
+            Status::Refused,
+            format!(
+                "store {} is {}/{} (id {}), not {expected:?}; --expect-store takes NAME, NAME/ENVIRONMENT or \
+                 the store's id",
+                dir.display(),
+                found.name,
+                found.environment,
+                found.id
+            ),
+        )
+    };
+    let matches = match parse_store_id(expected) {
+        Some(id) => id == found.id,
+        None => match expected.split_once('/') {
+            Some((name, env)) => name == found.name && env == found.environment,
+            None => expected == found.name,
+        },
+    };
+    if !matches {
+        return Err(refused());
+    }
     let options = if let Some(id) = parse_store_id(expected) {
         Options::default().identity(found.name, found.environment).expect_id(id)
     } else {
@@ -197,8 +226,19 @@ fn parse_store_id(text: &str) -> Option<StoreId> {
 
 pub(super) fn revert(args: &RevertArgs, bar: &Bar) -> Result<Verdict, ToolError> {
     let meta = meta(&args.actor, &args.reason, args.ticket.as_ref(), args.approver.as_ref());
-    meta.check()?;
+    check_meta(&meta)?;
+    if args.approver.as_ref().is_some_and(|a| *a == args.actor) {
+        return Err(ToolError::usage(
+            "--approver must be someone other than --actor: nobody approves their own bulk change",
+        ));
+    }
     let store = open_expected(&args.store, &args.expect_store, args.dry_run, bar)?;
+    let last = store.read().seq();
+    if let Some(missing) = args.txn.iter().find(|&&seq| seq == 0 || seq > last) {
+        return Err(ToolError::usage(format!(
+            "--txn {missing}: there is no such transaction; this store holds transactions 1 to {last}"
+        )));
+    }
     let selection = match (&args.by_actor, args.from, args.to) {
         (Some(actor), Some(from), Some(to)) => {
             RevertSelection::Actor { actor: actor.clone(), from: from.point(&store), to: to.point(&store) }
@@ -281,7 +321,8 @@ pub(super) fn revert(args: &RevertArgs, bar: &Bar) -> Result<Verdict, ToolError>
         ));
     }
     for c in plan.conflicts.iter().take(LISTED) {
-        text.push_str(&format!("  conflict: {} ({}): {}\n", c.key, c.label, c.reason));
+        let name = ResourceRef::new(&store, &c.key, c.label.clone());
+        text.push_str(&format!("  conflict: {}: {}\n", name.words(), c.reason));
     }
     if plan.conflicts.len() > LISTED {
         // The rest in one line per reason, most common first.
@@ -352,9 +393,9 @@ struct SeqRun {
 
 pub(super) fn salvage(args: &SalvageArgs, bar: &Bar, err: &mut dyn Write) -> Result<Verdict, ToolError> {
     let meta = meta(&args.actor, &args.reason, args.ticket.as_ref(), None);
-    meta.check()?;
+    check_meta(&meta)?;
     check_out_dir(&args.out)?;
-    if bar.is_hidden() {
+    if bar.notes() {
         let _ = writeln!(err, "salvaging {} into {} ...", args.store.display(), args.out.display());
     }
     let started = Instant::now();
@@ -407,7 +448,27 @@ pub(super) fn salvage(args: &SalvageArgs, bar: &Bar, err: &mut dyn Write) -> Res
     );
     match &report.damage {
         None => text.push_str("nothing was left behind: the whole log was copied\n"),
-        Some(damage) => text.push_str(&format!("left behind: {damage}\n")),
+        Some(d) => {
+            let seqs: Vec<String> = d
+                .seqs_left
+                .iter()
+                .map(
+                    |r| if r.start() == r.end() { r.start().to_string() } else { format!("{}-{}", r.start(), r.end()) },
+                )
+                .collect();
+            text.push_str(&format!("damage: {}\n", d.cause));
+            text.push_str(&format!(
+                "left behind: {} after it ({}), {} bytes in {}\n",
+                plural(d.frames_left as usize, "whole record"),
+                if seqs.is_empty() {
+                    "no sequence numbers readable".to_owned()
+                } else {
+                    format!("seqs {}", seqs.join(","))
+                },
+                d.bytes_left,
+                plural(d.segments_left, "segment")
+            ));
+        }
     }
     text.push_str(&format!("`pitr info {}` shows where it came from\n", doc.dir));
     let status = if doc.verified { Status::Ok } else { Status::Damaged };
