@@ -382,6 +382,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "api")]
+pub mod api;
 mod clock;
 mod codec;
 pub mod elb;
