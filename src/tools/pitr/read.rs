@@ -692,7 +692,7 @@ pub(super) fn timeline(args: &TimelineArgs, bar: &Bar) -> Result<Verdict, ToolEr
         .map_err(|e| ToolError::failed(format!("cannot write {}: {e}", args.svg.display())))?;
     let doc = TimelineDoc { svg: args.svg.display().to_string(), timeline: &timeline };
     let mut text = format!(
-        "wrote {}: {} transactions after seq {} up to seq {} ({} to {}), {} buckets of {} s\n",
+        "wrote {}: {} transactions after seq {} up to seq {} ({} to {}), {} buckets of {} ms\n",
         doc.svg,
         timeline.transactions,
         timeline.from_seq,
@@ -700,7 +700,7 @@ pub(super) fn timeline(args: &TimelineArgs, bar: &Bar) -> Result<Verdict, ToolEr
         timeline.from_time,
         timeline.to_time,
         timeline.buckets.len(),
-        timeline.bucket_secs
+        timeline.bucket_ms
     );
     for d in &timeline.deletions {
         text.push_str(&format!(
