@@ -34,10 +34,18 @@ use crate::store::{Point, TxnMeta};
 /// Buckets at most in a timeline: a longer span gets longer buckets.
 pub const BUCKETS_MAX: usize = 600;
 
-/// Bucket lengths tried, shortest first, in seconds; past a day, whole days.
-const BUCKET_SECS: [u64; 12] = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400];
+/// Bucket lengths tried, shortest first, in milliseconds: round lengths from
+/// a millisecond (so that `bucket_ms` is a whole number) to a day; past a
+/// day, whole days. The same ladder spaces the ticks of the time axis.
+const BUCKET_MS: [u64; 27] = [
+    1, 2, 5, 10, 20, 50, 100, 200, 500, // under a second
+    1_000, 2_000, 5_000, 10_000, 15_000, 30_000, // under a minute
+    60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, // under an hour
+    3_600_000, 7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000,
+];
 
-const NANOS_PER_SEC: u64 = 1_000_000_000;
+const NANOS_PER_MS: u64 = 1_000_000;
+const MS_PER_DAY: u64 = 86_400_000;
 
 fn rfc3339<S: Serializer>(time: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(time)
@@ -51,11 +59,6 @@ fn alarm_kind_name<S: Serializer>(kind: &AlarmKind, serializer: S) -> Result<S::
         AlarmKind::FleetDrop { .. } => "fleet_drop",
         AlarmKind::WrongStore { .. } => "wrong_store",
     })
-}
-
-/// Durations in the tools' JSON are milliseconds.
-fn secs_as_ms<S: Serializer>(secs: &u64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(secs.saturating_mul(1000))
 }
 
 /// The fleet between two points in history.
@@ -76,10 +79,11 @@ pub struct Timeline {
     pub to_time: Timestamp,
     /// Transactions walked: `from_seq + 1 ..= to_seq`.
     pub transactions: u64,
-    /// The length of each bucket, in seconds: a minute, or longer so that
-    /// there are at most [`BUCKETS_MAX`] buckets. In JSON, `bucket_ms`.
-    #[serde(rename = "bucket_ms", serialize_with = "secs_as_ms")]
-    pub bucket_secs: u64,
+    /// The length of each bucket, in milliseconds: the shortest round length
+    /// from a millisecond to a day (or a whole number of days) that needs at
+    /// most [`BUCKETS_MAX`] buckets, so a history of seconds gets buckets of
+    /// milliseconds and one of months gets days.
+    pub bucket_ms: u64,
     /// Load balancers at `from_seq`.
     pub start_load_balancers: usize,
     /// Resources of every kind at `from_seq`.
@@ -96,16 +100,23 @@ pub struct Timeline {
     pub alarms: Vec<AlarmMark>,
 }
 
-/// Counts at the end of one bucket.
+/// Counts at the end of one bucket, and the fewest within it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Bucket {
-    /// Its start; it ends `bucket_secs` later.
+    /// Its start; it ends `bucket_ms` later.
     #[serde(serialize_with = "rfc3339")]
     pub start: Timestamp,
     /// Load balancers at its end.
     pub load_balancers: usize,
     /// Resources of every kind at its end.
     pub resources: usize,
+    /// The fewest load balancers at any moment in it, its start included.
+    /// Below `load_balancers` when a deletion and its revert fall within
+    /// one bucket: the dip the end count alone would hide.
+    pub min_load_balancers: usize,
+    /// The fewest resources of every kind at any moment in it, its start
+    /// included.
+    pub min_resources: usize,
 }
 
 /// A transaction that deleted resources.
@@ -184,27 +195,32 @@ fn alarm_text(kind: &AlarmKind) -> String {
     }
 }
 
-/// The first bucket's start and the bucket length (ns) for a span: a whole
-/// number of minutes, the shortest in the list that needs at most
-/// [`BUCKETS_MAX`] buckets, first bucket aligned to it.
+/// The first bucket's start (ns), the bucket length (ms) and the number of
+/// buckets for `from ..= to`: the shortest length in [`BUCKET_MS`] (past a
+/// day, the fewest whole days) that needs at most [`BUCKETS_MAX`] buckets,
+/// the first bucket aligned to it. `to` before `from` counts as `from`.
 fn buckets_for(from: Timestamp, to: Timestamp) -> (u64, u64, usize) {
-    let count = |secs: u64| {
-        let len = secs.saturating_mul(NANOS_PER_SEC);
+    let to = to.as_nanos().max(from.as_nanos());
+    let count = |ms: u64| {
+        let len = ms.saturating_mul(NANOS_PER_MS).max(1);
         let start = from.as_nanos() / len * len;
-        (start, len, ((to.as_nanos() - start) / len) as usize + 1)
+        (start, (to - start) / len + 1)
     };
-    for secs in BUCKET_SECS {
-        let (start, len, n) = count(secs);
-        if n <= BUCKETS_MAX {
-            return (start, len, n);
+    let fits = |n: u64| n <= BUCKETS_MAX as u64;
+    for ms in BUCKET_MS {
+        let (start, n) = count(ms);
+        if fits(n) {
+            return (start, ms, n as usize);
         }
     }
-    let span_days = (to.as_nanos() - from.as_nanos()) / (86_400 * NANOS_PER_SEC);
+    let span_days = (to - from.as_nanos()) / (MS_PER_DAY * NANOS_PER_MS);
     let mut days = span_days / (BUCKETS_MAX as u64 - 1) + 1;
     loop {
-        let (start, len, n) = count(days * 86_400);
-        if n <= BUCKETS_MAX {
-            return (start, len, n);
+        let ms = days.saturating_mul(MS_PER_DAY);
+        let (start, n) = count(ms);
+        // A length that saturated covers all of time in one bucket.
+        if fits(n) || ms == u64::MAX {
+            return (start, ms, n.min(BUCKETS_MAX as u64) as usize);
         }
         days += 1;
     }
@@ -265,7 +281,8 @@ pub fn timeline(store: &ElbStore, from: Point, to: Point) -> Result<Timeline, El
     }
     let mut ledger = Ledger::rebuild(load_balancers, recent, &settings.alarms);
 
-    let (first_start, bucket_len, bucket_count) = buckets_for(from_time, to_time);
+    let (first_start, bucket_ms, bucket_count) = buckets_for(from_time, to_time);
+    let bucket_len = bucket_ms.saturating_mul(NANOS_PER_MS);
     let identity = history.identity();
     let mut timeline = Timeline {
         store: format!("{}/{}", identity.name, identity.environment),
@@ -274,7 +291,7 @@ pub fn timeline(store: &ElbStore, from: Point, to: Point) -> Result<Timeline, El
         from_time,
         to_time,
         transactions: to_seq - from_seq,
-        bucket_secs: bucket_len / NANOS_PER_SEC,
+        bucket_ms,
         start_load_balancers: load_balancers,
         start_resources: resources,
         buckets: Vec::with_capacity(bucket_count),
@@ -282,7 +299,21 @@ pub fn timeline(store: &ElbStore, from: Point, to: Point) -> Result<Timeline, El
         reverts: Vec::new(),
         alarms: Vec::new(),
     };
-    let bucket_start = |i: usize| Timestamp(first_start + i as u64 * bucket_len);
+    let bucket_start = |i: usize| Timestamp(first_start.saturating_add((i as u64).saturating_mul(bucket_len)));
+    // Closes the open bucket (the next one in `buckets`) with the counts now
+    // and the fewest seen in it; the next one opens with the counts now.
+    let close = |buckets: &mut Vec<Bucket>, low: &mut (usize, usize), now: (usize, usize)| {
+        buckets.push(Bucket {
+            start: bucket_start(buckets.len()),
+            load_balancers: now.0,
+            resources: now.1,
+            min_load_balancers: low.0,
+            min_resources: low.1,
+        });
+        *low = now;
+    };
+    // The fewest load balancers and resources in the open bucket so far.
+    let mut low = (load_balancers, resources);
     let mut deleted_by: HashMap<EntityKey, u64> = HashMap::new();
     if to_seq > from_seq {
         for txn in history.transactions(from_seq + 1..=to_seq) {
@@ -290,8 +321,7 @@ pub fn timeline(store: &ElbStore, from: Point, to: Point) -> Result<Timeline, El
             let bucket =
                 (((txn.time.as_nanos().saturating_sub(first_start)) / bucket_len) as usize).min(bucket_count - 1);
             while timeline.buckets.len() < bucket {
-                let start = bucket_start(timeline.buckets.len());
-                timeline.buckets.push(Bucket { start, load_balancers, resources });
+                close(&mut timeline.buckets, &mut low, (load_balancers, resources));
             }
             let (mut lbs_deleted, mut deleted, mut lbs_created, mut created) = (0, 0, 0, 0);
             let (mut revert, mut undoes) = (false, Vec::new());
@@ -317,6 +347,7 @@ pub fn timeline(store: &ElbStore, from: Point, to: Point) -> Result<Timeline, El
             }
             load_balancers = (load_balancers + lbs_created).saturating_sub(lbs_deleted);
             resources = (resources + created).saturating_sub(deleted);
+            low = (low.0.min(load_balancers), low.1.min(resources));
             let TxnMeta { actor, reason, ticket, approved_by } = txn.meta.clone();
             if deleted > 0 {
                 timeline.deletions.push(DeletionMark {
@@ -359,8 +390,7 @@ pub fn timeline(store: &ElbStore, from: Point, to: Point) -> Result<Timeline, El
         }
     }
     while timeline.buckets.len() < bucket_count {
-        let start = bucket_start(timeline.buckets.len());
-        timeline.buckets.push(Bucket { start, load_balancers, resources });
+        close(&mut timeline.buckets, &mut low, (load_balancers, resources));
     }
     Ok(timeline)
 }
@@ -383,10 +413,111 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// `2012-12-24 20:24` (UTC) for a timestamp.
-fn minute_text(time: Timestamp) -> String {
+/// How finely a time is written on the picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Precision {
+    /// `2012-12-24 20:24`.
+    Minutes,
+    /// `2012-12-24 20:24:17`.
+    Seconds,
+    /// `2012-12-24 20:24:17.125`.
+    Milliseconds,
+}
+
+impl Precision {
+    /// The coarsest precision that tells apart times `ms` milliseconds apart
+    /// (bucket starts, or ticks): whole minutes need minutes.
+    fn for_step(ms: u64) -> Precision {
+        if ms.is_multiple_of(60_000) {
+            Precision::Minutes
+        } else if ms.is_multiple_of(1000) {
+            Precision::Seconds
+        } else {
+            Precision::Milliseconds
+        }
+    }
+
+    /// The characters of `HH:MM:SS.mmm` kept.
+    fn clock_len(self) -> usize {
+        match self {
+            Precision::Minutes => 5,
+            Precision::Seconds => 8,
+            Precision::Milliseconds => 12,
+        }
+    }
+}
+
+/// `2012-12-24 20:24`, `… 20:24:17` or `… 20:24:17.125` (UTC) for a timestamp.
+fn time_text(time: Timestamp, precision: Precision) -> String {
     let text = time.to_string();
-    format!("{} {}", &text[..10], &text[11..16])
+    match (text.get(..10), text.get(11..11 + precision.clock_len())) {
+        (Some(date), Some(clock)) => format!("{date} {clock}"),
+        _ => text,
+    }
+}
+
+/// A bucket length in words: `5 ms`, `10 s`, `15 min`, `6 h`, `2 d`.
+fn length_text(ms: u64) -> String {
+    match ms {
+        ms if ms >= MS_PER_DAY && ms.is_multiple_of(MS_PER_DAY) => format!("{} d", ms / MS_PER_DAY),
+        ms if ms >= 3_600_000 && ms.is_multiple_of(3_600_000) => format!("{} h", ms / 3_600_000),
+        ms if ms >= 60_000 && ms.is_multiple_of(60_000) => format!("{} min", ms / 60_000),
+        ms if ms >= 1000 && ms.is_multiple_of(1000) => format!("{} s", ms / 1000),
+        ms => format!("{ms} ms"),
+    }
+}
+
+/// A panel's vertical scale: counts from `lo` (its bottom) to `hi` (its top).
+#[derive(Clone, Copy, Debug)]
+struct Scale {
+    top: f64,
+    lo: usize,
+    hi: usize,
+}
+
+impl Scale {
+    /// A scale for counts between `lo` and `hi`, with a tenth of the range
+    /// (at least one) spare above and below.
+    fn new(top: f64, lo: usize, hi: usize) -> Scale {
+        let pad = (hi.saturating_sub(lo) / 10).max(1);
+        Scale { top, lo: lo.saturating_sub(pad), hi: hi.saturating_add(pad) }
+    }
+
+    /// The height of count `v` on the picture.
+    fn y(&self, v: usize) -> f64 {
+        let range = self.hi.saturating_sub(self.lo).max(1) as f64;
+        self.top + PANEL_HEIGHT - v.saturating_sub(self.lo) as f64 / range * PANEL_HEIGHT
+    }
+}
+
+/// One bucket of a series: (its count at its end, its fewest).
+type Step = (usize, usize);
+
+/// The points of a series drawn as steps: from `first` at `x(0)`, each
+/// bucket's count is a horizontal line across it, and at each bucket's start
+/// a vertical line joins the previous count to its own, reaching down to
+/// its fewest on the way, so that a dip within one bucket shows as a spike
+/// and a drop between buckets as a cliff. Repeated points are left out.
+fn step_points(first: usize, series: &[Step], x: impl Fn(usize) -> f64, scale: Scale) -> String {
+    let mut points: Vec<(f64, f64)> = vec![(x(0), scale.y(first))];
+    let mut push = |point: (f64, f64)| {
+        if points.last() != Some(&point) {
+            points.push(point);
+        }
+    };
+    let mut previous = first;
+    for (i, &(end, min)) in series.iter().enumerate() {
+        let at = x(i);
+        push((at, scale.y(previous)));
+        if min < previous.min(end) {
+            push((at, scale.y(min)));
+        }
+        push((at, scale.y(end)));
+        push((x(i + 1), scale.y(end)));
+        previous = end;
+    }
+    let text: Vec<String> = points.iter().map(|(px, py)| format!("{px:.1},{py:.1}")).collect();
+    text.join(" ")
 }
 
 // The picture's geometry, in SVG user units.
@@ -416,34 +547,51 @@ struct Mark {
 
 impl Timeline {
     /// The timeline as a standalone SVG document: load balancers and
-    /// resources in two panels over a UTC time axis, deletions as red lines,
+    /// resources in two panels over a UTC time axis, each drawn as steps (a
+    /// deletion is a cliff; a dip within one bucket a bar down to its
+    /// fewest), times as finely as the buckets need, deletions as red lines,
     /// reverts as green ones (each labelled `txn N by ACTOR` with its count;
     /// the reason, ticket and approver show on hover), and alarms as dashed
     /// orange ones.
     pub fn to_svg(&self) -> String {
         let t0 = self.buckets.first().map_or(self.from_time.as_nanos(), |b| b.start.as_nanos());
-        let bucket_ns = self.bucket_secs.saturating_mul(NANOS_PER_SEC).max(1);
-        let t1 = t0.saturating_add(bucket_ns.saturating_mul(self.buckets.len().max(1) as u64));
+        let bucket_ns = self.bucket_ms.saturating_mul(NANOS_PER_MS).max(1);
+        let buckets_end = t0.saturating_add(bucket_ns.saturating_mul(self.buckets.len().max(1) as u64));
+        // A little room after the last bucket, so that a change in it (a
+        // revert that is the last transaction) is not at the very edge.
+        let t1 = buckets_end.saturating_add(bucket_ns.max((buckets_end - t0) / 40)).max(t0.saturating_add(1));
         let plot_width = WIDTH - LEFT - RIGHT;
         let x = |t: u64| LEFT + (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64 * plot_width;
+        let bucket_x = |i: usize| x(t0.saturating_add(bucket_ns.saturating_mul(i as u64)));
+        // Times in words as finely as a bucket needs: a picture of seconds
+        // reads in milliseconds, one of days in minutes.
+        let precision = Precision::for_step(self.bucket_ms);
         let mut svg = String::new();
         svg.push_str(&format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" \
              viewBox=\"0 0 {WIDTH} {HEIGHT}\" font-family=\"sans-serif\" font-size=\"12\">\n"
         ));
         svg.push_str(&format!("<rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>\n"));
+        // The date once when both ends are on the same day.
+        let (from_text, to_text) = (time_text(self.from_time, precision), time_text(self.to_time, precision));
+        let to_text = match (from_text.split_once(' '), to_text.split_once(' ')) {
+            (Some((from_date, _)), Some((to_date, clock))) if from_date == to_date => clock.to_owned(),
+            _ => to_text,
+        };
         svg.push_str(&format!(
             "<text x=\"{LEFT}\" y=\"24\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
             escape(&format!(
-                "{}: the fleet from {} to {} UTC, transactions {} to {}, {}-second buckets",
+                "{}: the fleet from {} to {} UTC, transactions {} to {}, {} buckets",
                 self.store,
-                minute_text(self.from_time),
-                minute_text(self.to_time),
+                from_text,
+                to_text,
                 self.from_seq + 1,
                 self.to_seq,
-                self.bucket_secs
+                length_text(self.bucket_ms)
             ))
         ));
+        // The series, drawn last so that no mark hides a step.
+        let mut series_svg = String::new();
         // Legend.
         for (i, (colour, dashed, name)) in
             [(DELETION_COLOUR, false, "deletion"), (REVERT_COLOUR, false, "revert"), (ALARM_COLOUR, true, "alarm")]
@@ -464,17 +612,20 @@ impl Timeline {
         }
 
         let start = (self.start_load_balancers, self.start_resources);
-        let panels: [(&str, Vec<usize>, usize); 2] = [
-            ("load balancers", self.buckets.iter().map(|b| b.load_balancers).collect(), start.0),
-            ("resources (all kinds)", self.buckets.iter().map(|b| b.resources).collect(), start.1),
+        let panels: [(&str, Vec<Step>, usize); 2] = [
+            (
+                "load balancers",
+                self.buckets.iter().map(|b| (b.load_balancers, b.min_load_balancers)).collect(),
+                start.0,
+            ),
+            ("resources (all kinds)", self.buckets.iter().map(|b| (b.resources, b.min_resources)).collect(), start.1),
         ];
-        for (index, (title, values, first)) in panels.iter().enumerate() {
+        for (index, (title, series, first)) in panels.iter().enumerate() {
             let top = PANEL_TOP + index as f64 * (PANEL_HEIGHT + PANEL_GAP);
-            let lo = values.iter().copied().chain([*first]).min().unwrap_or(0);
-            let hi = values.iter().copied().chain([*first]).max().unwrap_or(0);
-            let pad = ((hi - lo) / 10).max(1);
-            let (lo, hi) = (lo.saturating_sub(pad), hi + pad);
-            let y = |v: usize| top + PANEL_HEIGHT - (v - lo) as f64 / (hi - lo) as f64 * PANEL_HEIGHT;
+            let counts = || series.iter().flat_map(|&(end, min)| [end, min]).chain([*first]);
+            let scale = Scale::new(top, counts().min().unwrap_or(0), counts().max().unwrap_or(0));
+            let (lo, hi) = (scale.lo, scale.hi);
+            let y = |v: usize| scale.y(v);
             svg.push_str(&format!(
                 "<rect x=\"{LEFT}\" y=\"{top}\" width=\"{plot_width}\" height=\"{PANEL_HEIGHT}\" fill=\"none\" \
                  stroke=\"#999\"/>\n<text x=\"{}\" y=\"{}\" font-weight=\"bold\">{}</text>\n",
@@ -492,29 +643,50 @@ impl Timeline {
                     y(v) + 4.0
                 ));
             }
-            let mut points = format!("{:.1},{:.1}", x(t0), y(*first));
-            for (i, v) in values.iter().enumerate() {
-                let end = t0.saturating_add(bucket_ns.saturating_mul(i as u64 + 1));
-                points.push_str(&format!(" {:.1},{:.1}", x(end), y(*v)));
-            }
+            let points = step_points(*first, series, bucket_x, scale);
             let colour = if index == 0 { "#1f77b4" } else { "#9467bd" };
-            svg.push_str(&format!(
+            series_svg.push_str(&format!(
                 "<polyline points=\"{points}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>\n"
             ));
+            // A dip within one bucket is a spike in the line, easily lost
+            // under the marks of the deletion and revert that made it; a
+            // bar at least 4 units wide, over them, keeps it in sight.
+            let mut previous = *first;
+            for (i, &(end, min)) in series.iter().enumerate() {
+                if min < previous.min(end) {
+                    let (left, right) = (bucket_x(i), bucket_x(i + 1));
+                    let width = (right - left).max(4.0);
+                    let (bar_top, bar_bottom) = (y(previous.min(end)), y(min));
+                    series_svg.push_str(&format!(
+                        "<g><title>{}</title><rect x=\"{:.1}\" y=\"{bar_top:.1}\" width=\"{width:.1}\" \
+                         height=\"{:.1}\" fill=\"{colour}\"/></g>\n",
+                        escape(&format!(
+                            "{title}: down to {min} within the bucket from {}",
+                            time_text(self.buckets[i].start, precision)
+                        )),
+                        left - (width - (right - left)) / 2.0,
+                        bar_bottom - bar_top,
+                    ));
+                }
+                previous = end;
+            }
         }
 
-        // The time axis: at most about eight ticks, on whole minutes, hours or days.
-        let span_secs = (t1 - t0) / NANOS_PER_SEC;
-        let step = BUCKET_SECS
+        // The time axis: at most about eight ticks, on round lengths from a
+        // millisecond to a day, or whole days; labelled as finely as the
+        // ticks are apart, the date only where it changes.
+        let span_ms = (t1 - t0) / NANOS_PER_MS;
+        let step_ms = BUCKET_MS
             .into_iter()
-            .find(|step| span_secs / step <= 8)
-            .unwrap_or_else(|| (span_secs / 8 / 86_400 + 1) * 86_400)
-            * NANOS_PER_SEC;
-        let mut tick = t0.div_ceil(step) * step;
+            .find(|step| span_ms / step <= 8)
+            .unwrap_or_else(|| (span_ms / 8 / MS_PER_DAY + 1).saturating_mul(MS_PER_DAY));
+        let tick_precision = Precision::for_step(step_ms);
+        let step = step_ms.saturating_mul(NANOS_PER_MS).max(1);
+        let mut tick = t0.div_ceil(step).saturating_mul(step);
         let mut last_date = String::new();
         while tick <= t1 {
-            let text = minute_text(Timestamp(tick));
-            let (date, clock) = text.split_at(10);
+            let text = time_text(Timestamp(tick), tick_precision);
+            let (date, clock) = text.split_at(text.find(' ').unwrap_or(0));
             let label = if date != last_date { text.clone() } else { clock.trim().to_owned() };
             last_date = date.to_owned();
             svg.push_str(&format!(
@@ -526,7 +698,10 @@ impl Timeline {
                 AXIS_Y + 20.0,
                 escape(&label)
             ));
-            tick = tick.saturating_add(step);
+            match tick.checked_add(step) {
+                Some(next) => tick = next,
+                None => break,
+            }
         }
         svg.push_str(&format!(
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time (UTC)</text>\n",
@@ -608,6 +783,7 @@ impl Timeline {
                 escape(&mark.label)
             ));
         }
+        svg.push_str(&series_svg);
         svg.push_str("</svg>\n");
         svg
     }
@@ -722,22 +898,32 @@ mod tests {
         let last = store.read().seq();
         let timeline = timeline(store, Point::Seq(0), Point::Seq(last)).unwrap();
         assert_eq!((timeline.from_seq, timeline.to_seq, timeline.transactions), (0, last, last));
-        assert_eq!(timeline.bucket_secs, 60);
+        assert_eq!(timeline.bucket_ms, 10_000, "51 minutes in 10-second buckets");
+        let bucket_ns = timeline.bucket_ms * NANOS_PER_MS;
         assert_eq!(timeline.from_time, store.store().transaction(1).unwrap().time);
         assert_eq!((timeline.start_load_balancers, timeline.start_resources), (0, 0));
-        // Every bucket equals the state at its end, computed the slow way.
+        // Every bucket equals the state at its end, computed the slow way;
+        // with a transaction a minute or more apart, its fewest are the
+        // fewer of its start and its end.
+        let mut previous = (0, 0);
         for bucket in &timeline.buckets {
-            let end = Timestamp(bucket.start.as_nanos() + 60 * NANOS_PER_SEC - 1).min(timeline.to_time);
+            let end = Timestamp(bucket.start.as_nanos() + bucket_ns - 1).min(timeline.to_time);
             let counts = store.store().state_at(Point::Time(end)).unwrap().counts();
             assert_eq!(
                 (bucket.load_balancers, bucket.resources),
                 (counts.load_balancers, total(&counts)),
                 "{bucket:?}"
             );
+            assert_eq!(
+                (bucket.min_load_balancers, bucket.min_resources),
+                (previous.0.min(bucket.load_balancers), previous.1.min(bucket.resources)),
+                "{bucket:?}"
+            );
+            previous = (bucket.load_balancers, bucket.resources);
         }
         let at = |seq: u64| {
             let time = store.store().transaction(seq).unwrap().time;
-            ((time.as_nanos() - timeline.buckets[0].start.as_nanos()) / (60 * NANOS_PER_SEC)) as usize
+            ((time.as_nanos() - timeline.buckets[0].start.as_nanos()) / bucket_ns) as usize
         };
         let (deleted, reverted) = (at(incident.deletion_seq), at(incident.revert_seq));
         assert_eq!(timeline.buckets[deleted - 1].load_balancers, 100);
@@ -787,6 +973,9 @@ mod tests {
         assert_eq!(json["from_time"], serde_json::json!(timeline.from_time.to_string()));
         assert_eq!(json["deletions"][0]["actor"], "maint:state-cleanup");
         assert_eq!(json["buckets"].as_array().unwrap().len(), timeline.buckets.len());
+        assert_eq!(json["bucket_ms"], 10_000);
+        assert_eq!(json["buckets"][deleted]["min_load_balancers"], 80);
+        assert_eq!(json["buckets"][deleted - 1]["min_resources"], json["buckets"][deleted - 1]["resources"]);
     }
 
     /// A timeline that starts inside the history starts from the state
@@ -828,7 +1017,10 @@ mod tests {
                 && svg.contains(&format!("stroke=\"{REVERT_COLOUR}\""))
         );
         assert!(svg.contains(">2012-12-24 20:"), "UTC labels on the time axis");
-        assert!(svg.contains(">unnamed/unspecified: the fleet from 2012-12-24 20:00 to 2012-12-24 20:51 UTC"));
+        assert!(
+            svg.contains(">unnamed/unspecified: the fleet from 2012-12-24 20:00:30 to 20:51:30 UTC, transactions 1 to")
+        );
+        assert!(svg.contains(", 10 s buckets<"), "the bucket length in words");
         assert_eq!(svg.matches("<polyline ").count(), 2);
     }
 
@@ -860,25 +1052,171 @@ mod tests {
         check_well_formed(&empty.to_svg());
     }
 
+    /// Buckets were never shorter than a minute, so a history of seconds
+    /// (the incident demo's) was one or two buckets and a straight line.
     #[test]
-    fn buckets_are_whole_minutes_and_at_most_the_maximum() {
-        let t = Timestamp::parse_rfc3339("2012-12-24T20:24:17Z").unwrap();
-        let after = |secs: u64| Timestamp(t.as_nanos() + secs * NANOS_PER_SEC);
-        let (start, len, n) = buckets_for(t, after(30 * 60));
-        assert_eq!(
-            (start, len, n),
-            (Timestamp::parse_rfc3339("2012-12-24T20:24:00Z").unwrap().as_nanos(), 60 * NANOS_PER_SEC, 31)
-        );
-        assert_eq!(buckets_for(t, t).2, 1);
-        assert_eq!(buckets_for(t, after(86_400)).1, 300 * NANOS_PER_SEC, "a day in five-minute buckets");
-        for secs in [0, 59, 60, 599 * 60, 600 * 60, 86_400, 7 * 86_400, 400 * 86_400, 40_000 * 86_400] {
-            let (start, len, n) = buckets_for(t, after(secs));
-            assert!(n <= BUCKETS_MAX && len % (60 * NANOS_PER_SEC) == 0, "{secs}: {n} of {len}");
-            assert!(
-                start <= t.as_nanos() && after(secs).as_nanos() < start + n as u64 * len,
-                "{secs}: covers the span"
-            );
+    fn buckets_are_the_shortest_round_length_that_fits_down_to_a_millisecond() {
+        let t = Timestamp::parse_rfc3339("2012-12-24T20:24:17.123456789Z").unwrap();
+        let after = |ms: u64| Timestamp(t.as_nanos() + ms * NANOS_PER_MS);
+        let at = |text: &str| Timestamp::parse_rfc3339(text).unwrap().as_nanos();
+        assert_eq!(buckets_for(t, after(30 * 60_000)), (at("2012-12-24T20:24:15Z"), 5_000, 361));
+        assert_eq!(buckets_for(t, after(3_000)), (at("2012-12-24T20:24:17.120Z"), 10, 301), "seconds in ms");
+        assert_eq!(buckets_for(t, t), (at("2012-12-24T20:24:17.123Z"), 1, 1));
+        assert_eq!(buckets_for(t, after(86_400_000)).1, 300_000, "a day in five-minute buckets");
+        assert_eq!(buckets_for(t, Timestamp(t.as_nanos() + 1)).2, 1, "never shorter than a millisecond");
+        let spans_ms = [0, 1, 599, 600, 3_000, 59_000, 60_000, 599 * 60_000, 600 * 60_000, MS_PER_DAY];
+        let days = [7 * MS_PER_DAY, 400 * MS_PER_DAY, 40_000 * MS_PER_DAY];
+        for ms in spans_ms.into_iter().chain(days) {
+            let (start, len, n) = buckets_for(t, after(ms));
+            assert!(n <= BUCKETS_MAX, "{ms}: {n} of {len} ms");
+            assert!(BUCKET_MS.contains(&len) || len.is_multiple_of(MS_PER_DAY), "{ms}: a round length, not {len} ms");
+            let len_ns = len * NANOS_PER_MS;
+            assert!(start <= t.as_nanos() && after(ms).as_nanos() < start + n as u64 * len_ns, "{ms}: covers the span");
+            // The next shorter length would need too many buckets.
+            if let Some(shorter) = BUCKET_MS.iter().rev().find(|l| **l < len) {
+                let shorter_ns = shorter * NANOS_PER_MS;
+                let needed = (after(ms).as_nanos() - t.as_nanos() / shorter_ns * shorter_ns) / shorter_ns + 1;
+                assert!(needed > BUCKETS_MAX as u64 || len > MS_PER_DAY, "{ms}: {shorter} ms would do");
+            }
         }
+        // All of time fits; nothing overflows.
+        let (_, len, n) = buckets_for(Timestamp(0), Timestamp(u64::MAX));
+        assert!(n <= BUCKETS_MAX && len.is_multiple_of(MS_PER_DAY), "{n} of {len} ms");
+        assert_eq!(buckets_for(Timestamp(u64::MAX), Timestamp(0)).2, 1, "to before from is one bucket");
+    }
+
+    #[test]
+    fn times_are_written_as_finely_as_the_buckets_need() {
+        let t = Timestamp::parse_rfc3339("2012-12-24T20:24:17.125Z").unwrap();
+        assert_eq!(time_text(t, Precision::for_step(86_400_000)), "2012-12-24 20:24");
+        assert_eq!(time_text(t, Precision::for_step(60_000)), "2012-12-24 20:24");
+        assert_eq!(time_text(t, Precision::for_step(15_000)), "2012-12-24 20:24:17");
+        assert_eq!(time_text(t, Precision::for_step(5)), "2012-12-24 20:24:17.125");
+        assert_eq!(time_text(Timestamp(u64::MAX), Precision::Milliseconds), "2554-07-21 23:34:33.709");
+        let lengths: Vec<String> = [5, 1000, 15_000, 120_000, 7_200_000, 2 * MS_PER_DAY].map(length_text).to_vec();
+        assert_eq!(lengths, ["5 ms", "1 s", "15 s", "2 min", "2 h", "2 d"]);
+    }
+
+    /// A 3-second history, as the incident demo's is: 100 load balancers
+    /// in 0.4 s, 20 deleted at 1.5 s, brought back 4 ms later, a tag at 3 s.
+    fn seconds_incident() -> Incident {
+        let dir = Scratch::new("seconds");
+        let clock = ManualClock::new(Timestamp::parse_rfc3339(START).unwrap());
+        let options = Options::default().create(Create::New).clock(Arc::new(clock.clone()));
+        let store = ElbStore::open(&dir.0, options, Settings::in_region("us-east-1")).unwrap();
+        let ms = |n: u64| clock.advance(Duration::from_millis(n));
+        for batch in 0..5u64 {
+            let meta = TxnMeta::new("svc:provisioning", format!("provision batch {batch}"));
+            store.execute_with(meta, |_, ctx| fleet::batch_commands(batch * 20..batch * 20 + 20, ctx.seq)).unwrap();
+            ms(100);
+        }
+        ms(1_000);
+        let victims: Vec<Command> = {
+            let view = store.read();
+            (0..100u64)
+                .filter(|i| i % 5 == 3)
+                .map(|i| Command::DeleteLoadBalancer {
+                    load_balancer: view.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).unwrap().id,
+                })
+                .collect()
+        };
+        let maintenance =
+            TxnMeta::new("maint:state-cleanup", "remove load balancers with stale state").with_ticket("CHG-2012-1224");
+        let deletion_seq = store.execute(maintenance, victims).unwrap().committed.unwrap().seq;
+        ms(4);
+        let plan = store
+            .revert(
+                RevertSelection::Transactions(vec![deletion_seq]),
+                TxnMeta::new("ops:incident-response", REVERT_REASON),
+                RevertMode::Apply,
+                OnConflict::Abort,
+            )
+            .unwrap();
+        let revert_seq = plan.committed.unwrap().seq;
+        ms(1_496);
+        let lb = store.read().load_balancer_by_name(&fleet::account(1), &fleet::name(1)).unwrap().id;
+        let command = Command::AddTags {
+            resources: vec![Taggable::LoadBalancer(lb)],
+            tags: [("change".to_owned(), "one".to_owned())].into(),
+        };
+        store.execute(TxnMeta::new(format!("customer:{}", fleet::account(1)), "tag"), vec![command]).unwrap();
+        Incident { _dir: dir, store, deletion_seq, revert_seq }
+    }
+
+    /// The points of the `n`-th polyline of an SVG.
+    fn polyline(svg: &str, n: usize) -> Vec<(f64, f64)> {
+        let line = svg.split("<polyline points=\"").nth(n + 1).expect("the polyline");
+        let points = &line[..line.find('"').expect("its points end")];
+        points
+            .split(' ')
+            .map(|p| {
+                let (x, y) = p.split_once(',').expect("x,y");
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect()
+    }
+
+    /// The regression: over a 3-second history the fleet climbed in a
+    /// straight line through one or two minute-long buckets, with no drop
+    /// at the deletion. Now the buckets are milliseconds, the series is
+    /// drawn as steps, and a deletion and its revert within one bucket
+    /// still show, as the bucket's fewest.
+    #[test]
+    fn a_deletion_and_its_revert_seconds_apart_show_as_a_dip() {
+        let incident = seconds_incident();
+        let store = &incident.store;
+        let last = store.read().seq();
+        let whole = timeline(store, Point::Seq(0), Point::Seq(last)).unwrap();
+        assert_eq!(whole.bucket_ms, 10, "3 s in 10 ms buckets");
+        assert!(whole.buckets.len() > 100 && whole.buckets.len() <= BUCKETS_MAX, "{}", whole.buckets.len());
+        // The deletion and the revert share a bucket: it ends at 100 but
+        // went down to 80.
+        let deleted_at = store.store().transaction(incident.deletion_seq).unwrap().time.as_nanos();
+        let since_deletion: Vec<&Bucket> =
+            whole.buckets.iter().skip_while(|b| b.start.as_nanos() + 10 * NANOS_PER_MS <= deleted_at).collect();
+        let dip: Vec<&&Bucket> = since_deletion.iter().filter(|b| b.min_load_balancers == 80).collect();
+        assert_eq!(dip.len(), 1, "{dip:?}");
+        assert_eq!(dip[0].load_balancers, 100);
+        assert!(dip[0].min_resources < dip[0].resources);
+        assert!(since_deletion.iter().all(|b| b.load_balancers == 100), "the end counts alone hide the dip");
+        let json = serde_json::to_value(&whole).unwrap();
+        assert!(json["buckets"].as_array().unwrap().iter().any(|b| b["min_load_balancers"] == 80));
+        let svg = whole.to_svg();
+        check_well_formed(&svg);
+        assert!(svg.contains("the fleet from 2012-12-24 20:00:30.000 to 20:00:33.000 UTC"));
+        assert!(svg.contains(", 10 ms buckets<"));
+        assert!(svg.contains(">20:00:31<") || svg.contains(">20:00:31.000<"), "ticks in seconds");
+        // The load-balancer series goes from 100 down to 80 and back up to
+        // 100 at one x: a spike down where the dip is.
+        let scale = Scale::new(PANEL_TOP, 0, 100);
+        let at = |v: usize| format!("{:.1}", scale.y(v));
+        let points = polyline(&svg, 0);
+        let spike = points.windows(3).any(|w| {
+            let heights: Vec<String> = w.iter().map(|p| format!("{:.1}", p.1)).collect();
+            w[0].0 == w[1].0 && w[1].0 == w[2].0 && heights == [at(100), at(80), at(100)]
+        });
+        assert!(spike, "no spike down to 80: {points:?}");
+        assert!(svg.contains("load balancers: down to 80 within the bucket from 2012-12-24 20:00:31.500<"));
+        assert!(svg.contains(&format!("y=\"{}\" width=\"4.0\" height=\"{:.1}\"", at(100), scale.y(80) - scale.y(100))));
+
+        // Closer in, the two fall in different buckets: a cliff down at the
+        // deletion and up at the revert.
+        let close = timeline(store, Point::Seq(incident.deletion_seq - 1), Point::Seq(incident.revert_seq)).unwrap();
+        assert!(close.bucket_ms < 4, "{}", close.bucket_ms);
+        let ends: Vec<usize> = close.buckets.iter().map(|b| b.load_balancers).collect();
+        assert_eq!((ends.first(), ends.iter().min(), ends.last()), (Some(&100), Some(&80), Some(&100)));
+        let svg = close.to_svg();
+        let scale = Scale::new(PANEL_TOP, 80, 100);
+        let (y100, y80) = (format!("{:.1}", scale.y(100)), format!("{:.1}", scale.y(80)));
+        let points = polyline(&svg, 0);
+        let vertical = |from: &str, to: &str| {
+            points
+                .windows(2)
+                .any(|w| w[0].0 == w[1].0 && format!("{:.1}", w[0].1) == from && format!("{:.1}", w[1].1) == to)
+        };
+        assert!(vertical(&y100, &y80), "a cliff down: {points:?}");
+        assert!(vertical(&y80, &y100), "a cliff up: {points:?}");
+        assert!(points.windows(2).all(|w| w[0].0 == w[1].0 || w[0].1 == w[1].1), "steps, no slopes");
     }
 
     #[test]

@@ -699,7 +699,7 @@ pub(super) fn timeline(args: &TimelineArgs, bar: &Bar) -> Result<Verdict, ToolEr
         .map_err(|e| ToolError::failed(format!("cannot write {}: {e}", args.svg.display())))?;
     let doc = TimelineDoc { svg: args.svg.display().to_string(), timeline: &timeline };
     let mut text = format!(
-        "wrote {}: {} (seqs {} to {}, {} to {}), {} of {} s\n",
+        "wrote {}: {} (seqs {} to {}, {} to {}), {} of {} ms\n",
         doc.svg,
         plural(timeline.transactions as usize, "transaction"),
         timeline.from_seq + 1,
@@ -707,7 +707,7 @@ pub(super) fn timeline(args: &TimelineArgs, bar: &Bar) -> Result<Verdict, ToolEr
         timeline.from_time,
         timeline.to_time,
         plural(timeline.buckets.len(), "bucket"),
-        timeline.bucket_secs
+        timeline.bucket_ms
     );
     for d in &timeline.deletions {
         text.push_str(&format!(
