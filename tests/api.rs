@@ -218,6 +218,32 @@ async fn the_aws_sdk_builds_describes_and_deletes_a_fleet() {
     let err = bob.delete_listener().listener_arn(&http_arn).send().await.unwrap_err().into_service_error();
     assert_eq!(code(&err), "ListenerNotFound");
 
+    // Trust stores and capacity.
+    let store = elb
+        .create_trust_store()
+        .name("clients")
+        .ca_certificates_bundle_s3_bucket("certs")
+        .ca_certificates_bundle_s3_key("ca.pem")
+        .send()
+        .await
+        .unwrap();
+    let ts_arn = store.trust_stores()[0].trust_store_arn().unwrap().to_owned();
+    let described = elb.describe_trust_stores().names("clients").send().await.unwrap();
+    assert_eq!(described.trust_stores()[0].trust_store_arn(), Some(ts_arn.as_str()));
+    let bundle = elb.get_trust_store_ca_certificates_bundle().trust_store_arn(&ts_arn).send().await.unwrap();
+    assert_eq!(bundle.location(), Some("https://certs.s3.us-east-1.amazonaws.com/ca.pem"));
+    elb.delete_trust_store().trust_store_arn(&ts_arn).send().await.unwrap();
+    let capacity = elb
+        .modify_capacity_reservation()
+        .load_balancer_arn(&alb_arn)
+        .minimum_load_balancer_capacity(
+            elbv2::types::MinimumLoadBalancerCapacity::builder().capacity_units(100).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(capacity.minimum_load_balancer_capacity().and_then(|c| c.capacity_units()), Some(100));
+
     // Deletes.
     elb.delete_load_balancer().load_balancer_arn(&alb_arn).send().await.unwrap();
     elb.delete_target_group().target_group_arn(&tg_arn).send().await.unwrap();
@@ -231,4 +257,62 @@ async fn the_aws_sdk_builds_describes_and_deletes_a_fleet() {
     let deletion = store.store().transaction(last).unwrap();
     assert!(deletion.meta.actor == format!("aws:{ACCOUNT}:AKIDALICE"), "{}", deletion.meta.actor);
     assert!(deletion.meta.reason.starts_with("DeleteTargetGroup "), "{}", deletion.meta.reason);
+}
+
+/// Every Action of the API is answered, never "unknown action": with no
+/// members each one says which member is missing (or answers); an unknown
+/// Action or another API version is refused with the API's error.
+#[test]
+fn every_action_is_answered_and_unknown_ones_are_refused() {
+    use elbstore::api::auth::sign;
+    use elbstore::api::{Request, ACTIONS};
+    let dir = TempDir::new("api-actions");
+    let options = Options::default().create(Create::IfMissing).identity("elbv2-api", "test").sync(SyncPolicy::Never);
+    let store = ElbStore::open(dir.path(), options, Settings::in_region(REGION)).unwrap();
+    let service = Service::new(store, credentials(), Box::new(inventory()), REGION);
+    let alice = Credentials {
+        access_key_id: "AKIDALICE".into(),
+        secret_access_key: "secret-of-AKIDALICE".into(),
+        account: ACCOUNT.into(),
+    };
+    let call = |body: &str| {
+        let now = std::time::SystemTime::now();
+        let mut headers = vec![
+            ("host".to_owned(), "127.0.0.1".to_owned()),
+            ("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+        ];
+        sign(&alice, REGION, "elasticloadbalancing", "POST", "127.0.0.1", "/", "", &mut headers, body.as_bytes(), now);
+        let request = Request {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers,
+            body: body.as_bytes().to_vec(),
+        };
+        service.handle(&request, now)
+    };
+    assert_eq!(ACTIONS.len(), 51);
+    for action in ACTIONS {
+        let response = call(&format!("Action={action}&Version=2015-12-01"));
+        assert!(!response.body.contains("<Code>InvalidAction</Code>"), "{action}: {}", response.body);
+        assert!(response.status == 200 || response.status == 400, "{action}: {} {}", response.status, response.body);
+    }
+    let unknown = call("Action=FrobnicateLoadBalancer&Version=2015-12-01");
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.body.contains("<Code>InvalidAction</Code>"), "{}", unknown.body);
+    let old = call("Action=DescribeLoadBalancers&Version=2012-06-01");
+    assert!(old.body.contains("<Code>InvalidAction</Code>"), "{}", old.body);
+    let broken = call("Action=CreateLoadBalancer&Version=2015-12-01&Name=%ZZ&Subnets.member.1=subnet-a");
+    assert_eq!(broken.status, 400, "{}", broken.body);
+    let unsigned = service.handle(
+        &Request {
+            method: "POST".into(),
+            path: "/".into(),
+            body: b"Action=DescribeLoadBalancers".to_vec(),
+            ..Request::default()
+        },
+        std::time::SystemTime::now(),
+    );
+    assert_eq!(unsigned.status, 403);
+    assert!(unsigned.body.contains("<Code>MissingAuthenticationToken</Code>"), "{}", unsigned.body);
 }

@@ -7,6 +7,7 @@ mod listeners;
 mod load_balancers;
 mod tags;
 mod target_groups;
+mod trust_stores;
 
 use super::error::ApiError;
 use super::query::Params;
@@ -18,16 +19,21 @@ use crate::elb::Tags;
 pub const ACTIONS: &[&str] = &[
     "AddListenerCertificates",
     "AddTags",
+    "AddTrustStoreRevocations",
     "CreateListener",
     "CreateLoadBalancer",
     "CreateRule",
     "CreateTargetGroup",
+    "CreateTrustStore",
     "DeleteListener",
     "DeleteLoadBalancer",
     "DeleteRule",
+    "DeleteSharedTrustStoreAssociation",
     "DeleteTargetGroup",
+    "DeleteTrustStore",
     "DeregisterTargets",
     "DescribeAccountLimits",
+    "DescribeCapacityReservation",
     "DescribeListenerAttributes",
     "DescribeListenerCertificates",
     "DescribeListeners",
@@ -39,15 +45,25 @@ pub const ACTIONS: &[&str] = &[
     "DescribeTargetGroupAttributes",
     "DescribeTargetGroups",
     "DescribeTargetHealth",
+    "DescribeTrustStoreAssociations",
+    "DescribeTrustStoreRevocations",
+    "DescribeTrustStores",
+    "GetResourcePolicy",
+    "GetTrustStoreCaCertificatesBundle",
+    "GetTrustStoreRevocationContent",
+    "ModifyCapacityReservation",
+    "ModifyIpPools",
     "ModifyListener",
     "ModifyListenerAttributes",
     "ModifyLoadBalancerAttributes",
     "ModifyRule",
     "ModifyTargetGroup",
     "ModifyTargetGroupAttributes",
+    "ModifyTrustStore",
     "RegisterTargets",
     "RemoveListenerCertificates",
     "RemoveTags",
+    "RemoveTrustStoreRevocations",
     "SetIpAddressType",
     "SetRulePriorities",
     "SetSecurityGroups",
@@ -93,6 +109,21 @@ pub fn call(ctx: &Ctx, p: &Params) -> Result<String, ApiError> {
         "AddTags" => tags::add(ctx, p),
         "RemoveTags" => tags::remove(ctx, p),
         "DescribeTags" => tags::describe(ctx, p),
+        "CreateTrustStore" => trust_stores::create(ctx, p),
+        "DescribeTrustStores" => trust_stores::describe(ctx, p),
+        "DeleteTrustStore" => trust_stores::delete(ctx, p),
+        "ModifyTrustStore" => trust_stores::modify(ctx, p),
+        "AddTrustStoreRevocations" => trust_stores::add_revocations(ctx, p),
+        "RemoveTrustStoreRevocations" => trust_stores::remove_revocations(ctx, p),
+        "DescribeTrustStoreRevocations" => trust_stores::describe_revocations(ctx, p),
+        "DescribeTrustStoreAssociations" => trust_stores::describe_associations(ctx, p),
+        "DeleteSharedTrustStoreAssociation" => trust_stores::delete_shared_association(ctx, p),
+        "GetTrustStoreCaCertificatesBundle" => trust_stores::ca_certificates_bundle(ctx, p),
+        "GetTrustStoreRevocationContent" => trust_stores::revocation_content(ctx, p),
+        "GetResourcePolicy" => trust_stores::resource_policy(ctx, p),
+        "DescribeCapacityReservation" => trust_stores::describe_capacity_reservation(ctx, p),
+        "ModifyCapacityReservation" => trust_stores::modify_capacity_reservation(ctx, p),
+        "ModifyIpPools" => trust_stores::modify_ip_pools(ctx, p),
         other => Err(ApiError::new(
             "InvalidAction",
             format!("Could not find operation {other} for version {}", super::service::API_VERSION),
@@ -156,10 +187,11 @@ mod tests {
     }
 
     #[test]
-    fn every_action_is_listed_once() {
+    fn every_action_of_the_api_is_listed_once() {
         let mut sorted = ACTIONS.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), ACTIONS.len());
+        assert_eq!(ACTIONS.len(), 51, "the ELBv2 API has 51 operations");
     }
 }

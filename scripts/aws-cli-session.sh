@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The API service driven by the AWS CLI: start the elbv2-api example on
+# 127.0.0.1, build a small fleet with `aws elbv2 --endpoint-url`, describe it
+# with pagination, tag, modify attributes, check the API's errors, delete;
+# then stop the server, revert the deletion with pitr, restart, and see the
+# load balancer back through DescribeLoadBalancers. Bounded: every wait has a
+# limit, and the server is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v aws >/dev/null 2>&1; then
+  python3 -m pip install --quiet --user awscli
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+
+cargo build --quiet --release --example elbv2-api --example pitr
+api=target/release/examples/elbv2-api
+pitr=target/release/examples/pitr
+
+work=$(mktemp -d)
+server_pid=""
+stop_server() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"
+    wait "$server_pid"
+  fi
+  server_pid=""
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+cat >"$work/credentials" <<'KEYS'
+AKIDALICE alice-secret 111122223333
+AKIDBOB bob-secret 444455556666
+KEYS
+cat >"$work/network" <<'NET'
+subnet-a vpc-1 us-east-1a
+subnet-b vpc-1 us-east-1b
+sg sg-1 vpc-1
+NET
+
+start_server() {
+  "$api" --dir "$work/store" --listen 127.0.0.1:0 --credentials "$work/credentials" --network "$work/network" \
+    --expect-store elbv2-api/ci "$@" >"$work/server.out" 2>"$work/server.err" &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    if grep -q '^listening on ' "$work/server.out"; then break; fi
+    sleep 0.1
+  done
+  endpoint=$(sed -n 's/^listening on //p' "$work/server.out")
+  [ -n "$endpoint" ] || { echo "the server did not start: $(cat "$work/server.err")" >&2; exit 1; }
+}
+
+export AWS_ACCESS_KEY_ID=AKIDALICE AWS_SECRET_ACCESS_KEY=alice-secret AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+elb() { aws elbv2 --endpoint-url "$endpoint" --output text "$@"; }
+expect_error() { # CODE, then the command
+  local code=$1; shift
+  if out=$(elb "$@" 2>&1); then echo "expected $code from: $*" >&2; exit 1; fi
+  grep -q "$code" <<<"$out" || { echo "expected $code, got: $out" >&2; exit 1; }
+}
+
+start_server --create-if-missing
+alb=$(elb create-load-balancer --name web --subnets subnet-a subnet-b --security-groups sg-1 \
+  --query 'LoadBalancers[0].LoadBalancerArn')
+nlb=$(elb create-load-balancer --name tcp --type network --subnets subnet-a --query 'LoadBalancers[0].LoadBalancerArn')
+tg=$(elb create-target-group --name web-tg --protocol HTTP --port 80 --vpc-id vpc-1 \
+  --query 'TargetGroups[0].TargetGroupArn')
+elb register-targets --target-group-arn "$tg" --targets Id=i-0123456789abcdef0,Port=8080 Id=i-0123456789abcdef1
+http=$(elb create-listener --load-balancer-arn "$alb" --protocol HTTP --port 80 \
+  --default-actions "Type=forward,TargetGroupArn=$tg" --query 'Listeners[0].ListenerArn')
+elb create-listener --load-balancer-arn "$alb" --protocol HTTPS --port 443 \
+  --certificates CertificateArn=arn:aws:acm:us-east-1:111122223333:certificate/abc \
+  --default-actions "Type=forward,TargetGroupArn=$tg" >/dev/null
+elb create-rule --listener-arn "$http" --priority 10 --conditions Field=path-pattern,Values='/api/*' \
+  --actions "Type=forward,TargetGroupArn=$tg" >/dev/null
+elb add-tags --resource-arns "$alb" --tags Key=team,Value=payments
+elb modify-load-balancer-attributes --load-balancer-arn "$alb" \
+  --attributes Key=idle_timeout.timeout_seconds,Value=120 >/dev/null
+
+# Reads: pages of one, following NextMarker (the CLI pages by hand when
+# --page-size is given).
+names="" marker=""
+for _ in 1 2 3 4; do
+  page=$(aws elbv2 --endpoint-url "$endpoint" --output json describe-load-balancers --page-size 1 ${marker:+--marker "$marker"})
+  names+=$(python3 -c 'import json,sys; print(" ".join(lb["LoadBalancerName"] for lb in json.load(sys.stdin)["LoadBalancers"]), end=" ")' <<<"$page")
+  marker=$(python3 -c 'import json,sys; print(json.load(sys.stdin).get("NextMarker", ""))' <<<"$page")
+  [ -n "$marker" ] || break
+done
+[ "$names" = "web tcp " ] || { echo "describe-load-balancers in pages of one: $names" >&2; exit 1; }
+[ "$(elb describe-listeners --load-balancer-arn "$alb" --query 'length(Listeners)')" = 2 ]
+[ "$(elb describe-rules --listener-arn "$http" --query 'length(Rules)')" = 2 ]
+[ "$(elb describe-target-health --target-group-arn "$tg" --query 'length(TargetHealthDescriptions)')" = 2 ]
+[ "$(elb describe-tags --resource-arns "$alb" --query 'TagDescriptions[0].Tags[0].Value')" = payments ]
+
+# The API's errors.
+expect_error DuplicateLoadBalancerName create-load-balancer --name tcp --subnets subnet-a subnet-b
+expect_error ResourceInUse delete-target-group --target-group-arn "$tg"
+expect_error SubnetNotFound create-load-balancer --name other --subnets subnet-zz subnet-b
+AWS_SECRET_ACCESS_KEY=wrong expect_error SignatureDoesNotMatch describe-load-balancers
+AWS_ACCESS_KEY_ID=AKIDBOB AWS_SECRET_ACCESS_KEY=bob-secret expect_error LoadBalancerNotFound \
+  describe-load-balancers --load-balancer-arns "$alb"
+
+# A deletion, reverted with pitr while the server is stopped.
+elb delete-load-balancer --load-balancer-arn "$nlb"
+[ "$(elb describe-load-balancers --query 'length(LoadBalancers)')" = 1 ]
+stop_server
+deletion=$("$pitr" log "$work/store" --deletions --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["transactions"][-1]["seq"])')
+"$pitr" revert "$work/store" --txn "$deletion" --expect-store elbv2-api/ci --actor ci:oncall \
+  --reason "bring the NLB back" >/dev/null
+start_server
+[ "$(elb describe-load-balancers --names tcp --query 'LoadBalancers[0].LoadBalancerArn')" = "$nlb" ]
+stop_server
+echo "aws cli session: fleet built, described, errors checked, deletion reverted with pitr and visible after restart"
