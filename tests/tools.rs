@@ -466,7 +466,8 @@ fn reverting_twice_says_already_reverted_by_n_nothing_to_do() {
         assert_eq!(out, format!("transaction {deletion} is already reverted by {}, nothing to do\n", last + 1));
         let doc = pj(&args);
         assert_eq!(doc["already_reverted_by"], serde_json::json!([last + 1]));
-        assert_eq!(doc["conflict_count"], 0);
+        assert_eq!(doc["conflicts_by_reason"]["already set back"], doc["conflict_count"], "{doc}");
+        assert_eq!(doc["written"], false);
     }
     assert_eq!(dir_contents(dir.path()), before, "nothing written");
 }

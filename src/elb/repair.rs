@@ -92,6 +92,12 @@ pub enum ConflictReason {
     },
     /// Removing it is blocked by its deletion protection.
     DeletionProtected,
+    /// A later transaction already set it back to its value before the
+    /// reverted ones (an earlier revert, or a repair by hand).
+    AlreadyUndone {
+        /// That transaction.
+        by: u64,
+    },
     /// The state the revert would leave breaks a rule of the API that a
     /// command would be refused for: a quota, one load balancer per target
     /// group, protocols that do not fit.
@@ -117,6 +123,7 @@ impl std::fmt::Display for ConflictReason {
             }
             ConflictReason::StillUsed { by } => write!(f, "{by}, made later, still depends on it"),
             ConflictReason::DeletionProtected => write!(f, "its deletion protection is on"),
+            ConflictReason::AlreadyUndone { by } => write!(f, "transaction {by} already set it back"),
             ConflictReason::Refused { code, message } => write!(f, "{message} ({code})"),
         }
     }
@@ -147,13 +154,21 @@ pub struct RevertPlan {
     /// The compensating transaction, when one was written.
     pub committed: Option<Committed>,
     /// Later transactions that already set resources back to their values
-    /// before the reverted ones (an earlier revert, or a manual repair):
-    /// those resources need nothing. When this is all there is, the
-    /// transactions are already reverted and there is nothing to do.
+    /// before the reverted ones (an earlier revert, or a manual repair);
+    /// those resources are [`ConflictReason::AlreadyUndone`] conflicts. When
+    /// they are all there is, the transactions are already reverted.
     pub already_undone_by: Vec<u64>,
 }
 
 impl RevertPlan {
+    /// Whether the chosen transactions are already reverted: nothing to
+    /// write, and every conflict is a resource set back already.
+    pub fn already_reverted(&self) -> bool {
+        self.events.is_empty()
+            && !self.conflicts.is_empty()
+            && self.conflicts.iter().all(|c| matches!(c.reason, ConflictReason::AlreadyUndone { .. }))
+    }
+
     /// Whether the plan writes (or wrote) a compensating transaction: there
     /// are events, and no conflict stops them under `on_conflict`.
     pub fn writes(&self, on_conflict: OnConflict) -> bool {
@@ -305,8 +320,10 @@ fn plan_revert(
             .or(change.after.as_ref())
             .map_or_else(String::new, Entity::label);
         if let (Some(seq), true) = (change.changed_since, current == change.before) {
-            // A later transaction set it back already: nothing to do here.
+            // A later transaction set it back already: a conflict like any
+            // change since (the plan is the same), named for what it is.
             already_undone_by.insert(seq);
+            conflicts.push(Conflict { key: key.clone(), label, reason: ConflictReason::AlreadyUndone { by: seq } });
             continue;
         }
         if change.changed_since.is_some() || current != change.after {

@@ -115,6 +115,7 @@ fn reason_kind(reason: &ConflictReason) -> &'static str {
         ConflictReason::StillUsed { .. } => "still used",
         ConflictReason::DeletionProtected => "deletion protected",
         ConflictReason::Refused { .. } => "refused by a rule",
+        ConflictReason::AlreadyUndone { .. } => "already set back",
     }
 }
 
@@ -262,6 +263,7 @@ pub(super) fn revert(args: &RevertArgs, bar: &Bar) -> Result<Verdict, ToolError>
             message: c.reason.to_string(),
             seq: match c.reason {
                 ConflictReason::ChangedSince { seq } => seq,
+                ConflictReason::AlreadyUndone { by } => Some(by),
                 _ => None,
             },
         })
@@ -281,8 +283,7 @@ pub(super) fn revert(args: &RevertArgs, bar: &Bar) -> Result<Verdict, ToolError>
         written: plan.committed.is_some(),
     };
     let seqs = |s: &[u64]| s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-    let nothing_left = plan.events.is_empty() && plan.conflicts.is_empty();
-    if nothing_left && !plan.already_undone_by.is_empty() {
+    if plan.already_reverted() {
         let text = format!(
             "{} already reverted by {}, nothing to do\n",
             if plan.reverted_transactions.len() == 1 {
@@ -316,7 +317,7 @@ pub(super) fn revert(args: &RevertArgs, bar: &Bar) -> Result<Verdict, ToolError>
     );
     if !plan.already_undone_by.is_empty() {
         text.push_str(&format!(
-            "  some resources were set back already, by {}: nothing to do for them\n",
+            "  some resources were set back already, by {}: they count as conflicts\n",
             seqs(&plan.already_undone_by)
         ));
     }
