@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{dir_contents, TempDir};
+use common::{dir_contents, files_with_prefix, TempDir};
 use elbstore::elb::{fleet, Command, ElbStore, Settings};
 use elbstore::tools::{incident, pitr, workload};
 use elbstore::{Create, Options, SyncPolicy, TxnMeta};
@@ -62,6 +62,13 @@ fn sample(dir: &TempDir) -> (u64, u64) {
     let last = store.read().seq();
     store.close().unwrap();
     (deletion, last)
+}
+
+/// Damages a file: flips `mask`'s bits of the byte at `offset`.
+fn flip_bits(path: &std::path::Path, offset: usize, mask: u8) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset] ^= mask;
+    std::fs::write(path, bytes).unwrap();
 }
 
 /// `pitr` with `args`, expecting exit code 0 and one JSON document.
@@ -570,14 +577,7 @@ fn revert_writes_only_to_the_named_store_by_name_or_id_and_verify_catches_damage
     assert_eq!(by_actor["reverted_transactions"].as_array().unwrap().len(), 1);
 
     // Damage in the log: verify says where, what to do next, and exits 5.
-    let segment = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with(".log"))
-        .unwrap();
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes[300] ^= 0x20;
-    std::fs::write(&segment, bytes).unwrap();
+    flip_bits(&files_with_prefix(dir.path(), "wal-")[0], 300, 0x20);
     let (code, out, _) = run(pitr::run, &["verify", d, "--json"]);
     assert_eq!(code, 5);
     let report: Value = serde_json::from_str(&out).unwrap();
@@ -951,20 +951,13 @@ fn a_damaged_log_is_salvaged_into_a_new_store_up_to_the_damage() {
         store.execute_with(TxnMeta::new("svc:build", "build"), |_, ctx| fleet::reference_commands(i, ctx.seq)).unwrap();
     }
     store.close().unwrap();
-    let mut segments: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".log"))
-        .collect();
-    segments.sort();
+    let segments = files_with_prefix(dir.path(), "wal-");
     assert!(segments.len() >= 3, "a log of several segments: {segments:?}");
     // The second segment's first record is damaged; everything before it is whole.
     let name = segments[1].file_name().unwrap().to_str().unwrap().to_owned();
     let first_of_second: u64 =
         name.trim_start_matches("wal-").trim_end_matches(".log").parse().unwrap_or_else(|_| panic!("{name}"));
-    let mut bytes = std::fs::read(&segments[1]).unwrap();
-    bytes[200] ^= 0x40;
-    std::fs::write(&segments[1], &bytes).unwrap();
+    flip_bits(&segments[1], 200, 0x40);
     let d = dir.path().to_str().unwrap();
     let before = dir_contents(dir.path());
     let (code, _, err) = run(pitr::run, &["info", d]);
@@ -1104,14 +1097,7 @@ fn a_dry_run_meets_the_lock_and_an_empty_salvage_makes_no_store() {
     assert!(err.contains("holds the store's write lock"), "{err}");
     drop(writer);
 
-    let segment = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with(".log"))
-        .unwrap();
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes[elbstore::SEGMENT_HEADER_BYTES + 30] ^= 0x01;
-    std::fs::write(&segment, bytes).unwrap();
+    flip_bits(&files_with_prefix(dir.path(), "wal-")[0], elbstore::SEGMENT_HEADER_BYTES + 30, 0x01);
     let out = TempDir::new("pitr-empty-salvage");
     let o = out.path().to_str().unwrap();
     let (code, _, err) = run(pitr::run, &["salvage", d, "--out", o, "--actor", "ops:a", "--reason", "r"]);

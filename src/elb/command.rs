@@ -250,6 +250,43 @@ pub struct ModifyHealthCheck {
     pub matcher: Option<String>,
 }
 
+impl ModifyHealthCheck {
+    /// Sets each given value on `check`, as `ModifyTargetGroup` does (a
+    /// change to TCP without a path drops the path).
+    pub fn apply_to(&self, check: &mut HealthCheck) {
+        if let Some(enabled) = self.enabled {
+            check.enabled = enabled;
+        }
+        if let Some(protocol) = self.protocol {
+            check.protocol = protocol;
+            if protocol == Protocol::Tcp && self.path.is_none() {
+                check.path = None;
+            }
+        }
+        if let Some(port) = self.port {
+            check.port = port;
+        }
+        if let Some(path) = &self.path {
+            check.path = Some(path.clone());
+        }
+        if let Some(interval) = self.interval_seconds {
+            check.interval_seconds = interval;
+        }
+        if let Some(timeout) = self.timeout_seconds {
+            check.timeout_seconds = timeout;
+        }
+        if let Some(threshold) = self.healthy_threshold {
+            check.healthy_threshold = threshold;
+        }
+        if let Some(threshold) = self.unhealthy_threshold {
+            check.unhealthy_threshold = threshold;
+        }
+        if let Some(matcher) = &self.matcher {
+            check.matcher = Some(matcher.clone());
+        }
+    }
+}
+
 /// `CreateTrustStore`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateTrustStore {

@@ -851,36 +851,7 @@ impl Planner<'_> {
     fn modify_target_group(&mut self, id: TargetGroupId, change: &ModifyHealthCheck) -> Result<Outcome> {
         let tg = self.target_group(id)?;
         let mut check = tg.health_check.clone();
-        if let Some(enabled) = change.enabled {
-            check.enabled = enabled;
-        }
-        if let Some(protocol) = change.protocol {
-            check.protocol = protocol;
-            if protocol == Protocol::Tcp && change.path.is_none() {
-                check.path = None;
-            }
-        }
-        if let Some(port) = change.port {
-            check.port = port;
-        }
-        if let Some(path) = &change.path {
-            check.path = Some(path.clone());
-        }
-        if let Some(interval) = change.interval_seconds {
-            check.interval_seconds = interval;
-        }
-        if let Some(timeout) = change.timeout_seconds {
-            check.timeout_seconds = timeout;
-        }
-        if let Some(threshold) = change.healthy_threshold {
-            check.healthy_threshold = threshold;
-        }
-        if let Some(threshold) = change.unhealthy_threshold {
-            check.unhealthy_threshold = threshold;
-        }
-        if let Some(matcher) = &change.matcher {
-            check.matcher = Some(matcher.clone());
-        }
+        change.apply_to(&mut check);
         validate::health_check(&check, tg.protocol, tg.target_type, tg.protocol_version)?;
         let toggled = check.enabled != tg.health_check.enabled;
         let after = Arc::new(TargetGroup { health_check: check, ..(*tg).clone() });

@@ -61,6 +61,16 @@ use crate::wal::{LogCursor, LogWriter, SegmentInfo, WalError};
 use background::Background;
 use commit::{Groups, Head};
 
+/// The identity of the store in `dir`, read from its `IDENTITY` file
+/// without opening it (no replay): what a tool checks before it opens a
+/// store for writing. The same refusals as an open for a missing directory,
+/// a file, or a directory without an `IDENTITY` file.
+pub(crate) fn identity_of(dir: &Path) -> Result<Identity> {
+    let fs: Arc<dyn FileSystem> = Arc::new(crate::io::RealFs);
+    open::refuse_file(&fs, dir)?;
+    salvage::read_identity(&fs, dir)
+}
+
 /// A read-only version of the state as of one committed transaction.
 /// Cheap to clone; holding one never blocks writers.
 #[derive(Debug)]

@@ -212,7 +212,7 @@ fn prepare_dir(fs: &Arc<dyn FileSystem>, dir: &Path, create: Create) -> Result<(
 
 /// A file where the store's directory should be (a mistyped path, the
 /// `IDENTITY` file itself) is not a store.
-fn refuse_file(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<()> {
+pub(crate) fn refuse_file(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<()> {
     match fs.list_dir(dir) {
         Err(err) if err.kind() == std::io::ErrorKind::NotADirectory => {
             Err(Error::NotAStore { path: dir.to_path_buf(), reason: "it is a file, not a directory" })

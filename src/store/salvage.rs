@@ -192,7 +192,7 @@ pub fn salvage<S: StateMachine + PartialEq>(
     Ok(SalvageReport { dir: out.to_path_buf(), seq, time, transactions: seq, snapshot, damage, verified, provenance })
 }
 
-fn read_identity(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<Identity> {
+pub(crate) fn read_identity(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<Identity> {
     if !fs.exists(dir).map_err(io_err("stat", dir))? {
         return Err(Error::NotAStore { path: dir.to_path_buf(), reason: "the directory does not exist" });
     }

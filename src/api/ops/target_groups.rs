@@ -40,38 +40,8 @@ fn health_check(p: &Params, traffic: Option<Protocol>, target_type: TargetType) 
         unhealthy_threshold: 2,
         matcher: checks_http.then(|| if grpc { "12" } else { "200" }.to_owned()),
     };
-    apply(&mut check, &modification(p)?);
+    modification(p)?.apply_to(&mut check);
     Ok(check)
-}
-
-fn apply(check: &mut HealthCheck, m: &ModifyHealthCheck) {
-    if let Some(v) = m.enabled {
-        check.enabled = v;
-    }
-    if let Some(v) = m.protocol {
-        check.protocol = v;
-    }
-    if let Some(v) = m.port {
-        check.port = v;
-    }
-    if let Some(v) = &m.path {
-        check.path = Some(v.clone());
-    }
-    if let Some(v) = m.interval_seconds {
-        check.interval_seconds = v;
-    }
-    if let Some(v) = m.timeout_seconds {
-        check.timeout_seconds = v;
-    }
-    if let Some(v) = m.healthy_threshold {
-        check.healthy_threshold = v;
-    }
-    if let Some(v) = m.unhealthy_threshold {
-        check.unhealthy_threshold = v;
-    }
-    if let Some(v) = &m.matcher {
-        check.matcher = Some(v.clone());
-    }
 }
 
 /// The health-check members of a request.

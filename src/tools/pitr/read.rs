@@ -296,35 +296,28 @@ pub(super) fn log(args: &LogArgs, bar: &Bar) -> Result<Verdict, ToolError> {
 /// Why a log with an actor or entity filter found nothing, when the name is
 /// nowhere in the history (rather than only outside the range).
 fn unknown_names(store: &ElbStore, args: &LogArgs) -> Result<Option<String>, ToolError> {
-    if args.actor.is_none() && args.entity.is_none() {
-        return Ok(None);
+    if let Some(actor) = &args.actor {
+        let (seen, actors) = actors_of(store, actor)?;
+        if !seen {
+            return Ok(Some(unknown_actor(actor, &actors)));
+        }
     }
-    let arn_key = args.entity.as_deref().and_then(|n| store.resolve_arn(n));
-    let mut actors = BTreeSet::new();
-    let (mut actor_seen, mut entity_seen) = (false, false);
+    let Some(needle) = &args.entity else { return Ok(None) };
+    let arn_key = store.resolve_arn(needle);
     for txn in store.store().transactions(..) {
         let txn = txn?;
-        actor_seen |= args.actor.as_ref() == Some(&txn.meta.actor);
-        if actors.len() < ACTORS_REMEMBERED_MAX {
-            actors.insert(txn.meta.actor.clone());
-        }
-        if let Some(needle) = &args.entity {
-            entity_seen |= txn
-                .events
-                .iter()
-                .any(|e| e.before().or(e.after()).is_some_and(|v| named(store, v, needle, arn_key.as_ref())));
+        if txn
+            .events
+            .iter()
+            .any(|e| e.before().or(e.after()).is_some_and(|v| named(store, v, needle, arn_key.as_ref())))
+        {
+            return Ok(None);
         }
     }
-    if let Some(actor) = args.actor.as_ref().filter(|_| !actor_seen) {
-        return Ok(Some(unknown_actor(actor, &actors)));
-    }
-    if let Some(entity) = args.entity.as_ref().filter(|_| !entity_seen) {
-        return Ok(Some(format!(
-            "no resource named {entity:?} appears in this store's history (give a name, an id such as \
-             lb-0000000000010000, an ARN, or a target's id)"
-        )));
-    }
-    Ok(None)
+    Ok(Some(format!(
+        "no resource named {needle:?} appears in this store's history (give a name, an id such as \
+         lb-0000000000010000, an ARN, or a target's id)"
+    )))
 }
 
 /// Distinct actors remembered while looking for a mistyped one.

@@ -163,7 +163,8 @@ fn check_meta(meta: &TxnMeta) -> Result<(), ToolError> {
 }
 
 fn open_expected(dir: &Path, expected: &str, dry_run: bool, bar: &Bar) -> Result<ElbStore, ToolError> {
-    let found = open_read(dir, bar)?.store().identity().clone();
+    // The identity file alone: the store is opened (and replayed) once, below.
+    let found = crate::store::identity_of(dir)?;
     let refused = || {
         ToolError::new(
             Status::Refused,
