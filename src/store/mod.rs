@@ -65,6 +65,7 @@ use commit::{Groups, Head};
 /// without opening it (no replay): what a tool checks before it opens a
 /// store for writing. The same refusals as an open for a missing directory,
 /// a file, or a directory without an `IDENTITY` file.
+#[cfg(feature = "tools")]
 pub(crate) fn identity_of(dir: &Path) -> Result<Identity> {
     let fs: Arc<dyn FileSystem> = Arc::new(crate::io::RealFs);
     open::refuse_file(&fs, dir)?;
