@@ -3,14 +3,21 @@
 # 127.0.0.1, build a small fleet with `aws elbv2 --endpoint-url`, describe it
 # with pagination, tag, modify attributes, check the API's errors, delete;
 # then stop the server, revert the deletion with pitr, restart, and see the
-# load balancer back through DescribeLoadBalancers. Bounded: every wait has a
-# limit, and the server is stopped on exit.
+# load balancer back through DescribeLoadBalancers. Then the same server on
+# an EC2 endpoint (moto's server) for its network. Bounded: every wait has a
+# limit, and the servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The AWS CLI, and moto's server as the EC2 endpoint the API asks about
+# subnets and security groups (--ec2-endpoint).
+export PATH="$HOME/.local/bin:$PATH"
 if ! command -v aws >/dev/null 2>&1; then
   python3 -m pip install --quiet --user awscli
-  export PATH="$HOME/.local/bin:$PATH"
+fi
+if ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install --quiet --user 'moto[server]'
+  hash -r
 fi
 
 cargo build --quiet --release --example elbv2-api --example pitr
@@ -18,7 +25,7 @@ api=target/release/examples/elbv2-api
 pitr=target/release/examples/pitr
 
 work=$(mktemp -d)
-server_pid=""
+server_pid="" ec2_pid=""
 stop_server() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid"
@@ -26,7 +33,11 @@ stop_server() {
   fi
   server_pid=""
 }
-trap 'stop_server; rm -rf "$work"' EXIT
+stop_ec2() {
+  if [ -n "$ec2_pid" ]; then kill "$ec2_pid" 2>/dev/null || true; wait "$ec2_pid" 2>/dev/null || true; fi
+  ec2_pid=""
+}
+trap 'stop_server; stop_ec2; rm -rf "$work"' EXIT
 
 cat >"$work/credentials" <<'KEYS'
 AKIDALICE alice-secret 111122223333
@@ -38,8 +49,8 @@ subnet-b vpc-1 us-east-1b
 sg sg-1 vpc-1
 NET
 
-start_server() {
-  "$api" --dir "$work/store" --listen 127.0.0.1:0 --credentials "$work/credentials" --network "$work/network" \
+start_server() { # the network's flags, then the rest
+  "$api" --dir "$work/store" --listen 127.0.0.1:0 --credentials "$work/credentials" \
     --expect-store elbv2-api/ci "$@" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 1 100); do
@@ -59,7 +70,7 @@ expect_error() { # CODE, then the command
   grep -q "$code" <<<"$out" || { echo "expected $code, got: $out" >&2; exit 1; }
 }
 
-start_server --create-if-missing
+start_server --network "$work/network" --create-if-missing
 alb=$(elb create-load-balancer --name web --subnets subnet-a subnet-b --security-groups sg-1 \
   --query 'LoadBalancers[0].LoadBalancerArn')
 nlb=$(elb create-load-balancer --name tcp --type network --subnets subnet-a --query 'LoadBalancers[0].LoadBalancerArn')
@@ -107,7 +118,34 @@ stop_server
 deletion=$("$pitr" log "$work/store" --deletions --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["transactions"][-1]["seq"])')
 "$pitr" revert "$work/store" --txn "$deletion" --expect-store elbv2-api/ci --actor ci:oncall \
   --reason "bring the NLB back" >/dev/null
-start_server
+start_server --network "$work/network"
 [ "$(elb describe-load-balancers --names tcp --query 'LoadBalancers[0].LoadBalancerArn')" = "$nlb" ]
 stop_server
-echo "aws cli session: fleet built, described, errors checked, deletion reverted with pitr and visible after restart"
+
+# The network from an EC2 endpoint: moto's server on 127.0.0.1, a VPC with
+# two subnets and a security group made with `aws ec2`; a load balancer on
+# them takes its VPC and zones from EC2, and unknown ids get the API's errors.
+ec2_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_server -H 127.0.0.1 -p "$ec2_port" >"$work/ec2.log" 2>&1 &
+ec2_pid=$!
+ec2() { aws ec2 --endpoint-url "http://127.0.0.1:$ec2_port" --output text "$@"; }
+for _ in $(seq 1 100); do
+  if ec2 describe-vpcs >/dev/null 2>&1; then break; fi
+  sleep 0.2
+done
+vpc=$(ec2 create-vpc --cidr-block 10.0.0.0/16 --query Vpc.VpcId)
+subnet_a=$(ec2 create-subnet --vpc-id "$vpc" --cidr-block 10.0.1.0/24 --availability-zone us-east-1a --query Subnet.SubnetId)
+subnet_b=$(ec2 create-subnet --vpc-id "$vpc" --cidr-block 10.0.2.0/24 --availability-zone us-east-1b --query Subnet.SubnetId)
+group=$(ec2 create-security-group --group-name web --description web --vpc-id "$vpc" --query GroupId)
+rm -rf "$work/store"
+start_server --ec2-endpoint "http://127.0.0.1:$ec2_port" --create-if-missing
+placed=$(elb create-load-balancer --name on-ec2 --subnets "$subnet_a" "$subnet_b" --security-groups "$group" \
+  --query 'LoadBalancers[0].[VpcId,join(`,`,AvailabilityZones[].ZoneName)]')
+[ "$placed" = "$vpc	us-east-1a,us-east-1b" ] || { echo "placed from EC2: $placed" >&2; exit 1; }
+expect_error "SubnetNotFound.*subnet-00000000000000000" create-load-balancer --name other \
+  --subnets "$subnet_a" subnet-00000000000000000
+expect_error "InvalidSecurityGroup.*sg-00000000000000000" create-load-balancer --name other \
+  --subnets "$subnet_a" "$subnet_b" --security-groups sg-00000000000000000
+stop_server
+stop_ec2
+echo "aws cli session: fleet built, described, errors checked, deletion reverted with pitr and visible after restart, network read from an EC2 endpoint"

@@ -9,12 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-.}"
-cargo bench --no-run --bench commit --bench elb --bench history --bench schema >/dev/null
+cargo bench --no-run --bench commit --bench elb --bench history --bench schema --bench api >/dev/null
 run() {
     local bench="$1" name="$2"
     [[ "$bench/$name" =~ $only ]] || return 0
     echo "== cargo bench --bench $bench -- '^$name\$'"
-    cargo bench --bench "$bench" -- "^$name\$" 2>&1 | grep -E '^(memory|resident|one pass)|time:|thrpt:' | grep -v 'change' || true
+    cargo bench --bench "$bench" -- "^$name\$" 2>&1 | grep -E '^(memory|resident|one pass|latency)|time:|thrpt:' | grep -v 'change' || true
 }
 for name in commit/never/1_writer commit/always/1_writers commit/always/8_writers commit/always/64_writers \
     commit/machine/write_128_bytes_and_fdatasync; do
@@ -35,4 +35,8 @@ for name in schema/open_full_replay/current schema/open_full_replay/upcast_from_
     schema/open_from_snapshot/current schema/open_from_snapshot/upcast_from_v1 \
     schema/state_at_first_point_after_open/current schema/state_at_first_point_after_open/upcast_from_v1; do
     run schema "$name"
+done
+for name in api/store/add_tags/64_threads api/service/add_tags/64_threads api/http/add_tags/64_clients \
+    api/store/describe/64_threads api/service/describe/64_threads api/http/describe/64_clients; do
+    run api "$name"
 done

@@ -236,6 +236,121 @@ pub fn elb_commands(data: &[u8]) {
     assert_eq!(again.read().state(), &state);
 }
 
+/// The API service under arbitrary requests: each line of `data` (at most
+/// 32) is a form body, sent signed by a known caller when its first byte is
+/// even and with that line as a forged `Authorization` header when odd.
+/// `$LB`, `$TG`, `$LISTENER`, `$RULE` and `$TS` in a body stand for the ARN
+/// of the first such resource that exists, so inputs reach past the lookups.
+/// For every request: an answer, never a panic or an internal failure; the
+/// body is one XML document whose root is `{Action}Response` (200) or
+/// `ErrorResponse`; a refusal or a read writes nothing. At the end the store
+/// reopens to the same state. Returns how many requests were answered 200.
+#[cfg(feature = "api")]
+pub fn api_requests(data: &[u8]) -> usize {
+    use crate::api::auth::{sign, CredentialStore, Credentials};
+    use crate::api::network::{Inventory, SecurityGroup, Subnet};
+    use crate::api::{Request, Service};
+    const REGION: &str = "us-east-1";
+    let caller = Credentials {
+        access_key_id: "AKIDFUZZ".into(),
+        secret_access_key: "secret-of-fuzz".into(),
+        account: "111122223333".into(),
+    };
+    let subnet = |id: &str, az: &str| Subnet { id: id.into(), vpc_id: "vpc-1".into(), availability_zone: az.into() };
+    let network = Inventory::from_parts(
+        vec![subnet("subnet-a", "us-east-1a"), subnet("subnet-b", "us-east-1b"), subnet("subnet-c", "us-east-1c")],
+        vec![SecurityGroup { id: "sg-1".into(), vpc_id: "vpc-1".into() }],
+    );
+    let fs = SimFs::new();
+    let store = ElbStore::open(DIR, options(&fs), Settings::in_region(REGION)).expect("a new store opens");
+    let service =
+        Service::new(store, CredentialStore::from_credentials(vec![caller.clone()]), Box::new(network), REGION);
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let mut answered = 0;
+    for line in data.split(|b| *b == b'\n').take(32) {
+        let Some((&mode, body)) = line.split_first() else { continue };
+        let before = service.store().read();
+        let mut body = String::from_utf8_lossy(body).into_owned();
+        for (placeholder, kind) in [
+            ("$LB", EntityKind::LoadBalancer),
+            ("$TG", EntityKind::TargetGroup),
+            ("$LISTENER", EntityKind::Listener),
+            ("$RULE", EntityKind::Rule),
+            ("$TS", EntityKind::TrustStore),
+        ] {
+            if body.contains(placeholder) {
+                let arn = before.state().entities(kind).next().and_then(|e| before.state().arn(REGION, &e.key()));
+                body = body.replace(placeholder, &arn.unwrap_or_default());
+            }
+        }
+        let mut headers = vec![("host".to_owned(), "127.0.0.1".to_owned())];
+        if mode % 2 == 0 {
+            sign(
+                &caller,
+                REGION,
+                "elasticloadbalancing",
+                "POST",
+                "127.0.0.1",
+                "/",
+                "",
+                &mut headers,
+                body.as_bytes(),
+                now,
+            );
+        } else {
+            headers.push(("authorization".to_owned(), String::from_utf8_lossy(line).into_owned()));
+            headers.push(("x-amz-date".to_owned(), "20270115T080000Z".to_owned()));
+        }
+        let request =
+            Request { method: "POST".into(), path: "/".into(), query: String::new(), headers, body: body.into_bytes() };
+        let response = service.handle(&request, now);
+        assert!(response.status != 500, "an internal failure: {}", response.body);
+        let root = xml_root(&response.body);
+        let action =
+            crate::api::query::Params::parse(&request.body).ok().and_then(|p| p.get("Action").map(str::to_owned));
+        if response.status == 200 {
+            answered += 1;
+            let action = action.expect("an answered request names its Action");
+            assert_eq!(root, format!("{action}Response"), "{}", response.body);
+            if action.starts_with("Describe") || action.starts_with("Get") {
+                assert_eq!(service.store().read().seq(), before.seq(), "{action} is a read and writes nothing");
+            }
+        } else {
+            assert_eq!(root, "ErrorResponse", "{}", response.body);
+            assert_eq!(service.store().read().seq(), before.seq(), "a refusal writes nothing: {}", response.body);
+        }
+    }
+    let state = service.store().read().state().clone();
+    service.close().expect("the store closes");
+    let again = ElbStore::open(DIR, options(&fs), Settings::in_region(REGION)).expect("reopens");
+    assert_eq!(again.read().state(), &state);
+    answered
+}
+
+/// The root element of one well-formed XML document.
+#[cfg(feature = "api")]
+fn xml_root(text: &str) -> String {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let (mut root, mut depth) = (None, 0usize);
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("not XML ({e}): {text}")) {
+            Event::Start(start) => {
+                if depth == 0 {
+                    assert!(root.is_none(), "one root element: {text}");
+                    root = Some(start.local_name().into_inner().to_owned());
+                }
+                depth += 1;
+            }
+            Event::End(_) => depth -= 1,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(depth, 0, "every element closed: {text}");
+    root.unwrap_or_else(|| panic!("no root element: {text}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +364,8 @@ mod tests {
             segment_scanner(data);
             open_directory(data);
             elb_commands(data);
+            #[cfg(feature = "api")]
+            api_requests(data);
         }
     }
 

@@ -11,6 +11,7 @@ use aws_sdk_elasticloadbalancingv2 as elbv2;
 use common::TempDir;
 use elbstore::api::auth::{CredentialStore, Credentials};
 use elbstore::api::network::{Inventory, SecurityGroup, Subnet};
+use elbstore::api::server::Limits;
 use elbstore::api::Service;
 use elbstore::elb::{ElbStore, Settings};
 use elbstore::{Create, Options, SyncPolicy};
@@ -46,15 +47,24 @@ struct Server {
 }
 
 async fn start(dir: &TempDir) -> Server {
+    start_with(dir, Settings::in_region(REGION), Limits::default()).await
+}
+
+async fn start_with(dir: &TempDir, settings: Settings, limits: Limits) -> Server {
     let options = Options::default().create(Create::IfMissing).identity("elbv2-api", "test").sync(SyncPolicy::Never);
-    let store = ElbStore::open(dir.path(), options, Settings::in_region(REGION)).unwrap();
+    let store = ElbStore::open(dir.path(), options, settings).unwrap();
     let service = Arc::new(Service::new(store, credentials(), Box::new(inventory()), REGION));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(elbstore::api::server::serve(service.clone(), listener, async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(elbstore::api::server::serve_with(
+        service.clone(),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        limits,
+    ));
     Server { address, stop: Some(stop), task: Some(task), service }
 }
 
@@ -315,4 +325,234 @@ fn every_action_is_answered_and_unknown_ones_are_refused() {
     );
     assert_eq!(unsigned.status, 403);
     assert!(unsigned.body.contains("<Code>MissingAuthenticationToken</Code>"), "{}", unsigned.body);
+}
+
+/// The deletion guard answers over the API: past the limit a deletion is
+/// refused with `OperationNotPermitted` naming the two headers, and the same
+/// call with a ticket and an approver in them goes through and records both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deletion_guard_answers_over_the_api_and_the_headers_carry_the_approval() {
+    let dir = TempDir::new("api-guard");
+    let mut settings = Settings::in_region(REGION);
+    settings.guard.load_balancers_max = 1;
+    let server = start_with(&dir, settings, Limits::default()).await;
+    let elb = server.alice();
+    let mut arns = Vec::new();
+    for name in ["a", "b", "c"] {
+        let created =
+            elb.create_load_balancer().name(name).subnets("subnet-a").subnets("subnet-b").send().await.unwrap();
+        arns.push(created.load_balancers()[0].load_balancer_arn().unwrap().to_owned());
+    }
+    elb.delete_load_balancer().load_balancer_arn(&arns[0]).send().await.unwrap();
+    let refused = elb.delete_load_balancer().load_balancer_arn(&arns[1]).send().await.unwrap_err().into_service_error();
+    assert_eq!(code(&refused), "OperationNotPermitted");
+    let message = elbv2::error::ProvideErrorMetadata::message(&refused).unwrap_or_default().to_owned();
+    assert!(message.contains("x-elbstore-change-ticket") && message.contains("x-elbstore-approver"), "{message}");
+    assert_eq!(elb.describe_load_balancers().send().await.unwrap().load_balancers().len(), 2, "nothing deleted");
+
+    elb.delete_load_balancer()
+        .load_balancer_arn(&arns[1])
+        .customize()
+        .mutate_request(|request| {
+            request.headers_mut().insert("x-elbstore-change-ticket", "CHG-2012-12-24");
+            request.headers_mut().insert("x-elbstore-approver", "carol");
+        })
+        .send()
+        .await
+        .unwrap();
+    let service = server.stop().await;
+    let store = service.store();
+    let approved = store.store().transaction(store.read().seq()).unwrap();
+    assert!(approved.meta.reason.starts_with("DeleteLoadBalancer "), "{}", approved.meta.reason);
+    assert_eq!(approved.meta.ticket.as_deref(), Some("CHG-2012-12-24"));
+    assert_eq!(approved.meta.approved_by.as_deref(), Some("carol"));
+}
+
+/// A client that sends its headers or its body too slowly, sends too much,
+/// sends garbage, or idles on a keep-alive connection gets the API's error
+/// or a closed connection within the limits, never a connection held open;
+/// the server serves the next client, and shutdown with idle connections
+/// open returns at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_oversized_and_garbled_clients_are_cut_off_and_the_server_goes_on() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new("api-limits");
+    let limits = Limits {
+        header_read: Duration::from_millis(300),
+        body_read: Duration::from_millis(300),
+        body_bytes: 4096,
+        shutdown_grace: Duration::from_secs(10),
+    };
+    let server = start_with(&dir, Settings::in_region(REGION), limits).await;
+    let address = server.address;
+    // Everything the server answers on a connection after `sent`, up to its close.
+    let exchange = move |sent: Vec<u8>| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(&sent).unwrap();
+        let started = Instant::now();
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        assert!(read.is_ok(), "the server held the connection open: {read:?}");
+        (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+    };
+    let (slow_headers, slow_body, oversized, garbage, idle) = tokio::task::spawn_blocking(move || {
+        (
+            exchange(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty".to_vec()),
+            exchange(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nAction=Desc".to_vec()),
+            exchange(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n".to_vec()),
+            exchange(b"\x00\x01 NOT HTTP AT ALL\r\n\r\n".to_vec()),
+            exchange(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec()),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!slow_headers.0.contains("200 OK"), "{}", slow_headers.0);
+    assert!(slow_headers.1 < Duration::from_secs(5), "closed after the header limit: {:?}", slow_headers.1);
+    assert!(slow_body.0.starts_with("HTTP/1.1 408"), "{}", slow_body.0);
+    assert!(slow_body.0.contains("<Code>RequestTimeout</Code>"), "{}", slow_body.0);
+    assert!(oversized.0.starts_with("HTTP/1.1 413"), "{}", oversized.0);
+    assert!(oversized.0.contains("<Code>RequestEntityTooLarge</Code>"), "{}", oversized.0);
+    assert!(garbage.0.is_empty() || garbage.0.starts_with("HTTP/1.1 400"), "{}", garbage.0);
+    // A complete request is answered (unsigned: 403), then the idle
+    // keep-alive connection is closed by the header limit.
+    assert!(idle.0.starts_with("HTTP/1.1 403"), "{}", idle.0);
+    assert!(idle.0.contains("<Code>MissingAuthenticationToken</Code>"), "{}", idle.0);
+    assert!(idle.1 < Duration::from_secs(5), "the idle connection was closed: {:?}", idle.1);
+
+    // The server goes on, and stops at once with an idle client connected.
+    assert!(server.alice().describe_load_balancers().send().await.unwrap().load_balancers().is_empty());
+    let _idle = std::net::TcpStream::connect(address).unwrap();
+    let stopping = Instant::now();
+    server.stop().await;
+    assert!(stopping.elapsed() < Duration::from_secs(5), "shutdown waited {:?}", stopping.elapsed());
+}
+
+/// Requests made of the API's own Actions and member names with values
+/// valid and not (ARNs of resources that exist, other accounts', numbers out
+/// of range, bad percent-encoding, 2,000-byte values), signed or forged:
+/// every one is answered with the API's XML, never a panic or an internal
+/// failure, and a refusal or a read writes nothing (the checks of
+/// `elbstore::fuzzing::api_requests`, which the fuzz target runs too).
+mod requests {
+    use proptest::prelude::*;
+
+    const MEMBERS: &[&str] = &[
+        "Name",
+        "Names.member.1",
+        "Type",
+        "Scheme",
+        "Subnets.member.1",
+        "Subnets.member.2",
+        "SecurityGroups.member.1",
+        "LoadBalancerArn",
+        "LoadBalancerArns.member.1",
+        "TargetGroupArn",
+        "TargetGroupArns.member.1",
+        "ListenerArn",
+        "ListenerArns.member.1",
+        "RuleArn",
+        "RuleArns.member.1",
+        "TrustStoreArn",
+        "ResourceArns.member.1",
+        "Protocol",
+        "Port",
+        "VpcId",
+        "Priority",
+        "PageSize",
+        "Marker",
+        "Targets.member.1.Id",
+        "Targets.member.1.Port",
+        "Tags.member.1.Key",
+        "Tags.member.1.Value",
+        "TagKeys.member.1",
+        "Attributes.member.1.Key",
+        "Attributes.member.1.Value",
+        "DefaultActions.member.1.Type",
+        "DefaultActions.member.1.TargetGroupArn",
+        "Actions.member.1.Type",
+        "Actions.member.1.TargetGroupArn",
+        "Conditions.member.1.Field",
+        "Conditions.member.1.Values.member.1",
+        "Certificates.member.1.CertificateArn",
+        "RulePriorities.member.1.RuleArn",
+        "RulePriorities.member.1.Priority",
+        "CaCertificatesBundleS3Bucket",
+        "CaCertificatesBundleS3Key",
+        "HealthCheckPath",
+        "IpAddressType",
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("$LB".to_owned()),
+            Just("$TG".to_owned()),
+            Just("$LISTENER".to_owned()),
+            Just("$RULE".to_owned()),
+            Just("$TS".to_owned()),
+            Just("arn%3Aaws%3Aelasticloadbalancing%3Aus-east-1%3A444455556666%3Aloadbalancer%2Fapp%2Fx%2F1".to_owned()),
+            Just("subnet-a".to_owned()),
+            Just("subnet-b".to_owned()),
+            Just("subnet-zz".to_owned()),
+            Just("sg-1".to_owned()),
+            Just("vpc-1".to_owned()),
+            Just("HTTP".to_owned()),
+            Just("HTTPS".to_owned()),
+            Just("TCP".to_owned()),
+            Just("forward".to_owned()),
+            Just("path-pattern".to_owned()),
+            Just("network".to_owned()),
+            Just("internal".to_owned()),
+            Just("deletion_protection.enabled".to_owned()),
+            Just("idle_timeout.timeout_seconds".to_owned()),
+            Just("true".to_owned()),
+            Just("%ZZ".to_owned()),
+            Just("x".repeat(2000)),
+            (-2i64..70000).prop_map(|n| n.to_string()),
+            "[a-z0-9-]{0,12}",
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = Vec<u8>> {
+        (
+            0..elbstore::api::ACTIONS.len(),
+            proptest::collection::vec((0..MEMBERS.len(), value()), 0..8),
+            prop_oneof![9 => Just(0u8), 1 => Just(1u8)],
+        )
+            .prop_map(|(action, members, mode)| {
+                let mut body = format!("Action={}&Version=2015-12-01", elbstore::api::ACTIONS[action]);
+                for (member, value) in members {
+                    body.push_str(&format!("&{}={value}", MEMBERS[member]));
+                }
+                let mut line = vec![b'0' + mode];
+                line.extend_from_slice(body.as_bytes());
+                line
+            })
+    }
+
+    /// A load balancer, a target group and a listener to start from, so the
+    /// random requests meet resources that exist.
+    const SETUP: &[&str] = &[
+        "0Action=CreateLoadBalancer&Version=2015-12-01&Name=web&Subnets.member.1=subnet-a&Subnets.member.2=subnet-b",
+        "0Action=CreateTargetGroup&Version=2015-12-01&Name=tg&Protocol=HTTP&Port=80&VpcId=vpc-1",
+        "0Action=CreateListener&Version=2015-12-01&LoadBalancerArn=$LB&Protocol=HTTP&Port=80\
+         &DefaultActions.member.1.Type=forward&DefaultActions.member.1.TargetGroupArn=$TG",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn every_request_is_answered_in_xml_and_a_refusal_writes_nothing(
+            requests in proptest::collection::vec(request(), 1..20)
+        ) {
+            let mut data = SETUP.join("\n").into_bytes();
+            for request in requests {
+                data.push(b'\n');
+                data.extend_from_slice(&request);
+            }
+            let answered = elbstore::fuzzing::api_requests(&data);
+            prop_assert!(answered >= SETUP.len(), "the setup was answered: {answered}");
+        }
+    }
 }

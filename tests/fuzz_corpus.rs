@@ -30,6 +30,13 @@ fn fuzz_corpora_replay_cleanly() {
         ("segment_scanner", replay("segment_scanner", segment_scanner)),
         ("open_directory", replay("open_directory", open_directory)),
         ("elb_commands", replay("elb_commands", elb_commands)),
+        #[cfg(feature = "api")]
+        (
+            "api_requests",
+            replay("api_requests", |data| {
+                api_requests(data);
+            }),
+        ),
     ];
     println!("replayed corpora: {counts:?}");
 }
@@ -92,4 +99,19 @@ fn write_seed_inputs() {
     for (target, bytes) in seeds {
         std::fs::write(corpus.join(target).join("seed-current-format"), bytes).unwrap();
     }
+}
+
+/// The API's seed inputs reach the handlers: every request of the fleet seed
+/// (create, route, register, tag, describe, delete) is answered 200. The
+/// seeds are named `seed-*` so a corpus minimisation that drops them is seen
+/// here.
+#[cfg(feature = "api")]
+#[test]
+fn the_api_seed_inputs_reach_the_handlers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/api_requests");
+    let fleet = std::fs::read(dir.join("seed-fleet")).unwrap();
+    let requests = fleet.split(|b| *b == b'\n').filter(|line| !line.is_empty()).count();
+    assert_eq!(elbstore::fuzzing::api_requests(&fleet), requests);
+    let refusals = std::fs::read(dir.join("seed-refusals")).unwrap();
+    assert_eq!(elbstore::fuzzing::api_requests(&refusals), 0);
 }

@@ -517,6 +517,37 @@ fn malformed(action: &str) -> NetworkError {
     NetworkError::Unavailable { message: format!("EC2 {action} answered with XML that does not parse") }
 }
 
+impl Ec2 {
+    /// Which of `ids` EC2 does not know, after it refused them together:
+    /// the one its message names, confirmed by asking for it alone (an
+    /// EC2-compatible server may name another id of the request), else the
+    /// first id that EC2 refuses alone. One id needs no question.
+    fn missing_id(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key: &str,
+        not_found: &str,
+        ids: &[String],
+        message: &str,
+    ) -> Result<String, NetworkError> {
+        let named = named_id(message, ids);
+        if ids.iter().all(|id| *id == named) {
+            return Ok(named);
+        }
+        let others = ids.iter().filter(|id| **id != named);
+        for id in std::iter::once(&named).chain(others) {
+            match self.call(caller, action, &numbered(key, std::slice::from_ref(id)))? {
+                Err(failure) if failure.code.starts_with(not_found) => return Ok(id.clone()),
+                Err(failure) => return Err(unexpected(action, &failure)),
+                Ok(_) => {}
+            }
+        }
+        // Each alone exists: one vanished between the questions.
+        Ok(named)
+    }
+}
+
 impl Network for Ec2 {
     fn subnets(&self, caller: &Caller, ids: &[String]) -> Result<Vec<Subnet>, NetworkError> {
         // With no id, DescribeSubnets would list every subnet.
@@ -527,7 +558,8 @@ impl Network for Ec2 {
         let body = match self.call(caller, action, &numbered("SubnetId", ids))? {
             Ok(body) => body,
             Err(failure) if failure.code.starts_with("InvalidSubnetID.") => {
-                return Err(NetworkError::SubnetNotFound { id: named_id(&failure.message, ids) })
+                let id = self.missing_id(caller, action, "SubnetId", "InvalidSubnetID.", ids, &failure.message)?;
+                return Err(NetworkError::SubnetNotFound { id });
             }
             Err(failure) => return Err(unexpected(action, &failure)),
         };
@@ -555,7 +587,8 @@ impl Network for Ec2 {
         let body = match self.call(caller, action, &numbered("GroupId", ids))? {
             Ok(body) => body,
             Err(failure) if failure.code.starts_with("InvalidGroup") => {
-                return Err(NetworkError::InvalidSecurityGroup { id: named_id(&failure.message, ids) })
+                let id = self.missing_id(caller, action, "GroupId", "InvalidGroup", ids, &failure.message)?;
+                return Err(NetworkError::InvalidSecurityGroup { id });
             }
             Err(failure) => return Err(unexpected(action, &failure)),
         };
@@ -872,6 +905,12 @@ sg sg-0a0a0a0a vpc-99999999
         let (endpoint, server) = fake_ec2(vec![
             (200, SUBNETS.to_owned()),
             ec2_error("InvalidSubnetID.NotFound", "The subnet ID 'subnet-6e7f829e' does not exist"),
+            // The id the message names, confirmed alone.
+            ec2_error("InvalidSubnetID.NotFound", "The subnet ID 'subnet-6e7f829e' does not exist"),
+            // A server that names another id of the request than the missing one.
+            ec2_error("InvalidSubnetID.NotFound", "The subnet ID 'subnet-9d4a7b6c' does not exist"),
+            (200, SUBNETS.to_owned()),
+            ec2_error("InvalidSubnetID.NotFound", "The subnet ID 'subnet-6e7f829e' does not exist"),
         ]);
         let ec2 = Ec2::new(endpoint, "us-east-1", keys());
         let got = ec2.subnets(&caller(), &ids(&["subnet-6e7f829e", "subnet-9d4a7b6c", "subnet-6e7f829e"])).unwrap();
@@ -887,11 +926,23 @@ sg sg-0a0a0a0a vpc-99999999
         );
         let err = ec2.subnets(&caller(), &ids(&["subnet-9d4a7b6c", "subnet-6e7f829e"])).unwrap_err();
         assert_eq!(err, NetworkError::SubnetNotFound { id: "subnet-6e7f829e".into() });
+        let err = ec2.subnets(&caller(), &ids(&["subnet-9d4a7b6c", "subnet-6e7f829e"])).unwrap_err();
+        assert_eq!(err, NetworkError::SubnetNotFound { id: "subnet-6e7f829e".into() }, "the id asked alone");
         // No id, no call: DescribeSubnets without ids would list them all.
         assert_eq!(ec2.subnets(&caller(), &[]).unwrap(), []);
 
         let seen = server.join().unwrap();
-        assert_eq!(seen.len(), 2);
+        assert_eq!(seen.len(), 6);
+        let asked: Vec<&str> = seen[2..].iter().map(|r| r.body.rsplit('&').next().unwrap()).collect();
+        assert_eq!(
+            asked,
+            [
+                "SubnetId.1=subnet-6e7f829e",
+                "SubnetId.2=subnet-6e7f829e",
+                "SubnetId.1=subnet-9d4a7b6c",
+                "SubnetId.1=subnet-6e7f829e"
+            ]
+        );
         for request in &seen {
             assert_eq!(request.verified.as_ref().unwrap(), &caller());
         }
@@ -924,6 +975,8 @@ sg sg-0a0a0a0a vpc-99999999
             (200, GROUPS.to_owned()),
             (200, GROUPS.to_owned()),
             ec2_error("InvalidGroup.NotFound", "The security group 'sg-77777777' does not exist"),
+            // The named group, confirmed alone.
+            ec2_error("InvalidGroup.NotFound", "The security group 'sg-77777777' does not exist"),
             (
                 200,
                 "<DescribeVpcsResponse><requestId>r</requestId><vpcSet><item><vpcId>vpc-1a2b3c4d</vpcId></item></vpcSet>\
@@ -955,13 +1008,14 @@ sg sg-0a0a0a0a vpc-99999999
         assert!(matches!(&err, NetworkError::Unavailable { message } if message.contains("HTTP 503")), "{err}");
 
         let seen = server.join().unwrap();
-        assert_eq!(seen.len(), 7);
+        assert_eq!(seen.len(), 8);
         assert!(seen.iter().all(|request| request.verified.is_ok()));
         assert_eq!(
             seen[1].body,
             "Action=DescribeSecurityGroups&Version=2016-11-15&GroupId.1=sg-1a2b3c4d&GroupId.2=sg-2b3c4d5e"
         );
-        assert_eq!(seen[3].body, "Action=DescribeVpcs&Version=2016-11-15&VpcId.1=vpc-1a2b3c4d");
+        assert_eq!(seen[3].body, "Action=DescribeSecurityGroups&Version=2016-11-15&GroupId.1=sg-77777777");
+        assert_eq!(seen[4].body, "Action=DescribeVpcs&Version=2016-11-15&VpcId.1=vpc-1a2b3c4d");
     }
 
     #[test]

@@ -208,8 +208,9 @@ impl Ctx<'_> {
     /// Commits `commands` as one transaction of the caller.
     pub fn execute(&self, commands: Vec<Command>) -> Result<Applied, ApiError> {
         self.service.store.execute(self.meta(), commands).map_err(|err| {
+            let guarded = matches!(err, crate::elb::ElbError::BulkDeletionRefused { .. });
             let mut api = ApiError::from(err);
-            if api.code == "OperationNotPermitted" && api.message.contains("deletion guard") {
+            if guarded {
                 api.message.push_str(&format!(
                     " (over this API: repeat the call with the headers {TICKET_HEADER} and {APPROVER_HEADER})"
                 ));
