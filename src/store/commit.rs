@@ -408,9 +408,12 @@ impl<S: StateMachine> Inner<S> {
             SyncPolicy::Always => writer.sync().map_err(io)?,
             SyncPolicy::Interval(_) | SyncPolicy::Never => {}
         }
+        let durable = writer.durable_seq();
         drop(writer_slot);
         let acked = view.seq;
         let previous = std::mem::replace(&mut *self.published.write(), view.clone()).seq;
+        // Subscribers see what is durable and published, never more.
+        self.feed.advance(durable.min(acked));
         let every = self.options.checkpoint_every;
         if view.seq / every > previous / every {
             let max = self.options.checkpoints_max;
@@ -434,6 +437,10 @@ impl<S: StateMachine> Inner<S> {
             drop(writer_slot);
             return Err(Error::Poisoned { cause: self.poison(Poison::Io(err)) });
         }
+        let durable = writer.durable_seq();
+        drop(writer_slot);
+        // A group written but not yet published stays unoffered until it is.
+        self.feed.advance(durable.min(self.published.read().seq));
         Ok(())
     }
 }

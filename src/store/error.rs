@@ -176,6 +176,12 @@ pub enum Error {
         /// Its first sequence number.
         first_seq: u64,
     },
+    /// The store was closed: a subscription has handed out every transaction
+    /// that was durable by then.
+    Closed {
+        /// The store's directory.
+        dir: PathBuf,
+    },
     /// An in-memory history index points at an event that is not the one it
     /// names: the log changed under a running store.
     IndexMismatch {
@@ -257,6 +263,7 @@ impl fmt::Display for Error {
                  history cannot be replayed from sequence number 1",
                 path.display()
             ),
+            Error::Closed { dir } => write!(f, "the store in {} is closed", dir.display()),
             Error::IndexMismatch { seq, key } => {
                 write!(f, "the history index names an event of {key} in transaction {seq}, which holds another there")
             }

@@ -3,6 +3,7 @@
 mod background;
 mod commit;
 mod error;
+mod feed;
 mod history;
 mod machine;
 mod open;
@@ -38,6 +39,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use commit::{ACTOR_BYTES_MAX, REASON_BYTES_MAX};
 pub use error::{Error, Poison, Result};
+pub use feed::Subscription;
 pub use history::Point;
 pub use machine::StateMachine;
 pub use open::{OpenReport, IDENTITY_FILE, LOCK_FILE};
@@ -180,6 +182,7 @@ pub(crate) struct Inner<S: StateMachine> {
     last_snapshot_error: Mutex<Option<Arc<SnapshotError>>>,
     report: OpenReport,
     history: history::HistoryCache<S>,
+    feed: Arc<feed::Feed>,
     _lock: Option<LockGuard>,
 }
 
@@ -236,6 +239,7 @@ impl<S: StateMachine> Store<S> {
             last_snapshot_error: Mutex::new(None),
             report: opened.report,
             history: history::HistoryCache::default(),
+            feed: Arc::new(feed::Feed::new(opened.last_seq)),
             _lock: opened.lock,
             options,
             dir,
@@ -328,6 +332,32 @@ impl<S: StateMachine> Store<S> {
         }
     }
 
+    /// The durable transactions from `from_seq` on (1 is the first), in
+    /// order, without gaps or duplicates, each handed out once it is durable
+    /// and published (see [`Subscription`]). `from_seq` may be any point up
+    /// to the one after the latest transaction; a later one is
+    /// [`Error::PointOutOfRange`] (a consumer that has seen more than this
+    /// store holds follows another store, or one restored to an earlier
+    /// point). A subscriber reads the log itself, so one that falls behind
+    /// costs the writers nothing.
+    pub fn subscribe(&self, from_seq: u64) -> Result<Subscription<S>> {
+        let (last, time) = {
+            let view = self.inner.published.read();
+            (view.seq, view.time)
+        };
+        if from_seq > last + 1 {
+            return Err(Error::PointOutOfRange { point: Point::Seq(from_seq), first: None, last: Some((last, time)) });
+        }
+        Ok(Subscription::new(&self.inner, from_seq))
+    }
+
+    /// The last transaction that is durable, which subscribers have been
+    /// offered: the published one with `SyncPolicy::Always`; with `Interval`
+    /// the one the last interval's fsync covered.
+    pub fn durable_seq(&self) -> u64 {
+        self.inner.feed.durable()
+    }
+
     /// A cursor over the records in `range`, up to the last acknowledged one.
     pub(crate) fn log_cursor(&self, range: impl RangeBounds<u64>) -> LogCursor {
         let last = self.inner.published.read().seq;
@@ -413,10 +443,13 @@ impl<S: StateMachine> Store<S> {
         if let Some(background) = self.background.take() {
             background.stop();
         }
-        if self.inner.options.mode == OpenMode::ReadWrite && self.inner.poisoned_error().is_none() {
-            self.inner.sync_log()?;
-        }
-        Ok(())
+        let synced = if self.inner.options.mode == OpenMode::ReadWrite && self.inner.poisoned_error().is_none() {
+            self.inner.sync_log()
+        } else {
+            Ok(())
+        };
+        self.inner.feed.close();
+        synced
     }
 }
 

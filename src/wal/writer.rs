@@ -83,6 +83,11 @@ impl LogWriter {
         Ok(())
     }
 
+    /// The last record known durable.
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.durable_seq
+    }
+
     /// Makes everything appended so far durable.
     pub(crate) fn sync(&mut self) -> Result<(), WalError> {
         if let Some(active) = self.active.as_mut() {

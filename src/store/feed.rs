@@ -1,0 +1,392 @@
+//! The change feed: a [`Subscription`] hands out the store's transactions
+//! from a sequence number on, in order, without gaps or duplicates, and only
+//! once they are durable.
+//!
+//! The writer publishes one number, the last durable transaction (the
+//! *durable mark*), and wakes the subscribers waiting for it; each
+//! subscriber reads the records themselves from the log files, a bounded
+//! window at a time, from where it stopped. So a slow subscriber costs the
+//! writers nothing and holds no more memory than one read window, however
+//! far behind it is; a subscriber holds no reference that keeps the store
+//! open, and dropping it releases its buffer and nothing else.
+//!
+//! With [`SyncPolicy::Always`](super::SyncPolicy::Always) the mark follows
+//! every commit group; with `Interval` it follows the interval's fsync; with
+//! `Never` it moves at [`Store::close`](super::Store::close) only.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::error::{Error, Result};
+use super::machine::StateMachine;
+use super::txn::Transaction;
+use super::{payload, Inner};
+use crate::wal::{decode_frame, FrameProblem, WalError, SEGMENT_HEADER_BYTES};
+
+/// The most bytes one read from the log takes into a subscriber's window
+/// (a record larger than this is read whole).
+const READ_WINDOW_BYTES: usize = 1 << 20;
+
+/// The durable mark, shared by the store and its subscribers.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    mark: Mutex<Mark>,
+    advanced: Condvar,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    /// The last transaction that is durable and published.
+    durable: u64,
+    /// The store was closed (or dropped): the mark moves no more.
+    closed: bool,
+}
+
+impl Feed {
+    pub(crate) fn new(durable: u64) -> Feed {
+        Feed { mark: Mutex::new(Mark { durable, closed: false }), advanced: Condvar::new() }
+    }
+
+    /// Moves the mark forward to `durable` (never back) and wakes the
+    /// subscribers.
+    pub(crate) fn advance(&self, durable: u64) {
+        let mut mark = self.mark.lock();
+        if durable > mark.durable {
+            mark.durable = durable;
+            drop(mark);
+            self.advanced.notify_all();
+        }
+    }
+
+    /// The store is closing: wakes every waiting subscriber for good.
+    pub(crate) fn close(&self) {
+        self.mark.lock().closed = true;
+        self.advanced.notify_all();
+    }
+
+    /// The last durable transaction.
+    pub(crate) fn durable(&self) -> u64 {
+        self.mark.lock().durable
+    }
+
+    /// Waits until the mark reaches `seq`, the store closes, or `deadline`
+    /// passes; returns the mark as it is then.
+    fn wait_for(&self, seq: u64, deadline: Option<Instant>) -> Mark {
+        let mut mark = self.mark.lock();
+        while mark.durable < seq && !mark.closed {
+            match deadline {
+                None => self.advanced.wait(&mut mark),
+                Some(deadline) => {
+                    if self.advanced.wait_until(&mut mark, deadline).timed_out() {
+                        break;
+                    }
+                }
+            }
+        }
+        *mark
+    }
+}
+
+/// The store's durable transactions from a sequence number on; see
+/// [`Store::subscribe`](super::Store::subscribe).
+///
+/// # Example
+///
+/// ```
+/// use elbstore::{Create, Options, StateMachine, Store, TxnMeta};
+/// # #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+/// # struct Counter(u64);
+/// # impl StateMachine for Counter {
+/// #     type Event = u64;
+/// #     fn apply(&mut self, by: &u64) { self.0 += by; }
+/// # }
+/// # let dir = std::env::temp_dir().join(format!("elbstore-doc-feed-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let store: Store<Counter> = Store::open(&dir, Options::default().create(Create::IfMissing))?;
+/// let mut feed = store.subscribe(1)?;
+/// store.commit(TxnMeta::new("ops:alice", "count"), vec![2])?;
+/// store.commit(TxnMeta::new("ops:alice", "count"), vec![3])?;
+/// let first = feed.recv()?;
+/// assert_eq!((first.seq, first.events), (1, vec![2]));
+/// assert_eq!(feed.try_recv()?.map(|txn| txn.seq), Some(2));
+/// assert_eq!(feed.try_recv()?.map(|txn| txn.seq), None, "nothing more yet");
+/// # drop(store);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), elbstore::Error>(())
+/// ```
+pub struct Subscription<S: StateMachine> {
+    inner: Weak<Inner<S>>,
+    feed: Arc<Feed>,
+    dir: PathBuf,
+    next_seq: u64,
+    window: Option<Window>,
+}
+
+/// Where a subscriber is in the log: bytes of one segment read but not yet
+/// handed out.
+#[derive(Debug)]
+struct Window {
+    path: PathBuf,
+    /// The segment's first sequence number.
+    first_seq: u64,
+    /// The file offset of `bytes[0]`.
+    offset: u64,
+    bytes: Vec<u8>,
+    /// How far into `bytes` the records are handed out.
+    at: usize,
+}
+
+impl<S: StateMachine> Subscription<S> {
+    pub(crate) fn new(inner: &Arc<Inner<S>>, from_seq: u64) -> Subscription<S> {
+        Subscription {
+            inner: Arc::downgrade(inner),
+            feed: inner.feed.clone(),
+            dir: inner.dir.clone(),
+            next_seq: from_seq.max(1),
+            window: None,
+        }
+    }
+
+    /// The sequence number of the next transaction this subscription hands out.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The next transaction, waiting for it to become durable. Fails with
+    /// [`Error::Closed`] once the store is closed or dropped (a consumer
+    /// resumes from [`Subscription::next_seq`] on the store reopened).
+    pub fn recv(&mut self) -> Result<Transaction<S::Event>> {
+        match self.receive(None)? {
+            Some(txn) => Ok(txn),
+            None => unreachable!("a wait without a deadline ends with a transaction or an error"),
+        }
+    }
+
+    /// The next transaction if it becomes durable within `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Transaction<S::Event>>> {
+        self.receive(Some(Instant::now() + timeout))
+    }
+
+    /// The next transaction if it is durable now, without waiting.
+    pub fn try_recv(&mut self) -> Result<Option<Transaction<S::Event>>> {
+        self.receive(Some(Instant::now()))
+    }
+
+    fn receive(&mut self, deadline: Option<Instant>) -> Result<Option<Transaction<S::Event>>> {
+        let mark = self.feed.wait_for(self.next_seq, deadline);
+        if mark.closed {
+            return Err(Error::Closed { dir: self.dir.clone() });
+        }
+        if mark.durable < self.next_seq {
+            return Ok(None);
+        }
+        let Some(inner) = self.inner.upgrade() else { return Err(Error::Closed { dir: self.dir.clone() }) };
+        let txn = self.read_next(&inner)?;
+        self.next_seq += 1;
+        Ok(Some(txn))
+    }
+
+    /// Reads transaction `next_seq`, which is durable, from the log.
+    fn read_next(&mut self, inner: &Inner<S>) -> Result<Transaction<S::Event>> {
+        let seq = self.next_seq;
+        let limit = inner.record_bytes_max;
+        loop {
+            let window = match &mut self.window {
+                Some(window) => window,
+                None => self.window.insert(open_window(inner, seq)?),
+            };
+            let available = &window.bytes[window.at..];
+            match decode_frame(available, limit) {
+                Ok(frame) => {
+                    let offset = window.offset + window.at as u64;
+                    if frame.seq > seq {
+                        let path = window.path.clone();
+                        return Err(Error::Wal(WalError::SequenceGap {
+                            path,
+                            offset,
+                            expected: seq,
+                            found: frame.seq,
+                        }));
+                    }
+                    window.at += frame.encoded_bytes();
+                    if frame.seq < seq {
+                        continue;
+                    }
+                    let (meta, events) = payload::decode::<S>(frame.payload, limit)
+                        .map_err(|source| Error::Wal(WalError::undecodable(&window.path, offset, seq, source)))?;
+                    return Ok(Transaction { seq, time: frame.time, meta, events });
+                }
+                Err(FrameProblem::Truncated { needed, .. }) => {
+                    if !fill(inner, window, needed, seq)? {
+                        // This segment ends before `seq`: it starts the next one.
+                        self.window = Some(open_window(inner, seq)?);
+                    }
+                }
+                Err(problem) => {
+                    let offset = window.offset + window.at as u64;
+                    return Err(Error::Wal(WalError::Corrupted { path: window.path.clone(), offset, problem }));
+                }
+            }
+        }
+    }
+}
+
+/// A window at the start of the segment that holds `seq`.
+fn open_window<S: StateMachine>(inner: &Inner<S>, seq: u64) -> Result<Window> {
+    let segments = inner.segments.read();
+    let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
+    let Some(segment) = segments.get(index) else {
+        let path = inner.dir.clone();
+        return Err(Error::Wal(WalError::LogEndsEarly { path, offset: 0, expected: seq }));
+    };
+    Ok(Window {
+        path: segment.path.clone(),
+        first_seq: segment.first_seq,
+        offset: SEGMENT_HEADER_BYTES as u64,
+        bytes: Vec::new(),
+        at: 0,
+    })
+}
+
+/// Reads more of the window's segment, at least `needed` bytes past the
+/// records handed out when the file has them. Returns false when the
+/// segment has nothing more and a later segment exists (`seq` starts it); a
+/// log that ends, or a segment that ends inside a record, lost a durable one.
+fn fill<S: StateMachine>(inner: &Inner<S>, window: &mut Window, needed: usize, seq: u64) -> Result<bool> {
+    // Drop what was handed out.
+    window.offset += window.at as u64;
+    window.bytes.drain(..window.at);
+    window.at = 0;
+    let path = &window.path;
+    let file_len = inner.fs.file_len(path).map_err(|source| Error::Io { op: "stat", path: path.clone(), source })?;
+    let end = window.offset + window.bytes.len() as u64;
+    let len = (file_len.saturating_sub(end) as usize).min(needed.max(READ_WINDOW_BYTES));
+    if len > 0 {
+        let more = inner.fs.read_range(path, end, len).map_err(|source| Error::Io {
+            op: "read",
+            path: path.clone(),
+            source,
+        })?;
+        if !more.is_empty() {
+            window.bytes.extend_from_slice(&more);
+            return Ok(true);
+        }
+    }
+    let later = inner.segments.read().iter().any(|s| s.first_seq > window.first_seq);
+    if later && window.bytes.is_empty() {
+        return Ok(false);
+    }
+    Err(Error::Wal(WalError::LogEndsEarly { path: path.clone(), offset: end, expected: seq }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::io::{CrashMode, SimFs};
+    use crate::store::testing::Sum;
+    use crate::store::{Create, Error, Options, Store, SyncPolicy, TxnMeta};
+
+    fn options(fs: &SimFs, sync: SyncPolicy) -> Options {
+        Options::default()
+            .create(Create::IfMissing)
+            .file_system(Arc::new(fs.clone()))
+            .sync(sync)
+            .segment_bytes(4096)
+            .snapshot_every_events(None)
+    }
+
+    fn commit(store: &Store<Sum>, n: i64) -> u64 {
+        store.commit(TxnMeta::new("test:writer", format!("add {n}")), vec![n]).unwrap().seq
+    }
+
+    #[test]
+    fn a_subscriber_gets_every_transaction_from_its_start_across_segments() {
+        let fs = SimFs::new();
+        let store: Store<Sum> = Store::open("/s", options(&fs, SyncPolicy::Always)).unwrap();
+        for n in 1..=300 {
+            commit(&store, n);
+        }
+        assert!(store.segments().len() > 3, "small segments: the feed crosses several");
+        for from in [0, 1, 2, 150, 299, 300, 301] {
+            let mut feed = store.subscribe(from).unwrap();
+            let mut seen = Vec::new();
+            while let Some(txn) = feed.try_recv().unwrap() {
+                assert_eq!(txn.events, vec![txn.seq as i64], "transaction {} is the one committed", txn.seq);
+                assert_eq!(txn.meta.reason, format!("add {}", txn.seq));
+                seen.push(txn.seq);
+            }
+            let expected: Vec<u64> = (from.max(1)..=300).collect();
+            assert_eq!(seen, expected, "from {from}");
+            assert_eq!(feed.next_seq(), 301);
+        }
+        let err = store.subscribe(302).err().expect("past the head");
+        assert!(matches!(err, Error::PointOutOfRange { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_waiting_subscriber_is_woken_by_a_commit_and_a_timeout_ends_a_wait() {
+        let fs = SimFs::new();
+        let store: Arc<Store<Sum>> = Arc::new(Store::open("/s", options(&fs, SyncPolicy::Always)).unwrap());
+        let mut feed = store.subscribe(1).unwrap();
+        assert!(feed.recv_timeout(Duration::from_millis(20)).unwrap().is_none());
+        let waiter = std::thread::spawn(move || {
+            let txn = feed.recv().unwrap();
+            (txn.seq, feed)
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        commit(&store, 7);
+        let (seq, mut feed) = waiter.join().unwrap();
+        assert_eq!(seq, 1);
+        assert!(feed.try_recv().unwrap().is_none());
+        // Closing the store ends every wait.
+        let closer = std::thread::spawn(move || feed.recv());
+        std::thread::sleep(Duration::from_millis(20));
+        Arc::try_unwrap(store).ok().unwrap().close().unwrap();
+        assert!(matches!(closer.join().unwrap(), Err(Error::Closed { .. })));
+    }
+
+    /// Only durable transactions are offered: with `Never` nothing until the
+    /// log is synced; a power loss after that loses nothing offered.
+    #[test]
+    fn nothing_is_offered_before_it_is_durable() {
+        let fs = SimFs::new();
+        let store: Store<Sum> = Store::open("/s", options(&fs, SyncPolicy::Never)).unwrap();
+        let mut feed = store.subscribe(1).unwrap();
+        for n in 1..=5 {
+            commit(&store, n);
+        }
+        assert_eq!(store.read().seq(), 5);
+        assert_eq!(store.durable_seq(), 0);
+        assert!(feed.try_recv().unwrap().is_none(), "acknowledged but not durable");
+        // A power loss now loses all five; nothing was offered.
+        let image = fs.crash_image(CrashMode::DropUnsynced);
+        let lost: Store<Sum> = Store::open("/s", options(&image, SyncPolicy::Never)).unwrap();
+        assert_eq!(lost.read().seq(), 0);
+        drop(lost);
+        store.inner.sync_log().unwrap();
+        assert_eq!(store.durable_seq(), 5);
+        let seen: Vec<u64> = std::iter::from_fn(|| feed.try_recv().unwrap()).map(|txn| txn.seq).collect();
+        assert_eq!(seen, [1, 2, 3, 4, 5]);
+    }
+
+    /// A subscriber dropped mid-way holds nothing: the store closes and
+    /// reopens (its lock free) while the subscription object is gone, and a
+    /// subscription left alive past a close says Closed.
+    #[test]
+    fn a_subscription_does_not_keep_the_store_open() {
+        let fs = SimFs::new();
+        let store: Store<Sum> = Store::open("/s", options(&fs, SyncPolicy::Always)).unwrap();
+        commit(&store, 1);
+        let mut kept = store.subscribe(1).unwrap();
+        store.close().unwrap();
+        assert!(matches!(kept.try_recv(), Err(Error::Closed { .. })));
+        let again: Store<Sum> = Store::open("/s", options(&fs, SyncPolicy::Always)).unwrap();
+        let mut resumed = again.subscribe(kept.next_seq()).unwrap();
+        assert_eq!(resumed.try_recv().unwrap().map(|txn| txn.seq), Some(1));
+    }
+}
