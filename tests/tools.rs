@@ -176,6 +176,18 @@ fn read_only_verbs_answer_in_json_and_change_no_byte() {
     assert_eq!(restore["verified"], true);
     assert_eq!(restore["seq"], deletion - 1);
     assert_eq!(restore["violations"], serde_json::json!([]), "a state the planner built breaks no rule");
+    // The copy proves it holds the source's state at that point: the digests agree.
+    let at_point = pj(&["show", d, "--at", &format!("seq:{}", deletion - 1)]);
+    let copy = pj(&["info", t]);
+    let digest = at_point["state_digest"].as_str().unwrap();
+    assert_eq!(digest.len(), 64);
+    assert_eq!(copy["state_digest"], digest, "restored copy and source at seq {}", deletion - 1);
+    assert_ne!(pj(&["info", d])["state_digest"], digest, "the head is another state");
+    assert_eq!(pj(&["show", d])["state_digest"], pj(&["info", d])["state_digest"], "show at now = info");
+    let lb = pj(&["show", d, "--at", &format!("seq:{}", deletion - 1), "--load-balancer", "lb-13"]);
+    let lb_digest = lb["load_balancers"][0]["digest"].as_str().unwrap();
+    assert_eq!(lb_digest.len(), 64);
+    assert_eq!(pj(&["show", t, "--load-balancer", "lb-13"])["load_balancers"][0]["digest"], lb_digest);
     let txn = deletion.to_string();
     let dry = pj(&[
         "revert",

@@ -9,6 +9,8 @@
 
 pub mod arn;
 mod command;
+#[cfg(feature = "digest")]
+mod digest;
 mod error;
 mod event;
 #[cfg(any(test, feature = "testing"))]
@@ -30,6 +32,8 @@ pub use command::{
     Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, CreateTrustStore, ModifyHealthCheck,
     ModifyListener, Outcome, Taggable, TargetSpec,
 };
+#[cfg(feature = "digest")]
+pub use digest::StateDigest;
 pub use error::{ElbError, NameProblem};
 pub use event::{ElbEvent, Entity, EntityKey, EntityKind};
 pub use guard::{approved, Alarm, AlarmKind, AlarmThresholds, DeletionGuard, GuardMode, GuardStatus, Observer};

@@ -40,6 +40,8 @@ struct Info {
     schema: u32,
     record_schemas: BTreeMap<String, u64>,
     snapshot_schemas: BTreeMap<String, u64>,
+    /// `ElbState::digest` of the state at `last_seq`.
+    state_digest: String,
 }
 
 /// "201 of schema 1, 40 of schema 2", or "none".
@@ -94,10 +96,11 @@ pub(super) fn info(dir: &Path, bar: &Bar) -> Result<Verdict, ToolError> {
         schema: u32::from(<ElbState as StateMachine>::SCHEMA_VERSION),
         record_schemas: by_version(&store.store().record_schemas()?),
         snapshot_schemas: by_version(&snapshot_schemas),
+        state_digest: view.state().digest().to_hex(),
     };
     let mut text = format!(
         "store {}/{} (id {})\nhistory: {}, {} to {}\nfiles: {}, {}\n\
-         schemas: records {}; snapshots {} (this build writes {})\nnow: {}\n",
+         schemas: records {}; snapshots {} (this build writes {})\nnow: {}\nstate digest: {}\n",
         doc.name,
         doc.environment,
         doc.id,
@@ -110,6 +113,7 @@ pub(super) fn info(dir: &Path, bar: &Bar) -> Result<Verdict, ToolError> {
         schema_words(&doc.snapshot_schemas),
         doc.schema,
         doc.counts.words(),
+        doc.state_digest,
     );
     if let Some(from) = &doc.restored_from {
         let get = |k: &str| from.get(k).and_then(|v| v.as_deref()).unwrap_or("-");
@@ -395,6 +399,8 @@ struct ShowDoc {
     seq: u64,
     time: Option<String>,
     counts: KindCounts,
+    /// `ElbState::digest` of the state at `seq`.
+    state_digest: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     load_balancers: Option<Vec<LoadBalancerTree>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -403,6 +409,8 @@ struct ShowDoc {
 
 #[derive(Serialize)]
 struct LoadBalancerTree {
+    /// `ElbState::load_balancer_digest` of this load balancer at the point.
+    digest: String,
     load_balancer: Resource,
     listeners: Vec<Resource>,
     rules: Vec<Resource>,
@@ -428,9 +436,15 @@ pub(super) fn show(args: &ShowArgs, bar: &Bar) -> Result<Verdict, ToolError> {
     let view = store.state_at(point)?;
     let counts = KindCounts::of(&view.counts());
     let time = time_text(view.time());
+    let state_digest = view.state().digest().to_hex();
     let Some(name) = &args.load_balancer else {
-        let text = format!("state at seq {} ({}): {}\n", view.seq(), time.as_deref().unwrap_or("-"), counts.words());
-        let doc = ShowDoc { seq: view.seq(), time, counts, load_balancers: None, deleted: None };
+        let text = format!(
+            "state at seq {} ({}): {}\nstate digest: {state_digest}\n",
+            view.seq(),
+            time.as_deref().unwrap_or("-"),
+            counts.words()
+        );
+        let doc = ShowDoc { seq: view.seq(), time, counts, state_digest, load_balancers: None, deleted: None };
         return Ok(Verdict::new(&doc, text));
     };
     let matches: Vec<_> = view.load_balancers().filter(|lb| lb.name == *name).cloned().collect();
@@ -442,7 +456,7 @@ pub(super) fn show(args: &ShowArgs, bar: &Bar) -> Result<Verdict, ToolError> {
             view.seq(),
             deleted.by.words()
         );
-        let doc = ShowDoc { seq: view.seq(), time, counts, load_balancers: None, deleted: Some(deleted) };
+        let doc = ShowDoc { seq: view.seq(), time, counts, state_digest, load_balancers: None, deleted: Some(deleted) };
         return Ok(Verdict::new(&doc, text));
     }
     let mut trees = Vec::new();
@@ -480,13 +494,14 @@ pub(super) fn show(args: &ShowArgs, bar: &Bar) -> Result<Verdict, ToolError> {
             }
         }
         trees.push(LoadBalancerTree {
+            digest: view.state().load_balancer_digest(lb.id).map(|d| d.to_hex()).unwrap_or_default(),
             load_balancer: Resource::of(&store, &Entity::LoadBalancer(lb.clone())),
             listeners: listeners.into_iter().map(|l| Resource::of(&store, &Entity::Listener(l))).collect(),
             rules: rules.into_iter().map(|r| Resource::of(&store, &Entity::Rule(r))).collect(),
             target_groups,
         });
     }
-    let doc = ShowDoc { seq: view.seq(), time, counts, load_balancers: Some(trees), deleted: None };
+    let doc = ShowDoc { seq: view.seq(), time, counts, state_digest, load_balancers: Some(trees), deleted: None };
     Ok(Verdict::new(&doc, text))
 }
 
