@@ -554,3 +554,106 @@ fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
     // Then the group no load balancer uses any more has its 10 targets marked unused.
     assert_eq!(kinds[5..], [false; 10]);
 }
+
+/// `ElbStore::watch` hands out the changes its filter keeps, judged as they
+/// happened: by account, by load balancer (its listeners, rules, target
+/// groups and targets, also when they are deleted), by kind and by
+/// resource; a revert's compensating events arrive like any others; and the
+/// watch's own fold is the store's state (same digest) at every step.
+#[test]
+fn watches_keep_what_their_filter_names_as_it_happened() {
+    use elbstore::elb::{
+        fleet, Command, Entity, EntityKey, EntityKind, OnConflict, RevertMode, RevertSelection, WatchFilter,
+    };
+    let dir = TempDir::new("elb-watch");
+    let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Always);
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    let build = |i: u64| {
+        store.execute_with(TxnMeta::new("svc:provisioner", format!("build {i}")), |_, ctx| {
+            fleet::reference_commands(i, ctx.seq)
+        })
+    };
+    // Two load balancers of account A (0 and 1), one of account B (50).
+    build(0).unwrap();
+    let mut all = store.watch(1, WatchFilter::all()).unwrap();
+    let second = build(1).unwrap().committed.unwrap().seq;
+    let lb1 = store.read().load_balancers().find(|lb| lb.name == fleet::name(1)).unwrap().id;
+    let mut one_lb = store.watch(1, WatchFilter::load_balancer(lb1)).unwrap();
+    let mut account_b = store.watch(second, WatchFilter::account(fleet::account(50))).unwrap();
+    let mut targets = store.watch(1, WatchFilter::all().with_kinds([EntityKind::Target])).unwrap();
+    let lb1_key = EntityKey::LoadBalancer(lb1);
+    let mut by_arn = store
+        .watch(1, WatchFilter::all().with_resources([store.resolve_arn(&store.arn(&lb1_key).unwrap()).unwrap()]))
+        .unwrap();
+    build(50).unwrap();
+    // Load balancer 1 goes (with its listeners and rules), then comes back.
+    let deleted = store
+        .execute(TxnMeta::new("maint:cleanup", "remove idle"), vec![Command::DeleteLoadBalancer { load_balancer: lb1 }])
+        .unwrap()
+        .committed
+        .unwrap()
+        .seq;
+    let revert = store
+        .revert(
+            RevertSelection::Transactions(vec![deleted]),
+            TxnMeta::new("ops:oncall", "bring it back"),
+            RevertMode::Apply,
+            OnConflict::Abort,
+        )
+        .unwrap()
+        .committed
+        .unwrap()
+        .seq;
+
+    // Everything, each transaction whole, the fold equal to the store's state.
+    let mut seqs = Vec::new();
+    while let Some(change) = all.try_recv().unwrap() {
+        let txn = store.store().transaction(change.seq).unwrap();
+        assert_eq!((change.meta, change.events.len()), (txn.meta, txn.events.len()));
+        let at = store.store().state_at(elbstore::Point::Seq(change.seq)).unwrap();
+        assert_eq!(all.state().digest(), at.state().digest(), "the watch's fold at seq {}", change.seq);
+        seqs.push(change.seq);
+    }
+    assert_eq!(seqs, (1..=revert).collect::<Vec<_>>());
+    assert_eq!(all.next_seq(), revert + 1);
+
+    // One load balancer: its build, its deletion, its revert; nothing of the others.
+    let built = store.store().state_at(elbstore::Point::Seq(second)).unwrap();
+    let listeners: Vec<_> = built.listeners_of(lb1).map(|l| l.id).collect();
+    assert_eq!(listeners.len(), 2);
+    let mut lb_seqs = Vec::new();
+    while let Some(change) = one_lb.try_recv().unwrap() {
+        for event in &change.events {
+            let entity = event.after().or(event.before()).unwrap();
+            let belongs = match entity {
+                Entity::LoadBalancer(lb) => lb.id == lb1,
+                Entity::Listener(l) => l.load_balancer == lb1,
+                Entity::Rule(r) => listeners.contains(&r.listener),
+                Entity::TargetGroup(tg) => tg.name == fleet::name(1),
+                Entity::Target(t) => store.read().target_group(t.key.target_group).unwrap().name == fleet::name(1),
+                Entity::TrustStore(_) => false,
+            };
+            assert!(belongs, "seq {}: {event:?}", change.seq);
+        }
+        lb_seqs.push(change.seq);
+    }
+    assert_eq!(lb_seqs, [second, deleted, revert]);
+
+    // Account B from its first transaction on: only load balancer 50's build.
+    let change = account_b.try_recv().unwrap().unwrap();
+    assert_eq!(change.meta.reason, "build 50");
+    assert_eq!(change.events.len(), store.store().transaction(change.seq).unwrap().events.len(), "all of it");
+    assert!(account_b.try_recv().unwrap().is_none(), "the deletion and revert are account A's");
+
+    // Targets only; the load balancer's own ARN only.
+    let mut target_seqs = Vec::new();
+    while let Some(change) = targets.try_recv().unwrap() {
+        assert!(change.events.iter().all(|e| e.key().kind() == EntityKind::Target), "seq {}", change.seq);
+        target_seqs.push(change.seq);
+    }
+    // The builds register targets; deleting a load balancer marks its
+    // targets unused and the revert sets them back.
+    assert_eq!(target_seqs, [1, second, 3, deleted, revert]);
+    let arn_seqs: Vec<u64> = std::iter::from_fn(|| by_arn.try_recv().unwrap()).map(|c| c.seq).collect();
+    assert_eq!(arn_seqs, [second, deleted, revert]);
+}

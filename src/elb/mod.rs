@@ -27,6 +27,7 @@ pub mod schema;
 mod state;
 mod store;
 mod validate;
+mod watch;
 
 pub use command::{
     Command, CreateListener, CreateLoadBalancer, CreateRule, CreateTargetGroup, CreateTrustStore, ModifyHealthCheck,
@@ -56,3 +57,4 @@ pub use repair::{Conflict, ConflictReason, OnConflict, RevertMode, RevertPlan, R
 pub use state::{Counts, ElbState};
 pub use store::{Applied, ElbStore};
 pub use validate::{FIXED_RESPONSE_CONTENT_TYPES, SSL_POLICIES};
+pub use watch::{Change, Watch, WatchFilter};
