@@ -6,7 +6,7 @@ mod common;
 
 use common::{dir_contents, files_with_prefix, TempDir};
 use elbstore::elb::{fleet, Command, ElbStore, Settings};
-use elbstore::tools::{incident, pitr, workload};
+use elbstore::tools::{follower, incident, pitr, workload};
 use elbstore::{Create, Options, SyncPolicy, TxnMeta};
 use serde_json::Value;
 
@@ -877,7 +877,7 @@ fn docs_cli_documents_every_verb_flag_exit_code_and_json_key() {
             }
         }
     }
-    for command in [incident::command(), workload::command()] {
+    for command in [incident::command(), workload::command(), follower::command()] {
         for arg in command.get_arguments() {
             if let Some(long) = arg.get_long() {
                 assert!(documented(&format!("--{long}")), "{} --{long} is not in docs/CLI.md", command.get_name());
@@ -1116,4 +1116,57 @@ fn a_dry_run_meets_the_lock_and_an_empty_salvage_makes_no_store() {
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("nothing to salvage"), "{err}");
     assert!(std::fs::read_dir(out.path()).map_or(true, |mut e| e.next().is_none()), "no empty store is left");
+}
+
+/// A store written by a service that commits durably, closed: `count`
+/// reference load balancers, one transaction each.
+fn durable_fleet(dir: &TempDir, count: u64) -> u64 {
+    let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Always);
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    for i in 0..count {
+        store
+            .execute_with(TxnMeta::new("svc:provisioning", "build"), |_, ctx| fleet::reference_commands(i, ctx.seq))
+            .unwrap();
+    }
+    let last = store.read().seq();
+    store.close().unwrap();
+    last
+}
+
+/// The follower applies the feed into its own file, resumes from it, proves
+/// its copy with the store's digest, and refuses a file that is damaged or
+/// ahead of the store (another store, or one restored to an earlier point).
+#[test]
+fn the_follower_resumes_from_its_file_and_matches_the_stores_digest() {
+    let dir = TempDir::new("follower");
+    let last = durable_fleet(&dir, 12);
+    let files = TempDir::new("follower-files");
+    std::fs::create_dir_all(files.path()).unwrap();
+    let state = files.join("follower.state");
+    let (d, f) = (dir.path().to_str().unwrap(), state.to_str().unwrap());
+    let first = json(follower::run, &["--dir", d, "--state", f, "--until-seq", "5", "--json"]);
+    keys(&first, &["seq", "state_digest", "load_balancers", "listeners", "rules", "healthy_targets", "applied"]);
+    assert_eq!((first["seq"].as_u64(), first["applied"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(first["load_balancers"], 5);
+    assert_eq!(first["state_digest"], pj(&["show", d, "--at", "seq:5"])["state_digest"]);
+    // Resumed: the rest of what the log shows durable (the newest commit
+    // group waits for a later one to vouch for it).
+    let second = json(follower::run, &["--dir", d, "--state", f, "--idle-exit-ms", "200", "--json"]);
+    assert_eq!(second["seq"].as_u64(), Some(last - 1));
+    assert_eq!(second["applied"].as_u64(), Some(last - 1 - 5), "nothing applied twice");
+    assert_eq!(second["state_digest"], pj(&["show", d, "--at", &format!("seq:{}", last - 1)])["state_digest"]);
+
+    // A store restored to an earlier point: the follower is ahead, and says so.
+    let earlier = TempDir::new("follower-earlier");
+    let e = earlier.path().to_str().unwrap();
+    pj(&["restore", d, "--at", "seq:3", "--out", e, "--actor", "ops:a", "--reason", "drill"]);
+    let (code, _, err) = run(follower::run, &["--dir", e, "--state", f, "--idle-exit-ms", "100"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("the store ends at 3") && err.contains("empty --state"), "{err}");
+
+    // A damaged file is refused, not followed from.
+    flip_bits(&state, 40, 0x01);
+    let (code, _, err) = run(follower::run, &["--dir", d, "--state", f, "--idle-exit-ms", "100"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("checksum mismatch") && err.contains("remove it"), "{err}");
 }

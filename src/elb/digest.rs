@@ -52,6 +52,31 @@ fn absorb<T: serde::Serialize + ?Sized>(hasher: &mut Sha256, value: &T) {
 }
 
 impl ElbState {
+    /// The state as bytes, for a consumer of the change feed to keep its own
+    /// copy in a file: the schema version, then the canonical encoding the
+    /// digest covers. [`ElbState::from_bytes`] reads it back.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![<ElbState as StateMachine>::SCHEMA_VERSION];
+        crate::codec::encode_into(self, &mut out, u64::MAX).expect("a state in memory encodes");
+        out
+    }
+
+    /// A state from [`ElbState::to_bytes`] of a build with the same schema
+    /// version; another version, or damaged bytes, is an error (a consumer
+    /// then rebuilds its copy from the store).
+    pub fn from_bytes(bytes: &[u8]) -> Result<ElbState, crate::codec::CodecError> {
+        match bytes.split_first() {
+            Some((&version, body)) if version == <ElbState as StateMachine>::SCHEMA_VERSION => {
+                crate::codec::decode(body, u64::MAX)
+            }
+            Some((&version, _)) if version > <ElbState as StateMachine>::SCHEMA_VERSION => {
+                Err(crate::codec::CodecError::newer_schema(version.into(), <ElbState as StateMachine>::SCHEMA_VERSION))
+            }
+            Some((&version, _)) => Err(crate::codec::CodecError::unsupported_version(version)),
+            None => Err(crate::codec::CodecError::unsupported_version(0)),
+        }
+    }
+
     /// The digest of the whole state: every resource of every account.
     ///
     /// ```
@@ -140,6 +165,21 @@ mod tests {
         b.apply(&events.last().unwrap().inverse());
         assert_ne!(a.digest(), b.digest());
         assert_eq!(a.digest().to_hex().len(), 64);
+    }
+
+    #[test]
+    fn a_state_read_back_from_its_bytes_digests_alike() {
+        let mut state = ElbState::default();
+        fleet_events(2).iter().for_each(|e| state.apply(e));
+        let bytes = state.to_bytes();
+        let back = ElbState::from_bytes(&bytes).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.digest(), state.digest());
+        let mut newer = bytes.clone();
+        newer[0] += 1;
+        assert!(ElbState::from_bytes(&newer).unwrap_err().newer_schema_version().is_some());
+        assert!(ElbState::from_bytes(&bytes[..bytes.len() - 1]).is_err(), "cut short");
+        assert!(ElbState::from_bytes(&[]).is_err());
     }
 
     #[test]

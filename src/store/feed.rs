@@ -13,6 +13,15 @@
 //! With [`SyncPolicy::Always`](super::SyncPolicy::Always) the mark follows
 //! every commit group; with `Interval` it follows the interval's fsync; with
 //! `Never` it moves at [`Store::close`](super::Store::close) only.
+//!
+//! On a store opened [read-only](super::OpenMode::ReadOnly) beside a writer
+//! in another process, there is no mark to wait on: the subscription polls
+//! the log files and learns what is durable from the log itself. Every
+//! frame carries the last sequence number that was durable when it was
+//! written, and a segment is synced before the next one is started; so a
+//! transaction is offered once a later frame (checked whole, by its
+//! checksum) or a later segment vouches for it. The newest commit group
+//! waits for the writer's next one.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
@@ -29,6 +38,9 @@ use crate::wal::{decode_frame, FrameProblem, WalError, SEGMENT_HEADER_BYTES};
 /// The most bytes one read from the log takes into a subscriber's window
 /// (a record larger than this is read whole).
 const READ_WINDOW_BYTES: usize = 1 << 20;
+
+/// How often a subscription on a read-only store looks for new records.
+const POLL: Duration = Duration::from_millis(10);
 
 /// The durable mark, shared by the store and its subscribers.
 #[derive(Debug)]
@@ -123,6 +135,19 @@ pub struct Subscription<S: StateMachine> {
     dir: PathBuf,
     next_seq: u64,
     window: Option<Window>,
+    /// On a read-only store: what the log itself shows durable.
+    tail: Option<Tail>,
+}
+
+/// What a subscription on a read-only store has learnt from the log.
+#[derive(Debug)]
+struct Tail {
+    /// The last transaction a frame or a later segment vouches for.
+    durable: u64,
+    /// The segments as last listed.
+    segments: Vec<crate::wal::SegmentInfo>,
+    /// The segment and offset of the next frame to examine for its mark.
+    probe: Option<(PathBuf, u64, u64)>,
 }
 
 /// Where a subscriber is in the log: bytes of one segment read but not yet
@@ -141,12 +166,14 @@ struct Window {
 
 impl<S: StateMachine> Subscription<S> {
     pub(crate) fn new(inner: &Arc<Inner<S>>, from_seq: u64) -> Subscription<S> {
+        let read_only = inner.options.mode == super::OpenMode::ReadOnly;
         Subscription {
             inner: Arc::downgrade(inner),
             feed: inner.feed.clone(),
             dir: inner.dir.clone(),
             next_seq: from_seq.max(1),
             window: None,
+            tail: read_only.then(|| Tail { durable: 0, segments: inner.segments.read().clone(), probe: None }),
         }
     }
 
@@ -176,6 +203,9 @@ impl<S: StateMachine> Subscription<S> {
     }
 
     fn receive(&mut self, deadline: Option<Instant>) -> Result<Option<Transaction<S::Event>>> {
+        if self.tail.is_some() {
+            return self.receive_polling(deadline);
+        }
         let mark = self.feed.wait_for(self.next_seq, deadline);
         if mark.closed {
             return Err(Error::Closed { dir: self.dir.clone() });
@@ -189,14 +219,41 @@ impl<S: StateMachine> Subscription<S> {
         Ok(Some(txn))
     }
 
+    /// On a read-only store: polls the log until it vouches for `next_seq`.
+    fn receive_polling(&mut self, deadline: Option<Instant>) -> Result<Option<Transaction<S::Event>>> {
+        loop {
+            let Some(inner) = self.inner.upgrade() else { return Err(Error::Closed { dir: self.dir.clone() }) };
+            let tail = self.tail.as_mut().expect("a polling subscription has a tail");
+            if tail.durable < self.next_seq {
+                learn(&inner, tail, self.next_seq)?;
+            }
+            if tail.durable >= self.next_seq {
+                let txn = self.read_next(&inner)?;
+                self.next_seq += 1;
+                return Ok(Some(txn));
+            }
+            drop(inner);
+            let now = Instant::now();
+            match deadline {
+                Some(deadline) if now >= deadline => return Ok(None),
+                Some(deadline) => std::thread::sleep(POLL.min(deadline - now)),
+                None => std::thread::sleep(POLL),
+            }
+        }
+    }
+
     /// Reads transaction `next_seq`, which is durable, from the log.
     fn read_next(&mut self, inner: &Inner<S>) -> Result<Transaction<S::Event>> {
         let seq = self.next_seq;
         let limit = inner.record_bytes_max;
         loop {
+            let segments = match &self.tail {
+                Some(tail) => tail.segments.clone(),
+                None => inner.segments.read().clone(),
+            };
             let window = match &mut self.window {
                 Some(window) => window,
-                None => self.window.insert(open_window(inner, seq)?),
+                None => self.window.insert(open_window(inner, &segments, seq)?),
             };
             let available = &window.bytes[window.at..];
             match decode_frame(available, limit) {
@@ -220,9 +277,9 @@ impl<S: StateMachine> Subscription<S> {
                     return Ok(Transaction { seq, time: frame.time, meta, events });
                 }
                 Err(FrameProblem::Truncated { needed, .. }) => {
-                    if !fill(inner, window, needed, seq)? {
+                    if !fill(inner, &segments, window, needed, seq)? {
                         // This segment ends before `seq`: it starts the next one.
-                        self.window = Some(open_window(inner, seq)?);
+                        self.window = Some(open_window(inner, &segments, seq)?);
                     }
                 }
                 Err(problem) => {
@@ -235,8 +292,7 @@ impl<S: StateMachine> Subscription<S> {
 }
 
 /// A window at the start of the segment that holds `seq`.
-fn open_window<S: StateMachine>(inner: &Inner<S>, seq: u64) -> Result<Window> {
-    let segments = inner.segments.read();
+fn open_window<S: StateMachine>(inner: &Inner<S>, segments: &[crate::wal::SegmentInfo], seq: u64) -> Result<Window> {
     let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
     let Some(segment) = segments.get(index) else {
         let path = inner.dir.clone();
@@ -255,7 +311,13 @@ fn open_window<S: StateMachine>(inner: &Inner<S>, seq: u64) -> Result<Window> {
 /// records handed out when the file has them. Returns false when the
 /// segment has nothing more and a later segment exists (`seq` starts it); a
 /// log that ends, or a segment that ends inside a record, lost a durable one.
-fn fill<S: StateMachine>(inner: &Inner<S>, window: &mut Window, needed: usize, seq: u64) -> Result<bool> {
+fn fill<S: StateMachine>(
+    inner: &Inner<S>,
+    segments: &[crate::wal::SegmentInfo],
+    window: &mut Window,
+    needed: usize,
+    seq: u64,
+) -> Result<bool> {
     // Drop what was handed out.
     window.offset += window.at as u64;
     window.bytes.drain(..window.at);
@@ -275,11 +337,69 @@ fn fill<S: StateMachine>(inner: &Inner<S>, window: &mut Window, needed: usize, s
             return Ok(true);
         }
     }
-    let later = inner.segments.read().iter().any(|s| s.first_seq > window.first_seq);
+    let later = segments.iter().any(|s| s.first_seq > window.first_seq);
     if later && window.bytes.is_empty() {
         return Ok(false);
     }
     Err(Error::Wal(WalError::LogEndsEarly { path: path.clone(), offset: end, expected: seq }))
+}
+
+/// Lists the segments again and reads frames past the last one examined,
+/// moving `tail.durable` to the highest transaction a whole frame's mark or
+/// a later segment vouches for.
+fn learn<S: StateMachine>(inner: &Inner<S>, tail: &mut Tail, next_seq: u64) -> Result<()> {
+    let names =
+        inner.fs.list_dir(&inner.dir).map_err(|source| Error::Io { op: "list", path: inner.dir.clone(), source })?;
+    let mut segments: Vec<_> = names
+        .iter()
+        .filter_map(|name| crate::wal::parse_segment_file_name(name))
+        .map(|first_seq| crate::wal::SegmentInfo::new(&inner.dir, first_seq))
+        .collect();
+    segments.sort_by_key(|s| s.first_seq);
+    tail.segments = segments;
+    // A segment is synced before the next one starts.
+    if let Some(last) = tail.segments.last() {
+        tail.durable = tail.durable.max(last.first_seq.saturating_sub(1));
+    }
+    // Examine frames from the one after the newest vouched for, in the last segment.
+    let Some(last) = tail.segments.last().cloned() else { return Ok(()) };
+    let (mut offset, mut expected) = match &tail.probe {
+        Some((path, offset, expected)) if *path == last.path => (*offset, *expected),
+        _ => (SEGMENT_HEADER_BYTES as u64, last.first_seq),
+    };
+    let limit = inner.record_bytes_max;
+    let io = |op: &'static str| {
+        let path = last.path.clone();
+        move |source| Error::Io { op, path, source }
+    };
+    let file_len = inner.fs.file_len(&last.path).map_err(io("stat"))?;
+    let header = crate::wal::FRAME_HEADER_BYTES as u64;
+    while offset + header <= file_len {
+        let head = inner.fs.read_range(&last.path, offset, header as usize).map_err(io("read"))?;
+        let needed = match decode_frame(&head, limit) {
+            Err(FrameProblem::Truncated { needed, .. }) => needed as u64,
+            Ok(frame) => frame.encoded_bytes() as u64,
+            // Bytes that do not start a frame: a write in progress, or a
+            // torn tail the writer will cut; nothing past them vouches.
+            Err(_) => break,
+        };
+        if offset + needed > file_len {
+            break;
+        }
+        let bytes = inner.fs.read_range(&last.path, offset, needed as usize).map_err(io("read"))?;
+        let Ok(frame) = decode_frame(&bytes, limit) else { break };
+        if frame.seq != expected {
+            break;
+        }
+        tail.durable = tail.durable.max(frame.synced_seq);
+        offset += needed;
+        expected += 1;
+        if tail.durable >= next_seq {
+            break;
+        }
+    }
+    tail.probe = Some((last.path, offset, expected));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -372,6 +492,34 @@ mod tests {
         assert_eq!(store.durable_seq(), 5);
         let seen: Vec<u64> = std::iter::from_fn(|| feed.try_recv().unwrap()).map(|txn| txn.seq).collect();
         assert_eq!(seen, [1, 2, 3, 4, 5]);
+    }
+
+    /// A read-only handle beside a writer (another process, in life) learns
+    /// from the log what is durable: a transaction once a later frame
+    /// vouches for it, everything before a segment once the next starts.
+    #[test]
+    fn a_read_only_subscriber_follows_a_writer_by_the_marks_in_the_log() {
+        use crate::store::OpenMode;
+        let fs = SimFs::new();
+        let writer: Store<Sum> = Store::open("/s", options(&fs, SyncPolicy::Always)).unwrap();
+        commit(&writer, 1);
+        let reader: Store<Sum> = Store::open("/s", options(&fs, SyncPolicy::Always).mode(OpenMode::ReadOnly)).unwrap();
+        let mut feed = reader.subscribe(1).unwrap();
+        // Transaction 1 is durable, but no later frame says so yet.
+        assert!(feed.recv_timeout(Duration::from_millis(30)).unwrap().is_none());
+        commit(&writer, 2);
+        assert_eq!(feed.recv_timeout(Duration::from_secs(5)).unwrap().map(|t| t.seq), Some(1));
+        assert!(feed.try_recv().unwrap().is_none(), "2 waits for the next group");
+        // Enough to roll several segments: each roll vouches for the one before.
+        for n in 3..=200 {
+            commit(&writer, n);
+        }
+        let seen: Vec<u64> = std::iter::from_fn(|| feed.try_recv().unwrap()).map(|t| t.seq).collect();
+        assert_eq!(seen, (2..=199).collect::<Vec<_>>());
+        // What a power loss now would keep holds everything offered.
+        let image = fs.crash_image(CrashMode::DropUnsynced);
+        let kept: Store<Sum> = Store::open("/s", options(&image, SyncPolicy::Always)).unwrap();
+        assert!(kept.read().seq() >= 199);
     }
 
     /// A subscriber dropped mid-way holds nothing: the store closes and

@@ -6,6 +6,7 @@
 //! Every verb, flag, exit code and JSON key is documented in `docs/CLI.md`.
 
 mod cli;
+pub mod follower;
 pub mod incident;
 pub mod pitr;
 mod progress;
