@@ -655,6 +655,7 @@ fn the_incident_demo_loses_nothing() {
     assert_eq!(summary["alarm_fired"], true);
     assert_eq!(summary["restored"], 500);
     assert_eq!(summary["lost"], 0);
+    assert_eq!(summary["follower_converged"], true, "the follower on the feed ends with the store's digest");
     assert!(summary["detect_ms"].is_u64() && summary["revert_ms"].is_u64(), "whole milliseconds: {summary}");
     assert!(summary["later_changes_kept"].as_u64().unwrap() > 100);
     // The store it leaves behind is sound.

@@ -15,7 +15,7 @@ use super::cli::{run_tool, Status, ToolError, Verdict};
 use super::progress::Bar;
 use crate::elb::{
     fleet, Alarm, AlarmKind, Command, ElbError, ElbEvent, ElbStore, Entity, EntityKey, Observer, OnConflict,
-    RevertMode, RevertSelection, Settings, Taggable, TargetSpec,
+    RevertMode, RevertSelection, Settings, Taggable, TargetSpec, WatchFilter,
 };
 use crate::store::{Create, Options, TxnMeta};
 
@@ -76,6 +76,9 @@ pub struct Outcome {
     pub deletion_seq: u64,
     /// Whether the demo stopped before the repair (`--stop-before-repair`).
     pub stopped_before_repair: bool,
+    /// Whether the follower beside the fleet ended at the store's last
+    /// transaction with the store's state digest.
+    pub follower_converged: bool,
 }
 
 fn fleet_size(text: &str) -> Result<u64, String> {
@@ -143,6 +146,8 @@ pub struct Summary {
     pub detect_ms: u64,
     /// Milliseconds to revert it.
     pub revert_ms: u64,
+    /// Whether the follower on the change feed ended with the store's digest.
+    pub follower_converged: bool,
 }
 
 impl Summary {
@@ -160,6 +165,7 @@ impl Summary {
             deletion_seq: o.deletion_seq,
             detect_ms: o.detect_ms.round() as u64,
             revert_ms: o.revert_ms.round() as u64,
+            follower_converged: o.follower_converged,
         }
     }
 }
@@ -202,6 +208,7 @@ pub fn replay_with(
     let store = ElbStore::open_observed(dir, options, Settings::in_region("us-east-1"), Some(observer))
         .map_err(|e| e.to_string())?;
     let mut outcome = Outcome { load_balancers: n, ..Outcome::default() };
+    let follower = Follower::start(&store)?;
 
     clock.line(say, &format!("building a fleet of {n} load balancers (16 resources each) in us-east-1/production"));
     let mut built = 0;
@@ -331,7 +338,7 @@ pub fn replay_with(
                 seqs.join(" --txn ")
             ),
         );
-        store.close().map_err(|e| e.to_string())?;
+        outcome.follower_converged = follower.finish(store, &clock, say)?;
         return Ok(outcome);
     }
     let started = Instant::now();
@@ -395,8 +402,93 @@ pub fn replay_with(
         ),
     );
     drop(now);
-    store.close().map_err(|e| e.to_string())?;
+    outcome.follower_converged = follower.finish(store, &clock, say)?;
     Ok(outcome)
+}
+
+/// A data-plane configurator beside the fleet: it follows the change feed
+/// from the first transaction, folds every change into its own state, and
+/// notes the mass deletions and the restorations it sees go by.
+struct Follower {
+    handle: std::thread::JoinHandle<Followed>,
+    applied: Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct Followed {
+    seq: u64,
+    digest: crate::elb::StateDigest,
+    /// (seq, load balancers deleted) of transactions deleting more than one.
+    mass_deletions: Vec<(u64, usize)>,
+    /// (seq, load balancers brought back) of transactions re-creating ones
+    /// an earlier transaction created: reverts.
+    restorations: Vec<(u64, usize)>,
+}
+
+impl Follower {
+    fn start(store: &ElbStore) -> Result<Follower, String> {
+        let mut watch = store.watch(1, WatchFilter::all()).map_err(elb)?;
+        let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let progress = applied.clone();
+        let handle = std::thread::spawn(move || {
+            let (mut mass_deletions, mut restorations) = (Vec::new(), Vec::new());
+            // Until the store closes.
+            while let Ok(change) = watch.recv() {
+                let deleted =
+                    change.events.iter().filter(|e| matches!(e, ElbEvent::Deleted(Entity::LoadBalancer(_)))).count();
+                let back = change
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e, ElbEvent::Created(Entity::LoadBalancer(lb)) if lb.id.created_seq() < change.seq))
+                    .count();
+                if deleted > 1 {
+                    mass_deletions.push((change.seq, deleted));
+                }
+                if back > 0 {
+                    restorations.push((change.seq, back));
+                }
+                progress.store(change.seq, std::sync::atomic::Ordering::Release);
+            }
+            Followed { seq: watch.next_seq() - 1, digest: watch.state().digest(), mass_deletions, restorations }
+        });
+        Ok(Follower { handle, applied })
+    }
+
+    /// Lets the follower catch up with the store's last transaction, closes
+    /// the store, and says what the follower saw; whether it converged.
+    fn finish(self, store: ElbStore, clock: &Clock, say: &mut dyn Write) -> Result<bool, String> {
+        let (head, digest) = {
+            let view = store.read();
+            (view.seq(), view.state().digest())
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while self.applied.load(std::sync::atomic::Ordering::Acquire) < head && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        store.close().map_err(|e| e.to_string())?;
+        let followed = self.handle.join().map_err(|_| "the follower failed".to_owned())?;
+        let seen = |list: &[(u64, usize)], what: &str| -> String {
+            let parts: Vec<String> = list.iter().map(|(seq, n)| format!("{n} {what} in transaction {seq}")).collect();
+            if parts.is_empty() {
+                format!("no {what}")
+            } else {
+                parts.join(", ")
+            }
+        };
+        let converged = followed.seq == head && followed.digest == digest;
+        clock.line(
+            say,
+            &format!(
+                "follower (a data-plane configurator on the change feed): saw {}; saw {}; at transaction {} its \
+                 state digest {} the store's ({})",
+                seen(&followed.mass_deletions, "load balancers deleted"),
+                seen(&followed.restorations, "load balancers brought back"),
+                followed.seq,
+                if converged { "equals" } else { "DIFFERS from" },
+                &digest.to_hex()[..16]
+            ),
+        );
+        Ok(converged)
+    }
 }
 
 /// Control-plane traffic: target health flapping, tags, registrations.
