@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-.}"
-cargo bench --no-run --bench commit --bench elb --bench history --bench schema --bench api >/dev/null
+cargo bench --no-run --bench commit --bench elb --bench history --bench schema --bench api --bench feed >/dev/null
 run() {
     local bench="$1" name="$2"
     [[ "$bench/$name" =~ $only ]] || return 0
@@ -39,4 +39,8 @@ done
 for name in api/store/add_tags/64_threads api/service/add_tags/64_threads api/http/add_tags/64_clients \
     api/store/describe/64_threads api/service/describe/64_threads api/http/describe/64_clients; do
     run api "$name"
+done
+for name in feed/latency/1_subscribers feed/latency/64_subscribers feed/writers/64_writers_0_subscribers \
+    feed/writers/64_writers_1_subscribers feed/writers/64_writers_64_subscribers; do
+    run feed "$name"
 done
