@@ -40,6 +40,8 @@ pub(crate) struct Chunk {
     pub first_seq: u64,
     pub first_time: Timestamp,
     pub last_seq: u64,
+    /// Where the chunk starts in its segment.
+    pub offset: u64,
     pub bytes: Vec<u8>,
 }
 
@@ -261,11 +263,16 @@ impl<S: StateMachine> Inner<S> {
         let needs_segment = head.active_segment_bytes.is_none_or(|bytes| bytes >= self.segment_bytes);
         let pushed = needs_segment || head.chunks.is_empty();
         if pushed {
+            let offset = match head.active_segment_bytes {
+                Some(bytes) if !needs_segment => bytes,
+                _ => SEGMENT_HEADER_BYTES as u64,
+            };
             head.chunks.push(Chunk {
                 new_segment: needs_segment,
                 first_seq: ctx.seq,
                 first_time: ctx.time,
                 last_seq: ctx.seq,
+                offset,
                 bytes: Vec::new(),
             });
         }
@@ -397,12 +404,25 @@ impl<S: StateMachine> Inner<S> {
             (chunks, view, snapshot_due)
         };
         let io = |err| Poison::Io(err);
+        // Subscribers that keep up read the group from memory.
+        let offer = self.feed.has_subscribers();
+        let mut written = Vec::new();
         for chunk in &mut chunks {
             if chunk.new_segment {
                 let info = writer.start_segment(chunk.first_seq, chunk.first_time).map_err(io)?;
                 self.segments.write().push(info);
             }
             writer.append(&mut chunk.bytes, chunk.last_seq).map_err(io)?;
+            if offer {
+                let segment = self.segments.read().last().cloned().expect("a segment was started");
+                written.push(super::feed::Recent {
+                    segment,
+                    offset: chunk.offset,
+                    first_seq: chunk.first_seq,
+                    last_seq: chunk.last_seq,
+                    bytes: std::mem::take(&mut chunk.bytes),
+                });
+            }
         }
         match self.sync {
             SyncPolicy::Always => writer.sync().map_err(io)?,
@@ -413,6 +433,7 @@ impl<S: StateMachine> Inner<S> {
         let acked = view.seq;
         let previous = std::mem::replace(&mut *self.published.write(), view.clone()).seq;
         // Subscribers see what is durable and published, never more.
+        self.feed.offer(written);
         self.feed.advance(durable.min(acked));
         let every = self.options.checkpoint_every;
         if view.seq / every > previous / every {

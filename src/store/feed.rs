@@ -42,11 +42,37 @@ const READ_WINDOW_BYTES: usize = 1 << 20;
 /// How often a subscription on a read-only store looks for new records.
 const POLL: Duration = Duration::from_millis(10);
 
-/// The durable mark, shared by the store and its subscribers.
+/// The newest commit groups kept in memory for subscribers that keep up:
+/// at most this many bytes of records...
+const RECENT_BYTES_MAX: usize = 8 << 20;
+/// ...and at most this many chunks.
+const RECENT_CHUNKS_MAX: usize = 4096;
+
+/// The durable mark, shared by the store and its subscribers, and the
+/// newest commit groups' records.
 #[derive(Debug)]
 pub(crate) struct Feed {
     mark: Mutex<Mark>,
     advanced: Condvar,
+    recent: Mutex<Recents>,
+}
+
+#[derive(Debug, Default)]
+struct Recents {
+    chunks: std::collections::VecDeque<Arc<Recent>>,
+    bytes: usize,
+}
+
+/// Records of a commit group as written to the log: whole, sealed frames.
+#[derive(Debug)]
+pub(crate) struct Recent {
+    /// The segment they are in.
+    pub segment: crate::wal::SegmentInfo,
+    /// Where they start in it.
+    pub offset: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +85,45 @@ struct Mark {
 
 impl Feed {
     pub(crate) fn new(durable: u64) -> Feed {
-        Feed { mark: Mutex::new(Mark { durable, closed: false }), advanced: Condvar::new() }
+        Feed {
+            mark: Mutex::new(Mark { durable, closed: false }),
+            advanced: Condvar::new(),
+            recent: Mutex::new(Recents::default()),
+        }
+    }
+
+    /// Whether any subscription is open (each holds the feed).
+    pub(crate) fn has_subscribers(self: &Arc<Feed>) -> bool {
+        Arc::strong_count(self) > 1
+    }
+
+    /// Keeps the records of a group just written for the subscribers that
+    /// keep up, dropping the oldest past the bounds.
+    pub(crate) fn offer(&self, written: Vec<Recent>) {
+        if written.is_empty() {
+            return;
+        }
+        let mut recent = self.recent.lock();
+        for chunk in written {
+            recent.bytes += chunk.bytes.len();
+            recent.chunks.push_back(Arc::new(chunk));
+        }
+        while recent.bytes > RECENT_BYTES_MAX || recent.chunks.len() > RECENT_CHUNKS_MAX {
+            let Some(old) = recent.chunks.pop_front() else { break };
+            recent.bytes -= old.bytes.len();
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn keeps(&self, seq: u64) -> bool {
+        self.recent_with(seq).is_some()
+    }
+
+    /// The kept records that hold `seq`, if they are still kept.
+    fn recent_with(&self, seq: u64) -> Option<Arc<Recent>> {
+        let recent = self.recent.lock();
+        let index = recent.chunks.partition_point(|c| c.last_seq < seq);
+        recent.chunks.get(index).filter(|c| c.first_seq <= seq).cloned()
     }
 
     /// Moves the mark forward to `durable` (never back) and wakes the
@@ -134,6 +198,8 @@ pub struct Subscription<S: StateMachine> {
     feed: Arc<Feed>,
     dir: PathBuf,
     next_seq: u64,
+    /// Reading from the feed's kept records: which, and how far.
+    memory: Option<(Arc<Recent>, usize)>,
     window: Option<Window>,
     /// On a read-only store: what the log itself shows durable.
     tail: Option<Tail>,
@@ -172,6 +238,7 @@ impl<S: StateMachine> Subscription<S> {
             feed: inner.feed.clone(),
             dir: inner.dir.clone(),
             next_seq: from_seq.max(1),
+            memory: None,
             window: None,
             tail: read_only.then(|| Tail { durable: 0, segments: inner.segments.read().clone(), probe: None }),
         }
@@ -242,8 +309,59 @@ impl<S: StateMachine> Subscription<S> {
         }
     }
 
-    /// Reads transaction `next_seq`, which is durable, from the log.
+    /// Reads transaction `next_seq`, which is durable, from the feed's kept
+    /// records when it is among them, else from the log.
     fn read_next(&mut self, inner: &Inner<S>) -> Result<Transaction<S::Event>> {
+        if self.tail.is_none() {
+            if let Some(txn) = self.read_kept(inner)? {
+                return Ok(txn);
+            }
+        }
+        self.read_logged(inner)
+    }
+
+    /// `next_seq` from the feed's kept records, if they still hold it. The
+    /// log position moves along, so a subscriber that falls behind the kept
+    /// records goes on from the log where it left off.
+    fn read_kept(&mut self, inner: &Inner<S>) -> Result<Option<Transaction<S::Event>>> {
+        let seq = self.next_seq;
+        let limit = inner.record_bytes_max;
+        let holds = |chunk: &Recent| chunk.first_seq <= seq && seq <= chunk.last_seq;
+        if !self.memory.as_ref().is_some_and(|(chunk, _)| holds(chunk)) {
+            let Some(chunk) = self.feed.recent_with(seq) else { return Ok(None) };
+            self.memory = Some((chunk, 0));
+        }
+        let (chunk, at) = self.memory.as_mut().expect("set above");
+        loop {
+            let offset = chunk.offset + *at as u64;
+            let frame = decode_frame(&chunk.bytes[*at..], limit).map_err(|problem| {
+                Error::Wal(WalError::Corrupted { path: chunk.segment.path.clone(), offset, problem })
+            })?;
+            *at += frame.encoded_bytes();
+            if frame.seq < seq {
+                continue;
+            }
+            let path = &chunk.segment.path;
+            if frame.seq != seq {
+                let (path, expected, found) = (path.clone(), seq, frame.seq);
+                return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
+            }
+            let (meta, events) = payload::decode::<S>(frame.payload, limit)
+                .map_err(|source| Error::Wal(WalError::undecodable(path, offset, seq, source)))?;
+            // The log goes on right after this record.
+            self.window = Some(Window {
+                path: path.clone(),
+                first_seq: chunk.segment.first_seq,
+                offset: chunk.offset + *at as u64,
+                bytes: Vec::new(),
+                at: 0,
+            });
+            return Ok(Some(Transaction { seq, time: frame.time, meta, events }));
+        }
+    }
+
+    /// `next_seq` from the log files.
+    fn read_logged(&mut self, inner: &Inner<S>) -> Result<Transaction<S::Event>> {
         let seq = self.next_seq;
         let limit = inner.record_bytes_max;
         loop {
@@ -520,6 +638,45 @@ mod tests {
         let image = fs.crash_image(CrashMode::DropUnsynced);
         let kept: Store<Sum> = Store::open("/s", options(&image, SyncPolicy::Always)).unwrap();
         assert!(kept.read().seq() >= 199);
+    }
+
+    /// Subscribers that keep up read the newest groups from memory; one that
+    /// falls behind the kept records (over 4096 groups here) goes on from
+    /// the log where it left off, and back to memory once caught up; each
+    /// sees every transaction once, in order, as committed.
+    #[test]
+    fn kept_records_and_the_log_hand_over_without_a_gap() {
+        let fs = SimFs::new();
+        let store: Store<Sum> = Store::open("/s", options(&fs, SyncPolicy::Always)).unwrap();
+        let mut fast = store.subscribe(1).unwrap();
+        let mut slow = store.subscribe(1).unwrap();
+        let check = |feed: &mut super::Subscription<Sum>, upto: u64| {
+            while feed.next_seq() <= upto {
+                let txn = feed.try_recv().unwrap().expect("durable");
+                assert_eq!((txn.events[0], txn.meta.reason), (txn.seq as i64, format!("add {}", txn.seq)));
+            }
+        };
+        for n in 1..=10 {
+            commit(&store, n);
+        }
+        check(&mut fast, 5);
+        check(&mut slow, 3);
+        // Past the kept records' bound: the slow one's next is only in the log.
+        for n in 11..=5000 {
+            commit(&store, n);
+            if n % 7 == 0 {
+                check(&mut fast, n as u64);
+            }
+        }
+        assert!(!store.feed_keeps(4) && store.feed_keeps(5000), "the oldest dropped, the newest kept");
+        check(&mut slow, 4990);
+        check(&mut fast, 5000);
+        for n in 5001..=5010 {
+            commit(&store, n);
+        }
+        check(&mut slow, 5010);
+        check(&mut fast, 5010);
+        assert!(slow.try_recv().unwrap().is_none() && fast.try_recv().unwrap().is_none());
     }
 
     /// A subscriber dropped mid-way holds nothing: the store closes and

@@ -351,6 +351,12 @@ impl<S: StateMachine> Store<S> {
         Ok(Subscription::new(&self.inner, from_seq))
     }
 
+    /// Whether the feed keeps transaction `seq` in memory (tests).
+    #[cfg(test)]
+    pub(crate) fn feed_keeps(&self, seq: u64) -> bool {
+        self.inner.feed.keeps(seq)
+    }
+
     /// The last transaction that is durable, which subscribers have been
     /// offered: the published one with `SyncPolicy::Always`; with `Interval`
     /// the one the last interval's fsync covered.
