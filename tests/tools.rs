@@ -1163,7 +1163,21 @@ fn the_follower_resumes_from_its_file_and_matches_the_stores_digest() {
     pj(&["restore", d, "--at", "seq:3", "--out", e, "--actor", "ops:a", "--reason", "drill"]);
     let (code, _, err) = run(follower::run, &["--dir", e, "--state", f, "--idle-exit-ms", "100"]);
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains("the store ends at 3") && err.contains("empty --state"), "{err}");
+    assert!(err.contains("it follows store") && err.contains("empty --state"), "another store: {err}");
+
+    // A file naming a transaction the store holds with another time (the
+    // store was restored in its place and written since) is refused.
+    let good = std::fs::read(&state).unwrap();
+    let mut other = good.clone();
+    other[40] ^= 0x01;
+    let end = other.len() - 4;
+    let crc = crc32fast::hash(&other[..end]);
+    other[end..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&state, &other).unwrap();
+    let (code, _, err) = run(follower::run, &["--dir", d, "--state", f, "--idle-exit-ms", "100"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("is not the one it applied"), "{err}");
+    std::fs::write(&state, &good).unwrap();
 
     // A damaged file is refused, not followed from.
     flip_bits(&state, 40, 0x01);

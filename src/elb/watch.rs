@@ -143,9 +143,10 @@ impl Watch {
         }
     }
 
-    /// [`Watch::recv`], waiting at most `timeout` in all.
+    /// [`Watch::recv`], waiting at most `timeout` in all (a timeout too long
+    /// to represent waits without one).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Change>, ElbError> {
-        let deadline = std::time::Instant::now() + timeout;
+        let Some(deadline) = std::time::Instant::now().checked_add(timeout) else { return self.recv().map(Some) };
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let Some(txn) = self.feed.recv_timeout(left)? else { return Ok(None) };

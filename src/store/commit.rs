@@ -324,6 +324,8 @@ impl<S: StateMachine> Inner<S> {
     fn poison_locked(&self, groups: &mut Groups, cause: Poison) -> Arc<Poison> {
         let cause = groups.poison.get_or_insert_with(|| Arc::new(cause)).clone();
         self.poisoned.store(true, Ordering::Release);
+        // The mark will not move again: subscribers stop waiting for it.
+        self.feed.stop();
         cause
     }
 

@@ -176,8 +176,8 @@ pub enum Error {
         /// Its first sequence number.
         first_seq: u64,
     },
-    /// The store was closed: a subscription has handed out every transaction
-    /// that was durable by then.
+    /// The store was closed or dropped: its subscriptions end (a consumer
+    /// resumes from `Subscription::next_seq` on the store reopened).
     Closed {
         /// The store's directory.
         dir: PathBuf,

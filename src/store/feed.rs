@@ -12,7 +12,10 @@
 //!
 //! With [`SyncPolicy::Always`](super::SyncPolicy::Always) the mark follows
 //! every commit group; with `Interval` it follows the interval's fsync; with
-//! `Never` it moves at [`Store::close`](super::Store::close) only.
+//! `Never` it moves only when the log is synced anyway (a segment is synced
+//! before the next starts, and at [`Store::close`](super::Store::close)).
+//! A poisoned store's subscribers get [`Error::Poisoned`] once they have
+//! what was durable; a closed store's get [`Error::Closed`].
 //!
 //! On a store opened [read-only](super::OpenMode::ReadOnly) beside a writer
 //! in another process, there is no mark to wait on: the subscription polls
@@ -81,12 +84,14 @@ struct Mark {
     durable: u64,
     /// The store was closed (or dropped): the mark moves no more.
     closed: bool,
+    /// The store is poisoned: the mark moves no more.
+    stopped: bool,
 }
 
 impl Feed {
     pub(crate) fn new(durable: u64) -> Feed {
         Feed {
-            mark: Mutex::new(Mark { durable, closed: false }),
+            mark: Mutex::new(Mark { durable, closed: false, stopped: false }),
             advanced: Condvar::new(),
             recent: Mutex::new(Recents::default()),
         }
@@ -98,12 +103,17 @@ impl Feed {
     }
 
     /// Keeps the records of a group just written for the subscribers that
-    /// keep up, dropping the oldest past the bounds.
-    pub(crate) fn offer(&self, written: Vec<Recent>) {
+    /// keep up, dropping the oldest past the bounds; with no subscriber
+    /// left, drops them all.
+    pub(crate) fn offer(self: &Arc<Feed>, written: Vec<Recent>) {
         if written.is_empty() {
             return;
         }
         let mut recent = self.recent.lock();
+        if !self.has_subscribers() {
+            *recent = Recents::default();
+            return;
+        }
         for chunk in written {
             recent.bytes += chunk.bytes.len();
             recent.chunks.push_back(Arc::new(chunk));
@@ -137,9 +147,17 @@ impl Feed {
         }
     }
 
-    /// The store is closing: wakes every waiting subscriber for good.
+    /// The store is closing: wakes every waiting subscriber for good and
+    /// lets go of the kept records.
     pub(crate) fn close(&self) {
         self.mark.lock().closed = true;
+        self.advanced.notify_all();
+        *self.recent.lock() = Recents::default();
+    }
+
+    /// The store is poisoned: the mark will not move again.
+    pub(crate) fn stop(&self) {
+        self.mark.lock().stopped = true;
         self.advanced.notify_all();
     }
 
@@ -152,7 +170,7 @@ impl Feed {
     /// passes; returns the mark as it is then.
     fn wait_for(&self, seq: u64, deadline: Option<Instant>) -> Mark {
         let mut mark = self.mark.lock();
-        while mark.durable < seq && !mark.closed {
+        while mark.durable < seq && !mark.closed && !mark.stopped {
             match deadline {
                 None => self.advanced.wait(&mut mark),
                 Some(deadline) => {
@@ -216,6 +234,16 @@ struct Tail {
     probe: Option<(PathBuf, u64, u64)>,
 }
 
+impl<S: StateMachine> Drop for Subscription<S> {
+    fn drop(&mut self) {
+        // The store and this subscription hold the feed: the last subscriber
+        // lets go of the kept records.
+        if Arc::strong_count(&self.feed) <= 2 {
+            *self.feed.recent.lock() = Recents::default();
+        }
+    }
+}
+
 /// Where a subscriber is in the log: bytes of one segment read but not yet
 /// handed out.
 #[derive(Debug)]
@@ -253,15 +281,18 @@ impl<S: StateMachine> Subscription<S> {
     /// [`Error::Closed`] once the store is closed or dropped (a consumer
     /// resumes from [`Subscription::next_seq`] on the store reopened).
     pub fn recv(&mut self) -> Result<Transaction<S::Event>> {
-        match self.receive(None)? {
-            Some(txn) => Ok(txn),
-            None => unreachable!("a wait without a deadline ends with a transaction or an error"),
+        loop {
+            // A wait without a deadline ends with a transaction or an error.
+            if let Some(txn) = self.receive(None)? {
+                return Ok(txn);
+            }
         }
     }
 
-    /// The next transaction if it becomes durable within `timeout`.
+    /// The next transaction if it becomes durable within `timeout` (a
+    /// timeout too long to represent waits without one).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Transaction<S::Event>>> {
-        self.receive(Some(Instant::now() + timeout))
+        self.receive(Instant::now().checked_add(timeout))
     }
 
     /// The next transaction if it is durable now, without waiting.
@@ -277,10 +308,15 @@ impl<S: StateMachine> Subscription<S> {
         if mark.closed {
             return Err(Error::Closed { dir: self.dir.clone() });
         }
+        let Some(inner) = self.inner.upgrade() else { return Err(Error::Closed { dir: self.dir.clone() }) };
         if mark.durable < self.next_seq {
+            if mark.stopped {
+                if let Some(err) = inner.poisoned_error() {
+                    return Err(err);
+                }
+            }
             return Ok(None);
         }
-        let Some(inner) = self.inner.upgrade() else { return Err(Error::Closed { dir: self.dir.clone() }) };
         let txn = self.read_next(&inner)?;
         self.next_seq += 1;
         Ok(Some(txn))
@@ -364,11 +400,16 @@ impl<S: StateMachine> Subscription<S> {
     fn read_logged(&mut self, inner: &Inner<S>) -> Result<Transaction<S::Event>> {
         let seq = self.next_seq;
         let limit = inner.record_bytes_max;
+        let segments = || match &self.tail {
+            Some(tail) => tail.segments.clone(),
+            None => inner.segments.read().clone(),
+        };
+        let segments = segments();
+        // On a read-only store the bytes past the durable records may be a
+        // write in progress, or a tail the writer cut and wrote anew after a
+        // restart: damage there is read again once before it is believed.
+        let mut reread = false;
         loop {
-            let segments = match &self.tail {
-                Some(tail) => tail.segments.clone(),
-                None => inner.segments.read().clone(),
-            };
             let window = match &mut self.window {
                 Some(window) => window,
                 None => self.window.insert(open_window(inner, &segments, seq)?),
@@ -399,6 +440,10 @@ impl<S: StateMachine> Subscription<S> {
                         // This segment ends before `seq`: it starts the next one.
                         self.window = Some(open_window(inner, &segments, seq)?);
                     }
+                }
+                Err(_) if self.tail.is_some() && !reread => {
+                    reread = true;
+                    window.bytes.truncate(window.at);
                 }
                 Err(problem) => {
                     let offset = window.offset + window.at as u64;
@@ -588,6 +633,24 @@ mod tests {
         assert!(matches!(closer.join().unwrap(), Err(Error::Closed { .. })));
     }
 
+    /// A poisoned store's subscribers are told, not left waiting; a timeout
+    /// too long to represent is a wait without one.
+    #[test]
+    fn a_poisoned_store_ends_the_wait_with_the_poison() {
+        use crate::io::{FaultKind, FaultMode};
+        let fs = SimFs::new();
+        let store: Arc<Store<Sum>> = Arc::new(Store::open("/s", options(&fs, SyncPolicy::Always)).unwrap());
+        commit(&store, 1);
+        let mut feed = store.subscribe(1).unwrap();
+        assert_eq!(feed.recv_timeout(Duration::MAX).unwrap().map(|t| t.seq), Some(1));
+        let waiter = std::thread::spawn(move || feed.recv_timeout(Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(20));
+        fs.fail_call(fs.mutating_calls() + 1, FaultKind::Eio, FaultMode::Forever);
+        assert!(store.commit(TxnMeta::new("test:writer", "fails"), vec![2]).is_err());
+        let ended = waiter.join().unwrap();
+        assert!(matches!(ended, Err(Error::Poisoned { .. })), "{ended:?}");
+    }
+
     /// Only durable transactions are offered: with `Never` nothing until the
     /// log is synced; a power loss after that loses nothing offered.
     #[test]
@@ -677,6 +740,11 @@ mod tests {
         check(&mut slow, 5010);
         check(&mut fast, 5010);
         assert!(slow.try_recv().unwrap().is_none() && fast.try_recv().unwrap().is_none());
+        // The last subscriber gone, nothing is kept.
+        drop((slow, fast));
+        assert!(!store.feed_keeps(5010));
+        commit(&store, 5011);
+        assert!(!store.feed_keeps(5011), "nothing kept without a subscriber");
     }
 
     /// A subscriber dropped mid-way holds nothing: the store closes and

@@ -65,7 +65,8 @@ struct Doc {
     applied: u64,
 }
 
-/// The follower's file: a magic line, the seq, the state's bytes, a CRC.
+/// The follower's file: a magic, the store's id, the seq and time of the
+/// last transaction applied, the state's bytes, a CRC (docs/FORMAT.md).
 const MAGIC: &[u8; 16] = b"elbstore-follow1";
 
 /// The command, for documentation tests.
@@ -79,31 +80,42 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 }
 
 fn follow(cli: &Cli) -> Result<Verdict, ToolError> {
-    let (mut seq, mut state) = load(&cli.state)?;
+    let mut followed = load(&cli.state)?;
     let store = ElbStore::open(&cli.dir, Options::default().mode(OpenMode::ReadOnly), Settings::default())?;
-    let head = store.read().seq();
-    if seq > head {
-        return Err(ToolError::new(
-            Status::Refused,
-            format!(
-                "{} has applied transaction {seq}, but the store ends at {head}: it follows another store, \
-                 or this one was restored to an earlier point; start it from an empty --state",
-                cli.state.display()
-            ),
-        ));
+    let id = store.store().identity().id;
+    let refuse = |why: String| {
+        ToolError::new(Status::Refused, format!("{}: {why}; start it from an empty --state", cli.state.display()))
+    };
+    if followed.store != 0 && followed.store != id.0 {
+        return Err(refuse(format!("it follows store {:032x}, not {id} in {}", followed.store, cli.dir.display())));
     }
-    let mut feed = store.store().subscribe(seq + 1)?;
+    let head = store.read().seq();
+    if followed.seq > head {
+        return Err(refuse(format!(
+            "it has applied transaction {}, but the store ends at {head}: the store was restored to an earlier point",
+            followed.seq
+        )));
+    }
+    if followed.seq > 0 && store.store().transaction(followed.seq)?.time.0 != followed.time {
+        return Err(refuse(format!(
+            "transaction {} in the store is not the one it applied: the store was restored to an earlier point and \
+             written since",
+            followed.seq
+        )));
+    }
+    followed.store = id.0;
+    let mut feed = store.store().subscribe(followed.seq + 1)?;
     let mut applied = 0u64;
     let mut saved_at = Instant::now();
     let mut last_news = Instant::now();
     let save_every = Duration::from_millis(cli.save_every_ms);
-    while cli.until_seq.is_none_or(|until| seq < until) {
+    while cli.until_seq.is_none_or(|until| followed.seq < until) {
         match feed.recv_timeout(Duration::from_millis(50))? {
             Some(txn) => {
                 for event in &txn.events {
-                    state.apply(event);
+                    followed.state.apply(event);
                 }
-                seq = txn.seq;
+                (followed.seq, followed.time) = (txn.seq, txn.time.0);
                 applied += 1;
                 last_news = Instant::now();
             }
@@ -114,13 +126,14 @@ fn follow(cli: &Cli) -> Result<Verdict, ToolError> {
             }
         }
         if saved_at.elapsed() >= save_every {
-            save(&cli.state, seq, &state)?;
+            save(&cli.state, &followed)?;
             saved_at = Instant::now();
         }
     }
-    save(&cli.state, seq, &state)?;
+    save(&cli.state, &followed)?;
+    let state = &followed.state;
     let doc = Doc {
-        seq,
+        seq: followed.seq,
         state_digest: state.digest().to_hex(),
         load_balancers: state.load_balancers().count(),
         listeners: state.load_balancers().map(|lb| state.listeners_of(lb.id).count()).sum(),
@@ -128,7 +141,7 @@ fn follow(cli: &Cli) -> Result<Verdict, ToolError> {
             .load_balancers()
             .flat_map(|lb| state.listeners_of(lb.id).map(|l| state.rules_of(l.id).count()).collect::<Vec<_>>())
             .sum(),
-        healthy_targets: healthy_targets(&state),
+        healthy_targets: healthy_targets(state),
         applied,
     };
     let text = format!(
@@ -147,11 +160,26 @@ fn healthy_targets(state: &ElbState) -> usize {
         .sum()
 }
 
-/// The follower's file, or transaction 0 and the empty state when there is none.
-fn load(path: &Path) -> Result<(u64, ElbState), ToolError> {
+/// What the follower's file holds.
+struct Followed {
+    /// The store it follows (0: none yet).
+    store: u128,
+    /// The last transaction applied, and its commit time.
+    seq: u64,
+    time: u64,
+    state: ElbState,
+}
+
+/// The header before the state's bytes: magic, store id, seq, time.
+const HEADER: usize = 16 + 16 + 8 + 8;
+
+/// The follower's file, or nothing applied when there is none.
+fn load(path: &Path) -> Result<Followed, ToolError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, ElbState::default())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Followed { store: 0, seq: 0, time: 0, state: ElbState::default() })
+        }
         Err(e) => return Err(ToolError::failed(format!("{}: {e}", path.display()))),
     };
     let damaged = |why: &str| {
@@ -160,28 +188,34 @@ fn load(path: &Path) -> Result<(u64, ElbState), ToolError> {
             format!("{} is not a follower's file ({why}); remove it to follow from the start", path.display()),
         )
     };
-    let body_end = bytes.len().checked_sub(4).ok_or_else(|| damaged("too short"))?;
-    if bytes.len() < MAGIC.len() + 8 + 4 || &bytes[..MAGIC.len()] != MAGIC {
+    if bytes.len() < HEADER + 4 || &bytes[..MAGIC.len()] != MAGIC {
         return Err(damaged("no header"));
     }
+    let body_end = bytes.len() - 4;
     let crc = u32::from_le_bytes(bytes[body_end..].try_into().expect("four bytes"));
     if crc32fast::hash(&bytes[..body_end]) != crc {
         return Err(damaged("checksum mismatch"));
     }
-    let seq = u64::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 8].try_into().expect("eight bytes"));
-    let state = ElbState::from_bytes(&bytes[MAGIC.len() + 8..body_end]).map_err(|e| damaged(&e.to_string()))?;
-    Ok((seq, state))
+    let field = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+    let store = u128::from_le_bytes(bytes[16..32].try_into().expect("sixteen bytes"));
+    let (seq, time) = (field(32), field(40));
+    let state = ElbState::from_bytes(&bytes[HEADER..body_end]).map_err(|e| damaged(&e.to_string()))?;
+    Ok(Followed { store, seq, time, state })
 }
 
 /// Replaces the follower's file: written beside it, synced, renamed over it.
-fn save(path: &Path, seq: u64, state: &ElbState) -> Result<(), ToolError> {
+fn save(path: &Path, followed: &Followed) -> Result<(), ToolError> {
     let fail = |e: std::io::Error| ToolError::failed(format!("{}: {e}", path.display()));
     let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&seq.to_le_bytes());
-    bytes.extend_from_slice(&state.to_bytes());
+    bytes.extend_from_slice(&followed.store.to_le_bytes());
+    bytes.extend_from_slice(&followed.seq.to_le_bytes());
+    bytes.extend_from_slice(&followed.time.to_le_bytes());
+    bytes.extend_from_slice(&followed.state.to_bytes());
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = PathBuf::from(tmp);
     let mut file = std::fs::File::create(&tmp).map_err(fail)?;
     file.write_all(&bytes).map_err(fail)?;
     file.sync_all().map_err(fail)?;
