@@ -586,6 +586,33 @@ fn watches_keep_what_their_filter_names_as_it_happened() {
         .watch(1, WatchFilter::all().with_resources([store.resolve_arn(&store.arn(&lb1_key).unwrap()).unwrap()]))
         .unwrap();
     build(50).unwrap();
+    // A listener with a rule, made and removed within one transaction: the
+    // rule is still seen as part of load balancer 1.
+    let tg1 = store.read().target_groups().find(|tg| tg.name == fleet::name(1)).unwrap().id;
+    let fleeting = store
+        .execute_with(TxnMeta::new("ops:alice", "try a listener"), |_, ctx| {
+            let listener = elbstore::elb::ListenerId::new(ctx.seq, 0);
+            vec![
+                Command::CreateListener(elbstore::elb::CreateListener::forward(
+                    lb1,
+                    elbstore::elb::Protocol::Http,
+                    8080,
+                    tg1,
+                )),
+                Command::CreateRule(elbstore::elb::CreateRule {
+                    listener,
+                    priority: 5,
+                    conditions: vec![elbstore::elb::Condition::PathPattern(vec!["/try/*".into()])],
+                    actions: vec![elbstore::elb::Action::forward(tg1)],
+                    tags: Default::default(),
+                }),
+                Command::DeleteListener { listener },
+            ]
+        })
+        .unwrap()
+        .committed
+        .unwrap()
+        .seq;
     // Load balancer 1 goes (with its listeners and rules), then comes back.
     let deleted = store
         .execute(TxnMeta::new("maint:cleanup", "remove idle"), vec![Command::DeleteLoadBalancer { load_balancer: lb1 }])
@@ -619,8 +646,9 @@ fn watches_keep_what_their_filter_names_as_it_happened() {
 
     // One load balancer: its build, its deletion, its revert; nothing of the others.
     let built = store.store().state_at(elbstore::Point::Seq(second)).unwrap();
-    let listeners: Vec<_> = built.listeners_of(lb1).map(|l| l.id).collect();
+    let mut listeners: Vec<_> = built.listeners_of(lb1).map(|l| l.id).collect();
     assert_eq!(listeners.len(), 2);
+    listeners.push(elbstore::elb::ListenerId::new(fleeting, 0));
     let mut lb_seqs = Vec::new();
     while let Some(change) = one_lb.try_recv().unwrap() {
         for event in &change.events {
@@ -635,9 +663,13 @@ fn watches_keep_what_their_filter_names_as_it_happened() {
             };
             assert!(belongs, "seq {}: {event:?}", change.seq);
         }
+        if change.seq == fleeting {
+            let rules = change.events.iter().filter(|e| e.key().kind() == EntityKind::Rule).count();
+            assert!(rules >= 1, "the fleeting listener's rule is kept: {:?}", change.events);
+        }
         lb_seqs.push(change.seq);
     }
-    assert_eq!(lb_seqs, [second, deleted, revert]);
+    assert_eq!(lb_seqs, [second, fleeting, deleted, revert]);
 
     // Account B from its first transaction on: only load balancer 50's build.
     let change = account_b.try_recv().unwrap().unwrap();

@@ -1,8 +1,8 @@
 //! Typed, filtered changes from the change feed: [`ElbStore::watch`].
 //!
 //! A [`Watch`] follows the store's [`Subscription`] and folds every
-//! transaction into a state of its own, so it can tell which account and
-//! which load balancer each event belongs to at the moment it happened (a
+//! event into a state of its own, so it can tell which account and which
+//! load balancer each event belongs to at the moment it happened (a
 //! deleted listener's load balancer, a target's target group and the load
 //! balancers that route to it), then hands out the events the filter keeps,
 //! with the transaction's seq, time and metadata.
@@ -58,7 +58,7 @@ impl WatchFilter {
     }
 
     /// Whether `event` passes, judged in the states just before and just
-    /// after its transaction.
+    /// after it.
     fn keeps(&self, event: &ElbEvent, before: &ElbState, after: &ElbState) -> bool {
         let key = event.key();
         if self.kinds.as_ref().is_some_and(|kinds| !kinds.contains(&key.kind())) {
@@ -178,13 +178,19 @@ impl Watch {
         &self.state
     }
 
+    /// Applies the transaction event by event, judging each in the states
+    /// just before and just after it (a cheap clone: the maps are shared),
+    /// so a listener created and deleted within one transaction still ties
+    /// its rules to its load balancer.
     fn fold(&mut self, txn: Transaction<ElbEvent>) -> Option<Change> {
-        let before = self.state.clone();
-        for event in &txn.events {
-            self.state.apply(event);
+        let mut events = Vec::new();
+        for event in txn.events {
+            let before = self.state.clone();
+            self.state.apply(&event);
+            if self.filter.keeps(&event, &before, &self.state) {
+                events.push(event);
+            }
         }
-        let events: Vec<ElbEvent> =
-            txn.events.into_iter().filter(|event| self.filter.keeps(event, &before, &self.state)).collect();
         (!events.is_empty()).then_some(Change { seq: txn.seq, time: txn.time, meta: txn.meta, events })
     }
 }
