@@ -373,8 +373,9 @@ impl<S: StateMachine> Subscription<S> {
             let frame = decode_frame(&chunk.bytes[*at..], limit).map_err(|problem| {
                 Error::Wal(WalError::Corrupted { path: chunk.segment.path.clone(), offset, problem })
             })?;
-            *at += frame.encoded_bytes();
+            let encoded = frame.encoded_bytes();
             if frame.seq < seq {
+                *at += encoded;
                 continue;
             }
             let path = &chunk.segment.path;
@@ -384,6 +385,7 @@ impl<S: StateMachine> Subscription<S> {
             }
             let (meta, events) = payload::decode::<S>(frame.payload, limit)
                 .map_err(|source| Error::Wal(WalError::undecodable(path, offset, seq, source)))?;
+            *at += encoded;
             // The log goes on right after this record.
             self.window = Some(Window {
                 path: path.clone(),
@@ -427,12 +429,16 @@ impl<S: StateMachine> Subscription<S> {
                             found: frame.seq,
                         }));
                     }
-                    window.at += frame.encoded_bytes();
+                    let encoded = frame.encoded_bytes();
                     if frame.seq < seq {
+                        window.at += encoded;
                         continue;
                     }
+                    // The position moves past the record only once it is
+                    // decoded: a retry meets the same error, not a gap.
                     let (meta, events) = payload::decode::<S>(frame.payload, limit)
                         .map_err(|source| Error::Wal(WalError::undecodable(&window.path, offset, seq, source)))?;
+                    window.at += encoded;
                     return Ok(Transaction { seq, time: frame.time, meta, events });
                 }
                 Err(FrameProblem::Truncated { needed, .. }) => {
