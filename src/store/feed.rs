@@ -547,6 +547,9 @@ fn learn<S: StateMachine>(inner: &Inner<S>, tail: &mut Tail, next_seq: u64) -> R
         let head = inner.fs.read_range(&last.path, offset, header as usize).map_err(io("read"))?;
         let needed = match decode_frame(&head, limit) {
             Err(FrameProblem::Truncated { needed, .. }) => needed as u64,
+            // Over this reader's limit, or a length that is not one: the
+            // whole frame, if the file holds it, tells which.
+            Err(FrameProblem::TooLarge { payload_bytes, .. }) => header + u64::from(payload_bytes),
             Ok(frame) => frame.encoded_bytes() as u64,
             // Bytes that do not start a frame: a write in progress, or a
             // torn tail the writer will cut; nothing past them vouches.
@@ -556,7 +559,15 @@ fn learn<S: StateMachine>(inner: &Inner<S>, tail: &mut Tail, next_seq: u64) -> R
             break;
         }
         let bytes = inner.fs.read_range(&last.path, offset, needed as usize).map_err(io("read"))?;
-        let Ok(frame) = decode_frame(&bytes, limit) else { break };
+        let frame = match decode_frame(&bytes, limit) {
+            Ok(frame) => frame,
+            // A whole, valid record longer than this reader takes: waiting
+            // would never end; say so.
+            Err(problem @ FrameProblem::OverLimit { .. }) => {
+                return Err(Error::Wal(WalError::bad_frame(&last.path, offset as usize, problem)))
+            }
+            Err(_) => break,
+        };
         if frame.seq != expected {
             break;
         }
@@ -751,6 +762,25 @@ mod tests {
         assert!(!store.feed_keeps(5010));
         commit(&store, 5011);
         assert!(!store.feed_keeps(5011), "nothing kept without a subscriber");
+    }
+
+    /// A record longer than a read-only reader's limit, written after it
+    /// opened, is an error naming it, not a wait that never ends.
+    #[test]
+    fn a_read_only_reader_says_when_a_record_is_over_its_limit() {
+        use crate::store::OpenMode;
+        let fs = SimFs::new();
+        let writer: Store<Sum> = Store::open("/s", options(&fs, SyncPolicy::Always)).unwrap();
+        commit(&writer, 1);
+        let reader_options = options(&fs, SyncPolicy::Always).mode(OpenMode::ReadOnly).record_bytes_max(256);
+        let reader: Store<Sum> = Store::open("/s", reader_options).unwrap();
+        let mut feed = reader.subscribe(2).unwrap();
+        writer.commit(TxnMeta::new("test:writer", "x".repeat(1000)), vec![2]).unwrap();
+        commit(&writer, 3);
+        match feed.recv_timeout(Duration::from_secs(5)) {
+            Err(Error::Wal(crate::wal::WalError::RecordOverLimit { seq: 2, limit: 256, .. })) => {}
+            other => panic!("expected the record over the limit, got {other:?}"),
+        }
     }
 
     /// A subscriber dropped mid-way holds nothing: the store closes and
