@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use elbstore::api::auth::{sign, CredentialStore, Credentials};
+use elbstore::api::auth::{CredentialStore, Credentials};
 use elbstore::api::network::{Inventory, SecurityGroup, Subnet};
 use elbstore::api::{Request, Service};
 use elbstore::elb::{Command, ElbStore, EntityKey, Settings, Taggable, Tags};
@@ -49,23 +49,7 @@ fn network() -> Inventory {
 
 /// The signed request a client sends for `body`.
 fn signed(host: &str, body: &str) -> Request {
-    let mut headers = vec![
-        ("host".to_owned(), host.to_owned()),
-        ("content-type".to_owned(), "application/x-www-form-urlencoded; charset=utf-8".to_owned()),
-    ];
-    sign(
-        &alice(),
-        REGION,
-        "elasticloadbalancing",
-        "POST",
-        host,
-        "/",
-        "",
-        &mut headers,
-        body.as_bytes(),
-        SystemTime::now(),
-    );
-    Request { method: "POST".into(), path: "/".into(), query: String::new(), headers, body: body.as_bytes().to_vec() }
+    Request::signed(&alice(), REGION, host, body.as_bytes(), SystemTime::now())
 }
 
 /// What client `client` sends as its `n`th request of `call`: a tag with a

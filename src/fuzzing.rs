@@ -247,7 +247,7 @@ pub fn elb_commands(data: &[u8]) {
 /// reopens to the same state. Returns how many requests were answered 200.
 #[cfg(feature = "api")]
 pub fn api_requests(data: &[u8]) -> usize {
-    use crate::api::auth::{sign, CredentialStore, Credentials};
+    use crate::api::auth::{CredentialStore, Credentials};
     use crate::api::network::{Inventory, SecurityGroup, Subnet};
     use crate::api::{Request, Service};
     const REGION: &str = "us-east-1";
@@ -283,26 +283,16 @@ pub fn api_requests(data: &[u8]) -> usize {
                 body = body.replace(placeholder, &arn.unwrap_or_default());
             }
         }
-        let mut headers = vec![("host".to_owned(), "127.0.0.1".to_owned())];
-        if mode % 2 == 0 {
-            sign(
-                &caller,
-                REGION,
-                "elasticloadbalancing",
-                "POST",
-                "127.0.0.1",
-                "/",
-                "",
-                &mut headers,
-                body.as_bytes(),
-                now,
-            );
+        let request = if mode % 2 == 0 {
+            Request::signed(&caller, REGION, "127.0.0.1", body.as_bytes(), now)
         } else {
-            headers.push(("authorization".to_owned(), String::from_utf8_lossy(line).into_owned()));
-            headers.push(("x-amz-date".to_owned(), "20270115T080000Z".to_owned()));
-        }
-        let request =
-            Request { method: "POST".into(), path: "/".into(), query: String::new(), headers, body: body.into_bytes() };
+            let headers = vec![
+                ("host".to_owned(), "127.0.0.1".to_owned()),
+                ("authorization".to_owned(), String::from_utf8_lossy(line).into_owned()),
+                ("x-amz-date".to_owned(), "20270115T080000Z".to_owned()),
+            ];
+            Request { method: "POST".into(), path: "/".into(), query: String::new(), headers, body: body.into_bytes() }
+        };
         let response = service.handle(&request, now);
         assert!(response.status != 500, "an internal failure: {}", response.body);
         let root = xml_root(&response.body);

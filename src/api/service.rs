@@ -43,6 +43,23 @@ pub struct Request {
 }
 
 impl Request {
+    /// A call as an AWS client sends it: `POST /` to `host` with the form
+    /// `body`, signed (SigV4) by `credentials` for `region` at `now`.
+    pub fn signed(
+        credentials: &super::auth::Credentials,
+        region: &str,
+        host: &str,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Request {
+        let mut headers = vec![
+            ("host".to_owned(), host.to_owned()),
+            ("content-type".to_owned(), "application/x-www-form-urlencoded; charset=utf-8".to_owned()),
+        ];
+        super::auth::sign(credentials, region, super::auth::SERVICE, "POST", host, "/", "", &mut headers, body, now);
+        Request { method: "POST".into(), path: "/".into(), query: String::new(), headers, body: body.to_vec() }
+    }
+
     /// A header's value (names compared without case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())

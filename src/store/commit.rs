@@ -409,14 +409,18 @@ impl<S: StateMachine> Inner<S> {
         // Subscribers that keep up read the group from memory.
         let offer = self.feed.has_subscribers();
         let mut written = Vec::new();
+        // The segment each chunk goes to, for the subscribers' positions.
+        let mut segment = if offer { self.segments.read().last().cloned() } else { None };
         for chunk in &mut chunks {
             if chunk.new_segment {
                 let info = writer.start_segment(chunk.first_seq, chunk.first_time).map_err(io)?;
+                if offer {
+                    segment = Some(info.clone());
+                }
                 self.segments.write().push(info);
             }
             writer.append(&mut chunk.bytes, chunk.last_seq).map_err(io)?;
-            if offer {
-                let segment = self.segments.read().last().cloned().expect("a segment was started");
+            if let Some(segment) = segment.clone() {
                 written.push(super::feed::Recent {
                     segment,
                     offset: chunk.offset,

@@ -3,12 +3,14 @@
 //! once they are durable.
 //!
 //! The writer publishes one number, the last durable transaction (the
-//! *durable mark*), and wakes the subscribers waiting for it; each
-//! subscriber reads the records themselves from the log files, a bounded
-//! window at a time, from where it stopped. So a slow subscriber costs the
-//! writers nothing and holds no more memory than one read window, however
-//! far behind it is; a subscriber holds no reference that keeps the store
-//! open, and dropping it releases its buffer and nothing else.
+//! *durable mark*), and wakes the subscribers waiting for it. While a
+//! subscription exists, the leader of each commit group also keeps the
+//! group's sealed records in a bounded list; a subscriber that keeps up
+//! decodes them from there, and one that falls behind reads the log files,
+//! a bounded window at a time, from where it stopped. So a slow subscriber
+//! costs the writers nothing and holds no more memory than one read window,
+//! however far behind it is; a subscriber holds no reference that keeps the
+//! store open, and dropping it releases its buffer and nothing else.
 //!
 //! With [`SyncPolicy::Always`](super::SyncPolicy::Always) the mark follows
 //! every commit group; with `Interval` it follows the interval's fsync; with
@@ -361,52 +363,36 @@ impl<S: StateMachine> Subscription<S> {
     /// records goes on from the log where it left off.
     fn read_kept(&mut self, inner: &Inner<S>) -> Result<Option<Transaction<S::Event>>> {
         let seq = self.next_seq;
-        let limit = inner.record_bytes_max;
         let holds = |chunk: &Recent| chunk.first_seq <= seq && seq <= chunk.last_seq;
         if !self.memory.as_ref().is_some_and(|(chunk, _)| holds(chunk)) {
             let Some(chunk) = self.feed.recent_with(seq) else { return Ok(None) };
             self.memory = Some((chunk, 0));
         }
         let (chunk, at) = self.memory.as_mut().expect("set above");
-        loop {
-            let offset = chunk.offset + *at as u64;
-            let frame = decode_frame(&chunk.bytes[*at..], limit).map_err(|problem| {
-                Error::Wal(WalError::Corrupted { path: chunk.segment.path.clone(), offset, problem })
-            })?;
-            let encoded = frame.encoded_bytes();
-            if frame.seq < seq {
-                *at += encoded;
-                continue;
-            }
-            let path = &chunk.segment.path;
-            if frame.seq != seq {
-                let (path, expected, found) = (path.clone(), seq, frame.seq);
-                return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
-            }
-            let (meta, events) = payload::decode::<S>(frame.payload, limit)
-                .map_err(|source| Error::Wal(WalError::undecodable(path, offset, seq, source)))?;
-            *at += encoded;
-            // The log goes on right after this record.
-            self.window = Some(Window {
-                path: path.clone(),
-                first_seq: chunk.segment.first_seq,
-                offset: chunk.offset + *at as u64,
-                bytes: Vec::new(),
-                at: 0,
-            });
-            return Ok(Some(Transaction { seq, time: frame.time, meta, events }));
-        }
+        let path = &chunk.segment.path;
+        // Kept records are whole, sealed frames: any problem is damage.
+        let txn = step::<S>(&chunk.bytes, at, seq, inner.record_bytes_max, path, chunk.offset)?.map_err(|problem| {
+            Error::Wal(WalError::Corrupted { path: path.clone(), offset: chunk.offset + *at as u64, problem })
+        })?;
+        // The log goes on right after this record.
+        self.window = Some(Window {
+            path: path.clone(),
+            first_seq: chunk.segment.first_seq,
+            offset: chunk.offset + *at as u64,
+            bytes: Vec::new(),
+            at: 0,
+        });
+        Ok(Some(txn))
     }
 
     /// `next_seq` from the log files.
     fn read_logged(&mut self, inner: &Inner<S>) -> Result<Transaction<S::Event>> {
         let seq = self.next_seq;
-        let limit = inner.record_bytes_max;
-        let segments = || match &self.tail {
+        // The segment list, when a window opens or a segment ends.
+        let segments = |tail: &Option<Tail>| match tail {
             Some(tail) => tail.segments.clone(),
             None => inner.segments.read().clone(),
         };
-        let segments = segments();
         // On a read-only store the bytes past the durable records may be a
         // write in progress, or a tail the writer cut and wrote anew after a
         // restart: damage there is read again once before it is believed.
@@ -414,36 +400,19 @@ impl<S: StateMachine> Subscription<S> {
         loop {
             let window = match &mut self.window {
                 Some(window) => window,
-                None => self.window.insert(open_window(inner, &segments, seq)?),
+                None => self.window.insert(open_window(inner, &segments(&self.tail), seq)?),
             };
-            let available = &window.bytes[window.at..];
-            match decode_frame(available, limit) {
-                Ok(frame) => {
-                    let offset = window.offset + window.at as u64;
-                    if frame.seq > seq {
-                        let path = window.path.clone();
-                        return Err(Error::Wal(WalError::SequenceGap {
-                            path,
-                            offset,
-                            expected: seq,
-                            found: frame.seq,
-                        }));
-                    }
-                    let encoded = frame.encoded_bytes();
-                    if frame.seq < seq {
-                        window.at += encoded;
-                        continue;
-                    }
-                    // The position moves past the record only once it is
-                    // decoded: a retry meets the same error, not a gap.
-                    let (meta, events) = payload::decode::<S>(frame.payload, limit)
-                        .map_err(|source| Error::Wal(WalError::undecodable(&window.path, offset, seq, source)))?;
-                    window.at += encoded;
-                    return Ok(Transaction { seq, time: frame.time, meta, events });
-                }
+            match step::<S>(&window.bytes, &mut window.at, seq, inner.record_bytes_max, &window.path, window.offset)? {
+                Ok(txn) => return Ok(txn),
                 Err(FrameProblem::Truncated { needed, .. }) => {
-                    if !fill(inner, &segments, window, needed, seq)? {
-                        // This segment ends before `seq`: it starts the next one.
+                    if !fill(inner, window, needed)? {
+                        // This segment has nothing more: `seq` starts the next one.
+                        let segments = segments(&self.tail);
+                        let first_seq = window.first_seq;
+                        if !window.bytes.is_empty() || !segments.iter().any(|s| s.first_seq > first_seq) {
+                            let (path, offset) = (window.path.clone(), window.offset + window.bytes.len() as u64);
+                            return Err(Error::Wal(WalError::LogEndsEarly { path, offset, expected: seq }));
+                        }
                         self.window = Some(open_window(inner, &segments, seq)?);
                     }
                 }
@@ -457,6 +426,41 @@ impl<S: StateMachine> Subscription<S> {
                 }
             }
         }
+    }
+}
+
+/// Skips the records before `seq` in `bytes[*at..]` and decodes `seq`,
+/// moving `*at` past each record only once it is decoded (a retry after an
+/// undecodable record meets the same error). `base` is the file offset of
+/// `bytes[0]` in `path`, for errors. A frame that is short or damaged comes
+/// back as its problem, for the caller to read more or to report.
+fn step<S: StateMachine>(
+    bytes: &[u8],
+    at: &mut usize,
+    seq: u64,
+    limit: u32,
+    path: &std::path::Path,
+    base: u64,
+) -> Result<std::result::Result<Transaction<S::Event>, FrameProblem>> {
+    loop {
+        let offset = base + *at as u64;
+        let frame = match decode_frame(&bytes[*at..], limit) {
+            Ok(frame) => frame,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        let encoded = frame.encoded_bytes();
+        if frame.seq < seq {
+            *at += encoded;
+            continue;
+        }
+        if frame.seq != seq {
+            let (path, expected, found) = (path.to_path_buf(), seq, frame.seq);
+            return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
+        }
+        let (meta, events) = payload::decode::<S>(frame.payload, limit)
+            .map_err(|source| Error::Wal(WalError::undecodable(path, offset, seq, source)))?;
+        *at += encoded;
+        return Ok(Ok(Transaction { seq, time: frame.time, meta, events }));
     }
 }
 
@@ -478,15 +482,9 @@ fn open_window<S: StateMachine>(inner: &Inner<S>, segments: &[crate::wal::Segmen
 
 /// Reads more of the window's segment, at least `needed` bytes past the
 /// records handed out when the file has them. Returns false when the
-/// segment has nothing more and a later segment exists (`seq` starts it); a
-/// log that ends, or a segment that ends inside a record, lost a durable one.
-fn fill<S: StateMachine>(
-    inner: &Inner<S>,
-    segments: &[crate::wal::SegmentInfo],
-    window: &mut Window,
-    needed: usize,
-    seq: u64,
-) -> Result<bool> {
+/// segment has nothing more (a durable record is then in the next one, or
+/// lost).
+fn fill<S: StateMachine>(inner: &Inner<S>, window: &mut Window, needed: usize) -> Result<bool> {
     // Drop what was handed out.
     window.offset += window.at as u64;
     window.bytes.drain(..window.at);
@@ -495,37 +493,24 @@ fn fill<S: StateMachine>(
     let file_len = inner.fs.file_len(path).map_err(|source| Error::Io { op: "stat", path: path.clone(), source })?;
     let end = window.offset + window.bytes.len() as u64;
     let len = (file_len.saturating_sub(end) as usize).min(needed.max(READ_WINDOW_BYTES));
-    if len > 0 {
-        let more = inner.fs.read_range(path, end, len).map_err(|source| Error::Io {
-            op: "read",
-            path: path.clone(),
-            source,
-        })?;
-        if !more.is_empty() {
-            window.bytes.extend_from_slice(&more);
-            return Ok(true);
-        }
-    }
-    let later = segments.iter().any(|s| s.first_seq > window.first_seq);
-    if later && window.bytes.is_empty() {
+    if len == 0 {
         return Ok(false);
     }
-    Err(Error::Wal(WalError::LogEndsEarly { path: path.clone(), offset: end, expected: seq }))
+    let more =
+        inner.fs.read_range(path, end, len).map_err(|source| Error::Io { op: "read", path: path.clone(), source })?;
+    window.bytes.extend_from_slice(&more);
+    Ok(!more.is_empty())
 }
 
 /// Lists the segments again and reads frames past the last one examined,
 /// moving `tail.durable` to the highest transaction a whole frame's mark or
 /// a later segment vouches for.
 fn learn<S: StateMachine>(inner: &Inner<S>, tail: &mut Tail, next_seq: u64) -> Result<()> {
-    let names =
-        inner.fs.list_dir(&inner.dir).map_err(|source| Error::Io { op: "list", path: inner.dir.clone(), source })?;
-    let mut segments: Vec<_> = names
-        .iter()
-        .filter_map(|name| crate::wal::parse_segment_file_name(name))
-        .map(|first_seq| crate::wal::SegmentInfo::new(&inner.dir, first_seq))
-        .collect();
-    segments.sort_by_key(|s| s.first_seq);
-    tail.segments = segments;
+    tail.segments = crate::wal::list_segments(inner.fs.as_ref(), &inner.dir).map_err(|source| Error::Io {
+        op: "list",
+        path: inner.dir.clone(),
+        source,
+    })?;
     // A segment is synced before the next one starts.
     if let Some(last) = tail.segments.last() {
         tail.durable = tail.durable.max(last.first_seq.saturating_sub(1));

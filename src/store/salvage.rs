@@ -205,14 +205,7 @@ pub(crate) fn read_identity(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<Iden
 }
 
 fn list_segments(fs: &Arc<dyn FileSystem>, dir: &Path) -> Result<Vec<SegmentInfo>> {
-    let mut segments: Vec<SegmentInfo> = fs
-        .list_dir(dir)
-        .map_err(io_err("list", dir))?
-        .iter()
-        .filter_map(|name| wal::parse_segment_file_name(name).map(|seq| SegmentInfo::new(dir, seq)))
-        .collect();
-    segments.sort_by_key(|s| s.first_seq);
-    Ok(segments)
+    wal::list_segments(fs.as_ref(), dir).map_err(io_err("list", dir))
 }
 
 /// The first damage found: in `segments[index]`, at `offset`.

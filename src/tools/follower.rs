@@ -132,15 +132,14 @@ fn follow(cli: &Cli) -> Result<Verdict, ToolError> {
     }
     save(&cli.state, &followed)?;
     let state = &followed.state;
+    let counts = state.counts();
     let doc = Doc {
         seq: followed.seq,
         state_digest: state.digest().to_hex(),
-        load_balancers: state.load_balancers().count(),
-        listeners: state.load_balancers().map(|lb| state.listeners_of(lb.id).count()).sum(),
-        rules: state
-            .load_balancers()
-            .flat_map(|lb| state.listeners_of(lb.id).map(|l| state.rules_of(l.id).count()).collect::<Vec<_>>())
-            .sum(),
+        // Every listener and rule belongs to a load balancer.
+        load_balancers: counts.load_balancers,
+        listeners: counts.listeners,
+        rules: counts.rules,
         healthy_targets: healthy_targets(state),
         applied,
     };

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use super::error::{io_err, WalError};
 use super::reader::{scan_segment, Last};
 use super::record::{after_damage, Frame};
-use super::segment::{parse_segment_file_name, SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTES};
+use super::segment::{SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTES};
 use crate::identity::StoreId;
 use crate::io::FileSystem;
 
@@ -82,13 +82,7 @@ pub(crate) fn recover(
     payload_bytes_max: u32,
     mut visit: impl FnMut(&Path, usize, &Frame<'_>) -> Result<(), WalError>,
 ) -> Result<Recovered, WalError> {
-    let mut segments: Vec<SegmentInfo> = fs
-        .list_dir(dir)
-        .map_err(io_err("list", dir))?
-        .iter()
-        .filter_map(|name| parse_segment_file_name(name).map(|seq| SegmentInfo::new(dir, seq)))
-        .collect();
-    segments.sort_by_key(|s| s.first_seq);
+    let segments = super::segment::list_segments(fs.as_ref(), dir).map_err(io_err("list", dir))?;
     for segment in &segments {
         let bytes = fs.read_range(&segment.path, 0, SEGMENT_HEADER_BYTES).map_err(io_err("read", &segment.path))?;
         check_header(&segment.path, &bytes, store_id, segment.first_seq)?;

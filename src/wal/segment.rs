@@ -121,6 +121,18 @@ pub fn parse_segment_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The segments in `dir`, in sequence order (by the first sequence number
+/// in their names; other files are passed over).
+pub(crate) fn list_segments(fs: &dyn crate::io::FileSystem, dir: &Path) -> std::io::Result<Vec<SegmentInfo>> {
+    let mut segments: Vec<SegmentInfo> = fs
+        .list_dir(dir)?
+        .iter()
+        .filter_map(|name| parse_segment_file_name(name).map(|seq| SegmentInfo::new(dir, seq)))
+        .collect();
+    segments.sort_by_key(|s| s.first_seq);
+    Ok(segments)
+}
+
 /// A segment as listed on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentInfo {
