@@ -49,6 +49,11 @@ impl CodecError {
         CodecError::custom(format!("unsupported payload version {version}"))
     }
 
+    /// A record payload in a layout newer than the `known` one this build reads.
+    pub(crate) fn unsupported_layout(found: u8, known: u8) -> CodecError {
+        CodecError::custom(format!("payload layout {found} is newer than this build reads (up to {known})"))
+    }
+
     /// A value written with schema version `found`, newer than the `known`
     /// this build reads up to.
     pub(crate) fn newer_schema(found: u32, known: u8) -> CodecError {

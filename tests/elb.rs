@@ -558,7 +558,8 @@ fn the_reference_fleet_builds_through_the_api_and_survives_reopen() {
 /// `ElbStore::watch` hands out the changes its filter keeps, judged as they
 /// happened: by account, by load balancer (its listeners, rules, target
 /// groups and targets, also when they are deleted), by kind and by
-/// resource; a revert's compensating events arrive like any others; and the
+/// resource; a revert's compensating events arrive like any others, marked
+/// as the revert of the transaction they undo; and the
 /// watch's own fold is the store's state (same digest) at every step.
 #[test]
 fn watches_keep_what_their_filter_names_as_it_happened() {
@@ -636,6 +637,8 @@ fn watches_keep_what_their_filter_names_as_it_happened() {
     let mut seqs = Vec::new();
     while let Some(change) = all.try_recv().unwrap() {
         let txn = store.store().transaction(change.seq).unwrap();
+        let marked = if change.seq == revert { vec![deleted] } else { Vec::new() };
+        assert_eq!(change.meta.reverts, marked, "seq {}: only the revert is marked, with what it undoes", change.seq);
         assert_eq!((change.meta, change.events.len()), (txn.meta, txn.events.len()));
         let at = store.store().state_at(elbstore::Point::Seq(change.seq)).unwrap();
         assert_eq!(all.state().digest(), at.state().digest(), "the watch's fold at seq {}", change.seq);
@@ -670,6 +673,9 @@ fn watches_keep_what_their_filter_names_as_it_happened() {
         lb_seqs.push(change.seq);
     }
     assert_eq!(lb_seqs, [second, fleeting, deleted, revert]);
+    // Also when the revert is read back from the log, not from memory.
+    let reread = store.store().transaction(revert).unwrap();
+    assert_eq!(reread.meta.reverts, vec![deleted]);
 
     // Account B from its first transaction on: only load balancer 50's build.
     let change = account_b.try_recv().unwrap().unwrap();

@@ -229,6 +229,11 @@ fn reverting_the_2012_deletion_restores_everything_and_keeps_later_changes() {
         .unwrap();
     assert!(plan.committed.is_some());
     assert_eq!(plan.reverted_transactions, maintenance);
+    // The compensating transaction is marked as the revert of all four, in
+    // the log (and so in history, the change feed and every tool).
+    let revert_txn = store.store().transaction(plan.committed.unwrap().seq).unwrap();
+    assert_eq!(revert_txn.meta.reverts, maintenance);
+    assert_eq!(revert_txn.meta.actor, "ops:oncall");
     assert_eq!(plan.restored.len(), 20 * 5, "each load balancer with its 2 listeners and 2 rules");
 
     let after = store.read();

@@ -234,6 +234,38 @@ fn check_transaction_refuses_what_a_commit_refuses_and_writes_nothing() {
     assert_eq!(writer.commit(meta(2), small).unwrap().seq, 2);
 }
 
+/// A revert mark is kept with the transaction (read back from the log after
+/// a reopen, and by a reader beside the writer); one naming a transaction
+/// that is not earlier is refused by a commit and a dry run alike.
+#[test]
+fn a_revert_mark_is_kept_in_the_log_and_names_only_earlier_transactions() {
+    let dir = TempDir::new("revert-mark");
+    let store = open(&dir, Options::default().create(Create::IfMissing));
+    store.commit(meta(1), vec![KvEvent::Set(1, 1)]).unwrap();
+    store.commit(meta(2), vec![KvEvent::Set(1, 2)]).unwrap();
+    for bad in [0, 3, 4] {
+        let marked = meta(3).with_reverts([1, bad]);
+        let checked = store.check_transaction(&marked, &[KvEvent::Set(1, 1)]);
+        assert!(matches!(checked, Err(Error::RevertsNotEarlier { seq: 3, reverts }) if reverts == bad), "{checked:?}");
+        assert!(
+            matches!(store.commit(marked, vec![KvEvent::Set(1, 1)]), Err(Error::RevertsNotEarlier { seq: 3, reverts }) if reverts == bad)
+        );
+    }
+    let undo = meta(3).with_reverts([2, 1, 2]);
+    assert_eq!(store.commit(undo, vec![KvEvent::Set(1, 1)]).unwrap().seq, 3);
+    store.commit(meta(4), vec![KvEvent::Set(2, 2)]).unwrap();
+    let reader = open(&dir, Options::default().mode(OpenMode::ReadOnly));
+    let marks = |store: &Store<Kv>| -> Vec<Vec<u64>> {
+        store.transactions(1..=4).map(|txn| txn.unwrap().meta.reverts).collect()
+    };
+    let expected = vec![vec![], vec![], vec![1, 2], vec![]];
+    assert_eq!(marks(&reader), expected);
+    drop((store, reader));
+    let reopened = open(&dir, Options::default());
+    assert_eq!(marks(&reopened), expected);
+    assert_eq!(reopened.read().entries[&1], 1);
+}
+
 #[test]
 fn a_second_writer_is_refused_and_a_reader_works_beside_the_writer() {
     let dir = TempDir::new("lock");

@@ -477,6 +477,15 @@ fn reverting_twice_says_already_reverted_by_n_nothing_to_do() {
     ];
     let (code, _, err) = run(pitr::run, &revert);
     assert_eq!(code, 0, "{err}");
+    // The revert is marked as one in the log: the JSON and the words say of what.
+    let at = format!("seq:{}", last + 1);
+    let log = pj(&["log", d, "--from", &format!("seq:{last}"), "--to", &at]);
+    let txns = log["transactions"].as_array().unwrap();
+    assert_eq!(txns.len(), 1, "{log}");
+    assert_eq!(txns[0]["reverts"], serde_json::json!([deletion]), "{log}");
+    let (code, out, err) = run(pitr::run, &["log", d, "--from", &format!("seq:{last}"), "--to", &at]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("(a revert of {deletion})")), "{out}");
     let before = dir_contents(dir.path());
     for dry in [true, false] {
         let args: Vec<&str> = revert.iter().copied().chain(dry.then_some("--dry-run")).collect();

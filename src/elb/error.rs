@@ -358,7 +358,9 @@ impl ElbError {
                 store::Error::Poisoned { .. } | store::Error::Io { .. } | store::Error::Locked { .. } => {
                     "ServiceUnavailable"
                 }
-                store::Error::MissingAttribution { .. } | store::Error::FieldTooLong { .. } => "ValidationError",
+                store::Error::MissingAttribution { .. }
+                | store::Error::FieldTooLong { .. }
+                | store::Error::RevertsNotEarlier { .. } => "ValidationError",
                 store::Error::ReadOnly { .. } => "OperationNotPermitted",
                 _ => "InternalFailure",
             },

@@ -246,6 +246,8 @@ impl ElbStore {
             }
         }
         let reverted: Vec<u64> = chosen.into_iter().collect();
+        // The compensating transaction says what it reverts.
+        let meta = meta.with_reverts(reverted.iter().copied());
         if mode == RevertMode::DryRun {
             // A plan against the latest acknowledged state; works on read-only
             // handles. It passes the checks the real run would: attribution

@@ -142,6 +142,14 @@ pub(crate) fn check_meta(meta: &TxnMeta) -> Result<()> {
     Ok(())
 }
 
+/// A revert mark names only transactions before the one it is on.
+pub(crate) fn check_reverts(meta: &TxnMeta, seq: u64) -> Result<()> {
+    match meta.reverts.iter().find(|&&reverts| reverts == 0 || reverts >= seq) {
+        Some(&reverts) => Err(Error::RevertsNotEarlier { seq, reverts }),
+        None => Ok(()),
+    }
+}
+
 impl<S: StateMachine> Inner<S> {
     pub(crate) fn poisoned_error(&self) -> Option<Error> {
         if !self.poisoned.load(Ordering::Acquire) {
@@ -167,6 +175,7 @@ impl<S: StateMachine> Inner<S> {
             return Err(Error::TimeExhausted { last: head.last_time }.into());
         };
         let ctx = TxnContext { seq: head.next_seq, time: self.clock.now().max(earliest) };
+        check_reverts(meta, ctx.seq)?;
         self.guarded(&mut head, |head| {
             let (events, result, folded) = f(&head.state, &ctx)?;
             if events.is_empty() {

@@ -100,6 +100,14 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A transaction marked as the revert of a transaction that is not
+    /// before it (sequence number 0, or its own or a later one).
+    RevertsNotEarlier {
+        /// The sequence number it would have had.
+        seq: u64,
+        /// The transaction it names.
+        reverts: u64,
+    },
     /// An encoded transaction exceeds the record limit.
     RecordTooLarge {
         /// The sequence number it would have had.
@@ -228,6 +236,10 @@ impl fmt::Display for Error {
             Error::FieldTooLong { field, bytes, limit } => {
                 write!(f, "transaction {field} is {bytes} bytes long, over the limit of {limit}")
             }
+            Error::RevertsNotEarlier { seq, reverts } => write!(
+                f,
+                "transaction {seq} is marked as the revert of transaction {reverts}, which is not an earlier transaction"
+            ),
             Error::RecordTooLarge { seq, bytes, limit } => {
                 write!(f, "transaction {seq} encodes to {bytes} bytes, over the record limit of {limit}")
             }

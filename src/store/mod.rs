@@ -294,12 +294,13 @@ impl<S: StateMachine> Store<S> {
     }
 
     /// Runs the checks a commit of `events` by `meta` passes before anything
-    /// is written (attribution, field lengths, the record size limit) and
+    /// is written (attribution, field lengths, a revert mark, the record size limit) and
     /// writes nothing: a dry run calls it so that it refuses exactly what the
     /// real run would. Works on read-only handles.
     pub fn check_transaction(&self, meta: &TxnMeta, events: &[S::Event]) -> Result<()> {
         commit::check_meta(meta)?;
         let seq = self.read().seq() + 1;
+        commit::check_reverts(meta, seq)?;
         let limit = self.inner.record_bytes_max;
         let mut bytes = Vec::new();
         payload::encode_into::<S>(meta, events, &mut bytes, limit).map_err(|source| {

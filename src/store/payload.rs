@@ -2,16 +2,50 @@
 
 use std::ops::Range;
 
+use serde::{Deserialize, Serialize};
+
 use super::machine::StateMachine;
 use super::txn::TxnMeta;
 use crate::codec::{self, CodecError, OldBytes};
 
-// Format: { schema: u8 | bincode((meta: TxnMeta, events: Vec<E>)) }
+// Two layouts (docs/FORMAT.md, "Log segment"):
+//   1: { schema: u8 (1..=255) | bincode((meta: Meta, events: Vec<E>)) }
+//   2: { 0u8 | layout: u8 = 2 | schema: u8 | bincode((meta: Meta, reverts: Vec<u64>, events: Vec<E>)) }
 // schema = the StateMachine::SCHEMA_VERSION the events were written with.
-// TxnMeta = { actor: String | reason: String | ticket: Option<String> | approved_by: Option<String> }
+// Meta = { actor: String | reason: String | ticket: Option<String> | approved_by: Option<String> }
+// A transaction with no revert mark is written in layout 1, so every record
+// that layout 1 can hold keeps the bytes it always had; a first byte of 0 is
+// refused by builds that know only layout 1.
 // Vec<E> = { count: u64 | E * count }: each event's bytes are contiguous, which is
-// what lets `decode_spans` decode one event alone. TxnMeta and the count are
-// the store's and do not change with the schema; only the events do.
+// what lets `decode_spans` decode one event alone. Meta, the revert mark and
+// the count are the store's and do not change with the schema; only the events do.
+
+/// The newest payload layout this build writes and reads.
+const LAYOUT: u8 = 2;
+
+/// `TxnMeta` as layout 1 holds it: everything but the revert mark.
+#[derive(Serialize)]
+struct MetaOut<'a> {
+    actor: &'a str,
+    reason: &'a str,
+    ticket: &'a Option<String>,
+    approved_by: &'a Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MetaIn {
+    actor: String,
+    reason: String,
+    ticket: Option<String>,
+    approved_by: Option<String>,
+}
+
+impl MetaIn {
+    fn with_reverts(self, reverts: Vec<u64>) -> TxnMeta {
+        let MetaIn { actor, reason, ticket, approved_by } = self;
+        TxnMeta { actor, reason, ticket, approved_by, reverts }
+    }
+}
 
 /// Appends the payload for a transaction to `out`.
 pub(crate) fn encode_into<S: StateMachine>(
@@ -20,25 +54,55 @@ pub(crate) fn encode_into<S: StateMachine>(
     out: &mut Vec<u8>,
     limit_bytes: u32,
 ) -> Result<(), CodecError> {
-    out.push(S::SCHEMA_VERSION);
-    codec::encode_into(&(meta, events), out, u64::from(limit_bytes))
+    let fields =
+        MetaOut { actor: &meta.actor, reason: &meta.reason, ticket: &meta.ticket, approved_by: &meta.approved_by };
+    if meta.reverts.is_empty() {
+        out.push(S::SCHEMA_VERSION);
+        codec::encode_into(&(fields, events), out, u64::from(limit_bytes))
+    } else {
+        out.extend_from_slice(&[0, LAYOUT, S::SCHEMA_VERSION]);
+        codec::encode_into(&(fields, &meta.reverts, events), out, u64::from(limit_bytes))
+    }
 }
 
 /// The schema version a payload was written with.
 pub(crate) fn schema_of(bytes: &[u8]) -> Option<u8> {
-    bytes.first().copied()
+    match bytes {
+        [0, LAYOUT, schema, ..] => Some(*schema),
+        [0, ..] | [] => None,
+        [schema, ..] => Some(*schema),
+    }
 }
 
-/// The payload's schema version and the bytes after it, if this build can
-/// read that version.
-fn body<S: StateMachine>(bytes: &[u8]) -> Result<(u8, &[u8]), CodecError> {
-    match bytes.split_first() {
-        Some((&0, _)) | None => Err(CodecError::unsupported_version(0)),
-        Some((&version, _)) if version > S::SCHEMA_VERSION => {
-            Err(CodecError::newer_schema(version.into(), S::SCHEMA_VERSION))
-        }
-        Some((&version, body)) => Ok((version, body)),
+/// A payload's parts before its metadata.
+struct Header<'a> {
+    schema: u8,
+    /// Whether the metadata is followed by a revert mark (layout 2).
+    marked: bool,
+    body: &'a [u8],
+}
+
+/// The payload's layout and schema version, if this build can read them.
+fn header<S: StateMachine>(bytes: &[u8]) -> Result<Header<'_>, CodecError> {
+    let (schema, marked, body) = match bytes {
+        [0, LAYOUT, schema, body @ ..] => (*schema, true, body),
+        [0, layout, ..] if *layout > LAYOUT => return Err(CodecError::unsupported_layout(*layout, LAYOUT)),
+        [0, ..] | [] => return Err(CodecError::unsupported_version(0)),
+        [schema, body @ ..] => (*schema, false, body),
+    };
+    match schema {
+        0 => Err(CodecError::unsupported_version(0)),
+        schema if schema > S::SCHEMA_VERSION => Err(CodecError::newer_schema(schema.into(), S::SCHEMA_VERSION)),
+        schema => Ok(Header { schema, marked, body }),
     }
+}
+
+/// Decodes the metadata (and the revert mark, if the layout has one) from
+/// the front of `rest`.
+fn meta_front(marked: bool, rest: &mut &[u8], limit: u64) -> Result<TxnMeta, CodecError> {
+    let meta: MetaIn = codec::decode_front(rest, limit)?;
+    let reverts = if marked { codec::decode_front(rest, limit)? } else { Vec::new() };
+    Ok(meta.with_reverts(reverts))
 }
 
 /// Upcasts one old event from the front of `rest`.
@@ -52,9 +116,14 @@ fn upcast_front<S: StateMachine>(version: u8, rest: &mut &[u8], limit: u64) -> R
 /// Decodes a payload, upcasting events of an older schema version.
 pub(crate) fn decode<S: StateMachine>(bytes: &[u8], limit_bytes: u32) -> Result<(TxnMeta, Vec<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let (version, body) = body::<S>(bytes)?;
-    if version == S::SCHEMA_VERSION {
-        return codec::decode(body, limit);
+    let Header { schema, marked, body } = header::<S>(bytes)?;
+    if schema == S::SCHEMA_VERSION {
+        if marked {
+            let (meta, reverts, events): (MetaIn, Vec<u64>, Vec<S::Event>) = codec::decode(body, limit)?;
+            return Ok((meta.with_reverts(reverts), events));
+        }
+        let (meta, events): (MetaIn, Vec<S::Event>) = codec::decode(body, limit)?;
+        return Ok((meta.with_reverts(Vec::new()), events));
     }
     // An older schema is read event by event either way; drop the spans.
     let (meta, spanned) = decode_with_spans::<S>(bytes, limit_bytes)?;
@@ -72,8 +141,8 @@ pub(crate) fn decode_with_spans<S: StateMachine>(
     limit_bytes: u32,
 ) -> Result<(TxnMeta, SpannedEvents<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let (version, mut rest) = body::<S>(bytes)?;
-    let meta: TxnMeta = codec::decode_front(&mut rest, limit)?;
+    let Header { schema: version, marked, body: mut rest } = header::<S>(bytes)?;
+    let meta = meta_front(marked, &mut rest, limit)?;
     let count: u64 = codec::decode_front(&mut rest, limit)?;
     // Each event takes at least one byte: a count beyond the bytes left is corrupt.
     let mut events = Vec::with_capacity(count.min(rest.len() as u64) as usize);
@@ -104,8 +173,8 @@ pub(crate) fn decode_spans<S: StateMachine>(
     limit_bytes: u32,
 ) -> Result<(TxnMeta, Vec<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let (version, mut rest) = body::<S>(bytes)?;
-    let meta: TxnMeta = codec::decode_front(&mut rest, limit)?;
+    let Header { schema: version, marked, body: mut rest } = header::<S>(bytes)?;
+    let meta = meta_front(marked, &mut rest, limit)?;
     let mut events = Vec::with_capacity(spans.len());
     for span in spans {
         let Some(event) = bytes.get(span.start as usize..span.end as usize) else {
@@ -228,5 +297,48 @@ mod tests {
         encode_into::<Old>(&TxnMeta::new("a", "b"), &[1], &mut old, 1 << 20).unwrap();
         let err = decode::<Newer>(&old, 1 << 20).unwrap_err();
         assert_eq!(err.to_string(), "written with schema 1, and nothing upcasts it to this build's schema 3");
+    }
+
+    #[test]
+    fn a_revert_mark_is_layout_2_on_every_path_and_an_unmarked_record_keeps_layout_1() {
+        let plain = TxnMeta::new("svc:test", "plain");
+        let marked = TxnMeta::new("svc:test", "plain").with_reverts([9, 3, 3]);
+        assert_eq!(marked.reverts, vec![3, 9]);
+        let events: Vec<(u32, String)> = (0..3).map(|i| (i, "y".repeat(i as usize))).collect();
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        encode_into::<Pairs>(&plain, &events, &mut one, 1 << 20).unwrap();
+        encode_into::<Pairs>(&marked, &events, &mut two, 1 << 20).unwrap();
+        assert_eq!(one[0], 2, "layout 1 starts with the schema");
+        assert_eq!(&two[..3], &[0, 2, 2], "layout 2 starts with 0, the layout, the schema");
+        assert_eq!(schema_of(&two), Some(2));
+        // The layout-2 body is layout 1's metadata, the mark, then the same events.
+        let mark_bytes = 8 + 2 * 8;
+        assert_eq!(two.len(), one.len() + 2 + mark_bytes);
+        assert_eq!(decode::<Pairs>(&two, 1 << 20).unwrap(), (marked.clone(), events.clone()));
+        assert_eq!(decode::<Pairs>(&one, 1 << 20).unwrap(), (plain, events.clone()));
+        let (meta, spanned) = decode_with_spans::<Pairs>(&two, 1 << 20).unwrap();
+        assert_eq!(meta, marked);
+        assert_eq!(
+            &two[spanned[0].1.start as usize..][..4],
+            &0u32.to_le_bytes(),
+            "spans count from the payload's first byte"
+        );
+        let (meta, some) = decode_spans::<Pairs>(&two, &[spanned[2].1.clone()], 1 << 20).unwrap();
+        assert_eq!((meta, some), (marked.clone(), vec![events[2].clone()]));
+        // An old schema's record with a mark is upcast like any other.
+        let mut old = Vec::new();
+        encode_into::<Old>(&marked, &[5], &mut old, 1 << 20).unwrap();
+        assert_eq!(&old[..3], &[0, 2, 1]);
+        let (meta, upcast) = decode::<Pairs>(&old, 1 << 20).unwrap();
+        assert_eq!((meta, upcast), (marked, vec![(5, "a".into()), (5, "b".into())]));
+        // A newer layout is refused by name; a cut header is an error, not a panic.
+        let mut newer = two.clone();
+        newer[1] = 3;
+        let err = decode::<Pairs>(&newer, 1 << 20).unwrap_err();
+        assert_eq!(err.to_string(), "payload layout 3 is newer than this build reads (up to 2)");
+        for cut in 0..4 {
+            assert!(decode::<Pairs>(&two[..cut], 1 << 20).is_err());
+            assert!(decode_with_spans::<Pairs>(&two[..cut], 1 << 20).is_err());
+        }
     }
 }

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 
-/// Who made a transaction, and why. Stored in the log with its events.
+/// Who made a transaction, and why. Stored in the log with its events, in
+/// the record layout docs/FORMAT.md gives (not through this type's serde
+/// derive, which is for reports and other formats).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TxnMeta {
     /// The person or process responsible, e.g. `ops:alice` or `svc:health-checker`.
@@ -15,6 +17,12 @@ pub struct TxnMeta {
     pub ticket: Option<String>,
     /// Who approved a change that a guard demands approval for.
     pub approved_by: Option<String>,
+    /// The earlier transactions this one reverts, in increasing order: set by
+    /// a revert on its compensating transaction, empty for any other. Readers
+    /// of the log and of the change feed see which transactions a change
+    /// undoes without comparing events.
+    #[serde(default)]
+    pub reverts: Vec<u64>,
 }
 
 impl TxnMeta {
@@ -27,7 +35,7 @@ impl TxnMeta {
 
     /// Metadata with an actor and a reason, no ticket and no approval.
     pub fn new(actor: impl Into<String>, reason: impl Into<String>) -> TxnMeta {
-        TxnMeta { actor: actor.into(), reason: reason.into(), ticket: None, approved_by: None }
+        TxnMeta { actor: actor.into(), reason: reason.into(), ticket: None, approved_by: None, reverts: Vec::new() }
     }
 
     /// Adds a change ticket.
@@ -40,6 +48,17 @@ impl TxnMeta {
     pub fn with_approval(mut self, ticket: impl Into<String>, approver: impl Into<String>) -> TxnMeta {
         self.ticket = Some(ticket.into());
         self.approved_by = Some(approver.into());
+        self
+    }
+
+    /// Marks the transaction as the revert of `seqs` (any order; duplicates
+    /// are dropped). A commit refuses a mark that names sequence number 0 or
+    /// a transaction not before its own.
+    pub fn with_reverts(mut self, seqs: impl IntoIterator<Item = u64>) -> TxnMeta {
+        let mut reverts: Vec<u64> = seqs.into_iter().collect();
+        reverts.sort_unstable();
+        reverts.dedup();
+        self.reverts = reverts;
         self
     }
 }

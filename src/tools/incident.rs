@@ -419,9 +419,9 @@ struct Followed {
     digest: crate::elb::StateDigest,
     /// (seq, load balancers deleted) of transactions deleting more than one.
     mass_deletions: Vec<(u64, usize)>,
-    /// (seq, load balancers brought back) of transactions re-creating ones
-    /// an earlier transaction created: reverts.
-    restorations: Vec<(u64, usize)>,
+    /// (seq, load balancers brought back, transactions reverted) of the
+    /// transactions marked as reverts.
+    restorations: Vec<(u64, usize, Vec<u64>)>,
 }
 
 impl Follower {
@@ -443,8 +443,8 @@ impl Follower {
                 if deleted > 1 {
                     mass_deletions.push((change.seq, deleted));
                 }
-                if back > 0 {
-                    restorations.push((change.seq, back));
+                if !change.meta.reverts.is_empty() {
+                    restorations.push((change.seq, back, change.meta.reverts.clone()));
                 }
                 progress.store(change.seq, std::sync::atomic::Ordering::Release);
             }
@@ -466,22 +466,27 @@ impl Follower {
         }
         store.close().map_err(|e| e.to_string())?;
         let followed = self.handle.join().map_err(|_| "the follower failed".to_owned())?;
-        let seen = |list: &[(u64, usize)], what: &str| -> String {
-            let parts: Vec<String> = list.iter().map(|(seq, n)| format!("{n} {what} in transaction {seq}")).collect();
+        let seen = |parts: Vec<String>, what: &str| -> String {
             if parts.is_empty() {
                 format!("no {what}")
             } else {
                 parts.join(", ")
             }
         };
+        let deletions =
+            followed.mass_deletions.iter().map(|(seq, n)| format!("{n} load balancers deleted in transaction {seq}"));
+        let reverts = followed.restorations.iter().map(|(seq, n, of)| {
+            let of: Vec<String> = of.iter().map(u64::to_string).collect();
+            format!("transaction {seq}, a revert of {}, bringing back {n} load balancers", of.join(", "))
+        });
         let converged = followed.seq == head && followed.digest == digest;
         clock.line(
             say,
             &format!(
                 "follower (a data-plane configurator on the change feed): saw {}; saw {}; at transaction {} its \
                  state digest {} the store's ({})",
-                seen(&followed.mass_deletions, "load balancers deleted"),
-                seen(&followed.restorations, "load balancers brought back"),
+                seen(deletions.collect(), "mass deletion"),
+                seen(reverts.collect(), "revert"),
                 followed.seq,
                 if converged { "equals" } else { "DIFFERS from" },
                 &digest.to_hex()[..16]

@@ -169,6 +169,8 @@ pub struct TxnRef {
     pub ticket: Option<String>,
     /// Who approved it, if anyone.
     pub approved_by: Option<String>,
+    /// The transactions it reverts, if it is a revert.
+    pub reverts: Vec<u64>,
 }
 
 impl TxnRef {
@@ -181,6 +183,7 @@ impl TxnRef {
             reason: meta.reason.clone(),
             ticket: meta.ticket.clone(),
             approved_by: meta.approved_by.clone(),
+            reverts: meta.reverts.clone(),
         }
     }
 
@@ -189,16 +192,27 @@ impl TxnRef {
         TxnRef::new(txn.seq, txn.time, &txn.meta)
     }
 
-    /// "transaction 7 by maint:cleanup at T: stale [CHG-7, approved by lead:b]".
+    /// "transaction 7 by maint:cleanup at T: stale [CHG-7, approved by lead:b]",
+    /// ending "(a revert of 5, 6)" for a revert.
     pub fn words(&self) -> String {
         format!(
-            "transaction {} by {} at {}: {}{}",
+            "transaction {} by {} at {}: {}{}{}",
             self.seq,
             self.actor,
             self.time.as_deref().unwrap_or("-"),
             self.reason,
-            self.ticket_words()
+            self.ticket_words(),
+            self.revert_words()
         )
+    }
+
+    /// " (a revert of 5, 6)", or nothing.
+    pub fn revert_words(&self) -> String {
+        if self.reverts.is_empty() {
+            return String::new();
+        }
+        let seqs: Vec<String> = self.reverts.iter().map(u64::to_string).collect();
+        format!(" (a revert of {})", seqs.join(", "))
     }
 
     /// " [CHG-7, approved by lead:b]", " [CHG-7]", or nothing.

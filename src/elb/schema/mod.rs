@@ -253,7 +253,6 @@ mod tests {
 
     use super::*;
     use crate::codec::{self, OldBytes};
-    use crate::store::TxnMeta;
     use crate::wal::{decode_frame, SEGMENT_HEADER_BYTES};
 
     /// Every event of every record of the v1 fixture decodes with the frozen
@@ -322,13 +321,15 @@ mod tests {
                 let (version, body) = frame.payload.split_first().unwrap();
                 assert_eq!(*version, 1);
                 let mut old = OldBytes::new(body, u64::MAX);
-                let meta: TxnMeta = old.decode().unwrap();
+                // The metadata as layout 1 holds it (docs/FORMAT.md).
+                type Meta = (String, String, Option<String>, Option<String>);
+                let meta: Meta = old.decode().unwrap();
                 let count: u64 = old.decode().unwrap();
                 let upcast: Vec<ElbEvent> =
                     (0..count).flat_map(|_| upcast_v1(old.decode::<v1::ElbEvent>().unwrap())).collect();
                 assert_eq!(old.remaining(), 0);
                 // The documented effects of the upcast (see the module's docs).
-                let (old_meta, old_events): (TxnMeta, Vec<v1::ElbEvent>) = codec::decode(body, u64::MAX).unwrap();
+                let (old_meta, old_events): (Meta, Vec<v1::ElbEvent>) = codec::decode(body, u64::MAX).unwrap();
                 assert_eq!(old_meta, meta);
                 for (old, new) in old_events.into_iter().zip(&upcast) {
                     check_upcast(old, new);

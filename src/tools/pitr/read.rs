@@ -364,14 +364,15 @@ fn log_text(doc: &LogDoc) -> String {
     for row in &doc.transactions {
         let c = &row.changes;
         text.push_str(&format!(
-            "{:>8}  {:<24}  {:>9}  {:>17}  {}  {}{}\n",
+            "{:>8}  {:<24}  {:>9}  {:>17}  {}  {}{}{}\n",
             row.txn.seq,
             row.txn.time.as_deref().map_or("-".to_owned(), time_short),
             format!("+{}/-{}", c.created.load_balancers, c.deleted.load_balancers),
             format!("+{}/~{}/-{}", c.created.resources(), c.modified.resources(), c.deleted.resources()),
             fit(&row.txn.actor, ACTOR_WIDTH),
             row.txn.reason,
-            row.txn.ticket_words()
+            row.txn.ticket_words(),
+            row.txn.revert_words()
         ));
         for change in row.entity_changes.iter().flatten() {
             text.push_str(&format!("          {} {}\n", change.change, change.resource.words()));
