@@ -9,6 +9,9 @@
 //!   gives p50 and p99.
 //! - `feed/writers/64_writers_{0,1,64}_subscribers`: 64 writers commit as
 //!   fast as they can; criterion's figure is the time per commit.
+//! - `paired`: the same three counts again, in turn over 8 rounds, each on
+//!   a fresh store, printing the median rate and the median per-round ratio
+//!   to the run without subscribers (drift in the machine's speed cancels).
 //!
 //! `cargo bench --bench feed`
 
@@ -205,6 +208,47 @@ fn feed(c: &mut Criterion) {
         let _ = std::fs::remove_dir_all(&dir);
     }
     group.finish();
+    paired(8, 100_000);
+}
+
+/// The writers' rate with 0, 1 and 64 subscribers measured in turn, round
+/// after round (the order reversed every other round), each run on a fresh
+/// store: a drift in the machine's speed over the run falls on every count
+/// alike. Prints the median rate of each count and the median of each
+/// round's ratio to the run without subscribers.
+fn paired(rounds: usize, commits: u64) {
+    const COUNTS: [usize; 3] = [0, 1, 64];
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..COUNTS.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let dir = bench_dir(&format!("paired-{}", COUNTS[i]));
+            let store = open(&dir);
+            let (acks, stop) = (Arc::new(Acks::new(0)), Arc::new(Stop::default()));
+            let handles = subscribers(&store, COUNTS[i], 1, &acks, &stop, &Arc::default());
+            let took = commit(&store, 64, commits, None, &acks);
+            stop.after(store.read().seq());
+            handles.into_iter().for_each(|h| h.join().unwrap());
+            drop(store);
+            let _ = std::fs::remove_dir_all(&dir);
+            rates[i].push(commits as f64 / took.as_secs_f64());
+        }
+    }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    for (i, count) in COUNTS.iter().enumerate() {
+        let ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(r, base)| r / base).collect();
+        println!(
+            "paired feed/writers/64_writers_{count}_subscribers: median {:.1} K/s, median ratio to 0 subscribers {:+.1}% over {rounds} rounds",
+            median(rates[i].clone()) / 1_000.0,
+            (median(ratios) - 1.0) * 100.0
+        );
+    }
 }
 
 criterion_group!(benches, feed);

@@ -368,9 +368,12 @@ impl<S: StateMachine> Inner<S> {
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.lead_group()));
             groups = self.groups.lock();
             groups.leader_active = false;
-            let mut panicked = None;
+            let (mut panicked, mut wake_feed) = (None, false);
             match outcome {
-                Ok(Ok(Some(acked))) => groups.acked_seq = groups.acked_seq.max(acked),
+                Ok(Ok(Some((acked, moved)))) => {
+                    groups.acked_seq = groups.acked_seq.max(acked);
+                    wake_feed = moved;
+                }
                 // Poisoned before the group started: the loop reports it.
                 Ok(Ok(None)) => {}
                 Ok(Err(err)) => {
@@ -388,6 +391,12 @@ impl<S: StateMachine> Inner<S> {
             let woken = take_woken(&mut groups);
             drop(groups);
             woken.iter().for_each(std::thread::Thread::unpark);
+            // The subscribers after the writers and the next leader: on a
+            // busy machine a woken subscriber may take the CPU, and the
+            // group's writers should not wait for it.
+            if wake_feed {
+                self.feed.wake();
+            }
             if let Some(payload) = panicked {
                 panic::resume_unwind(payload);
             }
@@ -396,9 +405,11 @@ impl<S: StateMachine> Inner<S> {
     }
 
     /// Writes every pending record, makes it durable per the sync policy and
-    /// publishes the state that includes exactly those records. Writes
-    /// nothing once the store is poisoned.
-    fn lead_group(&self) -> std::result::Result<Option<u64>, Poison> {
+    /// publishes the state that includes exactly those records; returns the
+    /// last seq acknowledged and whether the durable mark moved (its
+    /// subscribers are woken by the caller). Writes nothing once the store
+    /// is poisoned.
+    fn lead_group(&self) -> std::result::Result<Option<(u64, bool)>, Poison> {
         let mut writer_slot = self.writer.lock();
         let writer = writer_slot.as_mut().expect("read-write stores have a log writer");
         let (mut chunks, view, snapshot_due) = {
@@ -449,7 +460,7 @@ impl<S: StateMachine> Inner<S> {
         let previous = std::mem::replace(&mut *self.published.write(), view.clone()).seq;
         // Subscribers see what is durable and published, never more.
         self.feed.offer(written);
-        self.feed.advance(durable.min(acked));
+        let moved = self.feed.raise(durable.min(acked));
         let every = self.options.checkpoint_every;
         if view.seq / every > previous / every {
             let max = self.options.checkpoints_max;
@@ -458,7 +469,7 @@ impl<S: StateMachine> Inner<S> {
         if snapshot_due {
             self.request_snapshot(view);
         }
-        Ok(Some(acked))
+        Ok(Some((acked, moved)))
     }
 
     /// Makes every record written so far durable (for `SyncPolicy::Interval`,

@@ -141,12 +141,24 @@ impl Feed {
     /// Moves the mark forward to `durable` (never back) and wakes the
     /// subscribers.
     pub(crate) fn advance(&self, durable: u64) {
-        let mut mark = self.mark.lock();
-        if durable > mark.durable {
-            mark.durable = durable;
-            drop(mark);
-            self.advanced.notify_all();
+        if self.raise(durable) {
+            self.wake();
         }
+    }
+
+    /// Moves the mark forward to `durable` (never back) without waking
+    /// anyone: a subscriber that looks sees it, one asleep waits for
+    /// [`Feed::wake`]. Says whether it moved.
+    pub(crate) fn raise(&self, durable: u64) -> bool {
+        let mut mark = self.mark.lock();
+        let moved = durable > mark.durable;
+        mark.durable = mark.durable.max(durable);
+        moved
+    }
+
+    /// Wakes the subscribers waiting for the mark to move.
+    pub(crate) fn wake(&self) {
+        self.advanced.notify_all();
     }
 
     /// The store is closing: wakes every waiting subscriber for good and
