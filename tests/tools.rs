@@ -669,6 +669,21 @@ fn the_incident_demo_loses_nothing() {
     assert!(summary["later_changes_kept"].as_u64().unwrap() > 100);
     // The store it leaves behind is sound.
     assert_eq!(pj(&["verify", dir.path().to_str().unwrap()])["ok"], true);
+    // In words: the follower saw the deletion, raised the alarms from the
+    // feed itself, and saw the revert marked as one of the deletion.
+    let words = TempDir::new("incident-words");
+    let (code, out, err) = run(incident::run, &["--dir", words.path().to_str().unwrap(), "--load-balancers", "1000"]);
+    assert_eq!(code, 0, "{err}");
+    let line = out.lines().find(|l| l.contains("follower (")).unwrap_or_else(|| panic!("{out}"));
+    let deletion = summary["deletion_seq"].as_u64().unwrap();
+    for part in [
+        format!("saw 100 load balancers deleted in transaction {deletion}"),
+        format!("raised a deletions alarm at transaction {deletion}, a fleet drop alarm at transaction {deletion}"),
+        format!("a revert of {deletion}, bringing back 100 load balancers"),
+        "its state digest equals the store's".to_owned(),
+    ] {
+        assert!(line.contains(&part), "{part:?} not in {line}");
+    }
 }
 
 #[test]

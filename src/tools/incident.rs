@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use super::cli::{run_tool, Status, ToolError, Verdict};
 use super::progress::Bar;
 use crate::elb::{
-    fleet, Alarm, AlarmKind, Command, ElbError, ElbEvent, ElbStore, Entity, EntityKey, Observer, OnConflict,
-    RevertMode, RevertSelection, Settings, Taggable, TargetSpec, WatchFilter,
+    fleet, load_balancer_changes, Alarm, AlarmKind, Command, ElbError, ElbEvent, ElbStore, Entity, EntityKey, Ledger,
+    Observer, OnConflict, RevertMode, RevertSelection, Settings, Taggable, TargetSpec, WatchFilter,
 };
 use crate::store::{Create, Options, TxnMeta};
 
@@ -422,6 +422,10 @@ struct Followed {
     /// (seq, load balancers brought back, transactions reverted) of the
     /// transactions marked as reverts.
     restorations: Vec<(u64, usize, Vec<u64>)>,
+    /// (seq, kind) of the alarms the follower raised itself: the guard's
+    /// ledger run over the changes as they arrive, with the store's
+    /// thresholds (alarms are not in the log; they follow from it).
+    alarms: Vec<(u64, &'static str)>,
 }
 
 impl Follower {
@@ -429,10 +433,22 @@ impl Follower {
         let mut watch = store.watch(1, WatchFilter::all()).map_err(elb)?;
         let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let progress = applied.clone();
+        let (thresholds, guard_window) = (store.settings().alarms.clone(), store.settings().guard.window);
         let handle = std::thread::spawn(move || {
-            let (mut mass_deletions, mut restorations) = (Vec::new(), Vec::new());
+            let (mut mass_deletions, mut restorations, mut alarms) = (Vec::new(), Vec::new(), Vec::new());
+            // From the first transaction: an empty fleet, nothing in the window.
+            let mut ledger = Ledger::rebuild(0, Vec::new(), &thresholds);
             // Until the store closes.
             while let Ok(change) = watch.recv() {
+                let changes = load_balancer_changes(&change.events);
+                for alarm in ledger.record(change.seq, change.time, &change.meta, changes, &thresholds, guard_window) {
+                    let kind = match alarm.kind {
+                        AlarmKind::Deletions { .. } => "deletions",
+                        AlarmKind::FleetDrop { .. } => "fleet drop",
+                        AlarmKind::WrongStore { .. } => "wrong store",
+                    };
+                    alarms.push((change.seq, kind));
+                }
                 let deleted =
                     change.events.iter().filter(|e| matches!(e, ElbEvent::Deleted(Entity::LoadBalancer(_)))).count();
                 let back = change
@@ -448,7 +464,7 @@ impl Follower {
                 }
                 progress.store(change.seq, std::sync::atomic::Ordering::Release);
             }
-            Followed { seq: watch.next_seq() - 1, digest: watch.state().digest(), mass_deletions, restorations }
+            Followed { seq: watch.next_seq() - 1, digest: watch.state().digest(), mass_deletions, restorations, alarms }
         });
         Ok(Follower { handle, applied })
     }
@@ -475,6 +491,7 @@ impl Follower {
         };
         let deletions =
             followed.mass_deletions.iter().map(|(seq, n)| format!("{n} load balancers deleted in transaction {seq}"));
+        let alarms = followed.alarms.iter().map(|(seq, kind)| format!("a {kind} alarm at transaction {seq}"));
         let reverts = followed.restorations.iter().map(|(seq, n, of)| {
             let of: Vec<String> = of.iter().map(u64::to_string).collect();
             format!("transaction {seq}, a revert of {}, bringing back {n} load balancers", of.join(", "))
@@ -483,9 +500,10 @@ impl Follower {
         clock.line(
             say,
             &format!(
-                "follower (a data-plane configurator on the change feed): saw {}; saw {}; at transaction {} its \
-                 state digest {} the store's ({})",
+                "follower (a data-plane configurator on the change feed): saw {}; raised {}; saw {}; at \
+                 transaction {} its state digest {} the store's ({})",
                 seen(deletions.collect(), "mass deletion"),
+                seen(alarms.collect(), "alarm"),
                 seen(reverts.collect(), "revert"),
                 followed.seq,
                 if converged { "equals" } else { "DIFFERS from" },
