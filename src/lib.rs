@@ -384,6 +384,9 @@
 
 #[cfg(feature = "api")]
 pub mod api;
+/// The off-machine archive (feature `archive`).
+#[cfg(feature = "archive")]
+pub mod archive;
 mod clock;
 mod codec;
 pub mod elb;

@@ -186,6 +186,35 @@ pub(crate) struct Inner<S: StateMachine> {
     _lock: Option<LockGuard>,
 }
 
+/// What a companion of the store (the archiver) reads of it without keeping
+/// it open: its directory and file system, and its marks while it is open.
+#[cfg(feature = "archive")]
+pub(crate) struct Probe {
+    pub dir: PathBuf,
+    pub fs: Arc<dyn FileSystem>,
+    pub identity: Identity,
+    marks: Box<dyn Fn() -> Option<Marks> + Send + Sync>,
+}
+
+/// A store's marks at one moment.
+#[cfg(feature = "archive")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Marks {
+    /// The last durable transaction.
+    pub durable: u64,
+    /// The last acknowledged (published) transaction and its commit time.
+    pub acked: u64,
+    pub acked_time: Timestamp,
+}
+
+#[cfg(feature = "archive")]
+impl Probe {
+    /// The marks, or `None` once the store is closed or dropped.
+    pub fn marks(&self) -> Option<Marks> {
+        (self.marks)()
+    }
+}
+
 impl<S: StateMachine> Store<S> {
     /// Opens the store in `dir`. Opening never creates a store unless
     /// `options` ask for it ([`Create::IfMissing`] or [`Create::New`]): by
@@ -412,6 +441,22 @@ impl<S: StateMachine> Store<S> {
     /// The log's segments, in sequence order.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         self.inner.segments.read().clone()
+    }
+
+    /// A probe for a companion that must not keep the store open.
+    #[cfg(feature = "archive")]
+    pub(crate) fn probe(&self) -> Probe {
+        let weak = Arc::downgrade(&self.inner);
+        Probe {
+            dir: self.inner.dir.clone(),
+            fs: self.inner.fs.clone(),
+            identity: self.inner.identity.clone(),
+            marks: Box::new(move || {
+                let inner = weak.upgrade()?;
+                let published = inner.published.read();
+                Some(Marks { durable: inner.feed.durable(), acked: published.seq, acked_time: published.time })
+            }),
+        }
     }
 
     /// The store's identity.
