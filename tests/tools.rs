@@ -938,6 +938,37 @@ fn docs_cli_documents_every_verb_flag_exit_code_and_json_key() {
         pj(&["verify", d]),
         pj(&["completions", "bash"]),
     ];
+    // The archive's documents: an archive of the sample store.
+    let archived = TempDir::new("pitr-docs-archive");
+    let url = format!("file://{}", archived.join("archive").display());
+    {
+        let options = Options::default().identity("us-east-1", "production");
+        let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+        let archiver = elbstore::archive::Archiver::start(
+            store.store(),
+            elbstore::archive::Target::open(&url).unwrap(),
+            Default::default(),
+        )
+        .unwrap();
+        archiver.flush().unwrap();
+        archiver.stop();
+    }
+    let from_archive = archived.join("restored");
+    documents.push(pj(&["archive", "status", &url]));
+    documents.push(pj(&["verify", "--archive", &url]));
+    documents.push(pj(&[
+        "restore",
+        "--from-archive",
+        &url,
+        "--at",
+        "now",
+        "--out",
+        from_archive.to_str().unwrap(),
+        "--actor",
+        "ops:a",
+        "--reason",
+        "disk lost",
+    ]));
     let svg = out.join("timeline.svg");
     let extra = TempDir::new("pitr-docs-extra");
     std::fs::create_dir_all(extra.path()).unwrap();
@@ -1208,4 +1239,83 @@ fn the_follower_resumes_from_its_file_and_matches_the_stores_digest() {
     let (code, _, err) = run(follower::run, &["--dir", d, "--state", f, "--idle-exit-ms", "100"]);
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("checksum mismatch") && err.contains("remove it"), "{err}");
+}
+
+/// The disk is lost: `pitr restore --from-archive` brings the store back from
+/// its archive; `pitr archive status` says what the archive holds; a changed
+/// object exits 5 and names itself; an empty archive exits 3.
+#[test]
+fn pitr_restores_from_an_archive_and_refuses_a_damaged_or_empty_one() {
+    let dir = TempDir::new("pitr-archive");
+    let (_, last) = sample(&dir);
+    let d = dir.path().to_str().unwrap();
+    let digest = pj(&["info", d])["state_digest"].clone();
+    let base = TempDir::new("pitr-archive-target");
+    let archive_dir = base.join("archive");
+    let url = format!("file://{}", archive_dir.display());
+    {
+        let options = Options::default().identity("us-east-1", "production");
+        let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+        let archiver = elbstore::archive::Archiver::start(
+            store.store(),
+            elbstore::archive::Target::open(&url).unwrap(),
+            Default::default(),
+        )
+        .unwrap();
+        assert_eq!(archiver.flush().unwrap().archived_seq, last);
+        archiver.stop();
+    }
+    let status = pj(&["archive", "status", &url]);
+    assert_eq!((status["first_seq"].as_u64(), status["archived_seq"].as_u64()), (Some(1), Some(last)), "{status}");
+    assert_eq!(status["gaps"], serde_json::json!([]));
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let out = base.join("restored");
+    let o = out.to_str().unwrap();
+    let restore =
+        ["restore", "--from-archive", &url, "--at", "now", "--out", o, "--actor", "ops:a", "--reason", "disk lost"];
+    let doc = pj(&restore);
+    assert_eq!((doc["seq"].as_u64(), doc["verified"].as_bool()), (Some(last), Some(true)), "{doc}");
+    assert_eq!(pj(&["info", o])["state_digest"], digest, "the same state as the lost store");
+    assert!(
+        std::fs::read_dir(base.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')),
+        "no staged copy left"
+    );
+
+    // One byte of one object changed: exit 5, naming the object.
+    let manifest: Value = serde_json::from_slice(&std::fs::read(archive_dir.join("manifest.json")).unwrap()).unwrap();
+    let key = manifest["objects"].as_array().unwrap().iter().find(|o| o["kind"] == "part").unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let object = archive_dir.join(&key);
+    let mut bytes = std::fs::read(&object).unwrap();
+    bytes[100] ^= 0x40;
+    std::fs::write(&object, bytes).unwrap();
+    let again = base.join("again");
+    let args = [
+        "restore",
+        "--from-archive",
+        &url,
+        "--at",
+        "now",
+        "--out",
+        again.to_str().unwrap(),
+        "--actor",
+        "ops:a",
+        "--reason",
+        "r",
+    ];
+    let (code, _, err) = run(pitr::run, &args);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains(&key), "{err}");
+    let (code, _, err) = run(pitr::run, &["verify", "--archive", &url]);
+    assert_eq!(code, 5, "{err}");
+    // An archive with nothing in it.
+    let empty = format!("file://{}", base.join("empty").display());
+    let (code, _, err) = run(pitr::run, &["archive", "status", &empty]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("nothing was archived"), "{err}");
+    // Not a URL an archive can be at.
+    let (code, _, _) = run(pitr::run, &["archive", "status", "ftp://example/x"]);
+    assert_eq!(code, 2);
 }

@@ -103,10 +103,17 @@ fn status_of(target: &Target, manifest: &Manifest) -> ArchiveStatus {
     }
 }
 
-/// Downloads the archive into `dir` as a store directory: the identity
-/// (checked against the manifest), every segment (whole, or its parts
-/// joined end to end), every snapshot; every object's size and SHA-256
-/// checked. Returns the manifest and the bytes read.
+/// Downloads the archive into `dir` (created if missing) as a store
+/// directory: the identity (checked against the manifest), every segment
+/// (whole, or its parts joined end to end), every snapshot; every object's
+/// size and SHA-256 checked, a gap refused. Open the copy read-only and
+/// restore from it ([`Store::restore_to`]): it has the archived store's id,
+/// and writing to it would fork that store's history. Returns the manifest
+/// and the bytes read.
+pub fn download(target: &Target, dir: &Path) -> Result<(Manifest, u64), ArchiveError> {
+    stage(target, dir)
+}
+
 fn stage(target: &Target, dir: &Path) -> Result<(Manifest, u64), ArchiveError> {
     let manifest = manifest_of(target)?;
     let local = |op: &'static str, path: &Path| {

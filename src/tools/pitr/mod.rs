@@ -5,6 +5,7 @@
 //! which write only into a new directory. `docs/CLI.md` documents every verb,
 //! flag, exit code and JSON key.
 
+mod archive;
 mod read;
 mod write;
 
@@ -74,11 +75,15 @@ pub enum Verb {
     /// Undo chosen transactions with one compensating transaction; later changes are kept.
     #[command(after_help = EXAMPLES_REVERT)]
     Revert(RevertArgs),
-    /// Check every record and snapshot.
-    #[command(after_help = "Example:\n  pitr verify STORE")]
-    Verify {
-        /// The store directory.
-        store: PathBuf,
+    /// Check every record and snapshot, of a store or of its archive.
+    #[command(after_help = "Examples:\n  pitr verify STORE\n  pitr verify --archive s3://backups/elb/us-east-1")]
+    Verify(VerifyArgs),
+    /// What an off-machine archive holds.
+    #[command(after_help = "Example:\n  pitr archive status file:///mnt/backup/elb/us-east-1")]
+    Archive {
+        /// What to do.
+        #[command(subcommand)]
+        verb: ArchiveVerb,
     },
     /// Copy every transaction before the first damage into a new store, and
     /// report what was left behind.
@@ -96,6 +101,28 @@ pub enum Verb {
     },
 }
 
+/// `pitr archive` verbs.
+#[derive(Debug, Subcommand)]
+pub enum ArchiveVerb {
+    /// Span, size, snapshots, gaps, and how far behind its store it is.
+    Status {
+        /// The archive: file:///DIR, s3://BUCKET/PREFIX[?endpoint=URL&allow_http=true].
+        url: String,
+    },
+}
+
+/// `pitr verify`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["store", "archive"])))]
+pub struct VerifyArgs {
+    /// The store directory.
+    pub store: Option<PathBuf>,
+    /// Verify an archive instead: every object's checksum, the manifest's
+    /// continuity, and a sample restore.
+    #[arg(long, value_name = "URL")]
+    pub archive: Option<String>,
+}
+
 // Examples use the incident demo's store (`incident --dir STORE
 // --stop-before-repair`): transaction 1201 deleted 2000 load balancers.
 const EXAMPLES_LOG: &str = "Examples:
@@ -105,9 +132,11 @@ const EXAMPLES_LOG: &str = "Examples:
 const EXAMPLES_SHOW: &str = "Examples:
   pitr show STORE --at before:1201 --load-balancer lb-3
   pitr show STORE --at 2012-12-24T12:00:00Z";
-const EXAMPLES_RESTORE: &str = "Example:
+const EXAMPLES_RESTORE: &str = "Examples:
   pitr restore STORE --at before:1201 --out /var/lib/elb/restored \\
-      --actor oncall:alice --reason 'inspect the fleet before the cleanup'";
+      --actor oncall:alice --reason 'inspect the fleet before the cleanup'
+  pitr restore --from-archive file:///mnt/backup/elb --at now --out /var/lib/elb/us-east-1 \\
+      --actor oncall:alice --reason 'disk lost'";
 const EXAMPLES_REVERT: &str = "Examples:
   pitr revert STORE --txn 1201 --expect-store us-east-1/production \\
       --actor oncall:alice --reason 'undo the mistaken cleanup' --dry-run
@@ -214,9 +243,14 @@ pub struct DiffArgs {
 
 /// `pitr restore`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["store", "from_archive"])))]
 pub struct RestoreArgs {
     /// The store directory.
-    pub store: PathBuf,
+    pub store: Option<PathBuf>,
+    /// Restore from an off-machine archive instead (file:///DIR,
+    /// s3://BUCKET/PREFIX[?endpoint=URL&allow_http=true]).
+    #[arg(long, value_name = "URL")]
+    pub from_archive: Option<String>,
     /// The point to restore.
     #[arg(long, value_name = "P")]
     pub at: At,
@@ -326,7 +360,11 @@ fn dispatch(verb: Verb, bar: &Bar, err: &mut dyn Write) -> Result<Verdict, ToolE
         Verb::Log(args) => read::log(&args, bar),
         Verb::Show(args) => read::show(&args, bar),
         Verb::Diff(args) => read::diff(&args, bar),
-        Verb::Verify { store } => read::verify(&store, bar, err),
+        Verb::Verify(VerifyArgs { store: Some(store), .. }) => read::verify(&store, bar, err),
+        Verb::Verify(VerifyArgs { archive, .. }) => {
+            archive::verify(archive.as_deref().expect("clap requires a store or an archive"), bar, err)
+        }
+        Verb::Archive { verb: ArchiveVerb::Status { url } } => archive::status(&url),
         Verb::Timeline(args) => read::timeline(&args, bar),
         Verb::Restore(args) => write::restore(&args, bar, err),
         Verb::Revert(args) => write::revert(&args, bar),

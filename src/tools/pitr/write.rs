@@ -38,6 +38,8 @@ fn check_out_dir(out: &Path) -> Result<(), ToolError> {
 
 #[derive(Serialize)]
 struct RestoreDoc {
+    /// The archive restored from (`None`: the store directory).
+    from_archive: Option<String>,
     dir: String,
     seq: u64,
     time: Option<String>,
@@ -58,8 +60,21 @@ pub(super) fn restore(args: &RestoreArgs, bar: &Bar, err: &mut dyn Write) -> Res
     let meta = meta(&args.actor, &args.reason, args.ticket.as_ref(), None);
     check_meta(&meta)?;
     check_out_dir(&args.out)?;
-    let store = open_read(&args.store, bar)?;
-    let point = args.at.point(&store);
+    // From the store, or from a checked copy of its archive beside --out.
+    let staged = match &args.from_archive {
+        Some(url) => Some(super::archive::staged(url, &args.out, bar, err)?),
+        None => None,
+    };
+    let opened;
+    let store = match (&staged, &args.store) {
+        (Some(staged), _) => &staged.store,
+        (None, Some(dir)) => {
+            opened = open_read(dir, bar)?;
+            &opened
+        }
+        (None, None) => return Err(ToolError::usage("name a store directory or --from-archive URL")),
+    };
+    let point = args.at.point(store);
     let (seq, _) = store.store().resolve(point)?;
     if bar.notes() {
         let _ = writeln!(err, "restoring {seq} transactions into {} ...", args.out.display());
@@ -79,6 +94,7 @@ pub(super) fn restore(args: &RestoreArgs, bar: &Bar, err: &mut dyn Write) -> Res
         .map(|(key, e)| Violation { resource: key.to_string(), code: e.code(), message: e.to_string() })
         .collect();
     let doc = RestoreDoc {
+        from_archive: args.from_archive.clone(),
         dir: args.out.display().to_string(),
         seq: report.seq,
         time: time_text(report.time),
