@@ -5,6 +5,7 @@
 //! cargo run --release --features api --example elbv2-api -- --dir DIR \
 //!     --listen 127.0.0.1:PORT --credentials FILE --network FILE [--region REGION] \
 //!     [--expect-store NAME/ENV] [--create-if-missing]
+//!     [--archive URL [--archive-interval-ms MS]]
 //! ```
 //!
 //! It prints one line with the address it listens on. SIGTERM or Ctrl-C
@@ -19,6 +20,7 @@ use clap::Parser;
 use elbstore::api::auth::CredentialStore;
 use elbstore::api::network::{Ec2, Inventory, Network};
 use elbstore::api::Service;
+use elbstore::archive::{Archiver, ArchiverOptions, Target};
 use elbstore::elb::{ElbStore, Settings};
 use elbstore::{Create, Options, SyncPolicy};
 
@@ -50,6 +52,13 @@ struct Cli {
     /// Ask an EC2 endpoint about subnets, VPCs and security groups instead.
     #[arg(long, value_name = "URL")]
     ec2_endpoint: Option<String>,
+    /// Archive the store off the machine while serving: file:///DIR,
+    /// s3://BUCKET/PREFIX[?endpoint=URL&allow_http=true].
+    #[arg(long, value_name = "URL")]
+    archive: Option<String>,
+    /// How often the archive ships new records, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1_000, requires = "archive")]
+    archive_interval_ms: u64,
 }
 
 fn main() {
@@ -69,6 +78,16 @@ fn run(cli: Cli) -> Result<(), String> {
     let options = Options::default().identity(name, env).create(create).sync(SyncPolicy::Always);
     let store =
         ElbStore::open(&cli.dir, options, Settings::in_region(cli.region.clone())).map_err(|e| e.to_string())?;
+    let archiver = match &cli.archive {
+        Some(url) => {
+            let interval = std::time::Duration::from_millis(cli.archive_interval_ms.max(1));
+            let target = Target::open(url).map_err(|e| e.to_string())?;
+            let archiver = Archiver::start(store.store(), target, ArchiverOptions::default().interval(interval))
+                .map_err(|e| e.to_string())?;
+            Some(archiver)
+        }
+        None => None,
+    };
     let credentials = CredentialStore::load(&cli.credentials).map_err(|e| e.to_string())?;
     let network: Box<dyn Network> = match (&cli.network, &cli.ec2_endpoint) {
         (Some(file), _) => Box::new(Inventory::load(file).map_err(|e| e.to_string())?),
@@ -88,7 +107,16 @@ fn run(cli: Cli) -> Result<(), String> {
     })?;
     drop(runtime);
     let service = Arc::try_unwrap(service).map_err(|_| "requests still hold the service")?;
-    service.close().map_err(|e| e.to_string())
+    // The archive takes everything the store holds before it closes.
+    let archived = archiver.as_ref().map(Archiver::flush);
+    let closed = service.close().map_err(|e| e.to_string());
+    if let Some(archiver) = archiver {
+        archiver.stop();
+    }
+    if let Some(Err(e)) = archived {
+        return Err(format!("the archive could not take the last records: {e}"));
+    }
+    closed
 }
 
 /// Ctrl-C or SIGTERM.

@@ -6,14 +6,25 @@
 # its own file) holds exactly the store's state at the seq it has applied
 # (the same digest). Repeat.
 #
-# usage: scripts/kill-soak.sh [cycles] [writers]
-#   CI runs 3 cycles; for a long soak run e.g. `scripts/kill-soak.sh 200 32`.
+# With mode `disk-loss` (or `disk-loss-s3`), each cycle loses the disk
+# instead: the load generator runs with an archive (a directory, or a bucket
+# on moto's S3-compatible server started on 127.0.0.1) and an ack log, is
+# SIGKILLed, and its store directory deleted; the store restored from the
+# archive must hold every transaction acknowledged more than half a second
+# (five archive intervals) before the kill, verify, and take new writes.
+#
+# usage: scripts/kill-soak.sh [cycles] [writers] [crash|disk-loss|disk-loss-s3]
+#   CI runs 3 cycles of each; for a long soak run e.g. `scripts/kill-soak.sh 200 32`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cycles=${1:-20}
 writers=${2:-8}
+mode=${3:-crash}
 cargo build --quiet --release --example workload --example pitr --example follower
+if [ "$mode" = disk-loss ] || [ "$mode" = disk-loss-s3 ]; then
+  exec bash scripts/disk-loss-soak.sh "$cycles" "$writers" "$mode"
+fi
 workload=target/release/examples/workload
 pitr=target/release/examples/pitr
 follower=target/release/examples/follower

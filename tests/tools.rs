@@ -711,10 +711,22 @@ fn the_workload_acknowledges_only_what_survives() {
     );
     keys(
         &report,
-        &["transactions", "duration_ms", "per_second", "p50_us", "p99_us", "load_balancers_built", "refused"],
+        &[
+            "transactions",
+            "duration_ms",
+            "per_second",
+            "p50_us",
+            "p99_us",
+            "load_balancers_built",
+            "refused",
+            "archived_seq",
+        ],
     );
     assert_eq!(report["transactions"], 400);
-    // On an existing store it continues; 0 never builds.
+    assert_eq!(report["archived_seq"], Value::Null, "no archive asked for");
+    // On an existing store it continues; 0 never builds. With an archive,
+    // everything is archived by the time it ends.
+    let archive = format!("file://{}", acks.join("archive").display());
     let again = json(
         workload::run,
         &[
@@ -728,15 +740,22 @@ fn the_workload_acknowledges_only_what_survives() {
             "0",
             "--ack-log",
             ack_log.to_str().unwrap(),
+            "--archive",
+            &archive,
+            "--archive-interval-ms",
+            "5",
             "--json",
         ],
     );
     assert_eq!(again["load_balancers_built"], 0);
+    let status = pj(&["archive", "status", &archive]);
+    assert_eq!(status["archived_seq"], again["archived_seq"]);
     let acked: Vec<u64> = std::fs::read_to_string(&ack_log).unwrap().lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(acked.len(), 500);
     let options = Options::default().create(Create::IfMissing).mode(elbstore::OpenMode::ReadOnly);
     let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
     let last = store.read().seq();
+    assert_eq!(again["archived_seq"].as_u64(), Some(last), "the archive holds the whole store");
     for seq in &acked {
         assert!(*seq <= last && store.store().transaction(*seq).is_ok(), "acknowledged seq {seq} missing");
     }

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use super::cli::{run_tool, ToolError, Verdict};
 use super::progress::Bar;
+use crate::archive::{Archiver, ArchiverOptions, Target};
 use crate::elb::{
     fleet, Command, CreateLoadBalancer, ElbStore, LoadBalancerId, Settings, Taggable, TargetGroupId, TargetSpec,
 };
@@ -51,6 +52,13 @@ pub struct Cli {
     /// The store's NAME/ENVIRONMENT.
     #[arg(long, value_name = "NAME/ENV", default_value = "workload/load-test")]
     pub expect_store: String,
+    /// Archive the store off the machine while loading it: file:///DIR,
+    /// s3://BUCKET/PREFIX[?endpoint=URL&allow_http=true].
+    #[arg(long, value_name = "URL")]
+    pub archive: Option<String>,
+    /// How often the archive ships new records, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1_000, requires = "archive")]
+    pub archive_interval_ms: u64,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -76,6 +84,7 @@ struct ReportDoc {
     p99_us: u64,
     load_balancers_built: u64,
     refused: u64,
+    archived_seq: Option<u64>,
 }
 
 /// What a run measured.
@@ -93,6 +102,8 @@ pub struct Report {
     pub built: u64,
     /// Commands the store refused (validation), not counted as transactions.
     pub refused: u64,
+    /// The last transaction archived when the run ended (with `--archive`).
+    pub archived_seq: Option<u64>,
 }
 
 /// The command line, for help and documentation tests.
@@ -116,6 +127,7 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             p99_us: report.p99_us,
             load_balancers_built: report.built,
             refused: report.refused,
+            archived_seq: report.archived_seq,
         };
         let text = format!(
             "{} transactions in {:.2} s: {per_second:.0}/s, p50 {} µs, p99 {} µs\n",
@@ -138,6 +150,13 @@ fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolEr
     // made (the kill soak restarts it on the same directory).
     let options = Options::default().create(Create::IfMissing).identity(name, env).sync(sync);
     let store = ElbStore::open(dir, options, Settings::in_region("us-east-1"))?;
+    let archiver = match &args.archive {
+        Some(url) => {
+            let options = ArchiverOptions::default().interval(Duration::from_millis(args.archive_interval_ms.max(1)));
+            Some(Archiver::start(store.store(), Target::open(url)?, options)?)
+        }
+        None => None,
+    };
     let ack_log = match &args.ack_log {
         Some(path) => Some(Mutex::new(
             std::fs::OpenOptions::new()
@@ -177,6 +196,15 @@ fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolEr
     })
     .map_err(ToolError::failed)?;
     let seconds = started.elapsed().as_secs_f64();
+    // The archive takes everything before the store closes.
+    let archived_seq = match archiver {
+        Some(archiver) => {
+            let flushed = archiver.flush();
+            archiver.stop();
+            Some(flushed?.archived_seq)
+        }
+        None => None,
+    };
     store.close()?;
     let mut all: Vec<u32> = latencies.into_iter().flatten().collect();
     all.sort_unstable();
@@ -189,6 +217,7 @@ fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolEr
         p50_us: u64::from(pct(0.50)),
         p99_us: u64::from(pct(0.99)),
         built,
+        archived_seq,
     })
 }
 
