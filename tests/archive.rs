@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::TempDir;
-use elbstore::archive::{self, ArchiveError, Archiver, ArchiverOptions, ObjectKind, Target};
+use elbstore::archive::{self, ArchiveError, Archiver, ArchiverOptions, ObjectKind, Retention, Target};
 use elbstore::elb::{fleet, ElbState, ElbStore, Settings};
 use elbstore::{Create, Options, Point, SyncPolicy, TxnMeta};
 use futures::stream::BoxStream;
@@ -290,4 +290,59 @@ fn an_archiver_resumes_from_the_manifest_after_a_restart() {
     assert_eq!(after.archived_seq, store.read().seq());
     assert_eq!(after.uploads, 1, "one new part: {after:?} after {before:?}");
     second.stop();
+}
+
+/// With a retention, sealed segments wholly before the newest snapshot
+/// committed before the cut-off go (and are not shipped again), older
+/// snapshots too; a restore at the head starts from the kept snapshot,
+/// verifies and takes new writes; a point before it is out of range.
+#[test]
+fn retention_drops_what_no_kept_snapshot_needs() {
+    let dir = TempDir::new("archive-retention");
+    let target = Target::memory();
+    let options = Options::default().segment_bytes(16 * 1024).snapshot_every_events(None);
+    let store = open(&dir.join("store"), options);
+    build(&store, 0..10);
+    store.store().snapshot().unwrap();
+    build(&store, 10..30);
+    let kept = store.store().snapshot().unwrap().seq;
+    build(&store, 30..40);
+    std::thread::sleep(Duration::from_millis(50));
+    build(&store, 40..45);
+    let retention = Retention::KeepFor(Duration::from_millis(40));
+    let archiver =
+        Archiver::start(store.store(), target.clone(), ArchiverOptions::default().retention(retention)).unwrap();
+    archiver.flush().unwrap();
+    let status = archive::status(&target).unwrap();
+    assert_eq!(status.snapshots, vec![kept], "the older snapshot went: {status:?}");
+    assert!(status.first_seq.unwrap() > 1 && status.first_seq.unwrap() <= kept + 1, "{status:?}");
+    assert_eq!(status.archived_seq, store.read().seq());
+    // Another pass ships nothing again.
+    let uploads = archiver.status().uploads;
+    let again = archiver.flush().unwrap();
+    assert_eq!(again.uploads, uploads, "dropped segments are not shipped again");
+    assert_eq!(archive::status(&target).unwrap().first_seq, status.first_seq);
+    archiver.stop();
+    let head = store.read().seq();
+    let digest = store.read().state().digest();
+    store.close().unwrap();
+
+    let out = dir.join("restored");
+    let restored = archive::restore::<ElbState>(&target, Point::Seq(head), &out, &restore_meta()).unwrap();
+    assert!(restored.restore.verified.ok());
+    let back = ElbStore::open(&out, Options::default(), Settings::in_region("us-east-1")).unwrap();
+    assert_eq!(back.read().state().digest(), digest);
+    build(&back, 45..46);
+    assert_eq!(back.read().seq(), head + 1);
+    drop(back);
+    assert!(
+        elbstore::verify::<ElbState>(&out, Options::default()).unwrap().ok(),
+        "the restored store verifies after new writes"
+    );
+    match archive::restore::<ElbState>(&target, Point::Seq(kept - 1), &dir.join("too-early"), &restore_meta()) {
+        Err(ArchiveError::Store(elbstore::Error::PointOutOfRange { first, .. })) => {
+            assert_eq!(first.map(|f| f.0), Some(kept))
+        }
+        other => panic!("expected PointOutOfRange, got {:?}", other.map(|r| r.seq)),
+    }
 }

@@ -28,6 +28,11 @@ pub struct Manifest {
     pub archived_seq: u64,
     /// That transaction's commit time, nanoseconds since the Unix epoch.
     pub archived_time_ns: u64,
+    /// With a retention: the snapshot the kept history starts from (its
+    /// seq); sealed segments wholly at or before it and older snapshots are
+    /// not archived again. 0: the archive keeps everything.
+    #[serde(default)]
+    pub kept_from_snapshot: u64,
     /// Every object, in the order they were uploaded.
     pub objects: Vec<ArchivedObject>,
 }
@@ -90,6 +95,7 @@ impl Manifest {
             generation: 0,
             archived_seq: 0,
             archived_time_ns: 0,
+            kept_from_snapshot: 0,
             objects: Vec::new(),
         }
     }

@@ -53,7 +53,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 pub use manifest::{ArchivedObject, Manifest, ObjectKind, MANIFEST_FORMAT, MANIFEST_KEY};
 pub use restore::{download, restore, status, verify, ArchiveRestoreReport, ArchiveStatus, ArchiveVerifyReport};
-pub use upload::{Archiver, ArchiverOptions, ArchiverStatus};
+pub use upload::{Archiver, ArchiverOptions, ArchiverStatus, Retention};
 
 /// Where an archive lives: an object store and a prefix in it.
 #[derive(Clone)]

@@ -14,6 +14,21 @@ use crate::clock::Timestamp;
 use crate::store::{Probe, StateMachine, Store, IDENTITY_FILE, RESTORED_FROM_FILE};
 use crate::wal::{decode_frame, list_segments, FrameProblem, SEGMENT_HEADER_BYTES};
 
+/// How much history the archive keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Retention {
+    /// Everything, forever (the default).
+    #[default]
+    KeepAll,
+    /// At least this much history back from the newest archived transaction:
+    /// the newest snapshot committed at or before the cut-off and everything
+    /// after it are kept, so a restore to any point since the cut-off starts
+    /// from that snapshot; sealed segments wholly before it, and older
+    /// snapshots, are dropped from the manifest and then deleted.
+    KeepFor(Duration),
+}
+
 /// How an [`Archiver`] works.
 #[derive(Clone, Debug)]
 pub struct ArchiverOptions {
@@ -23,11 +38,17 @@ pub struct ArchiverOptions {
     /// The longest wait between attempts after failures (default 30 s);
     /// waits double from `interval` up to it.
     pub backoff_max: Duration,
+    /// What the archive keeps (default: everything).
+    pub retention: Retention,
 }
 
 impl Default for ArchiverOptions {
     fn default() -> ArchiverOptions {
-        ArchiverOptions { interval: Duration::from_secs(1), backoff_max: Duration::from_secs(30) }
+        ArchiverOptions {
+            interval: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            retention: Retention::KeepAll,
+        }
     }
 }
 
@@ -35,6 +56,12 @@ impl ArchiverOptions {
     /// With another interval.
     pub fn interval(mut self, interval: Duration) -> ArchiverOptions {
         self.interval = interval;
+        self
+    }
+
+    /// With a retention.
+    pub fn retention(mut self, retention: Retention) -> ArchiverOptions {
+        self.retention = retention;
         self
     }
 }
@@ -314,6 +341,9 @@ impl Worker {
             },
         };
         let shipped = self.ship(&mut manifest, durable);
+        if shipped.is_ok() {
+            self.retain(&mut manifest);
+        }
         // What was uploaded before a failure is listed all the same.
         let written = self.write_manifest(&mut manifest);
         self.manifest = Some(manifest);
@@ -371,9 +401,12 @@ impl Worker {
             source,
         })?;
         for (i, segment) in segments.iter().enumerate() {
-            let sealed = i + 1 < segments.len();
+            let next = segments.get(i + 1);
+            let sealed = next.is_some();
             let (end, whole) = manifest.segment_end(segment.first_seq);
-            if whole {
+            // Archived whole, or dropped by the retention.
+            let dropped = next.is_some_and(|next| next.first_seq - 1 <= manifest.kept_from_snapshot);
+            if whole || dropped {
                 continue;
             }
             if sealed {
@@ -422,7 +455,7 @@ impl Worker {
         for (seq, path) in snapshots {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let key = format!("snapshots/{name}");
-            if seq > durable || manifest.object(&key).is_some() {
+            if seq > durable || seq < manifest.kept_from_snapshot || manifest.object(&key).is_some() {
                 continue;
             }
             let bytes = self.read(&path)?;
@@ -440,6 +473,54 @@ impl Worker {
             self.upload(manifest, object, bytes)?;
         }
         Ok(())
+    }
+
+    /// Drops from the manifest what the retention no longer keeps: sealed
+    /// segments wholly at or before the newest snapshot committed at or
+    /// before the cut-off, and older snapshots. A snapshot's commit time is
+    /// that of the log object holding its seq; one whose records are gone
+    /// already is older than every kept one.
+    fn retain(&mut self, manifest: &mut Manifest) {
+        let Retention::KeepFor(keep) = self.options.retention else { return };
+        let (_, last_time) = manifest.contiguous_end();
+        let cutoff = last_time.saturating_sub(u64::try_from(keep.as_nanos()).unwrap_or(u64::MAX));
+        let log: Vec<(u64, u64, u64)> = manifest
+            .log_objects()
+            .iter()
+            .filter(|o| o.first_seq > 0)
+            .map(|o| (o.first_seq, o.last_seq, o.time_ns))
+            .collect();
+        // The snapshot at `seq` was committed at or before the cut-off if the
+        // log object holding `seq` ends at or before it (its last record is
+        // at least as late as the snapshot's).
+        let committed_by_cutoff =
+            |seq: u64| log.iter().any(|&(first, last, time)| first <= seq && seq <= last && time <= cutoff);
+        let Some(base) = manifest
+            .objects
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Snapshot && committed_by_cutoff(o.last_seq))
+            .map(|o| o.last_seq)
+            .max()
+        else {
+            return;
+        };
+        let removed: Vec<String> = manifest
+            .objects
+            .iter()
+            .filter(|o| {
+                // Whole segments only: a segment's parts go together when it is sealed.
+                (o.kind == ObjectKind::Segment && o.last_seq != 0 && o.last_seq <= base)
+                    || (o.kind == ObjectKind::Snapshot && o.last_seq < base)
+            })
+            .map(|o| o.key.clone())
+            .collect();
+        if removed.is_empty() {
+            return;
+        }
+        manifest.objects.retain(|o| !removed.contains(&o.key));
+        manifest.kept_from_snapshot = base;
+        self.superseded.extend(removed);
+        self.dirty = true;
     }
 
     fn write_manifest(&mut self, manifest: &mut Manifest) -> Result<(), ArchiveError> {

@@ -178,6 +178,13 @@ impl<S: StateMachine> Store<S> {
     /// Brings the index up to the last acknowledged transaction.
     fn index_through(&self, last: u64) -> Result<parking_lot::MutexGuard<'_, Vec<Entry>>> {
         let mut entries = self.inner.history.entries.lock();
+        if entries.is_empty() {
+            // A log that starts late (its history before trimmed, as a restore
+            // from an archive with a retention writes it): the transactions
+            // before it have no time and no place; `resolve` refuses them.
+            let floor = self.log_floor();
+            entries.resize(floor.min(last) as usize, Entry { time: Timestamp(0), offset: u64::MAX });
+        }
         let have = entries.len() as u64;
         if have < last {
             let segments = self.inner.segments.read().clone();
@@ -195,24 +202,36 @@ impl<S: StateMachine> Store<S> {
         Ok(entries)
     }
 
+    /// The last transaction before the log's first record: 0, unless the log
+    /// starts late.
+    pub(crate) fn log_floor(&self) -> u64 {
+        self.inner.segments.read().first().map_or(0, |s| s.first_seq.saturating_sub(1))
+    }
+
     /// The sequence number and time a point names, checked against the history.
     pub fn resolve(&self, point: Point) -> Result<(u64, Timestamp)> {
         let view = self.read();
         let last = view.seq();
         let entries = self.index_through(last)?;
+        // With a log that starts late, the first point is the state just
+        // before its first record (a snapshot there says what it was).
+        let floor = self.log_floor().min(last);
         let time_of = |seq: u64| if seq == 0 { Timestamp(0) } else { entries[seq as usize - 1].time };
         let out_of_range = || Error::PointOutOfRange {
             point,
-            first: entries.first().map(|e| (1, e.time)),
+            first: entries.get(floor as usize).map(|e| (floor + 1, e.time)),
             last: entries.last().map(|e| (last, e.time)),
         };
         let seq = match point {
+            Point::Seq(n) | Point::After(n) | Point::Before(n) if n < floor => return Err(out_of_range()),
             Point::Seq(n) if n <= last => n,
             Point::Before(n) | Point::After(n) if n == 0 || n > last => return Err(out_of_range()),
             Point::Before(n) => n - 1,
             Point::After(n) => n,
             Point::Time(t) => {
-                let (Some(first), Some(newest)) = (entries.first(), entries.last()) else { return Err(out_of_range()) };
+                let (Some(first), Some(newest)) = (entries.get(floor as usize), entries.last()) else {
+                    return Err(out_of_range());
+                };
                 if t < first.time || t > newest.time.max(self.inner.clock.now()) {
                     return Err(out_of_range());
                 }
@@ -233,6 +252,12 @@ impl<S: StateMachine> Store<S> {
         }
         drop(current);
         let Base { seq: base_seq, mut state, lineage } = self.base_for(seq);
+        if base_seq < self.log_floor() {
+            // The log starts late and no snapshot at or before `seq` is
+            // where it continues from: that state is gone with the history.
+            let first = self.snapshots().iter().find(|s| s.seq >= self.log_floor()).map(|s| (s.seq, s.time));
+            return Err(Error::PointOutOfRange { point, first, last: Some((self.read().seq(), self.read().time())) });
+        }
         if base_seq < seq {
             let offset = self.index_through(seq)?.get(base_seq as usize).map(|e| e.offset);
             let segments = self.inner.segments.read().clone();
@@ -407,7 +432,7 @@ impl<S: StateMachine> Store<S> {
     pub fn transactions_after(&self, since: Timestamp) -> impl Iterator<Item = Result<super::Transaction<S::Event>>> {
         let segments = self.inner.segments.read().clone();
         let limit = self.inner.record_bytes_max;
-        let mut from = 1;
+        let mut from = self.log_floor() + 1;
         for segment in &segments {
             let first_time = self
                 .read_frame_bytes(&segment.path, crate::wal::SEGMENT_HEADER_BYTES as u64)

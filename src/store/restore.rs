@@ -12,7 +12,7 @@ use super::verify::{verify, VerifyReport};
 use super::{Reporter, Store, TxnMeta, Work};
 use crate::clock::Timestamp;
 use crate::io::FileSystem;
-use crate::snapshot::SnapshotInfo;
+use crate::snapshot::{SnapshotHeader, SnapshotInfo};
 
 /// What [`Store::restore_to`] wrote.
 #[derive(Debug)]
@@ -62,13 +62,30 @@ impl<S: StateMachine + PartialEq> Store<S> {
         {
             return Err(Error::DirectoryNotEmpty { path: new_dir.to_path_buf() });
         }
+        let base = self.restore_base(point, seq)?;
         let expected = self.state_at(Point::Seq(seq))?;
         let target_options = options.clone().mode(OpenMode::ReadWrite).create(Create::New).snapshot_every_events(None);
-        let target = Store::<S>::open(new_dir, target_options)?;
+        let mut target = Store::<S>::open(new_dir, target_options.clone())?;
         if !target.open_report().created {
             return Err(Error::DirectoryNotEmpty { path: new_dir.to_path_buf() });
         }
-        let mut cursor = self.log_cursor(1..=seq);
+        if let Some(base) = base {
+            // The new store starts from the state at `base`, as a snapshot of
+            // its own, and its log from the transaction after it.
+            let id = target.identity().id;
+            target.close()?;
+            let at = self.state_at(Point::Seq(base))?;
+            let header = SnapshotHeader { store_id: id, seq: base, time: at.time(), schema: S::SCHEMA_VERSION.into() };
+            crate::snapshot::write_snapshot(&fs, new_dir, header, at.state(), self.inner.options.snapshot_bytes_max)?;
+            // An empty first segment says the log continues after `base`: a
+            // snapshot with no log to reach it would be a log lost.
+            let mut log = crate::wal::LogWriter::open(fs.clone(), new_dir, id, None, base).map_err(Error::Wal)?;
+            log.start_segment(base + 1, at.time()).map_err(Error::Wal)?;
+            drop(log);
+            fs.sync_dir(new_dir).map_err(io_err("fsync directory", new_dir))?;
+            target = Store::<S>::open(new_dir, target_options.create(Create::Never))?;
+        }
+        let mut cursor = self.log_cursor(base.map_or(1, |b| b + 1)..=seq);
         let limit = self.inner.record_bytes_max;
         let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Restore, seq);
         while let Some(item) = cursor.next_with(|path, offset, frame| {
@@ -109,6 +126,29 @@ impl<S: StateMachine + PartialEq> Store<S> {
         }
         let verified = VerifyReport { problems: Vec::new(), ..verified };
         Ok(RestoreReport { dir: new_dir.to_path_buf(), seq, time, snapshot, verified, provenance })
+    }
+}
+
+impl<S: StateMachine> Store<S> {
+    /// Where a restore to `seq` starts: `None` from the first transaction;
+    /// when the log starts late (its history before trimmed, as an archive
+    /// with a retention keeps it), the newest snapshot at or before `seq`
+    /// that the log continues from.
+    fn restore_base(&self, point: Point, seq: u64) -> Result<Option<u64>> {
+        let first_logged = self.segments().first().map_or(1, |s| s.first_seq);
+        if first_logged <= 1 {
+            return Ok(None);
+        }
+        let usable: Vec<(u64, Timestamp)> =
+            self.snapshots().iter().filter(|s| s.seq + 1 >= first_logged).map(|s| (s.seq, s.time)).collect();
+        match usable.iter().filter(|(s, _)| *s <= seq).map(|(s, _)| *s).max() {
+            Some(base) => Ok(Some(base)),
+            None => {
+                let view = self.read();
+                let (first, last) = (usable.first().copied(), Some((view.seq(), view.time())));
+                Err(Error::PointOutOfRange { point, first, last })
+            }
+        }
     }
 }
 
