@@ -4,7 +4,8 @@
 # with pagination, tag, modify attributes, check the API's errors, delete;
 # then stop the server, revert the deletion with pitr, restart, and see the
 # load balancer back through DescribeLoadBalancers. Then the same server on
-# an EC2 endpoint (moto's server) for its network. Bounded: every wait has a
+# an EC2 endpoint (moto's server) for its network, archiving its store to an
+# S3 bucket on that server, restored from there. Bounded: every wait has a
 # limit, and the servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -138,7 +139,12 @@ subnet_a=$(ec2 create-subnet --vpc-id "$vpc" --cidr-block 10.0.1.0/24 --availabi
 subnet_b=$(ec2 create-subnet --vpc-id "$vpc" --cidr-block 10.0.2.0/24 --availability-zone us-east-1b --query Subnet.SubnetId)
 group=$(ec2 create-security-group --group-name web --description web --vpc-id "$vpc" --query GroupId)
 rm -rf "$work/store"
-start_server --ec2-endpoint "http://127.0.0.1:$ec2_port" --create-if-missing
+# The same moto server is an S3-compatible endpoint: the service archives its
+# store into a bucket there while it serves.
+aws s3api create-bucket --bucket elb-archive --endpoint-url "http://127.0.0.1:$ec2_port" >/dev/null
+archive_url="s3://elb-archive/ci?endpoint=http://127.0.0.1:$ec2_port&allow_http=true&region=us-east-1"
+start_server --ec2-endpoint "http://127.0.0.1:$ec2_port" --create-if-missing --archive "$archive_url" \
+  --archive-interval-ms 200
 placed=$(elb create-load-balancer --name on-ec2 --subnets "$subnet_a" "$subnet_b" --security-groups "$group" \
   --query 'LoadBalancers[0].[VpcId,join(`,`,AvailabilityZones[].ZoneName)]')
 [ "$placed" = "$vpc	us-east-1a,us-east-1b" ] || { echo "placed from EC2: $placed" >&2; exit 1; }
@@ -147,5 +153,14 @@ expect_error "SubnetNotFound.*subnet-00000000000000000" create-load-balancer --n
 expect_error "InvalidSecurityGroup.*sg-00000000000000000" create-load-balancer --name other \
   --subnets "$subnet_a" "$subnet_b" --security-groups sg-00000000000000000
 stop_server
+# The archive in S3 holds the whole store, and a restore from it is the same state.
+json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+archived=$("$pitr" archive status "$archive_url" --json | json archived_seq)
+last=$("$pitr" info "$work/store" --json | json last_seq)
+[ "$archived" = "$last" ] || { echo "the S3 archive ends at $archived, the store at $last" >&2; exit 1; }
+"$pitr" restore --from-archive "$archive_url" --at now --out "$work/from-s3" --actor ci:oncall \
+  --reason "restore from the S3 archive" --json >/dev/null
+[ "$("$pitr" info "$work/from-s3" --json | json state_digest)" = "$("$pitr" info "$work/store" --json | json state_digest)" ] \
+  || { echo "the store restored from S3 differs" >&2; exit 1; }
 stop_ec2
-echo "aws cli session: fleet built, described, errors checked, deletion reverted with pitr and visible after restart, network read from an EC2 endpoint"
+echo "aws cli session: fleet built, described, errors checked, deletion reverted with pitr and visible after restart, network read from an EC2 endpoint, store archived to S3 and restored from it"

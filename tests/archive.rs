@@ -59,7 +59,7 @@ fn a_lost_disk_comes_back_from_the_archive_whole_and_takes_new_writes() {
         Archiver::start(store.store(), target.clone(), ArchiverOptions::default().interval(Duration::from_millis(5)))
             .unwrap();
     build(&store, 0..40);
-    let middle = store.read().seq();
+    let (middle, middle_time) = (store.read().seq(), store.read().time());
     let middle_digest = store.read().state().digest();
     build(&store, 40..80);
     store.store().snapshot().unwrap();
@@ -102,6 +102,10 @@ fn a_lost_disk_comes_back_from_the_archive_whole_and_takes_new_writes() {
     archive::restore::<ElbState>(&target, Point::Seq(middle), &earlier, &restore_meta()).unwrap();
     let at_middle = ElbStore::open(&earlier, Options::default(), Settings::in_region("us-east-1")).unwrap();
     assert_eq!((at_middle.read().seq(), at_middle.read().state().digest()), (middle, middle_digest));
+    // And by time.
+    let by_time = dir.join("by-time");
+    let restored = archive::restore::<ElbState>(&target, Point::Time(middle_time), &by_time, &restore_meta()).unwrap();
+    assert_eq!((restored.seq, restored.time), (middle, middle_time));
 
     // The whole archive checks out, and a sample restore verifies.
     let report = archive::verify::<ElbState>(&target, &dir.join("scratch")).unwrap();
