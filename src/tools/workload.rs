@@ -129,10 +129,13 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             refused: report.refused,
             archived_seq: report.archived_seq,
         };
-        let text = format!(
+        let mut text = format!(
             "{} transactions in {:.2} s: {per_second:.0}/s, p50 {} µs, p99 {} µs\n",
             report.transactions, report.seconds, report.p50_us, report.p99_us
         );
+        if let Some(seq) = report.archived_seq {
+            text += &format!("archived through transaction {seq}\n");
+        }
         Ok(Verdict::new(&doc, text))
     })
 }
