@@ -293,7 +293,23 @@ fn an_archiver_resumes_from_the_manifest_after_a_restart() {
     let after = second.flush().unwrap();
     assert_eq!(after.archived_seq, store.read().seq());
     assert_eq!(after.uploads, 1, "one new part: {after:?} after {before:?}");
-    second.stop();
+    // Commits just before the store closes reach the archive in the last pass.
+    build(&store, 8..10);
+    let head = store.read().seq();
+    store.close().unwrap();
+    let last = second.stop();
+    assert_eq!((last.archived_seq, last.acked_seq), (head, head), "{last:?}");
+    // A store opened read-only cannot say what is durable: no archiver for it.
+    let reader = ElbStore::open(
+        dir.join("store"),
+        Options::default().mode(elbstore::OpenMode::ReadOnly),
+        Settings::in_region("us-east-1"),
+    )
+    .unwrap();
+    assert!(matches!(
+        Archiver::start(reader.store(), target.clone(), ArchiverOptions::default()),
+        Err(ArchiveError::ReadOnlyStore { .. })
+    ));
 }
 
 /// With a retention, sealed segments wholly before the newest snapshot
@@ -338,6 +354,18 @@ fn retention_drops_what_no_kept_snapshot_needs() {
     assert_eq!(back.read().state().digest(), digest);
     build(&back, 45..46);
     assert_eq!(back.read().seq(), head + 1);
+    // Its history starts at the kept snapshot, with that snapshot's time.
+    let floor = back.store().snapshots()[0].clone();
+    assert_eq!(back.store().resolve(Point::Seq(floor.seq)).unwrap(), (floor.seq, floor.time));
+    assert!(matches!(back.store().resolve(Point::Before(floor.seq)), Err(elbstore::Error::PointOutOfRange { .. })));
+    drop(back);
+    // It keeps verifying when its own snapshot retention removes the base.
+    let keep_one = Options::default().snapshot_retention(elbstore::SnapshotRetention::KeepLast(1.try_into().unwrap()));
+    let back = ElbStore::open(&out, keep_one, Settings::in_region("us-east-1")).unwrap();
+    build(&back, 46..48);
+    back.store().snapshot().unwrap();
+    build(&back, 48..49);
+    assert!(back.store().snapshots().iter().all(|s| s.seq > floor.seq), "the base snapshot is gone");
     drop(back);
     assert!(
         elbstore::verify::<ElbState>(&out, Options::default()).unwrap().ok(),

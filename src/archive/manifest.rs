@@ -127,7 +127,7 @@ impl Manifest {
             if object.kind == ObjectKind::Segment {
                 return (object.bytes, true);
             }
-            end = end.max(object.offset + object.bytes);
+            end = end.max(object.offset.saturating_add(object.bytes));
         }
         (end, false)
     }
@@ -142,7 +142,7 @@ impl Manifest {
                 continue;
             }
             if let Some(last) = last {
-                if object.first_seq > last + 1 {
+                if object.first_seq > last.saturating_add(1) {
                     gaps.push((last + 1, object.first_seq - 1));
                 }
             }
@@ -159,12 +159,12 @@ impl Manifest {
     /// The last transaction held with no gap before it from the first, and
     /// its time.
     pub fn contiguous_end(&self) -> (u64, u64) {
-        let mut end = (0, 0);
+        let mut end: (u64, u64) = (0, 0);
         for object in self.log_objects() {
             if object.first_seq == 0 {
                 continue;
             }
-            if end.0 != 0 && object.first_seq > end.0 + 1 {
+            if end.0 != 0 && object.first_seq > end.0.saturating_add(1) {
                 break;
             }
             if object.last_seq > end.0 {
@@ -176,7 +176,26 @@ impl Manifest {
 
     /// Total bytes of every object.
     pub fn bytes(&self) -> u64 {
-        self.objects.iter().map(|o| o.bytes).sum()
+        self.objects.iter().fold(0u64, |sum, o| sum.saturating_add(o.bytes))
+    }
+
+    /// Why the manifest cannot describe an archive, if it cannot: an object
+    /// whose records run backwards or whose bytes end past `u64::MAX`, or
+    /// a key listed twice.
+    pub fn problem(&self) -> Option<String> {
+        let mut keys = std::collections::HashSet::new();
+        for object in &self.objects {
+            if !keys.insert(object.key.as_str()) {
+                return Some(format!("{} is listed twice", object.key));
+            }
+            if object.first_seq > object.last_seq {
+                return Some(format!("{} holds transactions {} to {}", object.key, object.first_seq, object.last_seq));
+            }
+            if object.offset.checked_add(object.bytes).is_none() {
+                return Some(format!("{} ends past the largest offset", object.key));
+            }
+        }
+        None
     }
 }
 

@@ -194,6 +194,9 @@ impl Target {
             let reason = format!("manifest format {} (this build reads {MANIFEST_FORMAT})", manifest.format);
             return Err(ArchiveError::Manifest { url: self.url.clone(), reason });
         }
+        if let Some(reason) = manifest.problem() {
+            return Err(ArchiveError::Manifest { url: self.url.clone(), reason });
+        }
         Ok(Some(manifest))
     }
 
@@ -278,6 +281,23 @@ pub enum ArchiveError {
     },
     /// The store failed (opening the staged copy, restoring).
     Store(crate::Error),
+    /// An archiver needs a store opened for writing.
+    ReadOnlyStore {
+        /// The store.
+        dir: PathBuf,
+    },
+    /// The store's files no longer continue what the archive holds (the
+    /// active segment was replaced or cut after it was archived).
+    Diverged {
+        /// The segment file.
+        path: PathBuf,
+        /// Where the archive's copy of it ends.
+        offset: u64,
+        /// The transaction the archive expects there.
+        expected: u64,
+        /// What the file holds there (0: no whole record).
+        found: u64,
+    },
     /// An archiver's pass failed (it goes on trying); the failure in words.
     PassFailed {
         /// The archive.
@@ -304,6 +324,15 @@ impl fmt::Display for ArchiveError {
             ArchiveError::Gap { from, to } => write!(f, "the archived log lacks transactions {from} to {to}"),
             ArchiveError::Store(err) => write!(f, "{err}"),
             ArchiveError::PassFailed { url, reason } => write!(f, "archiving to {url} failed: {reason}"),
+            ArchiveError::ReadOnlyStore { dir } => {
+                write!(f, "the store in {} is open read-only: archive it from its writer", dir.display())
+            }
+            ArchiveError::Diverged { path, offset, expected, found } => write!(
+                f,
+                "{} no longer continues its archived copy: at offset {offset} the archive expects transaction \
+                 {expected}, the file holds {found}",
+                path.display()
+            ),
         }
     }
 }

@@ -114,8 +114,59 @@ pub fn download(target: &Target, dir: &Path) -> Result<(Manifest, u64), ArchiveE
     stage(target, dir)
 }
 
+/// How many times a download starts over when an archiver beside it moved
+/// the manifest on (and deleted what the older one listed).
+const STAGE_ATTEMPTS: u32 = 4;
+
 fn stage(target: &Target, dir: &Path) -> Result<(Manifest, u64), ArchiveError> {
-    let manifest = manifest_of(target)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let manifest = manifest_of(target)?;
+        match stage_manifest(target, dir, manifest) {
+            Err(Missing { key, manifest }) => {
+                let moved_on = target.manifest()?.is_some_and(|now| now.generation != manifest.generation);
+                if moved_on && attempt < STAGE_ATTEMPTS {
+                    let _ = std::fs::remove_dir_all(dir);
+                    continue;
+                }
+                let object = manifest.object(&key).map_or(0, |o| o.bytes);
+                return Err(ArchiveError::Tampered {
+                    key,
+                    expected: format!("{object} bytes"),
+                    found: "no such object".into(),
+                });
+            }
+            Ok(outcome) => return outcome,
+        }
+    }
+}
+
+/// An object the manifest lists and the store does not have.
+struct Missing {
+    key: String,
+    manifest: Box<Manifest>,
+}
+
+fn stage_manifest(
+    target: &Target,
+    dir: &Path,
+    manifest: Manifest,
+) -> Result<Result<(Manifest, u64), ArchiveError>, Missing> {
+    let mut missing = None;
+    let outcome = stage_objects(target, dir, &manifest, &mut missing);
+    match missing {
+        Some(key) => Err(Missing { key, manifest: Box::new(manifest) }),
+        None => Ok(outcome.map(|read| (manifest, read))),
+    }
+}
+
+fn stage_objects(
+    target: &Target,
+    dir: &Path,
+    manifest: &Manifest,
+    missing: &mut Option<String>,
+) -> Result<u64, ArchiveError> {
     let local = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| ArchiveError::Local { op, path, source }
@@ -124,11 +175,10 @@ fn stage(target: &Target, dir: &Path) -> Result<(Manifest, u64), ArchiveError> {
     let mut read = 0u64;
     let mut fetch = |key: &str| -> Result<Vec<u8>, ArchiveError> {
         let object = manifest.object(key).expect("listed");
-        let bytes = target.get(key)?.ok_or_else(|| ArchiveError::Tampered {
-            key: key.to_owned(),
-            expected: format!("{} bytes", object.bytes),
-            found: "no such object".into(),
-        })?;
+        let Some(bytes) = target.get(key)? else {
+            *missing = Some(key.to_owned());
+            return Err(ArchiveError::Tampered { key: key.to_owned(), expected: String::new(), found: String::new() });
+        };
         let sha256 = sha256_hex(&bytes);
         if bytes.len() as u64 != object.bytes || sha256 != object.sha256 {
             return Err(ArchiveError::Tampered {
@@ -165,11 +215,20 @@ fn stage(target: &Target, dir: &Path) -> Result<(Manifest, u64), ArchiveError> {
     // Segments: whole, or parts joined; each part must start where the
     // previous one ended, the first at the segment's start.
     let mut current: Option<(u64, Vec<u8>)> = None;
-    let mut segments: Vec<(u64, Vec<u8>)> = Vec::new();
+    // Each segment is written as soon as it is whole, so memory holds one.
+    let write_segment = |(first_seq, bytes): (u64, Vec<u8>)| -> Result<(), ArchiveError> {
+        let path = dir.join(segment_file_name(first_seq));
+        std::fs::write(&path, &bytes).map_err(local("write", &path))
+    };
     for object in manifest.log_objects() {
         let bytes = fetch(&object.key)?;
         match object.kind {
-            ObjectKind::Segment => segments.push((object.segment, bytes)),
+            ObjectKind::Segment => {
+                if let Some(done) = current.take() {
+                    write_segment(done)?;
+                }
+                write_segment((object.segment, bytes))?;
+            }
             _ => match &mut current {
                 Some((segment, joined)) if *segment == object.segment => {
                     if joined.len() as u64 != object.offset {
@@ -189,16 +248,16 @@ fn stage(target: &Target, dir: &Path) -> Result<(Manifest, u64), ArchiveError> {
                             found: format!("offset {}", object.offset),
                         });
                     }
-                    segments.extend(current.take());
+                    if let Some(done) = current.take() {
+                        write_segment(done)?;
+                    }
                     current = Some((object.segment, bytes));
                 }
             },
         }
     }
-    segments.extend(current);
-    for (first_seq, bytes) in segments {
-        let path = dir.join(segment_file_name(first_seq));
-        std::fs::write(&path, &bytes).map_err(local("write", &path))?;
+    if let Some(done) = current.take() {
+        write_segment(done)?;
     }
     for object in manifest.objects.iter().filter(|o| o.kind == ObjectKind::Snapshot) {
         let bytes = fetch(&object.key)?;
@@ -206,7 +265,7 @@ fn stage(target: &Target, dir: &Path) -> Result<(Manifest, u64), ArchiveError> {
         let path = dir.join(name);
         std::fs::write(&path, &bytes).map_err(local("write", &path))?;
     }
-    Ok((manifest, read))
+    Ok(read)
 }
 
 /// A scratch directory beside `near` for a staged copy.

@@ -138,14 +138,17 @@ pub struct Archiver {
 
 impl Archiver {
     /// Starts archiving `store` into `target`. Refuses an archive of another
-    /// store ([`ArchiveError::Foreign`]); an archive it cannot reach now is
-    /// retried in the background.
+    /// store ([`ArchiveError::Foreign`]) and a store opened read-only
+    /// ([`ArchiveError::ReadOnlyStore`]: only its writer knows what is
+    /// durable); an archive it cannot reach now is retried in the
+    /// background. One archiver per archive: two would overwrite each
+    /// other's manifest.
     pub fn start<S: StateMachine>(
         store: &Store<S>,
         target: Target,
         options: ArchiverOptions,
     ) -> Result<Archiver, ArchiveError> {
-        let probe = store.probe();
+        let probe = store.probe().ok_or_else(|| ArchiveError::ReadOnlyStore { dir: store.dir().to_path_buf() })?;
         let manifest = match target.manifest() {
             Ok(Some(manifest)) => {
                 let expected = probe.identity.id.to_string();
@@ -169,8 +172,8 @@ impl Archiver {
             target,
             options,
             manifest,
-            last_durable: 0,
             superseded: Vec::new(),
+            deleting: Vec::new(),
             uploads: 0,
             dirty: false,
         };
@@ -206,6 +209,10 @@ impl Archiver {
         self.shared.wake.notify_all();
         while control.status.passes < wanted && !control.exited {
             self.shared.wake.wait(&mut control);
+        }
+        if control.status.passes < wanted {
+            let reason = "the archiver stopped before the pass".to_owned();
+            return Err(ArchiveError::PassFailed { url: self.url.clone(), reason });
         }
         match &control.last {
             Some(Err(reason)) => Err(ArchiveError::PassFailed { url: self.url.clone(), reason: reason.clone() }),
@@ -259,10 +266,11 @@ struct Worker {
     options: ArchiverOptions,
     /// `None` until the archive's manifest has been read.
     manifest: Option<Manifest>,
-    /// The durable mark when the store was last seen open.
-    last_durable: u64,
-    /// Objects the manifest no longer lists, to delete once it is written.
+    /// Objects the manifest no longer lists, to delete after the next pass:
+    /// a reader that fetched the manifest before may still want them.
     superseded: Vec<String>,
+    /// Objects dropped a pass ago, deleted at the end of this one.
+    deleting: Vec<String>,
     uploads: u64,
     /// The manifest changed since it was last written.
     dirty: bool,
@@ -274,24 +282,32 @@ impl Worker {
         loop {
             let stopping = {
                 let mut control = shared.state.lock();
-                let deadline = Instant::now() + wait;
-                while control.requested == 0 && !control.stop {
-                    if shared.wake.wait_until(&mut control, deadline).timed_out() {
-                        break;
+                match Instant::now().checked_add(wait) {
+                    Some(deadline) => {
+                        while control.requested == 0 && !control.stop {
+                            if shared.wake.wait_until(&mut control, deadline).timed_out() {
+                                break;
+                            }
+                        }
+                    }
+                    // An interval too long to count: wait to be asked.
+                    None => {
+                        while control.requested == 0 && !control.stop {
+                            shared.wake.wait(&mut control);
+                        }
                     }
                 }
                 control.requested = 0;
                 control.started += 1;
                 control.stop
             };
-            let outcome = self.pass();
+            let outcome = self.pass(stopping);
             let mut control = shared.state.lock();
             control.status.passes += 1;
             control.status.uploads = self.uploads;
-            if let Some(marks) = self.probe.marks() {
-                control.status.acked_seq = marks.acked;
-                control.status.acked_time = marks.acked_time;
-            }
+            let marks = self.probe.marks();
+            control.status.acked_seq = marks.acked;
+            control.status.acked_time = marks.acked_time;
             if let Some(manifest) = &self.manifest {
                 control.status.archived_seq = manifest.archived_seq;
                 control.status.archived_time = Timestamp(manifest.archived_time_ns);
@@ -307,7 +323,7 @@ impl Worker {
                     control.status.failures += 1;
                     control.status.consecutive_failures += 1;
                     control.status.last_error = Some(err.to_string());
-                    wait = (wait * 2).min(self.options.backoff_max.max(self.options.interval));
+                    wait = wait.saturating_mul(2).min(self.options.backoff_max.max(self.options.interval));
                 }
             }
             control.last = Some(outcome.map_err(|e| e.to_string()));
@@ -319,13 +335,10 @@ impl Worker {
     }
 
     /// Ships what is durable and not archived yet, then writes the manifest.
-    fn pass(&mut self) -> Result<(), ArchiveError> {
-        let durable = match self.probe.marks() {
-            Some(marks) => marks.durable,
-            // The store is closed: what it had made durable stays so.
-            None => self.last_durable,
-        };
-        self.last_durable = durable;
+    /// The last pass (`last`) deletes every dropped object at once.
+    fn pass(&mut self, last: bool) -> Result<(), ArchiveError> {
+        // After a close, the mark the close left.
+        let durable = self.probe.marks().durable;
         let mut manifest = match self.manifest.take() {
             Some(manifest) => manifest,
             None => match self.target.manifest()? {
@@ -349,9 +362,16 @@ impl Worker {
         self.manifest = Some(manifest);
         shipped?;
         written?;
-        while let Some(key) = self.superseded.last() {
+        while let Some(key) = self.deleting.last() {
             self.target.delete(key)?;
-            self.superseded.pop();
+            self.deleting.pop();
+        }
+        self.deleting = std::mem::take(&mut self.superseded);
+        if last {
+            while let Some(key) = self.deleting.last() {
+                self.target.delete(key)?;
+                self.deleting.pop();
+            }
         }
         Ok(())
     }
@@ -431,7 +451,18 @@ impl Worker {
                 path: segment.path.clone(),
                 source,
             })?;
-            if length <= end {
+            // What the archive holds of this segment ends with this seq.
+            let archived_last = manifest
+                .objects
+                .iter()
+                .filter(|o| o.kind == ObjectKind::Part && o.segment == segment.first_seq)
+                .map(|o| o.last_seq)
+                .max();
+            if length < end {
+                let expected = archived_last.map_or(segment.first_seq, |l| l + 1);
+                return Err(ArchiveError::Diverged { path: segment.path.clone(), offset: end, expected, found: 0 });
+            }
+            if length == end {
                 continue;
             }
             let bytes = self
@@ -441,6 +472,12 @@ impl Worker {
                 .map_err(|source| ArchiveError::Local { op: "read", path: segment.path.clone(), source })?;
             let start = if end == 0 { SEGMENT_HEADER_BYTES } else { 0 };
             let records = records(&bytes, start, durable);
+            if let Some(last) = archived_last {
+                if records.first_seq != 0 && records.first_seq != last + 1 {
+                    let (path, expected, found) = (segment.path.clone(), last + 1, records.first_seq);
+                    return Err(ArchiveError::Diverged { path, offset: end, expected, found });
+                }
+            }
             if records.first_seq == 0 {
                 continue;
             }

@@ -58,6 +58,10 @@ const RECENT_CHUNKS_MAX: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct Feed {
     mark: Mutex<Mark>,
+    /// The durable mark again, for companions that read it without the
+    /// feed (the archiver): it outlives the store, so a last look after a
+    /// close sees the mark the close left.
+    shared: Arc<std::sync::atomic::AtomicU64>,
     advanced: Condvar,
     recent: Mutex<Recents>,
 }
@@ -94,6 +98,7 @@ impl Feed {
     pub(crate) fn new(durable: u64) -> Feed {
         Feed {
             mark: Mutex::new(Mark { durable, closed: false, stopped: false }),
+            shared: Arc::new(std::sync::atomic::AtomicU64::new(durable)),
             advanced: Condvar::new(),
             recent: Mutex::new(Recents::default()),
         }
@@ -153,7 +158,14 @@ impl Feed {
         let mut mark = self.mark.lock();
         let moved = durable > mark.durable;
         mark.durable = mark.durable.max(durable);
+        self.shared.store(mark.durable, std::sync::atomic::Ordering::Release);
         moved
+    }
+
+    /// The durable mark, shared (see `shared`).
+    #[cfg(feature = "archive")]
+    pub(crate) fn shared_mark(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.shared.clone()
     }
 
     /// Wakes the subscribers waiting for the mark to move.

@@ -182,8 +182,12 @@ impl<S: StateMachine> Store<S> {
             // A log that starts late (its history before trimmed, as a restore
             // from an archive with a retention writes it): the transactions
             // before it have no time and no place; `resolve` refuses them.
-            let floor = self.log_floor();
-            entries.resize(floor.min(last) as usize, Entry { time: Timestamp(0), offset: u64::MAX });
+            let floor = self.log_floor().min(last);
+            entries.resize(floor as usize, Entry { time: Timestamp(0), offset: u64::MAX });
+            // The state at the floor is a snapshot's, which has its time.
+            if let Some(snapshot) = self.snapshots().iter().find(|s| s.seq == floor && floor > 0) {
+                entries[floor as usize - 1].time = snapshot.time;
+            }
         }
         let have = entries.len() as u64;
         if have < last {
@@ -223,7 +227,8 @@ impl<S: StateMachine> Store<S> {
             last: entries.last().map(|e| (last, e.time)),
         };
         let seq = match point {
-            Point::Seq(n) | Point::After(n) | Point::Before(n) if n < floor => return Err(out_of_range()),
+            Point::Seq(n) | Point::After(n) if n < floor => return Err(out_of_range()),
+            Point::Before(n) if n <= floor && floor > 0 => return Err(out_of_range()),
             Point::Seq(n) if n <= last => n,
             Point::Before(n) | Point::After(n) if n == 0 || n > last => return Err(out_of_range()),
             Point::Before(n) => n - 1,

@@ -193,7 +193,7 @@ pub(crate) struct Probe {
     pub dir: PathBuf,
     pub fs: Arc<dyn FileSystem>,
     pub identity: Identity,
-    marks: Box<dyn Fn() -> Option<Marks> + Send + Sync>,
+    marks: Box<dyn Fn() -> Marks + Send + Sync>,
 }
 
 /// A store's marks at one moment.
@@ -209,8 +209,8 @@ pub(crate) struct Marks {
 
 #[cfg(feature = "archive")]
 impl Probe {
-    /// The marks, or `None` once the store is closed or dropped.
-    pub fn marks(&self) -> Option<Marks> {
+    /// The marks now; after the store is closed or dropped, as it left them.
+    pub fn marks(&self) -> Marks {
         (self.marks)()
     }
 }
@@ -445,20 +445,33 @@ impl<S: StateMachine> Store<S> {
         self.inner.segments.read().clone()
     }
 
-    /// A probe for a companion that must not keep the store open.
+    /// A probe for a companion that must not keep the store open; `None`
+    /// for a read-only handle, whose view of what is durable is only what
+    /// its files show (another process's unsynced records among it).
     #[cfg(feature = "archive")]
-    pub(crate) fn probe(&self) -> Probe {
+    pub(crate) fn probe(&self) -> Option<Probe> {
+        if self.inner.options.mode == OpenMode::ReadOnly {
+            return None;
+        }
         let weak = Arc::downgrade(&self.inner);
-        Probe {
+        let durable = self.inner.feed.shared_mark();
+        let last = Arc::new(Mutex::new((0, Timestamp(0))));
+        Some(Probe {
             dir: self.inner.dir.clone(),
             fs: self.inner.fs.clone(),
             identity: self.inner.identity.clone(),
             marks: Box::new(move || {
-                let inner = weak.upgrade()?;
-                let published = inner.published.read();
-                Some(Marks { durable: inner.feed.durable(), acked: published.seq, acked_time: published.time })
+                // Once the store is closed, the mark its close left stands,
+                // with the last acknowledged seq seen.
+                let mut acked = last.lock();
+                if let Some(inner) = weak.upgrade() {
+                    let published = inner.published.read();
+                    *acked = (published.seq, published.time);
+                }
+                let durable = durable.load(std::sync::atomic::Ordering::Acquire);
+                Marks { durable, acked: acked.0.max(durable), acked_time: acked.1 }
             }),
-        }
+        })
     }
 
     /// The store's identity.

@@ -72,28 +72,27 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
     let mut state = S::default();
     let segments = store.segments();
     // A log that starts late (history before it trimmed, as a restore from an
-    // archive with a retention writes it) continues from the snapshot just
-    // before its first record; snapshots older than that cannot be checked.
+    // archive with a retention writes it) is replayed from the oldest
+    // snapshot that the log reaches; its records up to that snapshot are
+    // read and checked but not applied, and older snapshots cannot be checked.
     let first_seq = segments.first().map_or(1, |s| s.first_seq);
+    let mut replay_after = 0;
     if first_seq > 1 {
-        let base = first_seq - 1;
-        snapshots.retain(|(seq, _)| *seq >= base);
-        match snapshots.last().filter(|(seq, _)| *seq == base) {
-            Some((_, path)) => match super::open::load_snapshot::<S>(&fs, path, id, options.snapshot_bytes_max) {
-                Ok((_, loaded)) => state = loaded,
-                Err(err) => {
-                    report.problems.push(Error::Snapshot(err));
-                    return Ok(report);
-                }
-            },
-            None => {
-                let path = segments[0].path.clone();
-                report.problems.push(Error::LogStartsLate { path, first_seq });
+        snapshots.retain(|(seq, _)| *seq + 1 >= first_seq);
+        let Some((base, path)) = snapshots.pop() else {
+            let path = segments[0].path.clone();
+            report.problems.push(Error::LogStartsLate { path, first_seq });
+            return Ok(report);
+        };
+        match super::open::load_snapshot::<S>(&fs, &path, id, options.snapshot_bytes_max) {
+            Ok((_, loaded)) => state = loaded,
+            Err(err) => {
+                report.problems.push(Error::Snapshot(err));
                 return Ok(report);
             }
         }
-        snapshots.pop();
         report.snapshots_checked += 1;
+        replay_after = base;
     }
     let mut check_snapshots_at = |seq: u64, state: &S, report: &mut VerifyReport| {
         while snapshots.last().is_some_and(|(s, _)| *s <= seq) {
@@ -112,7 +111,7 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
             }
         }
     };
-    check_snapshots_at(first_seq - 1, &state, &mut report);
+    check_snapshots_at(replay_after, &state, &mut report);
     let mut last: Option<Last> = None;
     let mut progress = Reporter::new(options.progress.as_ref(), Work::Verify, segments.len() as u64);
     for (index, segment) in segments.iter().enumerate() {
@@ -135,8 +134,10 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
         let scanned = wal::scan_segment(&segment.path, &bytes, &header, last, limit, |offset, frame| {
             let (_meta, events) = payload::decode::<S>(frame.payload, limit)
                 .map_err(|source| WalError::undecodable(&segment.path, offset as u64, frame.seq, source))?;
-            for event in &events {
-                state.apply(event);
+            if frame.seq > replay_after {
+                for event in &events {
+                    state.apply(event);
+                }
             }
             report.transactions += 1;
             *report.record_schemas.entry(payload::schema_of(frame.payload).unwrap_or(0)).or_default() += 1;

@@ -17,5 +17,7 @@ pub use segment::{HeaderProblem, SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTE
 pub(crate) use reader::{scan_segment, Last, LogCursor};
 pub(crate) use record::{append_frame, frames_after};
 pub(crate) use recovery::{check_header, make_durable, recover, tail_frames, TailRepair};
-pub(crate) use segment::{list_segments, segment_file_name};
+pub(crate) use segment::list_segments;
+#[cfg(feature = "archive")]
+pub(crate) use segment::segment_file_name;
 pub(crate) use writer::LogWriter;
