@@ -15,34 +15,16 @@
 //!
 //! `cargo bench --bench archive`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{bench_dir, quartile, Health};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use elbstore::archive::{Archiver, ArchiverOptions, Target};
-use elbstore::{Create, Options, StateMachine, Store, SyncPolicy, TxnMeta};
-use serde::{Deserialize, Serialize};
-
-/// A state that costs nothing to clone, so the figures are the archive's
-/// and the store's own.
-#[derive(Clone, Default, Serialize, Deserialize)]
-struct Health {
-    changes: u64,
-}
-
-impl StateMachine for Health {
-    type Event = u32;
-    fn apply(&mut self, _: &u32) {
-        self.changes += 1;
-    }
-}
-
-fn bench_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("elbstore-bench-archive-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use elbstore::{Create, Options, Store, SyncPolicy, TxnMeta};
 
 fn open(dir: &Path, segment_bytes: u64) -> Arc<Store<Health>> {
     let options = Options::default()
@@ -84,7 +66,7 @@ fn archive(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(6));
     group.throughput(Throughput::Elements(1));
     for with in [false, true] {
-        let dir = bench_dir(&format!("writers-{with}"));
+        let dir = bench_dir("archive", &format!("writers-{with}"));
         let store = open(&dir.join("store"), 64 << 20);
         let shipping = with.then(|| archiver(&store, Some(&dir.join("archive")), Duration::from_millis(100)));
         let name = if with { "writers/64_writers_with_archiver" } else { "writers/64_writers_without_archiver" };
@@ -102,14 +84,14 @@ fn archive(c: &mut Criterion) {
     }
 
     // Shipping a store of 64 MiB of log, in 1 MiB segments.
-    let source = bench_dir("ship-source");
+    let source = bench_dir("archive", "ship-source");
     let store = open(&source, 1 << 20);
     let payload_per_commit = 90; // bytes of frame and payload per commit, about
     commit(&store, 64, (64 << 20) / payload_per_commit);
     let log_bytes: u64 = store.segments().iter().map(|s| std::fs::metadata(&s.path).unwrap().len()).sum();
     group.throughput(Throughput::Bytes(log_bytes));
     for kind in ["file", "memory"] {
-        let targets = bench_dir(&format!("ship-{kind}"));
+        let targets = bench_dir("archive", &format!("ship-{kind}"));
         let mut round = 0;
         group.bench_function(format!("ship/{kind}"), |b| {
             b.iter_custom(|iters| {
@@ -135,6 +117,10 @@ fn archive(c: &mut Criterion) {
     drop(store);
     let _ = std::fs::remove_dir_all(&source);
     group.finish();
+    // Not in `cargo bench -- --test`, which only checks that the benches run.
+    if std::env::args().any(|a| a == "--test") {
+        return;
+    }
     for interval_ms in [1_000, 100] {
         paired(16, 200_000, true, interval_ms);
         paired(16, 200_000, false, interval_ms);
@@ -171,7 +157,7 @@ fn paired(rounds: usize, commits: u64, to_file: bool, interval_ms: u64) {
     for round in 0..rounds {
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            let dir = bench_dir(&format!("paired-{i}"));
+            let dir = bench_dir("archive", &format!("paired-{i}"));
             let store = open(&dir.join("store"), 64 << 20);
             let archive_dir = dir.join("archive");
             let shipping = (i == 1).then(|| {
@@ -189,23 +175,18 @@ fn paired(rounds: usize, commits: u64, to_file: bool, interval_ms: u64) {
             rates[i].push(commits as f64 / took.as_secs_f64());
         }
     }
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
-    let mut ratios: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(with, without)| with / without).collect();
-    ratios.sort_by(f64::total_cmp);
-    let quartile = |q: usize| (ratios[(ratios.len() - 1) * q / 4] - 1.0) * 100.0;
+    let ratios: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(with, without)| with / without).collect();
+    let ratio = |q: usize| (quartile(ratios.clone(), q) - 1.0) * 100.0;
     println!(
         "paired archive/writers/64_writers ({}): median {:.1} K/s without, {:.1} K/s with an archiver ({interval_ms} ms), \
          per-round ratio median {:+.1}% (quartiles {:+.1}% {:+.1}%) over {rounds} rounds; the archiver thread \
          used {:.1} ms of CPU per second of load ({:.2}% of 2 cores)",
         if to_file { "to a directory on the same disk" } else { "to memory" },
-        median(rates[0].clone()) / 1_000.0,
-        median(rates[1].clone()) / 1_000.0,
-        quartile(2),
-        quartile(1),
-        quartile(3),
+        quartile(rates[0].clone(), 2) / 1_000.0,
+        quartile(rates[1].clone(), 2) / 1_000.0,
+        ratio(2),
+        ratio(1),
+        ratio(3),
         archiver_ms as f64 * 1000.0 / loaded_ms.max(1) as f64,
         archiver_ms as f64 * 100.0 / loaded_ms.max(1) as f64 / 2.0,
     );

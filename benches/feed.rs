@@ -20,30 +20,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{bench_dir, quartile, Health};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use elbstore::{Create, Options, StateMachine, Store, SyncPolicy, TxnMeta};
+use elbstore::{Create, Options, Store, SyncPolicy, TxnMeta};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-
-/// A state that costs nothing to clone (as in the commit bench), so the
-/// figures are the feed's and the store's own.
-#[derive(Clone, Default, Serialize, Deserialize)]
-struct Health {
-    changes: u64,
-}
-
-impl StateMachine for Health {
-    type Event = u32;
-    fn apply(&mut self, _: &u32) {
-        self.changes += 1;
-    }
-}
-
-fn bench_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("elbstore-bench-feed-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn open(dir: &PathBuf) -> Arc<Store<Health>> {
     let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Always).snapshot_every_events(None);
@@ -156,7 +138,7 @@ fn feed(c: &mut Criterion) {
 
     for subscriber_count in [1usize, 64] {
         let name = format!("latency/{subscriber_count}_subscribers");
-        let dir = bench_dir(&format!("latency-{subscriber_count}"));
+        let dir = bench_dir("feed", &format!("latency-{subscriber_count}"));
         let store = open(&dir);
         let delays: Arc<Mutex<Vec<u64>>> = Arc::default();
         let mut all = Vec::new();
@@ -193,7 +175,7 @@ fn feed(c: &mut Criterion) {
 
     group.throughput(Throughput::Elements(1));
     for subscriber_count in [0usize, 1, 64] {
-        let dir = bench_dir(&format!("writers-{subscriber_count}"));
+        let dir = bench_dir("feed", &format!("writers-{subscriber_count}"));
         let store = open(&dir);
         let acks = Arc::new(Acks::new(0));
         let stop = Arc::new(Stop::default());
@@ -208,7 +190,10 @@ fn feed(c: &mut Criterion) {
         let _ = std::fs::remove_dir_all(&dir);
     }
     group.finish();
-    paired(8, 100_000);
+    // Not in `cargo bench -- --test`, which only checks that the benches run.
+    if !std::env::args().any(|a| a == "--test") {
+        paired(8, 100_000);
+    }
 }
 
 /// The writers' rate with 0, 1 and 64 subscribers measured in turn, round
@@ -225,7 +210,7 @@ fn paired(rounds: usize, commits: u64) {
             order.reverse();
         }
         for i in order {
-            let dir = bench_dir(&format!("paired-{}", COUNTS[i]));
+            let dir = bench_dir("feed", &format!("paired-{}", COUNTS[i]));
             let store = open(&dir);
             let (acks, stop) = (Arc::new(Acks::new(0)), Arc::new(Stop::default()));
             let handles = subscribers(&store, COUNTS[i], 1, &acks, &stop, &Arc::default());
@@ -237,16 +222,12 @@ fn paired(rounds: usize, commits: u64) {
             rates[i].push(commits as f64 / took.as_secs_f64());
         }
     }
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
     for (i, count) in COUNTS.iter().enumerate() {
         let ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(r, base)| r / base).collect();
         println!(
             "paired feed/writers/64_writers_{count}_subscribers: median {:.1} K/s, median ratio to 0 subscribers {:+.1}% over {rounds} rounds",
-            median(rates[i].clone()) / 1_000.0,
-            (median(ratios) - 1.0) * 100.0
+            quartile(rates[i].clone(), 2) / 1_000.0,
+            (quartile(ratios, 2) - 1.0) * 100.0
         );
     }
 }

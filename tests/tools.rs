@@ -35,6 +35,17 @@ fn keys(value: &Value, expected: &[&str]) {
 
 /// A store with 20 load balancers, a maintenance deletion of three, and a
 /// customer change after it.
+/// Archives the sample store in `dir` to `url`; returns the last seq archived.
+fn archive_sample(dir: &TempDir, url: &str) -> u64 {
+    let options = Options::default().identity("us-east-1", "production");
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    let target = elbstore::archive::Target::open(url).unwrap();
+    let archiver = elbstore::archive::Archiver::start(store.store(), target, Default::default()).unwrap();
+    let archived = archiver.flush().unwrap().archived_seq;
+    archiver.stop();
+    archived
+}
+
 fn sample(dir: &TempDir) -> (u64, u64) {
     let options = Options::default()
         .create(Create::IfMissing)
@@ -960,18 +971,7 @@ fn docs_cli_documents_every_verb_flag_exit_code_and_json_key() {
     // The archive's documents: an archive of the sample store.
     let archived = TempDir::new("pitr-docs-archive");
     let url = format!("file://{}", archived.join("archive").display());
-    {
-        let options = Options::default().identity("us-east-1", "production");
-        let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
-        let archiver = elbstore::archive::Archiver::start(
-            store.store(),
-            elbstore::archive::Target::open(&url).unwrap(),
-            Default::default(),
-        )
-        .unwrap();
-        archiver.flush().unwrap();
-        archiver.stop();
-    }
+    archive_sample(&dir, &url);
     let from_archive = archived.join("restored");
     documents.push(pj(&["archive", "status", &url]));
     documents.push(pj(&["verify", "--archive", &url]));
@@ -1272,18 +1272,7 @@ fn pitr_restores_from_an_archive_and_refuses_a_damaged_or_empty_one() {
     let base = TempDir::new("pitr-archive-target");
     let archive_dir = base.join("archive");
     let url = format!("file://{}", archive_dir.display());
-    {
-        let options = Options::default().identity("us-east-1", "production");
-        let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
-        let archiver = elbstore::archive::Archiver::start(
-            store.store(),
-            elbstore::archive::Target::open(&url).unwrap(),
-            Default::default(),
-        )
-        .unwrap();
-        assert_eq!(archiver.flush().unwrap().archived_seq, last);
-        archiver.stop();
-    }
+    assert_eq!(archive_sample(&dir, &url), last);
     let status = pj(&["archive", "status", &url]);
     assert_eq!((status["first_seq"].as_u64(), status["archived_seq"].as_u64()), (Some(1), Some(last)), "{status}");
     assert_eq!(status["gaps"], serde_json::json!([]));
