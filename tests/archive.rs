@@ -354,10 +354,16 @@ fn retention_drops_what_no_kept_snapshot_needs() {
     assert_eq!(back.read().state().digest(), digest);
     build(&back, 45..46);
     assert_eq!(back.read().seq(), head + 1);
-    // Its history starts at the kept snapshot, with that snapshot's time.
+    // It names the archive it came from, and its history starts at the kept
+    // snapshot, with that snapshot's time; the feed too.
+    let provenance = std::fs::read_to_string(out.join(elbstore::RESTORED_FROM_FILE)).unwrap();
+    assert!(provenance.contains("source_dir: memory://"), "{provenance}");
     let floor = back.store().snapshots()[0].clone();
     assert_eq!(back.store().resolve(Point::Seq(floor.seq)).unwrap(), (floor.seq, floor.time));
     assert!(matches!(back.store().resolve(Point::Before(floor.seq)), Err(elbstore::Error::PointOutOfRange { .. })));
+    assert!(matches!(back.store().subscribe(1), Err(elbstore::Error::PointOutOfRange { .. })));
+    let mut feed = back.store().subscribe(floor.seq + 1).unwrap();
+    assert_eq!(feed.try_recv().unwrap().map(|t| t.seq), Some(floor.seq + 1));
     drop(back);
     // It keeps verifying when its own snapshot retention removes the base.
     let keep_one = Options::default().snapshot_retention(elbstore::SnapshotRetention::KeepLast(1.try_into().unwrap()));

@@ -1283,7 +1283,9 @@ fn pitr_restores_from_an_archive_and_refuses_a_damaged_or_empty_one() {
         ["restore", "--from-archive", &url, "--at", "now", "--out", o, "--actor", "ops:a", "--reason", "disk lost"];
     let doc = pj(&restore);
     assert_eq!((doc["seq"].as_u64(), doc["verified"].as_bool()), (Some(last), Some(true)), "{doc}");
-    assert_eq!(pj(&["info", o])["state_digest"], digest, "the same state as the lost store");
+    let info = pj(&["info", o]);
+    assert_eq!(info["state_digest"], digest, "the same state as the lost store");
+    assert_eq!(info["restored_from"]["source_dir"], url.as_str(), "it names the archive it came from");
     assert!(
         std::fs::read_dir(base.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')),
         "no staged copy left"

@@ -304,7 +304,7 @@ pub fn restore<S: StateMachine + PartialEq>(
     let (manifest, _) = stage(target, &staged.0)?;
     let store: Store<S> = Store::open(&staged.0, Options::default().mode(OpenMode::ReadOnly))?;
     let options = Options::default().identity(manifest.name.clone(), manifest.environment.clone());
-    let report = store.restore_to(point, out, options, meta)?;
+    let report = store.restore_to_from(point, out, options, meta, target.url())?;
     Ok(ArchiveRestoreReport {
         url: target.url().to_owned(),
         dir: out.to_path_buf(),

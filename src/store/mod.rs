@@ -375,7 +375,9 @@ impl<S: StateMachine> Store<S> {
             let view = self.inner.published.read();
             (view.seq, view.time)
         };
-        if from_seq > last + 1 {
+        // A log that starts late has nothing before its first record.
+        let floor = self.log_floor();
+        if from_seq > last + 1 || (floor > 0 && from_seq <= floor) {
             return Err(Error::PointOutOfRange { point: Point::Seq(from_seq), first: None, last: Some((last, time)) });
         }
         Ok(Subscription::new(&self.inner, from_seq))

@@ -53,6 +53,22 @@ impl<S: StateMachine + PartialEq> Store<S> {
         options: Options,
         meta: &TxnMeta,
     ) -> Result<RestoreReport> {
+        let source = self.dir().display().to_string();
+        self.restore_to_from(point, new_dir, options, meta, &source)
+    }
+
+    /// [`Store::restore_to`], with `source_dir` named in the new store's
+    /// `RESTORED_FROM` file as where the history came from (`source_dir`)
+    /// instead of this store's directory: a restore from an archive reads a
+    /// staged copy and names the archive.
+    pub fn restore_to_from(
+        &self,
+        point: Point,
+        new_dir: impl AsRef<Path>,
+        options: Options,
+        meta: &TxnMeta,
+        source_dir: &str,
+    ) -> Result<RestoreReport> {
         check_meta(meta)?;
         let new_dir = new_dir.as_ref();
         let (seq, time) = self.resolve(point)?;
@@ -111,7 +127,7 @@ impl<S: StateMachine + PartialEq> Store<S> {
             source.id,
             source.name,
             source.environment,
-            self.dir().display(),
+            source_dir,
             self.inner.clock.now(),
             meta.actor,
             meta.reason.replace('\n', " "),

@@ -82,7 +82,12 @@ pub(super) fn restore(args: &RestoreArgs, bar: &Bar, err: &mut dyn Write) -> Res
     let started = Instant::now();
     let identity = store.store().identity();
     let options = Options::default().identity(identity.name.clone(), identity.environment.clone());
-    let report = store.store().restore_to(point, &args.out, options, &meta)?;
+    // The copy names where its history came from: the store, or the archive.
+    let source = match &args.from_archive {
+        Some(url) => url.clone(),
+        None => store.store().dir().display().to_string(),
+    };
+    let report = store.store().restore_to_from(point, &args.out, options, &meta, &source)?;
     // The restored state against today's rules: a state of an older schema
     // or under other quotas may break some; the operator is told, the copy
     // is kept (it is what the store held).
