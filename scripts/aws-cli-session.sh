@@ -9,6 +9,8 @@
 # limit, and the servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 # The AWS CLI, and moto's server as the EC2 endpoint the API asks about
 # subnets and security groups (--ec2-endpoint).
@@ -126,7 +128,7 @@ stop_server
 # The network from an EC2 endpoint: moto's server on 127.0.0.1, a VPC with
 # two subnets and a security group made with `aws ec2`; a load balancer on
 # them takes its VPC and zones from EC2, and unknown ids get the API's errors.
-ec2_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ec2_port=$(free_port)
 moto_server -H 127.0.0.1 -p "$ec2_port" >"$work/ec2.log" 2>&1 &
 ec2_pid=$!
 ec2() { aws ec2 --endpoint-url "http://127.0.0.1:$ec2_port" --output text "$@"; }
@@ -154,13 +156,12 @@ expect_error "InvalidSecurityGroup.*sg-00000000000000000" create-load-balancer -
   --subnets "$subnet_a" "$subnet_b" --security-groups sg-00000000000000000
 stop_server
 # The archive in S3 holds the whole store, and a restore from it is the same state.
-json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-archived=$("$pitr" archive status "$archive_url" --json | json archived_seq)
-last=$("$pitr" info "$work/store" --json | json last_seq)
+archived=$("$pitr" archive status "$archive_url" --json | json_field archived_seq)
+last=$("$pitr" info "$work/store" --json | json_field last_seq)
 [ "$archived" = "$last" ] || { echo "the S3 archive ends at $archived, the store at $last" >&2; exit 1; }
 "$pitr" restore --from-archive "$archive_url" --at now --out "$work/from-s3" --actor ci:oncall \
   --reason "restore from the S3 archive" --json >/dev/null
-[ "$("$pitr" info "$work/from-s3" --json | json state_digest)" = "$("$pitr" info "$work/store" --json | json state_digest)" ] \
+[ "$("$pitr" info "$work/from-s3" --json | json_field state_digest)" = "$("$pitr" info "$work/store" --json | json_field state_digest)" ] \
   || { echo "the store restored from S3 differs" >&2; exit 1; }
 stop_ec2
 echo "aws cli session: fleet built, described, errors checked, deletion reverted with pitr and visible after restart, network read from an EC2 endpoint, store archived to S3 and restored from it"

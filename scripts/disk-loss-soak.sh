@@ -9,6 +9,8 @@
 # usage: scripts/disk-loss-soak.sh CYCLES WRITERS disk-loss|disk-loss-s3
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 cycles=$1
 writers=$2
@@ -20,9 +22,6 @@ interval_ms=100
 work=$(mktemp -d)
 s3_pid=""
 trap '[ -n "$s3_pid" ] && { kill "$s3_pid" 2>/dev/null; wait "$s3_pid" 2>/dev/null; }; rm -rf "$work"' EXIT
-json_field() { # KEY, JSON on stdin
-  python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
 
 if [ "$mode" = disk-loss-s3 ]; then
   # moto's server (from the package registry) as the S3-compatible endpoint.
@@ -31,7 +30,7 @@ if [ "$mode" = disk-loss-s3 ]; then
     python3 -m pip install --quiet --user 'moto[server]'
     hash -r
   fi
-  s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  s3_port=$(free_port)
   moto_server -H 127.0.0.1 -p "$s3_port" >"$work/s3.log" 2>&1 &
   s3_pid=$!
   export AWS_ACCESS_KEY_ID=soak AWS_SECRET_ACCESS_KEY=soak AWS_REGION=us-east-1

@@ -17,6 +17,8 @@
 #   CI runs 3 cycles of each; for a long soak run e.g. `scripts/kill-soak.sh 200 32`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 cycles=${1:-20}
 writers=${2:-8}
@@ -35,9 +37,6 @@ store=$work/store
 acks=$work/acks
 follower_state=$work/follower.state
 touch "$acks"
-json_field() { # KEY, JSON on stdin
-  python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
 
 for cycle in $(seq 1 "$cycles"); do
   "$workload" --dir "$store" --writers "$writers" --transactions 10000000 --load-balancers 200 \

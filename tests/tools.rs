@@ -1297,10 +1297,7 @@ fn pitr_restores_from_an_archive_and_refuses_a_damaged_or_empty_one() {
         .as_str()
         .unwrap()
         .to_owned();
-    let object = archive_dir.join(&key);
-    let mut bytes = std::fs::read(&object).unwrap();
-    bytes[100] ^= 0x40;
-    std::fs::write(&object, bytes).unwrap();
+    flip_bits(&archive_dir.join(&key), 100, 0x40);
     let again = base.join("again");
     let args = [
         "restore",

@@ -78,6 +78,21 @@ pub struct ArchivedObject {
 }
 
 impl ArchivedObject {
+    /// An object of `kind` at `key`, with no records, size or checksum yet.
+    pub fn new(key: String, kind: ObjectKind) -> ArchivedObject {
+        ArchivedObject {
+            key,
+            kind,
+            segment: 0,
+            offset: 0,
+            bytes: 0,
+            first_seq: 0,
+            last_seq: 0,
+            time_ns: 0,
+            sha256: String::new(),
+        }
+    }
+
     /// Whether it holds log records.
     pub fn is_log(&self) -> bool {
         matches!(self.kind, ObjectKind::Segment | ObjectKind::Part)

@@ -268,15 +268,25 @@ fn stage_objects(
     Ok(read)
 }
 
-/// A scratch directory beside `near` for a staged copy.
-fn scratch(near: &Path, what: &str) -> PathBuf {
-    let parent = near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = near.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
-    parent.join(format!(".{name}.{what}-{}", std::process::id()))
-}
+/// A scratch directory beside another path, for a staged copy of an
+/// archive; removed when dropped.
+pub(crate) struct Staged(PathBuf);
 
-/// Removes a staged copy when dropped.
-struct Staged(PathBuf);
+impl Staged {
+    /// `.NAME.WHAT-PID` beside `near` (its parent, or the current
+    /// directory), emptied of anything an earlier run left there.
+    pub(crate) fn beside(near: &Path, what: &str) -> Staged {
+        let parent = near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = near.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
+        let dir = parent.join(format!(".{name}.{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Staged(dir)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl Drop for Staged {
     fn drop(&mut self) {
@@ -299,10 +309,9 @@ pub fn restore<S: StateMachine + PartialEq>(
     meta: &TxnMeta,
 ) -> Result<ArchiveRestoreReport, ArchiveError> {
     meta.check()?;
-    let staged = Staged(scratch(out, "from-archive"));
-    let _ = std::fs::remove_dir_all(&staged.0);
-    let (manifest, _) = stage(target, &staged.0)?;
-    let store: Store<S> = Store::open(&staged.0, Options::default().mode(OpenMode::ReadOnly))?;
+    let staged = Staged::beside(out, "from-archive");
+    let (manifest, _) = stage(target, staged.path())?;
+    let store: Store<S> = Store::open(staged.path(), Options::default().mode(OpenMode::ReadOnly))?;
     let options = Options::default().identity(manifest.name.clone(), manifest.environment.clone());
     let report = store.restore_to_from(point, out, options, meta, target.url())?;
     Ok(ArchiveRestoreReport {
@@ -322,15 +331,13 @@ pub fn verify<S: StateMachine + PartialEq>(
     target: &Target,
     scratch_near: &Path,
 ) -> Result<ArchiveVerifyReport, ArchiveError> {
-    let staged = Staged(scratch(scratch_near, "archive-verify"));
-    let _ = std::fs::remove_dir_all(&staged.0);
-    let (manifest, bytes_checked) = stage(target, &staged.0)?;
-    let store: Store<S> = Store::open(&staged.0, Options::default().mode(OpenMode::ReadOnly))?;
-    let sample_dir = Staged(scratch(scratch_near, "archive-sample"));
-    let _ = std::fs::remove_dir_all(&sample_dir.0);
+    let staged = Staged::beside(scratch_near, "archive-verify");
+    let (manifest, bytes_checked) = stage(target, staged.path())?;
+    let store: Store<S> = Store::open(staged.path(), Options::default().mode(OpenMode::ReadOnly))?;
+    let sample_dir = Staged::beside(scratch_near, "archive-sample");
     let meta = TxnMeta::new("elbstore:archive-verify", "sample restore of the archive");
     let options = Options::default().identity(manifest.name.clone(), manifest.environment.clone());
-    let sample = store.restore_to(Point::Seq(store.read().seq()), &sample_dir.0, options, &meta)?;
+    let sample = store.restore_to(Point::Seq(store.read().seq()), sample_dir.path(), options, &meta)?;
     Ok(ArchiveVerifyReport {
         status: status_of(target, &manifest),
         objects_checked: manifest.objects.len(),

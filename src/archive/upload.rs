@@ -12,7 +12,7 @@ use super::manifest::{ArchivedObject, Manifest, ObjectKind};
 use super::{sha256_hex, ArchiveError, Target};
 use crate::clock::Timestamp;
 use crate::store::{Probe, StateMachine, Store, IDENTITY_FILE, RESTORED_FROM_FILE};
-use crate::wal::{decode_frame, list_segments, FrameProblem, SEGMENT_HEADER_BYTES};
+use crate::wal::{decode_frame, list_segments, SEGMENT_HEADER_BYTES};
 
 /// How much history the archive keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -149,20 +149,9 @@ impl Archiver {
         options: ArchiverOptions,
     ) -> Result<Archiver, ArchiveError> {
         let probe = store.probe().ok_or_else(|| ArchiveError::ReadOnlyStore { dir: store.dir().to_path_buf() })?;
-        let manifest = match target.manifest() {
-            Ok(Some(manifest)) => {
-                let expected = probe.identity.id.to_string();
-                if manifest.store_id != expected {
-                    return Err(ArchiveError::Foreign {
-                        url: target.url().to_owned(),
-                        archive: manifest.store_id,
-                        expected,
-                    });
-                }
-                Some(manifest)
-            }
-            Ok(None) => Some(new_manifest(&probe)),
-            Err(ArchiveError::Manifest { url, reason }) => return Err(ArchiveError::Manifest { url, reason }),
+        let manifest = match owned_manifest(&target, &probe) {
+            Ok(manifest) => Some(manifest),
+            Err(err @ (ArchiveError::Foreign { .. } | ArchiveError::Manifest { .. })) => return Err(err),
             // Unreachable now: the worker tries again.
             Err(_) => None,
         };
@@ -255,9 +244,18 @@ impl Drop for Exit<'_> {
     }
 }
 
-fn new_manifest(probe: &Probe) -> Manifest {
+/// The archive's manifest, or a new one for the store; an archive of
+/// another store is [`ArchiveError::Foreign`].
+fn owned_manifest(target: &Target, probe: &Probe) -> Result<Manifest, ArchiveError> {
     let identity = &probe.identity;
-    Manifest::new(identity.id.to_string(), identity.name.clone(), identity.environment.clone())
+    let expected = identity.id.to_string();
+    match target.manifest()? {
+        Some(manifest) if manifest.store_id != expected => {
+            Err(ArchiveError::Foreign { url: target.url().to_owned(), archive: manifest.store_id, expected })
+        }
+        Some(manifest) => Ok(manifest),
+        None => Ok(Manifest::new(expected, identity.name.clone(), identity.environment.clone())),
+    }
 }
 
 struct Worker {
@@ -341,17 +339,7 @@ impl Worker {
         let durable = self.probe.marks().durable;
         let mut manifest = match self.manifest.take() {
             Some(manifest) => manifest,
-            None => match self.target.manifest()? {
-                Some(manifest) if manifest.store_id != self.probe.identity.id.to_string() => {
-                    return Err(ArchiveError::Foreign {
-                        url: self.target.url().to_owned(),
-                        archive: manifest.store_id,
-                        expected: self.probe.identity.id.to_string(),
-                    })
-                }
-                Some(manifest) => manifest,
-                None => new_manifest(&self.probe),
-            },
+            None => owned_manifest(&self.target, &self.probe)?,
         };
         let shipped = self.ship(&mut manifest, durable);
         if shipped.is_ok() {
@@ -362,16 +350,20 @@ impl Worker {
         self.manifest = Some(manifest);
         shipped?;
         written?;
+        self.delete_dropped()?;
+        self.deleting = std::mem::take(&mut self.superseded);
+        if last {
+            self.delete_dropped()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the objects dropped a pass ago; one that fails stays listed
+    /// for the next pass.
+    fn delete_dropped(&mut self) -> Result<(), ArchiveError> {
         while let Some(key) = self.deleting.last() {
             self.target.delete(key)?;
             self.deleting.pop();
-        }
-        self.deleting = std::mem::take(&mut self.superseded);
-        if last {
-            while let Some(key) = self.deleting.last() {
-                self.target.delete(key)?;
-                self.deleting.pop();
-            }
         }
         Ok(())
     }
@@ -412,7 +404,7 @@ impl Worker {
             })?;
             if manifest.object(name).is_none() && exists {
                 let bytes = self.read(&path)?;
-                self.upload(manifest, file_object(name, kind), bytes)?;
+                self.upload(manifest, ArchivedObject::new(name.to_owned(), kind), bytes)?;
             }
         }
         let segments = list_segments(self.probe.fs.as_ref(), &dir).map_err(|source| ArchiveError::Local {
@@ -496,17 +488,8 @@ impl Worker {
                 continue;
             }
             let bytes = self.read(&path)?;
-            let object = ArchivedObject {
-                key,
-                kind: ObjectKind::Snapshot,
-                segment: 0,
-                offset: 0,
-                bytes: 0,
-                first_seq: seq,
-                last_seq: seq,
-                time_ns: 0,
-                sha256: String::new(),
-            };
+            let object =
+                ArchivedObject { first_seq: seq, last_seq: seq, ..ArchivedObject::new(key, ObjectKind::Snapshot) };
             self.upload(manifest, object, bytes)?;
         }
         Ok(())
@@ -590,10 +573,8 @@ fn records(bytes: &[u8], start: usize, durable: u64) -> Records {
     let mut found = Records { end: start.min(bytes.len()), first_seq: 0, last_seq: 0, time_ns: 0 };
     let mut at = found.end;
     while at < bytes.len() {
-        let frame = match decode_frame(&bytes[at..], u32::MAX) {
-            Ok(frame) => frame,
-            Err(FrameProblem::Truncated { .. }) | Err(_) => break,
-        };
+        // A short or damaged frame ends what is whole (a write in progress).
+        let Ok(frame) = decode_frame(&bytes[at..], u32::MAX) else { break };
         if frame.seq > durable {
             break;
         }
@@ -614,28 +595,11 @@ fn log_object(kind: ObjectKind, segment: u64, offset: u64, records: &Records) ->
         _ => format!("log/{segment:020}/{offset:020}.part"),
     };
     ArchivedObject {
-        key,
-        kind,
         segment,
         offset,
-        bytes: 0,
         first_seq: records.first_seq,
         last_seq: records.last_seq,
         time_ns: records.time_ns,
-        sha256: String::new(),
-    }
-}
-
-fn file_object(name: &str, kind: ObjectKind) -> ArchivedObject {
-    ArchivedObject {
-        key: name.to_owned(),
-        kind,
-        segment: 0,
-        offset: 0,
-        bytes: 0,
-        first_seq: 0,
-        last_seq: 0,
-        time_ns: 0,
-        sha256: String::new(),
+        ..ArchivedObject::new(key, kind)
     }
 }

@@ -404,14 +404,14 @@ impl<S: StateMachine> Store<S> {
             Bound::Excluded(&n) => n.saturating_add(1),
             Bound::Unbounded => 1,
         };
-        // A log that starts late holds nothing before its first record.
-        let from = from.max(self.log_floor() + 1);
         let to = match range.end_bound() {
             Bound::Included(&n) => n.min(last),
             Bound::Excluded(&n) => n.saturating_sub(1).min(last),
             Bound::Unbounded => last,
         };
         let segments = self.inner.segments.read().clone();
+        // A log that starts late holds nothing before its first record.
+        let from = from.max(segments.first().map_or(1, |s| s.first_seq));
         LogCursor::new(self.inner.fs.clone(), segments, from, to, self.inner.record_bytes_max)
     }
 

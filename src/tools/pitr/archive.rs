@@ -2,7 +2,7 @@
 //! the copy a restore starts from.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -35,41 +35,24 @@ impl From<ArchiveError> for ToolError {
     }
 }
 
-/// A copy of an archive staged as a store directory, removed when dropped.
+/// A copy of an archive staged as a store directory, open read-only;
+/// removed when dropped (the store closes first: fields drop in order).
 pub(super) struct Staged {
-    dir: PathBuf,
     pub store: ElbStore,
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _copy: archive::Staged,
 }
 
 /// Downloads the archive at `url` beside `near` (every object checked) and
 /// opens the copy read-only.
 pub(super) fn staged(url: &str, near: &Path, bar: &Bar, err: &mut dyn Write) -> Result<Staged, ToolError> {
     let target = Target::open(url)?;
-    let parent = near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = near.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
-    let dir = parent.join(format!(".{name}.archive-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let copy = archive::Staged::beside(near, "archive");
     if bar.notes() {
         let _ = writeln!(err, "downloading {url} ...");
     }
-    let downloaded = archive::download(&target, &dir);
-    if let Err(e) = downloaded {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e.into());
-    }
-    match open_read(&dir, bar) {
-        Ok(store) => Ok(Staged { dir, store }),
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            Err(e)
-        }
-    }
+    archive::download(&target, copy.path())?;
+    let store = open_read(copy.path(), bar)?;
+    Ok(Staged { store, _copy: copy })
 }
 
 #[derive(Serialize)]
