@@ -413,7 +413,7 @@ pub use snapshot::{
     FramingProblem, SnapshotError, SnapshotHeader, SnapshotInfo, SNAPSHOT_HEADER_BYTES, SNAPSHOT_TRAILER_BYTES,
 };
 pub use store::{
-    salvage, verify, Committed, Create, Damage, Error, OpenMode, OpenReport, Options, Point, Poison, Progress,
+    salvage, verify, Committed, Create, Damage, Error, OpenMode, OpenReport, Options, Origin, Point, Poison, Progress,
     ProgressFn, RestoreReport, Result, SalvageReport, SnapshotRetention, StateMachine, Store, SyncPolicy, Transaction,
     Transactions, TxnContext, TxnMeta, VerifyReport, View, Work, ACTOR_BYTES_MAX, DEFAULT_ENVIRONMENT, DEFAULT_NAME,
     IDENTITY_FILE, LOCK_FILE, REASON_BYTES_MAX, RECORD_BYTES_MAX_DEFAULT, RESTORED_FROM_FILE, SEGMENT_BYTES_DEFAULT,

@@ -52,7 +52,7 @@ pub(crate) use progress::Reporter;
 pub use progress::{Progress, ProgressFn, Work};
 pub use restore::{RestoreReport, RESTORED_FROM_FILE};
 pub use salvage::{salvage, Damage, SalvageReport};
-pub use txn::{Committed, Transaction, TxnContext, TxnMeta};
+pub use txn::{Committed, Origin, Transaction, TxnContext, TxnMeta};
 pub use verify::{verify, VerifyReport};
 
 use crate::clock::{Clock, Timestamp};

@@ -5,23 +5,29 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use super::machine::StateMachine;
-use super::txn::TxnMeta;
+use super::txn::{Origin, TxnMeta};
 use crate::codec::{self, CodecError, OldBytes};
 
-// Two layouts (docs/FORMAT.md, "Log segment"):
+// Three layouts (docs/FORMAT.md, "Log segment"):
 //   1: { schema: u8 (1..=255) | bincode((meta: Meta, events: Vec<E>)) }
 //   2: { 0u8 | layout: u8 = 2 | schema: u8 | bincode((meta: Meta, reverts: Vec<u64>, events: Vec<E>)) }
+//   3: { 0u8 | layout: u8 = 3 | schema: u8
+//      | bincode((meta: Meta, reverts: Vec<u64>, origin: Origin, events: Vec<E>)) }
 // schema = the StateMachine::SCHEMA_VERSION the events were written with.
 // Meta = { actor: String | reason: String | ticket: Option<String> | approved_by: Option<String> }
-// A transaction with no revert mark is written in layout 1, so every record
-// that layout 1 can hold keeps the bytes it always had; a first byte of 0 is
-// refused by builds that know only layout 1.
+// A transaction with no revert mark and no origin is written in layout 1, so
+// every record that layout 1 can hold keeps the bytes it always had (and one
+// layout 2 can hold, layout 2's); a first byte of 0 is refused by builds that
+// know only layout 1, a higher layout by builds that know fewer.
 // Vec<E> = { count: u64 | E * count }: each event's bytes are contiguous, which is
 // what lets `decode_spans` decode one event alone. Meta, the revert mark and
 // the count are the store's and do not change with the schema; only the events do.
 
 /// The newest payload layout this build writes and reads.
-const LAYOUT: u8 = 2;
+const LAYOUT: u8 = 3;
+
+/// The layout of a record with a revert mark and no origin.
+const LAYOUT_MARKED: u8 = 2;
 
 /// `TxnMeta` as layout 1 holds it: everything but the revert mark.
 #[derive(Serialize)]
@@ -41,9 +47,9 @@ struct MetaIn {
 }
 
 impl MetaIn {
-    fn with_reverts(self, reverts: Vec<u64>) -> TxnMeta {
+    fn with(self, reverts: Vec<u64>, origin: Option<Origin>) -> TxnMeta {
         let MetaIn { actor, reason, ticket, approved_by } = self;
-        TxnMeta { actor, reason, ticket, approved_by, reverts }
+        TxnMeta { actor, reason, ticket, approved_by, reverts, origin }
     }
 }
 
@@ -56,19 +62,27 @@ pub(crate) fn encode_into<S: StateMachine>(
 ) -> Result<(), CodecError> {
     let fields =
         MetaOut { actor: &meta.actor, reason: &meta.reason, ticket: &meta.ticket, approved_by: &meta.approved_by };
-    if meta.reverts.is_empty() {
-        out.push(S::SCHEMA_VERSION);
-        codec::encode_into(&(fields, events), out, u64::from(limit_bytes))
-    } else {
-        out.extend_from_slice(&[0, LAYOUT, S::SCHEMA_VERSION]);
-        codec::encode_into(&(fields, &meta.reverts, events), out, u64::from(limit_bytes))
+    let limit = u64::from(limit_bytes);
+    match meta.origin {
+        None if meta.reverts.is_empty() => {
+            out.push(S::SCHEMA_VERSION);
+            codec::encode_into(&(fields, events), out, limit)
+        }
+        None => {
+            out.extend_from_slice(&[0, LAYOUT_MARKED, S::SCHEMA_VERSION]);
+            codec::encode_into(&(fields, &meta.reverts, events), out, limit)
+        }
+        Some(origin) => {
+            out.extend_from_slice(&[0, LAYOUT, S::SCHEMA_VERSION]);
+            codec::encode_into(&(fields, &meta.reverts, origin, events), out, limit)
+        }
     }
 }
 
 /// The schema version a payload was written with.
 pub(crate) fn schema_of(bytes: &[u8]) -> Option<u8> {
     match bytes {
-        [0, LAYOUT, schema, ..] => Some(*schema),
+        [0, LAYOUT_MARKED | LAYOUT, schema, ..] => Some(*schema),
         [0, ..] | [] => None,
         [schema, ..] => Some(*schema),
     }
@@ -77,32 +91,34 @@ pub(crate) fn schema_of(bytes: &[u8]) -> Option<u8> {
 /// A payload's parts before its metadata.
 struct Header<'a> {
     schema: u8,
-    /// Whether the metadata is followed by a revert mark (layout 2).
-    marked: bool,
+    /// What follows the metadata: 1 nothing, 2 a revert mark, 3 a revert
+    /// mark and an origin.
+    layout: u8,
     body: &'a [u8],
 }
 
 /// The payload's layout and schema version, if this build can read them.
 fn header<S: StateMachine>(bytes: &[u8]) -> Result<Header<'_>, CodecError> {
-    let (schema, marked, body) = match bytes {
-        [0, LAYOUT, schema, body @ ..] => (*schema, true, body),
+    let (schema, layout, body) = match bytes {
+        [0, layout @ (LAYOUT_MARKED | LAYOUT), schema, body @ ..] => (*schema, *layout, body),
         [0, layout, ..] if *layout > LAYOUT => return Err(CodecError::unsupported_layout(*layout, LAYOUT)),
         [0, ..] | [] => return Err(CodecError::unsupported_version(0)),
-        [schema, body @ ..] => (*schema, false, body),
+        [schema, body @ ..] => (*schema, 1, body),
     };
     match schema {
         0 => Err(CodecError::unsupported_version(0)),
         schema if schema > S::SCHEMA_VERSION => Err(CodecError::newer_schema(schema.into(), S::SCHEMA_VERSION)),
-        schema => Ok(Header { schema, marked, body }),
+        schema => Ok(Header { schema, layout, body }),
     }
 }
 
-/// Decodes the metadata (and the revert mark, if the layout has one) from
-/// the front of `rest`.
-fn meta_front(marked: bool, rest: &mut &[u8], limit: u64) -> Result<TxnMeta, CodecError> {
+/// Decodes the metadata (and the revert mark and origin, if the layout has
+/// them) from the front of `rest`.
+fn meta_front(layout: u8, rest: &mut &[u8], limit: u64) -> Result<TxnMeta, CodecError> {
     let meta: MetaIn = codec::decode_front(rest, limit)?;
-    let reverts = if marked { codec::decode_front(rest, limit)? } else { Vec::new() };
-    Ok(meta.with_reverts(reverts))
+    let reverts = if layout >= LAYOUT_MARKED { codec::decode_front(rest, limit)? } else { Vec::new() };
+    let origin = if layout >= LAYOUT { Some(codec::decode_front(rest, limit)?) } else { None };
+    Ok(meta.with(reverts, origin))
 }
 
 /// Upcasts one old event from the front of `rest`.
@@ -116,14 +132,23 @@ fn upcast_front<S: StateMachine>(version: u8, rest: &mut &[u8], limit: u64) -> R
 /// Decodes a payload, upcasting events of an older schema version.
 pub(crate) fn decode<S: StateMachine>(bytes: &[u8], limit_bytes: u32) -> Result<(TxnMeta, Vec<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let Header { schema, marked, body } = header::<S>(bytes)?;
+    let Header { schema, layout, body } = header::<S>(bytes)?;
     if schema == S::SCHEMA_VERSION {
-        if marked {
-            let (meta, reverts, events): (MetaIn, Vec<u64>, Vec<S::Event>) = codec::decode(body, limit)?;
-            return Ok((meta.with_reverts(reverts), events));
-        }
-        let (meta, events): (MetaIn, Vec<S::Event>) = codec::decode(body, limit)?;
-        return Ok((meta.with_reverts(Vec::new()), events));
+        return match layout {
+            LAYOUT => {
+                let (meta, reverts, origin, events): (MetaIn, Vec<u64>, Origin, Vec<S::Event>) =
+                    codec::decode(body, limit)?;
+                Ok((meta.with(reverts, Some(origin)), events))
+            }
+            LAYOUT_MARKED => {
+                let (meta, reverts, events): (MetaIn, Vec<u64>, Vec<S::Event>) = codec::decode(body, limit)?;
+                Ok((meta.with(reverts, None), events))
+            }
+            _ => {
+                let (meta, events): (MetaIn, Vec<S::Event>) = codec::decode(body, limit)?;
+                Ok((meta.with(Vec::new(), None), events))
+            }
+        };
     }
     // An older schema is read event by event either way; drop the spans.
     let (meta, spanned) = decode_with_spans::<S>(bytes, limit_bytes)?;
@@ -141,8 +166,8 @@ pub(crate) fn decode_with_spans<S: StateMachine>(
     limit_bytes: u32,
 ) -> Result<(TxnMeta, SpannedEvents<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let Header { schema: version, marked, body: mut rest } = header::<S>(bytes)?;
-    let meta = meta_front(marked, &mut rest, limit)?;
+    let Header { schema: version, layout, body: mut rest } = header::<S>(bytes)?;
+    let meta = meta_front(layout, &mut rest, limit)?;
     let count: u64 = codec::decode_front(&mut rest, limit)?;
     // Each event takes at least one byte: a count beyond the bytes left is corrupt.
     let mut events = Vec::with_capacity(count.min(rest.len() as u64) as usize);
@@ -173,8 +198,8 @@ pub(crate) fn decode_spans<S: StateMachine>(
     limit_bytes: u32,
 ) -> Result<(TxnMeta, Vec<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let Header { schema: version, marked, body: mut rest } = header::<S>(bytes)?;
-    let meta = meta_front(marked, &mut rest, limit)?;
+    let Header { schema: version, layout, body: mut rest } = header::<S>(bytes)?;
+    let meta = meta_front(layout, &mut rest, limit)?;
     let mut events = Vec::with_capacity(spans.len());
     for span in spans {
         let Some(event) = bytes.get(span.start as usize..span.end as usize) else {
@@ -333,12 +358,46 @@ mod tests {
         assert_eq!((meta, upcast), (marked, vec![(5, "a".into()), (5, "b".into())]));
         // A newer layout is refused by name; a cut header is an error, not a panic.
         let mut newer = two.clone();
-        newer[1] = 3;
+        newer[1] = 4;
         let err = decode::<Pairs>(&newer, 1 << 20).unwrap_err();
-        assert_eq!(err.to_string(), "payload layout 3 is newer than this build reads (up to 2)");
+        assert_eq!(err.to_string(), "payload layout 4 is newer than this build reads (up to 3)");
         for cut in 0..4 {
             assert!(decode::<Pairs>(&two[..cut], 1 << 20).is_err());
             assert!(decode_with_spans::<Pairs>(&two[..cut], 1 << 20).is_err());
+        }
+    }
+
+    #[test]
+    fn an_origin_is_layout_3_on_every_path_with_or_without_a_revert_mark() {
+        let origin = Origin { term: 7, node: 2, index: 41 };
+        let events: Vec<(u32, String)> = (0..3).map(|i| (i, "z".repeat(i as usize))).collect();
+        for meta in [
+            TxnMeta::new("svc:test", "replicated").with_origin(origin),
+            TxnMeta::new("svc:test", "replicated").with_reverts([4]).with_origin(origin),
+        ] {
+            let (mut plain, mut three) = (Vec::new(), Vec::new());
+            let without = TxnMeta { origin: None, ..meta.clone() };
+            encode_into::<Pairs>(&without, &events, &mut plain, 1 << 20).unwrap();
+            encode_into::<Pairs>(&meta, &events, &mut three, 1 << 20).unwrap();
+            assert_eq!(&three[..3], &[0, 3, 2], "layout 3 starts with 0, the layout, the schema");
+            assert_eq!(schema_of(&three), Some(2));
+            // Layout 3's body is layout 2's metadata and mark, the origin (three
+            // u64s), then the same events.
+            let mark_bytes = 8 + 8 * meta.reverts.len();
+            let plain_extra = if meta.reverts.is_empty() { 0 } else { 2 + mark_bytes };
+            assert_eq!(three.len(), plain.len() - plain_extra + 2 + mark_bytes + 24);
+            assert_eq!(decode::<Pairs>(&three, 1 << 20).unwrap(), (meta.clone(), events.clone()));
+            let (back, spanned) = decode_with_spans::<Pairs>(&three, 1 << 20).unwrap();
+            assert_eq!(back, meta);
+            let (back, some) = decode_spans::<Pairs>(&three, &[spanned[1].1.clone()], 1 << 20).unwrap();
+            assert_eq!((back, some), (meta.clone(), vec![events[1].clone()]));
+            let mut old = Vec::new();
+            encode_into::<Old>(&meta, &[5], &mut old, 1 << 20).unwrap();
+            assert_eq!(&old[..3], &[0, 3, 1]);
+            assert_eq!(decode::<Pairs>(&old, 1 << 20).unwrap().0, meta);
+            for cut in 0..three.len().min(40) {
+                assert!(decode::<Pairs>(&three[..cut], 1 << 20).is_err());
+            }
         }
     }
 }

@@ -23,6 +23,24 @@ pub struct TxnMeta {
     /// undoes without comparing events.
     #[serde(default)]
     pub reverts: Vec<u64>,
+    /// Where a replicated log placed this transaction: the log id of the
+    /// entry it applies, set by a replica's state machine (`None` for a
+    /// transaction committed to a single store). A replica learns from its
+    /// newest transaction's origin how far it had applied the replicated log.
+    #[serde(default)]
+    pub origin: Option<Origin>,
+}
+
+/// The place of a transaction in a replicated log: the term and node of the
+/// leader that appended the entry, and the entry's index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Origin {
+    /// The leader's term.
+    pub term: u64,
+    /// The leader's node id.
+    pub node: u64,
+    /// The entry's index in the replicated log.
+    pub index: u64,
 }
 
 impl TxnMeta {
@@ -35,7 +53,14 @@ impl TxnMeta {
 
     /// Metadata with an actor and a reason, no ticket and no approval.
     pub fn new(actor: impl Into<String>, reason: impl Into<String>) -> TxnMeta {
-        TxnMeta { actor: actor.into(), reason: reason.into(), ticket: None, approved_by: None, reverts: Vec::new() }
+        TxnMeta {
+            actor: actor.into(),
+            reason: reason.into(),
+            ticket: None,
+            approved_by: None,
+            reverts: Vec::new(),
+            origin: None,
+        }
     }
 
     /// Adds a change ticket.
@@ -59,6 +84,12 @@ impl TxnMeta {
         reverts.sort_unstable();
         reverts.dedup();
         self.reverts = reverts;
+        self
+    }
+
+    /// Sets where a replicated log placed the transaction.
+    pub fn with_origin(mut self, origin: Origin) -> TxnMeta {
+        self.origin = Some(origin);
         self
     }
 }

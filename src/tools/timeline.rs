@@ -348,7 +348,7 @@ pub fn timeline(store: &ElbStore, from: Point, to: Point) -> Result<Timeline, El
             load_balancers = (load_balancers + lbs_created).saturating_sub(lbs_deleted);
             resources = (resources + created).saturating_sub(deleted);
             low = (low.0.min(load_balancers), low.1.min(resources));
-            let TxnMeta { actor, reason, ticket, approved_by, reverts } = txn.meta.clone();
+            let TxnMeta { actor, reason, ticket, approved_by, reverts, .. } = txn.meta.clone();
             revert |= !reverts.is_empty();
             if deleted > 0 {
                 timeline.deletions.push(DeletionMark {
