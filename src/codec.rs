@@ -130,6 +130,13 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     options(limit_bytes).serialize_into(out, value).map_err(CodecError::bincode)
 }
 
+/// The encoding of `value`, with no limit but memory (small metadata).
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::new();
+    encode_into(value, &mut out, u64::MAX)?;
+    Ok(out)
+}
+
 /// Streams the encoding of `value` into `writer`; fails if it would exceed `limit_bytes`.
 pub(crate) fn encode_to_writer<T: Serialize + ?Sized, W: std::io::Write>(
     value: &T,

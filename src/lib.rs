@@ -396,6 +396,8 @@ pub mod elb;
 pub mod fuzzing;
 mod identity;
 pub mod io;
+#[cfg(feature = "replication")]
+pub mod replication;
 mod snapshot;
 mod store;
 /// For the crate's operator binaries and their tests, not for services

@@ -42,7 +42,7 @@ pub enum RevertMode {
 }
 
 /// What to do when some resources conflict with later changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OnConflict {
     /// Write nothing at all.
     Abort,

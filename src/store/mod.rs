@@ -12,6 +12,8 @@ mod payload;
 mod progress;
 mod restore;
 mod salvage;
+#[cfg(any(test, feature = "replication"))]
+pub(crate) mod seed;
 mod txn;
 mod verify;
 
