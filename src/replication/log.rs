@@ -31,7 +31,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{NodeId, TypeConfig};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::codec;
 use crate::identity::StoreId;
 use crate::io::FileSystem;
@@ -118,6 +118,9 @@ struct Inner {
     /// Bytes in the active segment, when there is one.
     active_bytes: Option<u64>,
     next_record: u64,
+    /// The last record's time: each record's is later (the segment format
+    /// requires strictly increasing times).
+    last_time: Timestamp,
     segment_bytes: u64,
     state: Replayed,
 }
@@ -210,6 +213,7 @@ impl LogStore {
             segments,
             active_bytes: recovered.last_segment_bytes,
             next_record: recovered.last_seq + 1,
+            last_time: recovered.last.map_or(Timestamp(0), |last| last.time),
             segment_bytes,
             state,
         };
@@ -234,7 +238,7 @@ impl Inner {
     /// when `sync`. A segment that has reached its size is sealed first, and
     /// the new one starts with the vote and marks.
     fn write(&mut self, records: Vec<Record>, sync: bool) -> Result<(), WalError> {
-        let now = SystemClock.now();
+        let now = SystemClock.now().max(Timestamp(self.last_time.as_nanos() + 1));
         let mut frames = Vec::new();
         let mut framed = Vec::with_capacity(records.len() + 3);
         if self.active_bytes.is_none_or(|bytes| bytes >= self.segment_bytes) {
@@ -254,7 +258,7 @@ impl Inner {
             wal::append_frame(
                 &mut frames,
                 seq,
-                now,
+                Timestamp(now.as_nanos() + n as u64),
                 RECORD_BYTES_MAX,
                 |out| codec::encode_into(record, out, u64::from(RECORD_BYTES_MAX)),
                 |bytes| codec::CodecError::upcast(format!("a record of {bytes} bytes is over the limit")),
@@ -268,6 +272,7 @@ impl Inner {
             self.writer.sync()?;
         }
         self.next_record = last + 1;
+        self.last_time = Timestamp(now.as_nanos() + framed.len() as u64 - 1);
         *self.active_bytes.get_or_insert(0) += bytes;
         let segment = self.segments.last_mut().expect("a segment was started");
         for record in framed {

@@ -63,9 +63,12 @@ pub struct ReplicaConfig {
     pub observer: Option<Observer>,
     /// Timing of heartbeats and elections.
     pub timing: Timing,
-    /// A snapshot every this many entries (the log before it is then purged,
-    /// keeping the last 1000 entries for followers that are just behind).
+    /// A snapshot every this many entries; the log before it is then
+    /// purged but for the last `logs_kept` entries, which a follower that is
+    /// just behind can still be sent (one further behind gets the snapshot).
     pub snapshot_every: u64,
+    /// See `snapshot_every`.
+    pub logs_kept: u64,
     /// How long the leader waits for a write to commit before it answers
     /// that the group is unavailable.
     pub write_timeout: Duration,
@@ -98,8 +101,8 @@ impl Default for Timing {
 }
 
 impl ReplicaConfig {
-    /// A replica with the default timing, snapshot spacing (10,000 entries)
-    /// and write timeout (5 s), faults off.
+    /// A replica with the default timing, snapshot spacing (10,000 entries,
+    /// keeping 1,000) and write timeout (5 s), faults off.
     pub fn new(
         id: NodeId,
         dir: impl Into<PathBuf>,
@@ -118,6 +121,7 @@ impl ReplicaConfig {
             observer: None,
             timing: Timing::default(),
             snapshot_every: 10_000,
+            logs_kept: 1_000,
             write_timeout: Duration::from_secs(5),
             faults: false,
         }
@@ -291,7 +295,8 @@ impl Replica {
             install_snapshot_timeout: 5_000,
             max_payload_entries: 1_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
-            max_in_snapshot_log_to_keep: 1_000,
+            max_in_snapshot_log_to_keep: config.logs_kept,
+            purge_batch_size: 1,
             ..Config::default()
         }
         .validate()
@@ -338,7 +343,7 @@ impl Replica {
                 .await;
         });
         let lowest = config.peers.keys().next().copied();
-        if fresh && lowest == Some(config.id) {
+        if fresh && lowest == Some(config.id) && !group_exists(&transport, &config).await {
             let members: BTreeMap<NodeId, BasicNode> =
                 config.peers.iter().map(|(id, addr)| (*id, BasicNode::new(addr))).collect();
             raft.initialize(members).await.map_err(|err| ReplicaError::Raft(err.to_string()))?;
@@ -390,6 +395,24 @@ impl Replica {
         }
         let _ = self.raft.shutdown().await;
     }
+}
+
+/// Whether a peer already holds a log: then this replica, though its own log
+/// is empty (a new directory, or one wiped), joins that group rather than
+/// starting one.
+async fn group_exists(transport: &Transport, config: &ReplicaConfig) -> bool {
+    for (id, addr) in &config.peers {
+        if *id == config.id {
+            continue;
+        }
+        let path = "/group/status";
+        if let Ok(body) = transport.get(addr, path, Duration::from_millis(500)).await {
+            if serde_json::from_slice::<Status>(&body).is_ok_and(|s| s.last_log_index.is_some() || s.term > 0) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Starts the group's store: a leader whose store does not exist yet
