@@ -131,6 +131,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
 }
 
 /// The encoding of `value`, with no limit but memory (small metadata).
+#[cfg(feature = "replication")]
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::new();
     encode_into(value, &mut out, u64::MAX)?;

@@ -932,7 +932,8 @@ fn docs_cli_documents_every_verb_flag_exit_code_and_json_key() {
             }
         }
     }
-    for command in [incident::command(), workload::command(), follower::command()] {
+    for command in [incident::command(), workload::command(), follower::command(), elbstore::tools::replica::command()]
+    {
         for arg in command.get_arguments() {
             if let Some(long) = arg.get_long() {
                 assert!(documented(&format!("--{long}")), "{} --{long} is not in docs/CLI.md", command.get_name());

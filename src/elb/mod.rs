@@ -13,7 +13,7 @@ mod command;
 mod digest;
 mod error;
 mod event;
-#[cfg(any(test, feature = "testing"))]
+#[cfg(any(test, feature = "testing", feature = "replication"))]
 pub mod fleet;
 mod guard;
 mod history;

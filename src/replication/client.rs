@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::node::{MemberChange, MembersAnswer, Status, WriteAnswer};
+use super::node::{Found, Lookup, MemberChange, MembersAnswer, Status, WriteAnswer};
 use super::{Reply, Request};
 
 /// Why a request to the group failed.
@@ -97,6 +97,22 @@ impl GroupClient {
                 Ok(response) => Attempt::Failed(format!("HTTP {}", response.status())),
                 Err(err) => Attempt::Failed(err.to_string()),
             }
+        })
+    }
+
+    /// Finds load balancers and target groups by account and name, on the
+    /// leader (linearizable when `lookup.linearizable`).
+    pub fn lookup(&self, lookup: &Lookup) -> Result<Found, ClientError> {
+        self.with_leader(|addr| match self.agent.post(&format!("http://{addr}/group/lookup")).send_json(lookup) {
+            Ok(mut response) if response.status() == 200 => match response.body_mut().read_json::<Found>() {
+                Ok(found) => Attempt::Done(found),
+                Err(err) => Attempt::Failed(err.to_string()),
+            },
+            Ok(mut response) => {
+                let text = response.body_mut().read_to_string().unwrap_or_default();
+                Attempt::Failed(format!("HTTP {}: {text}", response.status()))
+            }
+            Err(err) => Attempt::Failed(err.to_string()),
         })
     }
 

@@ -13,6 +13,9 @@
 //!   linearizable status is answered by the leader after a read index round
 //!   (it reflects every write acknowledged before it was asked);
 //! - `GET /group/identity`: the store this replica serves;
+//! - `POST /group/lookup`: a [`Lookup`] of load balancers and target groups
+//!   by account and name, from this replica's applied state (linearizable
+//!   when asked, answered by the leader after a read index round);
 //! - `POST /group/members`: a [`MemberChange`] (leader only);
 //! - `POST /group/faults`: the peers to cut off (only when started with
 //!   faults enabled, for tests).
@@ -35,7 +38,7 @@ use super::machine::{Machine, MachineConfig, MachineError};
 use super::network::{self, Faults, GroupTag, NetworkFactory, RpcState, Transport};
 use super::{NodeId, Proposal, Reply, Request, TypeConfig};
 use crate::clock::{Clock, SystemClock};
-use crate::elb::{ElbStore, Observer, Settings};
+use crate::elb::{ElbStore, LoadBalancerId, Observer, Settings, TargetGroupId};
 use crate::identity::{Identity, StoreId};
 use crate::io::{FileSystem, RealFs};
 
@@ -329,6 +332,7 @@ impl Replica {
             .route("/group/write", post(write))
             .route("/group/status", get(status))
             .route("/group/identity", get(identity))
+            .route("/group/lookup", post(lookup))
             .route("/group/members", post(members));
         if config.faults {
             group_routes = group_routes.route("/group/faults", post(set_faults));
@@ -532,6 +536,58 @@ async fn status(
 
 async fn identity(State(state): State<GroupState>) -> Json<GroupTag> {
     Json(state.rpc.transport.tag())
+}
+
+/// Resources to find by account and name.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Lookup {
+    /// Answer only as the leader, after confirming with a majority that it
+    /// still leads and applying every entry committed before the lookup.
+    pub linearizable: bool,
+    /// Load balancers: (account, name).
+    pub load_balancers: Vec<(String, String)>,
+    /// Target groups: (account, name).
+    pub target_groups: Vec<(String, String)>,
+}
+
+/// What a [`Lookup`] found, in the order asked.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Found {
+    /// The seq of the state read.
+    pub seq: u64,
+    /// The load balancers' ids.
+    pub load_balancers: Vec<Option<LoadBalancerId>>,
+    /// The target groups' ids.
+    pub target_groups: Vec<Option<TargetGroupId>>,
+}
+
+async fn lookup(
+    State(state): State<GroupState>,
+    Json(lookup): Json<Lookup>,
+) -> Result<Json<Found>, (axum::http::StatusCode, String)> {
+    let raft = &state.rpc.raft;
+    if lookup.linearizable {
+        raft.ensure_linearizable().await.map_err(|err| {
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("not a leader that a majority confirms: {err}"))
+        })?;
+    }
+    let Some(store) = state.rpc.transport.machine.store() else {
+        return Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "no store yet".into()));
+    };
+    let view = store.read();
+    Ok(Json(Found {
+        seq: view.seq(),
+        load_balancers: lookup
+            .load_balancers
+            .iter()
+            .map(|(account, name)| view.load_balancer_by_name(account, name).map(|lb| lb.id))
+            .collect(),
+        target_groups: lookup
+            .target_groups
+            .iter()
+            .map(|(account, name)| view.target_group_by_name(account, name).map(|tg| tg.id))
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,8 @@ pub mod follower;
 pub mod incident;
 pub mod pitr;
 mod progress;
+#[cfg(feature = "replication")]
+pub mod replica;
 pub mod report;
 pub mod timeline;
 pub mod workload;

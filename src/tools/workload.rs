@@ -32,8 +32,13 @@ use crate::store::{Create, Options, SyncPolicy, TxnMeta};
 )]
 pub struct Cli {
     /// The store directory (created when missing).
-    #[arg(long)]
-    pub dir: PathBuf,
+    #[arg(long, required_unless_present = "group")]
+    pub dir: Option<PathBuf>,
+    /// Load a replicated store instead, through its replicas at ADDR,...
+    /// (the leader is found and followed; `--sync` and `--archive` are the
+    /// replicas' own business then).
+    #[arg(long, value_name = "ADDR,...", conflicts_with_all = ["dir", "archive"], value_delimiter = ',')]
+    pub group: Option<Vec<String>>,
     /// Writer threads.
     #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub writers: u64,
@@ -141,7 +146,12 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 }
 
 fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolError> {
-    let (dir, writers, total, fleet_size) = (&args.dir, args.writers, args.transactions, args.load_balancers);
+    #[cfg(feature = "replication")]
+    if let Some(addrs) = &args.group {
+        return group::workload(args, addrs, err, bar);
+    }
+    let Some(dir) = &args.dir else { return Err(ToolError::usage("give --dir DIR or --group ADDR,...")) };
+    let (writers, total, fleet_size) = (args.writers, args.transactions, args.load_balancers);
     let sync = match args.sync {
         Sync::Always => SyncPolicy::Always,
         Sync::Interval => SyncPolicy::Interval(Duration::from_millis(10)),
@@ -160,16 +170,7 @@ fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolEr
         }
         None => None,
     };
-    let ack_log = match &args.ack_log {
-        Some(path) => Some(Mutex::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| ToolError::failed(format!("{}: {e}", path.display())))?,
-        )),
-        None => None,
-    };
+    let ack_log = open_ack_log(args)?;
 
     let built = build_fleet(&store, fleet_size, err, bar)?;
     // Reference load balancers lb-0..: one target group each (the mix creates
@@ -209,19 +210,48 @@ fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolEr
         None => None,
     };
     store.close()?;
+    Ok(Report { archived_seq, ..report(latencies, seconds, built, refused.load(Ordering::Relaxed)) })
+}
+
+/// The ack log, opened for appending.
+fn open_ack_log(args: &Cli) -> Result<Option<Mutex<File>>, ToolError> {
+    match &args.ack_log {
+        Some(path) => Ok(Some(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| ToolError::failed(format!("{}: {e}", path.display())))?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The report of a run from its writers' latencies.
+fn report(latencies: Vec<Vec<u32>>, seconds: f64, built: u64, refused: u64) -> Report {
     let mut all: Vec<u32> = latencies.into_iter().flatten().collect();
     all.sort_unstable();
     let pct =
         |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
-    Ok(Report {
-        refused: refused.load(Ordering::Relaxed),
+    Report {
+        refused,
         transactions: all.len() as u64,
         seconds,
         p50_us: u64::from(pct(0.50)),
         p99_us: u64::from(pct(0.99)),
         built,
-        archived_seq,
-    })
+        archived_seq: None,
+    }
+}
+
+/// Appends an acknowledged seq to the ack log: one write per
+/// acknowledgement, so the line is in the operating system before the next
+/// commit and a killed process leaves it.
+fn log_ack(ack_log: Option<&Mutex<File>>, seq: u64) -> Result<(), String> {
+    match ack_log {
+        Some(log) => log.lock().write_all(format!("{seq}\n").as_bytes()).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// Builds reference load balancers up to `target`, skipping names that exist.
@@ -328,7 +358,12 @@ impl Mix {
     /// The mix of writer `w` over load balancers `0..fleet_size` of the
     /// reference fleet in `store`.
     pub fn new(store: &ElbStore, w: u64, fleet_size: u64) -> Mix {
-        let run = store.read().seq();
+        Mix::starting_at(store.read().seq(), w, fleet_size)
+    }
+
+    /// The mix of writer `w` of a run that starts at transaction `run` (its
+    /// names are unique per run).
+    pub fn starting_at(run: u64, w: u64, fleet_size: u64) -> Mix {
         Mix {
             rng: Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ run),
             w,
@@ -346,7 +381,20 @@ impl Mix {
     /// `None` if 10,000 draws in a row found none of the reference load
     /// balancers `0..fleet_size` in the store.
     pub fn next_command(&mut self, store: &ElbStore) -> Option<(TxnMeta, Command)> {
-        (0..10_000).find_map(|_| self.try_next(store))
+        self.next_command_in(|i| {
+            let view = store.read();
+            let lb = view.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).map(|lb| lb.id);
+            Some((lb?, view.target_group_by_name(&fleet::account(i), &fleet::name(i)).map(|tg| tg.id)?))
+        })
+    }
+
+    /// Like [`Mix::next_command`], with reference load balancer `i`'s id and
+    /// its target group's from `reference(i)` (`None` when gone).
+    pub fn next_command_in(
+        &mut self,
+        reference: impl Fn(u64) -> Option<(LoadBalancerId, TargetGroupId)>,
+    ) -> Option<(TxnMeta, Command)> {
+        (0..10_000).find_map(|_| self.try_next(&reference))
     }
 
     /// Remembers what an acknowledged transaction created, for later deletions.
@@ -356,18 +404,21 @@ impl Mix {
         }
     }
 
+    /// Remembers a load balancer an acknowledged transaction created.
+    pub fn record_created(&mut self, id: LoadBalancerId) {
+        self.created.push(id);
+    }
+
     /// One draw; `None` when it picked a load balancer that is gone or a
     /// deletion with nothing of its own to delete.
-    fn try_next(&mut self, store: &ElbStore) -> Option<(TxnMeta, Command)> {
+    fn try_next(
+        &mut self,
+        reference: &impl Fn(u64) -> Option<(LoadBalancerId, TargetGroupId)>,
+    ) -> Option<(TxnMeta, Command)> {
         self.n += 1;
         let (w, n, run) = (self.w, self.n, self.run);
         let i = self.rng.next() % self.fleet_size;
-        let (lb, tg) = {
-            let view = store.read();
-            let lb = view.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).map(|lb| lb.id);
-            (lb, view.target_group_by_name(&fleet::account(i), &fleet::name(i)).map(|tg| tg.id))
-        };
-        let (lb, tg) = (lb?, tg?);
+        let (lb, tg) = reference(i)?;
         let roll = self.rng.next() % 100;
         let mut meta = TxnMeta::new(self.actor.clone(), "workload");
         let command = match roll {
@@ -443,13 +494,134 @@ fn writer(
         let micros = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         let Some(committed) = applied.committed else { continue };
         mix.record(&applied);
-        if let Some(log) = ack_log {
-            // One write per acknowledgement: the line is in the operating
-            // system before the next commit, so a killed process leaves it.
-            log.lock().write_all(format!("{}\n", committed.seq).as_bytes()).map_err(|e| e.to_string())?;
-        }
+        log_ack(ack_log, committed.seq)?;
         latencies.push(micros);
         done.fetch_add(1, Ordering::Relaxed);
     }
     Ok(latencies)
+}
+
+/// The load generator against a replicated store, through its client.
+#[cfg(feature = "replication")]
+mod group {
+    use super::*;
+    use crate::elb::{EntityKey, EntityKind};
+    use crate::replication::node::Lookup;
+    use crate::replication::{GroupClient, Request};
+
+    /// Reference load balancer `i`'s id and its target group's, by `i`.
+    type ReferenceIds = Vec<Option<(LoadBalancerId, TargetGroupId)>>;
+
+    /// Finds the reference load balancers `0..n` and their target groups,
+    /// and the seq of the state they were found in.
+    fn reference_ids(client: &GroupClient, n: u64) -> Result<(u64, ReferenceIds), ToolError> {
+        let mut ids = Vec::with_capacity(n as usize);
+        let mut seq = 0;
+        for start in (0..n).step_by(1000) {
+            let names: Vec<(String, String)> =
+                (start..(start + 1000).min(n)).map(|i| (fleet::account(i), fleet::name(i))).collect();
+            let lookup = Lookup { linearizable: true, load_balancers: names.clone(), target_groups: names };
+            let found = client.lookup(&lookup).map_err(|e| ToolError::failed(e.to_string()))?;
+            seq = seq.max(found.seq);
+            ids.extend(found.load_balancers.into_iter().zip(found.target_groups).map(|(lb, tg)| lb.zip(tg)));
+        }
+        Ok((seq, ids))
+    }
+
+    pub(super) fn workload(args: &Cli, addrs: &[String], err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolError> {
+        let (writers, total, fleet_size) = (args.writers, args.transactions, args.load_balancers);
+        let client = GroupClient::new(addrs.iter().cloned(), Duration::from_secs(10));
+        let ack_log = open_ack_log(args)?;
+        let (_, ids) = reference_ids(&client, fleet_size)?;
+        let missing: Vec<u64> = (0..fleet_size).filter(|&i| ids[i as usize].is_none()).collect();
+        if !missing.is_empty() && bar.notes() {
+            let _ = writeln!(err, "building the fleet: {} load balancers missing of {fleet_size}", missing.len());
+        }
+        bar.start("building", missing.len() as u64);
+        // Runs of consecutive missing load balancers, 100 to a transaction.
+        let mut built = 0;
+        let mut k = 0;
+        while k < missing.len() {
+            let first = missing[k];
+            let mut end = first + 1;
+            while k + 1 < missing.len() && missing[k + 1] == end && end - first < 100 {
+                k += 1;
+                end += 1;
+            }
+            k += 1;
+            let meta = TxnMeta::new("svc:provisioning", "workload fleet build");
+            let reply = client
+                .write(&Request::ReferenceFleet { meta, first, end })
+                .map_err(|e| ToolError::failed(e.to_string()))?;
+            if let Some(refused) = reply.refused {
+                return Err(ToolError::failed(format!("building load balancers {first}..{end}: {refused}")));
+            }
+            built += end - first;
+            bar.set(built);
+        }
+        let (run, ids) = reference_ids(&client, fleet_size)?;
+        if total > 0 && ids.iter().all(Option::is_none) {
+            return Err(ToolError::usage("the group holds no reference load balancers; give --load-balancers M"));
+        }
+        let done = AtomicU64::new(0);
+        let refused = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        let started = Instant::now();
+        let latencies = std::thread::scope(|scope| -> Result<Vec<Vec<u32>>, String> {
+            let progress = scope.spawn(|| progress(&done, &stop, total, bar));
+            let handles: Vec<_> = (0..writers)
+                .map(|w| {
+                    let share = total / writers + u64::from(w < total % writers);
+                    let (client, ids, counters, ack_log) = (&client, &ids, (&done, &refused), ack_log.as_ref());
+                    scope.spawn(move || writer(client, ids, run, w, share, counters, ack_log))
+                })
+                .collect();
+            let results: Vec<Result<Vec<u32>, String>> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a writer thread panicked".into())))
+                .collect();
+            stop.store(true, Ordering::Release);
+            let _ = progress.join();
+            results.into_iter().collect()
+        })
+        .map_err(ToolError::failed)?;
+        Ok(report(latencies, started.elapsed().as_secs_f64(), built, refused.load(Ordering::Relaxed)))
+    }
+
+    fn writer(
+        client: &GroupClient,
+        ids: &[Option<(LoadBalancerId, TargetGroupId)>],
+        run: u64,
+        w: u64,
+        count: u64,
+        (done, refused): (&AtomicU64, &AtomicU64),
+        ack_log: Option<&Mutex<File>>,
+    ) -> Result<Vec<u32>, String> {
+        let mut mix = Mix::starting_at(run, w, ids.len() as u64);
+        let mut latencies = Vec::with_capacity(count as usize);
+        while (latencies.len() as u64) < count {
+            let Some((meta, command)) = mix.next_command_in(|i| ids.get(i as usize).copied().flatten()) else {
+                return Err(format!("writer {w}: no reference load balancer in the group"));
+            };
+            let started = Instant::now();
+            let reply = client
+                .write(&Request::Execute { meta, commands: vec![command] })
+                .map_err(|e| format!("writer {w}: {e}"))?;
+            let micros = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+            if reply.refused.is_some() {
+                refused.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let Some(seq) = reply.seq else { continue };
+            for (kind, _, key) in &reply.created {
+                if let (EntityKind::LoadBalancer, EntityKey::LoadBalancer(id)) = (kind, key) {
+                    mix.record_created(*id);
+                }
+            }
+            log_ack(ack_log, seq)?;
+            latencies.push(micros);
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(latencies)
+    }
 }

@@ -6,6 +6,8 @@
 //! flag, exit code and JSON key.
 
 mod archive;
+#[cfg(feature = "replication")]
+mod cluster;
 mod read;
 mod write;
 
@@ -93,6 +95,11 @@ pub enum Verb {
     /// reverts, alarms) as an SVG picture.
     #[command(after_help = "Example:\n  pitr timeline STORE --from seq:1100 --to now --svg incident.svg")]
     Timeline(TimelineArgs),
+    /// A replicated store's group: status, and adding, removing or replacing
+    /// a replica (through the leader; a replica of another store is refused).
+    #[cfg(feature = "replication")]
+    #[command(after_help = EXAMPLES_CLUSTER)]
+    Cluster(ClusterArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  pitr completions bash > /etc/bash_completion.d/pitr")]
     Completions {
@@ -108,6 +115,61 @@ pub enum ArchiveVerb {
     Status {
         /// The archive: file:///DIR, s3://BUCKET/PREFIX[?endpoint=URL&allow_http=true].
         url: String,
+    },
+}
+
+/// `pitr cluster`.
+#[cfg(feature = "replication")]
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// The group's replicas: ADDR,... (any of them; the leader is found).
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',', global = true)]
+    pub group: Vec<String>,
+    /// How long to keep trying to reach a leader, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000, global = true)]
+    pub timeout_ms: u64,
+    /// What to do.
+    #[command(subcommand)]
+    pub verb: ClusterVerb,
+}
+
+/// `pitr cluster` verbs.
+#[cfg(feature = "replication")]
+#[derive(Debug, Subcommand)]
+pub enum ClusterVerb {
+    /// Each replica's role, term, log, applied entry, seq (and digest).
+    Status {
+        /// Also each replica's state digest.
+        #[arg(long)]
+        digest: bool,
+    },
+    /// Add a replica (started with --peers naming only itself): it catches
+    /// up as a learner, then votes. It must serve this group's store.
+    Add {
+        /// Its id.
+        #[arg(long)]
+        id: u64,
+        /// Its address.
+        #[arg(long, value_name = "ADDR")]
+        addr: String,
+    },
+    /// Remove a replica from the voters.
+    Remove {
+        /// Its id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Replace a dead replica: add the new one, remove the old, in one change.
+    Replace {
+        /// The replica to remove.
+        #[arg(long, value_name = "ID")]
+        old: u64,
+        /// The new replica's id.
+        #[arg(long)]
+        id: u64,
+        /// Its address.
+        #[arg(long, value_name = "ADDR")]
+        addr: String,
     },
 }
 
@@ -143,6 +205,11 @@ const EXAMPLES_REVERT: &str = "Examples:
   pitr revert STORE --by-actor maint:state-cleanup --from before:1201 --to now \\
       --expect-store us-east-1/production --actor oncall:alice --reason 'undo' \\
       --ticket INC-1 --approver lead:bob";
+#[cfg(feature = "replication")]
+const EXAMPLES_CLUSTER: &str = "Examples:
+  pitr cluster status --group 10.0.0.1:7001,10.0.0.2:7001,10.0.0.3:7001 --digest
+  pitr cluster add --group 10.0.0.1:7001 --id 4 --addr 10.0.0.4:7001
+  pitr cluster replace --group 10.0.0.1:7001 --old 3 --id 5 --addr 10.0.0.5:7001";
 const EXAMPLES_SALVAGE: &str = "Example:
   pitr salvage STORE --out /var/lib/elb/salvaged \\
       --actor oncall:alice --reason 'segment 12 damaged'";
@@ -369,6 +436,8 @@ fn dispatch(verb: Verb, bar: &Bar, err: &mut dyn Write) -> Result<Verdict, ToolE
         Verb::Restore(args) => write::restore(&args, bar, err),
         Verb::Revert(args) => write::revert(&args, bar),
         Verb::Salvage(args) => write::salvage(&args, bar, err),
+        #[cfg(feature = "replication")]
+        Verb::Cluster(args) => cluster::run(&args),
         Verb::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pitr", &mut script);
