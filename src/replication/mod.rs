@@ -112,6 +112,20 @@ pub enum Proposal {
     },
 }
 
+impl Proposal {
+    /// A group's first entry for a new store named `name` in `environment`
+    /// (a new random id): every replica makes its store with this identity.
+    pub fn init(name: &str, environment: &str) -> Proposal {
+        let identity = crate::identity::Identity {
+            id: crate::identity::StoreId::random(),
+            name: name.to_owned(),
+            environment: environment.to_owned(),
+            created: crate::clock::Clock::now(&crate::clock::SystemClock),
+        };
+        Proposal::Init { identity: identity.encode() }
+    }
+}
+
 impl fmt::Display for Proposal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -39,7 +39,6 @@ use super::network::{self, Faults, GroupTag, NetworkFactory, RpcState, Transport
 use super::{NodeId, Proposal, Reply, Request, TypeConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::elb::{ElbStore, LoadBalancerId, Observer, Settings, TargetGroupId};
-use crate::identity::{Identity, StoreId};
 use crate::io::{FileSystem, RealFs};
 
 /// How a replica is started.
@@ -430,13 +429,7 @@ async fn steward(raft: Raft<TypeConfig>, machine: Machine, config: Arc<ReplicaCo
             m.state == ServerState::Leader && m.current_leader == Some(config.id)
         };
         if leading && machine.store().is_none() {
-            let identity = Identity {
-                id: StoreId::random(),
-                name: config.name.clone(),
-                environment: config.environment.clone(),
-                created: SystemClock.now(),
-            };
-            let proposal = Proposal::Init { identity: identity.encode() };
+            let proposal = Proposal::init(&config.name, &config.environment);
             let _ = tokio::time::timeout(config.write_timeout, raft.client_write(proposal)).await;
         }
         if machine.store().is_some() {

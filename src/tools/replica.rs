@@ -24,7 +24,7 @@ use crate::replication::{Replica, ReplicaConfig};
     about = "Run one replica of a replicated ELB store (Raft, over HTTP)",
     long_about = "Runs one replica of a group of 3 or 5 that agree on one log. The first members are \
                   given by --peers; the replica with the lowest id of a brand-new group starts it. A \
-                  replica added later is started with --peers naming only itself and then added with \
+                  replica added later is started without --peers and then added with \
                   `pitr cluster add`. Every replica of a group must be given the same --store and \
                   --region.",
     after_help = "Example (three replicas on one machine):\n  \

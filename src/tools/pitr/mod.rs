@@ -143,7 +143,7 @@ pub enum ClusterVerb {
         #[arg(long)]
         digest: bool,
     },
-    /// Add a replica (started with --peers naming only itself): it catches
+    /// Add a replica (started without --peers): it catches
     /// up as a learner, then votes. It must serve this group's store.
     Add {
         /// Its id.
