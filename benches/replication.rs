@@ -1,8 +1,9 @@
 //! Durable commits with 64 writers on a group of three replicas (on
 //! loopback, in this process: every replica on the same 2 cores and the same
 //! disk), beside the same writers on a single store: commits per second and
-//! the 99th-percentile latency. The writers commit the reference mix's most
-//! common transaction, a target health change, one per transaction.
+//! the 99th-percentile latency. Each transaction is one tag change on a
+//! reference target group (the reference mix's tag change; unlike a health
+//! change it is never a no-op, so every request is a commit).
 //!
 //! `cargo bench --bench replication`; BENCHMARKS.md, "Replication", has the
 //! figures and what bounds them.
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use elbstore::elb::{fleet, Command, ElbStore, Settings, TargetGroupId, TargetSpec};
+use elbstore::elb::{fleet, Command, ElbStore, Settings, Taggable, TargetGroupId};
 use elbstore::replication::node::Lookup;
 use elbstore::replication::{GroupClient, Replica, ReplicaConfig, Request};
 use elbstore::{Create, Options, SyncPolicy, TxnMeta};
@@ -26,15 +27,19 @@ use common::bench_dir;
 const WRITERS: u64 = 64;
 const FLEET: u64 = 200;
 
-/// A health change for writer `w`'s `n`-th transaction.
-fn health(groups: &[TargetGroupId], w: u64, n: u64) -> (TxnMeta, Command) {
+/// Numbers every transaction of the process, so no tag value repeats.
+static SERIAL: AtomicU64 = AtomicU64::new(0);
+
+/// Writer `w`'s next transaction: a tag change.
+fn tag(groups: &[TargetGroupId], w: u64, _: u64) -> (TxnMeta, Command) {
+    let n = SERIAL.fetch_add(1, Ordering::Relaxed);
     let i = (w * 7919 + n) % groups.len() as u64;
-    let command = Command::UpdateTargetHealth {
-        target_group: groups[i as usize],
-        target: TargetSpec::new(fleet::target_id(i, n % fleet::TARGETS_PER_GROUP)),
-        health: fleet::check_result(n.is_multiple_of(2), n),
+    let command = Command::AddTags {
+        resources: vec![Taggable::TargetGroup(groups[i as usize])],
+        // Under the quota of 50 tags a resource, and a new value every time.
+        tags: [(format!("k{}", w % 40), format!("{w}-{n}"))].into(),
     };
-    (TxnMeta::new(format!("svc:writer-{w}"), "health"), command)
+    (TxnMeta::new(format!("svc:writer-{w}"), "tag"), command)
 }
 
 /// Runs `total` commits from 64 threads through `commit`; returns the time
@@ -91,7 +96,7 @@ fn single(c: &mut Criterion, total: u64) {
         (0..FLEET).map(|i| view.target_group_by_name(&fleet::account(i), &fleet::name(i)).unwrap().id).collect()
     };
     let commit = |w, n| {
-        let (meta, command) = health(&groups, w, n);
+        let (meta, command) = tag(&groups, w, n);
         matches!(store.execute(meta, vec![command]), Ok(applied) if applied.committed.is_some())
     };
     let mut group = c.benchmark_group("replication");
@@ -125,7 +130,7 @@ fn three(c: &mut Criterion, total: u64) {
     let found = client.lookup(&Lookup { linearizable: true, target_groups: names, ..Lookup::default() }).unwrap();
     let groups: Vec<TargetGroupId> = found.target_groups.into_iter().map(Option::unwrap).collect();
     let commit = |w, n| {
-        let (meta, command) = health(&groups, w, n);
+        let (meta, command) = tag(&groups, w, n);
         matches!(client.write(&Request::Execute { meta, commands: vec![command] }), Ok(reply) if reply.seq.is_some())
     };
     let mut group = c.benchmark_group("replication");

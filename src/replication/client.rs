@@ -66,6 +66,10 @@ impl GroupClient {
     pub fn new(addrs: impl IntoIterator<Item = impl Into<String>>, deadline: Duration) -> GroupClient {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(deadline.max(Duration::from_secs(1))))
+            // One kept-alive connection per writer thread, not ureq's default
+            // of 3 per host: more would be a new TCP connection per request.
+            .max_idle_connections(1024)
+            .max_idle_connections_per_host(256)
             .http_status_as_error(false)
             .build();
         GroupClient {

@@ -123,12 +123,22 @@ struct Inner {
     last_time: Timestamp,
     segment_bytes: u64,
     state: Replayed,
+    /// Why the log failed, once a write or fsync has: it takes no more.
+    failed: Option<String>,
 }
 
 /// The replicated log in `dir`: openraft's log storage, and its reader.
+///
+/// Appends of entries are written at once and made durable by a flusher
+/// thread, which fsyncs once for every append written since its last fsync
+/// and then tells openraft each of them is durable: the Raft core goes on
+/// taking writes while the disk syncs, and one fsync covers many of them
+/// (group commit). A vote, a truncation and a purge are fsynced before they
+/// return.
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
+    flusher: std::sync::mpsc::Sender<LogFlushed<TypeConfig>>,
 }
 
 impl Debug for LogStore {
@@ -216,8 +226,16 @@ impl LogStore {
             last_time: recovered.last.map_or(Timestamp(0), |last| last.time),
             segment_bytes,
             state,
+            failed: None,
         };
-        Ok(LogStore { inner: Arc::new(Mutex::new(inner)) })
+        let inner = Arc::new(Mutex::new(inner));
+        let (flusher, pending) = std::sync::mpsc::channel();
+        let flushed = inner.clone();
+        std::thread::Builder::new()
+            .name("elbstore-raft-flush".into())
+            .spawn(move || flush(&flushed, &pending))
+            .map_err(|source| LogError(WalError::Io { op: "start the flusher of", path: dir.to_path_buf(), source }))?;
+        Ok(LogStore { inner, flusher })
     }
 
     /// The segments' paths, oldest first.
@@ -233,11 +251,46 @@ impl LogStore {
     }
 }
 
+/// The flusher: for every batch of appends written, one fsync, then each
+/// append's callback, in order. Ends when the log is dropped.
+fn flush(inner: &Mutex<Inner>, pending: &std::sync::mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    while let Ok(first) = pending.recv() {
+        let batch: Vec<LogFlushed<TypeConfig>> = std::iter::once(first).chain(pending.try_iter()).collect();
+        let synced = {
+            let mut inner = inner.lock();
+            match &inner.failed {
+                Some(failed) => Err(failed.clone()),
+                None => inner.writer.sync().map_err(|err| {
+                    let text = err.to_string();
+                    inner.failed = Some(text.clone());
+                    text
+                }),
+            }
+        };
+        for callback in batch {
+            callback.log_io_completed(synced.clone().map_err(std::io::Error::other));
+        }
+    }
+}
+
 impl Inner {
     /// Appends `records` (and applies them to the replayed state), fsyncing
     /// when `sync`. A segment that has reached its size is sealed first, and
     /// the new one starts with the vote and marks.
     fn write(&mut self, records: Vec<Record>, sync: bool) -> Result<(), WalError> {
+        if let Some(failed) = &self.failed {
+            let failed = std::io::Error::other(failed.clone());
+            return Err(WalError::Io { op: "write after a failure in", path: self.dir.clone(), source: failed });
+        }
+        let written = self.write_records(records, sync);
+        if let Err(err) = &written {
+            // A failed write or fsync is never retried: the log stops here.
+            self.failed = Some(err.to_string());
+        }
+        written
+    }
+
+    fn write_records(&mut self, records: Vec<Record>, sync: bool) -> Result<(), WalError> {
         let now = SystemClock.now().max(Timestamp(self.last_time.as_nanos() + 1));
         let mut frames = Vec::new();
         let mut framed = Vec::with_capacity(records.len() + 3);
@@ -371,18 +424,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
-        let written = blocking(|| self.inner.lock().write(records, true));
-        match written {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(err) => {
-                let text = err.to_string();
-                callback.log_io_completed(Err(std::io::Error::other(text)));
-                Err(write_error(err))
-            }
-        }
+        // Written now (readable at once), durable when the flusher says.
+        self.inner.lock().write(records, false).map_err(write_error)?;
+        self.flusher.send(callback).map_err(|_| {
+            let gone = std::io::Error::other("the flusher of the replicated log has stopped");
+            write_error(WalError::Io { op: "flush", path: self.inner.lock().dir.clone(), source: gone })
+        })
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
@@ -426,13 +473,17 @@ mod tests {
     fn truncate_purge_and_vote_survive_a_reopen_and_purged_segments_are_deleted() {
         let dir = temp_dir("replay");
         let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
-        let log = LogStore::open_with(fs.clone(), &dir, 4096).unwrap();
+        let log = LogStore::open_with(fs.clone(), &dir, 1024).unwrap();
         {
             let mut inner = log.inner.lock();
-            inner.write((1..=50).map(|i| Record::Entry(entry(1, i))).collect(), true).unwrap();
+            for i in 1..=50 {
+                inner.write(vec![Record::Entry(entry(1, i))], i % 10 == 0).unwrap();
+            }
             inner.write(vec![Record::Vote(Vote::new(2, 3))], true).unwrap();
             inner.write(vec![Record::Truncate(41)], true).unwrap();
-            inner.write((41..=60).map(|i| Record::Entry(entry(2, i))).collect(), true).unwrap();
+            for i in 41..=60 {
+                inner.write(vec![Record::Entry(entry(2, i))], false).unwrap();
+            }
             inner.write(vec![Record::Entry(entry(3, 55))], true).unwrap();
         }
         let before = indexes(&log);
@@ -440,9 +491,9 @@ mod tests {
         assert_eq!(before[39], (1, 40));
         assert_eq!(before[40], (2, 41));
         assert_eq!(*before.last().unwrap(), (3, 55), "an entry drops the ones after it");
-        assert!(log.segment_paths().len() > 2, "small segments roll");
+        assert!(log.segment_paths().len() > 2, "small segments roll: {:?}", log.segment_paths());
         drop(log);
-        let log = LogStore::open_with(fs.clone(), &dir, 4096).unwrap();
+        let log = LogStore::open_with(fs.clone(), &dir, 1024).unwrap();
         assert_eq!(indexes(&log), before);
         assert_eq!(log.summary().vote, Some(Vote::new(2, 3)));
         let segments = log.segment_paths().len();
@@ -455,7 +506,7 @@ mod tests {
         let after = indexes(&log);
         assert_eq!(after.first(), Some(&(2, 51)));
         drop(log);
-        let log = LogStore::open_with(fs, &dir, 4096).unwrap();
+        let log = LogStore::open_with(fs, &dir, 1024).unwrap();
         assert_eq!(indexes(&log), after);
         let summary = log.summary();
         assert_eq!(summary.vote, Some(Vote::new(2, 3)));
