@@ -422,6 +422,73 @@ async fn slow_oversized_and_garbled_clients_are_cut_off_and_the_server_goes_on()
 /// every one is answered with the API's XML, never a panic or an internal
 /// failure, and a refusal or a read writes nothing (the checks of
 /// `elbstore::fuzzing::api_requests`, which the fuzz target runs too).
+/// The API service on a replica of a replicated store (the replica tool's
+/// `--api-listen`): the AWS SDK writes through a follower, the group commits
+/// it, and every replica holds it; the follower answers reads of what was
+/// just written; a refusal by the group comes back with the API's code.
+#[cfg(feature = "replication")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_sdk_drives_a_replicated_group_through_a_follower() {
+    use elbstore::replication::{GroupClient, Replica, ReplicaConfig};
+    use elbstore::tools::replica::GroupBackend;
+    let dir = TempDir::new("api-group");
+    let addrs: Vec<std::net::SocketAddr> =
+        (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()).collect();
+    let mut replicas = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let id = i as u64 + 1;
+        let mut config = ReplicaConfig::new(id, dir.join(&format!("r{id}")), *addr, "elbv2-api", "test");
+        config.peers = addrs.iter().enumerate().map(|(j, a)| (j as u64 + 1, a.to_string())).collect();
+        config.settings = Settings::in_region(REGION);
+        replicas.push(Replica::start(config).await.unwrap());
+    }
+    // A follower of the group, once the group has a leader and a store.
+    let follower = loop {
+        let leader = replicas[0].raft().metrics().borrow().current_leader;
+        if let Some(leader) = leader {
+            let follower =
+                replicas.iter().position(|r| r.store().is_some() && leader != r.raft().metrics().borrow().id);
+            if let Some(follower) = follower {
+                break follower;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let machine = replicas[follower].machine().clone();
+    let client = GroupClient::new(addrs.iter().map(|a| a.to_string()), std::time::Duration::from_secs(10));
+    let backend = GroupBackend::new(Box::new(move || machine.store()), client);
+    let service = Arc::new(Service::with_backend(Box::new(backend), credentials(), Box::new(inventory()), REGION));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(elbstore::api::server::serve(service.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let server = Server { address, stop: Some(stop), task: Some(task), service };
+    let elb = server.alice();
+    let created = elb.create_load_balancer().name("web").subnets("subnet-a").subnets("subnet-b").send().await.unwrap();
+    let arn = created.load_balancers()[0].load_balancer_arn().unwrap().to_owned();
+    let described = elb.describe_load_balancers().names("web").send().await.unwrap();
+    assert_eq!(described.load_balancers()[0].load_balancer_arn(), Some(arn.as_str()), "read what it wrote");
+    let err = elb.create_load_balancer().name("web").subnets("subnet-a").subnets("subnet-c").send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "DuplicateLoadBalancerName");
+    server.stop().await;
+    // Every replica holds it, at the same seq with the same digest.
+    let started = std::time::Instant::now();
+    loop {
+        let views: Vec<_> = replicas.iter().map(|r| r.store().unwrap().read()).collect();
+        let same = views.windows(2).all(|w| w[0].seq() == w[1].seq() && w[0].state().digest() == w[1].state().digest());
+        if same && views.iter().all(|v| v.load_balancer_by_name(ACCOUNT, "web").is_some()) {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the replicas did not converge");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for replica in replicas {
+        replica.shutdown().await;
+    }
+}
+
 mod requests {
     use proptest::prelude::*;
 

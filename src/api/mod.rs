@@ -17,4 +17,4 @@ pub mod xml;
 
 pub use error::ApiError;
 pub use ops::ACTIONS;
-pub use service::{Request, Response, Service, API_VERSION, APPROVER_HEADER, TICKET_HEADER};
+pub use service::{Backend, Refused, Request, Response, Service, API_VERSION, APPROVER_HEADER, TICKET_HEADER};

@@ -77,9 +77,52 @@ pub struct Response {
     pub request_id: String,
 }
 
-/// The ELBv2 API over an [`ElbStore`].
+/// Where the service reads and writes: its own store, or (a [`Backend`] of
+/// the caller's) a replica's store read locally and a replicated group
+/// written through.
+pub trait Backend: Send + Sync {
+    /// The store to read now (the same one for the whole of a request).
+    fn store(&self) -> Arc<ElbStore>;
+
+    /// Commits `commands` by `meta` as one transaction. Once it returns, the
+    /// store [`Backend::store`] gives holds the transaction.
+    fn execute(&self, meta: TxnMeta, commands: Vec<Command>) -> Result<Applied, Refused>;
+}
+
+/// Why a write was not committed.
+#[derive(Debug)]
+pub enum Refused {
+    /// The store refused it.
+    Store(crate::elb::ElbError),
+    /// A store elsewhere (the replicated group) refused it, or could not take it.
+    Remote {
+        /// The API's error code.
+        code: String,
+        /// The message.
+        message: String,
+        /// The HTTP status.
+        status: u16,
+        /// Whether the deletion guard refused it.
+        guarded: bool,
+    },
+}
+
+/// The service's own store.
+struct Local(Arc<ElbStore>);
+
+impl Backend for Local {
+    fn store(&self) -> Arc<ElbStore> {
+        self.0.clone()
+    }
+
+    fn execute(&self, meta: TxnMeta, commands: Vec<Command>) -> Result<Applied, Refused> {
+        self.0.execute(meta, commands).map_err(Refused::Store)
+    }
+}
+
+/// The ELBv2 API over an [`ElbStore`] (or a [`Backend`]).
 pub struct Service {
-    store: ElbStore,
+    backend: Box<dyn Backend>,
     credentials: CredentialStore,
     network: Box<dyn Network>,
     region: String,
@@ -96,13 +139,23 @@ impl Service {
         network: Box<dyn Network>,
         region: impl Into<String>,
     ) -> Service {
-        let id_seed = crate::identity::StoreId::random().0 as u64;
-        Service { store, credentials, network, region: region.into(), requests: AtomicU64::new(0), id_seed }
+        Service::with_backend(Box::new(Local(Arc::new(store))), credentials, network, region)
     }
 
-    /// The store underneath.
-    pub fn store(&self) -> &ElbStore {
-        &self.store
+    /// A service over `backend` (a replicated group, for one) in `region`.
+    pub fn with_backend(
+        backend: Box<dyn Backend>,
+        credentials: CredentialStore,
+        network: Box<dyn Network>,
+        region: impl Into<String>,
+    ) -> Service {
+        let id_seed = crate::identity::StoreId::random().0 as u64;
+        Service { backend, credentials, network, region: region.into(), requests: AtomicU64::new(0), id_seed }
+    }
+
+    /// The store underneath, now.
+    pub fn store(&self) -> Arc<ElbStore> {
+        self.backend.store()
     }
 
     /// The region the service answers for.
@@ -110,9 +163,15 @@ impl Service {
         &self.region
     }
 
-    /// Closes the store (after the last request).
+    /// Closes the store (after the last request); a backend's store is its
+    /// owner's to close.
     pub fn close(self) -> Result<(), crate::elb::ElbError> {
-        self.store.close()
+        let store = self.backend.store();
+        drop(self);
+        match Arc::try_unwrap(store) {
+            Ok(store) => store.close(),
+            Err(_) => Ok(()),
+        }
     }
 
     /// A request id in the API's form (8-4-4-4-12 hexadecimal digits).
@@ -159,7 +218,7 @@ impl Service {
                 400,
             ));
         }
-        let ctx = Ctx { service: self, caller, request_id, action: &action, request };
+        let ctx = Ctx { service: self, store: self.backend.store(), caller, request_id, action: &action, request };
         ops::call(&ctx, &params)
     }
 }
@@ -167,6 +226,7 @@ impl Service {
 /// One request being answered: the caller, the action, the store.
 pub struct Ctx<'a> {
     pub(crate) service: &'a Service,
+    pub(crate) store: Arc<ElbStore>,
     pub(crate) caller: Caller,
     pub(crate) request_id: &'a str,
     pub(crate) action: &'a str,
@@ -181,7 +241,7 @@ impl Ctx<'_> {
 
     /// The store.
     pub fn store(&self) -> &ElbStore {
-        &self.service.store
+        &self.store
     }
 
     /// The region.
@@ -201,7 +261,7 @@ impl Ctx<'_> {
 
     /// The latest state.
     pub fn view(&self) -> View<ElbState> {
-        self.service.store.read()
+        self.store.read()
     }
 
     /// The response of this action, its result written by `body`.
@@ -224,9 +284,14 @@ impl Ctx<'_> {
 
     /// Commits `commands` as one transaction of the caller.
     pub fn execute(&self, commands: Vec<Command>) -> Result<Applied, ApiError> {
-        self.service.store.execute(self.meta(), commands).map_err(|err| {
-            let guarded = matches!(err, crate::elb::ElbError::BulkDeletionRefused { .. });
-            let mut api = ApiError::from(err);
+        self.service.backend.execute(self.meta(), commands).map_err(|refused| {
+            let (mut api, guarded) = match refused {
+                Refused::Store(err) => {
+                    let guarded = matches!(err, crate::elb::ElbError::BulkDeletionRefused { .. });
+                    (ApiError::from(err), guarded)
+                }
+                Refused::Remote { code, message, status, guarded } => (ApiError::new(code, message, status), guarded),
+            };
             if guarded {
                 api.message.push_str(&format!(
                     " (over this API: repeat the call with the headers {TICKET_HEADER} and {APPROVER_HEADER})"
@@ -242,7 +307,7 @@ impl Ctx<'_> {
     }
 
     fn resolve(&self, arn: &str) -> Option<EntityKey> {
-        self.service.store.resolve_arn(arn)
+        self.store.resolve_arn(arn)
     }
 
     /// The caller's load balancer named by `arn`.

@@ -279,7 +279,9 @@ fn refusal(err: ElbError) -> Result<Reply, MachineError> {
     if !deterministic(&err) {
         return Err(MachineError::Store(err));
     }
-    Ok(Reply { refused: Some(Refusal { code: err.code().to_owned(), message: err.to_string() }), ..Reply::default() })
+    let guarded = matches!(err, ElbError::BulkDeletionRefused { .. });
+    let refused = Refusal { code: err.code().to_owned(), message: err.to_string(), status: err.http_status(), guarded };
+    Ok(Reply { refused: Some(refused), ..Reply::default() })
 }
 
 impl Machine {
@@ -328,20 +330,14 @@ impl Machine {
         match proposal {
             Proposal::Init { identity } => {
                 let Ok(identity) = Identity::decode(&identity) else {
-                    return Ok(Reply {
-                        refused: Some(Refusal { code: "ValidationError".into(), message: "a damaged identity".into() }),
-                        ..Reply::default()
-                    });
+                    return Ok(Reply { refused: Some(Refusal::invalid("a damaged identity")), ..Reply::default() });
                 };
                 if let Some(store) = shared.store() {
                     if store.store().identity().id == identity.id {
                         return Ok(Reply::default());
                     }
                     let message = format!("the group's store is already {}", store.store().identity().id);
-                    return Ok(Reply {
-                        refused: Some(Refusal { code: "ValidationError".into(), message }),
-                        ..Reply::default()
-                    });
+                    return Ok(Reply { refused: Some(Refusal::invalid(message)), ..Reply::default() });
                 }
                 shared.check_identity(&identity)?;
                 let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
@@ -357,10 +353,9 @@ impl Machine {
             Proposal::Request { time, request } => {
                 let Some(store) = shared.store() else {
                     return Ok(Reply {
-                        refused: Some(Refusal {
-                            code: "ServiceUnavailable".into(),
-                            message: "the group has no store yet (its first entry is not applied)".into(),
-                        }),
+                        refused: Some(Refusal::unavailable(
+                            "the group has no store yet (its first entry is not applied)",
+                        )),
                         ..Reply::default()
                     });
                 };
@@ -386,10 +381,7 @@ fn apply_request(store: &ElbStore, request: Request, origin: Origin) -> Result<R
                 Ok(plan) => {
                     let Some(committed) = plan.committed else {
                         let message = format!("nothing written: {} conflicts", plan.conflicts.len());
-                        return Ok(Reply {
-                            refused: Some(Refusal { code: "ValidationError".into(), message }),
-                            ..Reply::default()
-                        });
+                        return Ok(Reply { refused: Some(Refusal::invalid(message)), ..Reply::default() });
                     };
                     return Ok(Reply { seq: Some(committed.seq), time: Some(committed.time), ..Reply::default() });
                 }
@@ -402,6 +394,7 @@ fn apply_request(store: &ElbStore, request: Request, origin: Origin) -> Result<R
             seq: applied.committed.map(|c| c.seq),
             time: applied.committed.map(|c| c.time),
             created: applied.created,
+            outcomes: applied.outcomes,
             alarms: applied.alarms.iter().map(|alarm| format!("{:?}", alarm.kind)).collect(),
             refused: None,
         }),

@@ -29,7 +29,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::elb::{Command, EntityKey, EntityKind, OnConflict};
+use crate::elb::{Command, EntityKey, EntityKind, OnConflict, Outcome};
 use crate::store::TxnMeta;
 
 pub use client::{ClientError, GroupClient};
@@ -145,6 +145,8 @@ pub struct Reply {
     pub time: Option<Timestamp>,
     /// The resources the request's create commands named: kind, name, id.
     pub created: Vec<(EntityKind, String, EntityKey)>,
+    /// One outcome per command.
+    pub outcomes: Vec<Outcome>,
     /// Alarms the transaction raised, as text.
     pub alarms: Vec<String>,
     /// Why the request was refused: the ELB error's code (an ELBv2 error
@@ -159,6 +161,22 @@ pub struct Refusal {
     pub code: String,
     /// Its text.
     pub message: String,
+    /// The HTTP status the ELBv2 API gives it (`ElbError::http_status`).
+    pub status: u16,
+    /// Whether the deletion guard refused it (an approval would let it through).
+    pub guarded: bool,
+}
+
+impl Refusal {
+    /// A refusal of the request as invalid (400).
+    pub fn invalid(message: impl Into<String>) -> Refusal {
+        Refusal { code: "ValidationError".into(), message: message.into(), status: 400, guarded: false }
+    }
+
+    /// The group cannot take the request yet (503).
+    pub fn unavailable(message: impl Into<String>) -> Refusal {
+        Refusal { code: "ServiceUnavailable".into(), message: message.into(), status: 503, guarded: false }
+    }
 }
 
 impl fmt::Display for Refusal {

@@ -365,9 +365,15 @@ impl Replica {
         &self.raft
     }
 
-    /// The replica's store, once the group's first entry is applied here.
+    /// The replica's store, once the group's first entry is applied here
+    /// (a snapshot install replaces it: ask again rather than keep it).
     pub fn store(&self) -> Option<Arc<ElbStore>> {
         self.machine.store()
+    }
+
+    /// The state machine (its store, what it has applied).
+    pub fn machine(&self) -> &Machine {
+        &self.machine
     }
 
     /// Cuts off (or, with an empty set, reconnects) peers.

@@ -71,6 +71,20 @@ pub struct Cli {
     /// Serve POST /group/faults (cut off peers, for partition tests).
     #[arg(long)]
     pub faults: bool,
+    /// Also serve the ELBv2 API here: reads from this replica's store,
+    /// writes through the group (the leader), answered once this replica
+    /// has applied them.
+    #[cfg(feature = "api")]
+    #[arg(long, value_name = "ADDR", requires_all = ["credentials", "network"])]
+    pub api_listen: Option<SocketAddr>,
+    /// With --api-listen: the API's callers, lines `ACCESS_KEY_ID SECRET_ACCESS_KEY ACCOUNT_ID`.
+    #[cfg(feature = "api")]
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// With --api-listen: the subnets and security groups, lines `SUBNET_ID VPC_ID AVAILABILITY_ZONE`.
+    #[cfg(feature = "api")]
+    #[arg(long, value_name = "FILE")]
+    pub network: Option<PathBuf>,
     /// Print the ready line as JSON.
     #[arg(long)]
     pub json: bool,
@@ -129,7 +143,15 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             .build()
             .map_err(|e| ToolError::failed(format!("starting the runtime: {e}")))?;
         runtime.block_on(async {
+            let peers: Vec<String> = config.peers.values().cloned().collect();
             let replica = Replica::start(config).await.map_err(|e| ToolError::failed(e.to_string()))?;
+            #[cfg(feature = "api")]
+            let api = match cli.api_listen {
+                Some(listen) => Some(serve_api(&cli, &replica, peers, listen).await?),
+                None => None,
+            };
+            #[cfg(not(feature = "api"))]
+            let _ = peers;
             let ready = Ready { id, listen: replica.addr().to_string(), dir: cli.dir.display().to_string() };
             let line = if cli.json {
                 serde_json::to_string(&ready).map_err(|e| ToolError::failed(e.to_string()))?
@@ -161,9 +183,130 @@ pub fn run(args: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     }
                 }
             }
+            #[cfg(feature = "api")]
+            if let Some((stop, server)) = api {
+                let _ = stop.send(());
+                let _ = server.await;
+            }
             replica.shutdown().await;
             Ok(())
         })?;
         Ok(Verdict::new(&serde_json::json!({"id": id, "stopped": true}), format!("replica {id} stopped\n")))
     })
+}
+
+/// The ELBv2 API over a replica: reads from the replica's own store, writes
+/// through the group's leader, each answered once this replica has applied
+/// it (so a caller reads what it wrote, on any replica).
+#[cfg(feature = "api")]
+pub struct GroupBackend {
+    current: Box<dyn Fn() -> Option<std::sync::Arc<crate::elb::ElbStore>> + Send + Sync>,
+    client: crate::replication::GroupClient,
+    apply_timeout: Duration,
+}
+
+#[cfg(feature = "api")]
+impl GroupBackend {
+    /// A backend over the replica whose store `current` gives, writing
+    /// through `client`.
+    pub fn new(
+        current: Box<dyn Fn() -> Option<std::sync::Arc<crate::elb::ElbStore>> + Send + Sync>,
+        client: crate::replication::GroupClient,
+    ) -> GroupBackend {
+        GroupBackend { current, client, apply_timeout: Duration::from_secs(10) }
+    }
+
+    fn unavailable(message: String) -> crate::api::Refused {
+        crate::api::Refused::Remote { code: "ServiceUnavailable".into(), message, status: 503, guarded: false }
+    }
+}
+
+#[cfg(feature = "api")]
+impl crate::api::Backend for GroupBackend {
+    fn store(&self) -> std::sync::Arc<crate::elb::ElbStore> {
+        // The replica has a store once the group's first entry is applied,
+        // which is before it serves the API (see `serve_api`).
+        loop {
+            if let Some(store) = (self.current)() {
+                return store;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn execute(
+        &self,
+        meta: crate::store::TxnMeta,
+        commands: Vec<crate::elb::Command>,
+    ) -> Result<crate::elb::Applied, crate::api::Refused> {
+        let request = crate::replication::Request::Execute { meta, commands };
+        let reply = self.client.write(&request).map_err(|err| GroupBackend::unavailable(err.to_string()))?;
+        if let Some(refusal) = reply.refused {
+            let crate::replication::Refusal { code, message, status, guarded } = refusal;
+            return Err(crate::api::Refused::Remote { code, message, status, guarded });
+        }
+        let committed = reply.seq.zip(reply.time).map(|(seq, time)| crate::store::Committed { seq, time });
+        if let Some(committed) = committed {
+            let started = std::time::Instant::now();
+            while self.store().read().seq() < committed.seq {
+                if started.elapsed() > self.apply_timeout {
+                    return Err(GroupBackend::unavailable(format!(
+                        "transaction {} committed, and this replica has not applied it within {:?}",
+                        committed.seq, self.apply_timeout
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        Ok(crate::elb::Applied { committed, outcomes: reply.outcomes, alarms: Vec::new(), created: reply.created })
+    }
+}
+
+/// Starts the ELBv2 API on `listen` over `replica`, once its store exists.
+#[cfg(feature = "api")]
+async fn serve_api(
+    cli: &Cli,
+    replica: &Replica,
+    mut peers: Vec<String>,
+    listen: SocketAddr,
+) -> Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>), ToolError> {
+    use crate::api::auth::CredentialStore;
+    use crate::api::network::Inventory;
+    let (Some(credentials), Some(network)) = (&cli.credentials, &cli.network) else {
+        return Err(ToolError::usage("--api-listen needs --credentials FILE and --network FILE"));
+    };
+    let credentials = CredentialStore::load(credentials).map_err(|e| ToolError::failed(e.to_string()))?;
+    let network = Inventory::load(network).map_err(|e| ToolError::failed(e.to_string()))?;
+    if peers.is_empty() {
+        peers.push(replica.addr().to_string());
+    }
+    let client = crate::replication::GroupClient::new(peers, Duration::from_secs(10));
+    let machine = replica.machine().clone();
+    let backend = GroupBackend::new(Box::new(move || machine.store()), client);
+    // Serve once the group's store exists here.
+    let started = std::time::Instant::now();
+    while replica.store().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(ToolError::failed("the group's store did not appear on this replica within 60 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let service = std::sync::Arc::new(crate::api::Service::with_backend(
+        Box::new(backend),
+        credentials,
+        Box::new(network),
+        cli.region.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| ToolError::failed(format!("listening on {listen}: {e}")))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = crate::api::server::serve(service, listener, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    eprintln!("replica {}: ELBv2 API on http://{listen}", cli.id);
+    Ok((stop, server))
 }
