@@ -78,7 +78,7 @@ fn p99(sorted: &[u64]) -> u64 {
 
 fn report(name: &str, took: Duration, latencies: &[u64]) {
     println!(
-        "replication/{name}: {:.1} K commits/s, p50 {} µs, p99 {} µs over {} commits",
+        "latency replication/{name}: {:.1} K commits/s, p50 {} µs, p99 {} µs over {} commits",
         latencies.len() as f64 / took.as_secs_f64() / 1_000.0,
         latencies.get(latencies.len() / 2).copied().unwrap_or(0),
         p99(latencies),
@@ -145,11 +145,22 @@ fn three(c: &mut Criterion, total: u64) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Whether the bench named `name` is asked for: no filter, or one it matches
+/// (as `scripts/bench-each.sh` gives, `^replication/...$`).
+fn wanted(name: &str) -> bool {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.trim_start_matches('^').trim_end_matches('$')))
+}
+
 fn replication(c: &mut Criterion) {
     // `cargo bench -- --test` only checks that the benches run.
     let total = if std::env::args().any(|a| a == "--test") { 640 } else { 50_000 };
-    single(c, total);
-    three(c, total);
+    if wanted("replication/single_store/64_writers") {
+        single(c, total);
+    }
+    if wanted("replication/three_replicas/64_writers") {
+        three(c, total);
+    }
 }
 
 criterion_group!(benches, replication);

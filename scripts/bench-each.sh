@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-.}"
-cargo bench --no-run --bench commit --bench elb --bench history --bench schema --bench api --bench feed >/dev/null
+cargo bench --no-run --bench commit --bench elb --bench history --bench schema --bench api --bench feed --bench replication >/dev/null
 run() {
     local bench="$1" name="$2"
     [[ "$bench/$name" =~ $only ]] || return 0
@@ -43,4 +43,7 @@ done
 for name in feed/latency/1_subscribers feed/latency/64_subscribers feed/writers/64_writers_0_subscribers \
     feed/writers/64_writers_1_subscribers feed/writers/64_writers_64_subscribers; do
     run feed "$name"
+done
+for name in replication/single_store/64_writers replication/three_replicas/64_writers; do
+  run replication "$name"
 done
