@@ -238,6 +238,17 @@ impl LogStore {
         Ok(LogStore { inner, flusher })
     }
 
+    /// Appends `record` and fsyncs it (tests).
+    #[cfg(test)]
+    pub(crate) fn write_for_test(&self, record: Record) {
+        self.inner.lock().write(vec![record], true).unwrap();
+    }
+
+    /// The entry at `index`, if the log holds it.
+    pub fn entry(&self, index: u64) -> Option<Entry> {
+        self.inner.lock().state.entries.get(&index).cloned()
+    }
+
     /// The segments' paths, oldest first.
     pub fn segment_paths(&self) -> Vec<PathBuf> {
         self.inner.lock().segments.iter().map(|s| s.info.path.clone()).collect()

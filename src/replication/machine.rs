@@ -73,6 +73,9 @@ pub(crate) struct Shared {
     applied: Mutex<Applied>,
     /// The file a snapshot being received is written to.
     incoming: Mutex<Option<PathBuf>>,
+    /// The entry and part of the newest transaction, when the replica may
+    /// have stopped inside that entry (see `Machine::resume`).
+    inside: Mutex<Option<(LogId<NodeId>, u32)>>,
 }
 
 /// The last applied entry and membership.
@@ -226,15 +229,15 @@ impl Shared {
         codec::decode(payload, META_BYTES_MAX).map_err(|err| damaged(&err.to_string()))
     }
 
-    /// The log id of the newest transaction in the store, from its origin.
-    fn store_applied(store: &ElbStore) -> Result<Option<LogId<NodeId>>, MachineError> {
+    /// The log id and part of the newest transaction in the store, from its origin.
+    fn store_applied(store: &ElbStore) -> Result<Option<(LogId<NodeId>, u32)>, MachineError> {
         let seq = store.read().seq();
         if seq == 0 {
             return Ok(None);
         }
         let Some(txn) = store.store().transactions(seq..=seq).next() else { return Ok(None) };
         let txn = txn.map_err(|err| MachineError::Store(ElbError::Store(err)))?;
-        Ok(txn.meta.origin.map(|o| LogId::new(CommittedLeaderId::new(o.term, o.node), o.index)))
+        Ok(txn.meta.origin.map(|o| (LogId::new(CommittedLeaderId::new(o.term, o.node), o.index), o.part)))
     }
 }
 
@@ -296,13 +299,15 @@ impl Machine {
             store: RwLock::new(None),
             applied: Mutex::new(Applied::default()),
             incoming: Mutex::new(None),
+            inside: Mutex::new(None),
         });
         let mut applied = shared.load_applied()?;
         if shared.store_dir().join(crate::IDENTITY_FILE).exists() {
             let store = shared.open_store()?;
-            if let Some(last) = Shared::store_applied(&store)? {
-                if applied.last.is_none_or(|applied| applied < last) {
+            if let Some((last, part)) = Shared::store_applied(&store)? {
+                if applied.last.is_none_or(|applied| applied <= last) {
                     applied.last = Some(last);
+                    *shared.inside.lock() = Some((last, part));
                 }
             }
             *shared.store.write() = Some(Arc::new(store));
@@ -325,19 +330,28 @@ impl Machine {
         self.shared.applied.lock().last
     }
 
-    fn apply_one(&self, log_id: LogId<NodeId>, proposal: Proposal) -> Result<Reply, MachineError> {
+    fn apply_one(&self, log_id: LogId<NodeId>, proposal: Proposal) -> Result<Vec<Reply>, MachineError> {
+        self.apply_from(log_id, proposal, 0)
+    }
+
+    /// Applies an entry's requests from part `first` on (the earlier ones
+    /// were applied before a restart).
+    fn apply_from(&self, log_id: LogId<NodeId>, proposal: Proposal, first: u32) -> Result<Vec<Reply>, MachineError> {
         let shared = &self.shared;
         match proposal {
             Proposal::Init { identity } => {
                 let Ok(identity) = Identity::decode(&identity) else {
-                    return Ok(Reply { refused: Some(Refusal::invalid("a damaged identity")), ..Reply::default() });
+                    return Ok(vec![Reply {
+                        refused: Some(Refusal::invalid("a damaged identity")),
+                        ..Reply::default()
+                    }]);
                 };
                 if let Some(store) = shared.store() {
                     if store.store().identity().id == identity.id {
-                        return Ok(Reply::default());
+                        return Ok(vec![Reply::default()]);
                     }
                     let message = format!("the group's store is already {}", store.store().identity().id);
-                    return Ok(Reply { refused: Some(Refusal::invalid(message)), ..Reply::default() });
+                    return Ok(vec![Reply { refused: Some(Refusal::invalid(message)), ..Reply::default() }]);
                 }
                 shared.check_identity(&identity)?;
                 let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
@@ -348,23 +362,46 @@ impl Machine {
                 let mut applied = shared.applied.lock();
                 applied.last = Some(log_id);
                 shared.save_applied(&applied)?;
-                Ok(Reply::default())
+                Ok(vec![Reply::default()])
             }
-            Proposal::Request { time, request } => {
+            Proposal::Requests { time, requests } => {
                 let Some(store) = shared.store() else {
-                    return Ok(Reply {
-                        refused: Some(Refusal::unavailable(
-                            "the group has no store yet (its first entry is not applied)",
-                        )),
-                        ..Reply::default()
-                    });
+                    let refused = Refusal::unavailable("the group has no store yet (its first entry is not applied)");
+                    return Ok(requests
+                        .iter()
+                        .map(|_| Reply { refused: Some(refused.clone()), ..Reply::default() })
+                        .collect());
                 };
                 shared.clock.0.store(time.as_nanos(), Ordering::Release);
-                let origin =
-                    Origin { term: log_id.leader_id.term, node: log_id.leader_id.node_id, index: log_id.index };
-                apply_request(&store, request, origin)
+                let mut replies = Vec::with_capacity(requests.len());
+                for (part, request) in requests.into_iter().enumerate() {
+                    let part = part as u32;
+                    if part < first {
+                        replies.push(Reply::default());
+                        continue;
+                    }
+                    let (term, node, index) = (log_id.leader_id.term, log_id.leader_id.node_id, log_id.index);
+                    replies.push(apply_request(&store, request, Origin { term, node, index, part })?);
+                }
+                Ok(replies)
             }
         }
+    }
+
+    /// Finishes the entry this replica stopped inside, if it did: when its
+    /// newest transaction is part p of an entry (and nothing applied after
+    /// that entry says it was finished), the requests after p are applied
+    /// from the entry in `log`. Call it after opening, before serving.
+    pub fn resume(&self, log: &super::log::LogStore) -> Result<(), MachineError> {
+        let Some((log_id, part)) = self.shared.inside.lock().take() else { return Ok(()) };
+        let Some(entry) = log.entry(log_id.index) else { return Ok(()) };
+        if entry.log_id != log_id {
+            return Ok(());
+        }
+        if let EntryPayload::Normal(proposal) = entry.payload {
+            self.apply_from(log_id, proposal, part + 1)?;
+        }
+        Ok(())
     }
 }
 
@@ -587,7 +624,7 @@ impl RaftStateMachine<TypeConfig> for Machine {
         Ok((applied.last, applied.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError<NodeId>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Reply>>, StorageError<NodeId>>
     where
         I: IntoIterator<Item = openraft::Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
@@ -598,14 +635,14 @@ impl RaftStateMachine<TypeConfig> for Machine {
             for entry in entries {
                 let log_id = entry.log_id;
                 let reply = match entry.payload {
-                    EntryPayload::Blank => Reply::default(),
+                    EntryPayload::Blank => Vec::new(),
                     EntryPayload::Normal(proposal) => self.apply_one(log_id, proposal)?,
                     EntryPayload::Membership(membership) => {
                         let mut applied = self.shared.applied.lock();
                         applied.membership = StoredMembership::new(Some(log_id), membership);
                         applied.last = Some(log_id);
                         self.shared.save_applied(&applied)?;
-                        Reply::default()
+                        Vec::new()
                     }
                 };
                 self.shared.applied.lock().last = Some(log_id);
@@ -703,5 +740,57 @@ mod tests {
         assert!(decode_bundle(&bytes[..20]).is_err());
         let empty = encode_bundle(&meta, None, &[]).unwrap();
         assert!(decode_bundle(&empty).unwrap().identity.is_none());
+    }
+
+    /// A replica stopped inside an entry of several requests applies the
+    /// rest of it when it opens again, each once, with its part.
+    #[test]
+    fn a_replica_stopped_inside_an_entry_finishes_it_on_resume() {
+        use openraft::CommittedLeaderId;
+
+        use crate::replication::log::{LogStore, Record};
+        use crate::replication::Request;
+        use crate::store::TxnMeta;
+
+        let dir = std::env::temp_dir().join(format!("elbstore-machine-resume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = MachineConfig {
+            dir: dir.clone(),
+            name: "elb".into(),
+            environment: "test".into(),
+            settings: Settings::in_region("us-east-1"),
+            observer: None,
+        };
+        let id = |index| LogId::new(CommittedLeaderId::new(1, 1), index);
+        let fleet = |i: u64| Request::ReferenceFleet { meta: TxnMeta::new("svc:test", "fleet"), first: i, end: i + 1 };
+        let time = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let entry = Proposal::Requests { time, requests: vec![fleet(0), fleet(1), fleet(2)] };
+        let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
+        let log = LogStore::open(fs.clone(), &dir.join("raft")).unwrap();
+        log.write_for_test(Record::Entry(openraft::Entry {
+            log_id: id(2),
+            payload: EntryPayload::Normal(entry.clone()),
+        }));
+        {
+            let machine = Machine::open(config.clone()).unwrap();
+            machine.apply_one(id(1), Proposal::init("elb", "test")).unwrap();
+            // It stops after the entry's first request.
+            let first = Proposal::Requests { time, requests: vec![fleet(0)] };
+            let replies = machine.apply_one(id(2), first).unwrap();
+            assert_eq!(replies[0].seq, Some(1));
+        }
+        let machine = Machine::open(config).unwrap();
+        assert_eq!(machine.applied(), Some(id(2)));
+        machine.resume(&log).unwrap();
+        let store = machine.store().unwrap();
+        assert_eq!(store.read().seq(), 3, "the entry's other two requests, once each");
+        assert_eq!(store.read().counts().load_balancers, 3);
+        let parts: Vec<u32> = store.store().transactions(1..=3).map(|t| t.unwrap().meta.origin.unwrap().part).collect();
+        assert_eq!(parts, vec![0, 1, 2]);
+        // Resuming again does nothing.
+        machine.resume(&log).unwrap();
+        assert_eq!(store.read().seq(), 3);
+        drop((store, machine, log));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -39,7 +39,7 @@ openraft::declare_raft_types!(
     /// The Raft types of an elbstore group.
     pub TypeConfig:
         D = Proposal,
-        R = Reply,
+        R = Vec<Reply>,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -102,13 +102,15 @@ pub enum Proposal {
         /// The identity.
         identity: Vec<u8>,
     },
-    /// A client's request, with the commit time the leader gave it.
-    Request {
+    /// Clients' requests that reached the leader together, with the
+    /// commit time the leader gave them: each is its own transaction (or
+    /// refusal), in order.
+    Requests {
         /// The commit time asked for (a replica uses the previous commit's
-        /// plus one nanosecond if this is not later).
+        /// plus one nanosecond when this is not later).
         time: Timestamp,
-        /// The request.
-        request: Request,
+        /// The requests.
+        requests: Vec<Request>,
     },
 }
 
@@ -130,12 +132,12 @@ impl fmt::Display for Proposal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Proposal::Init { .. } => write!(f, "init"),
-            Proposal::Request { request, .. } => write!(f, "request by {}", request.meta().actor),
+            Proposal::Requests { requests, .. } => write!(f, "{} requests", requests.len()),
         }
     }
 }
 
-/// What applying one entry gave.
+/// What applying one request gave (an entry's replies are one per request).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     /// The transaction committed, if one was (`None` for a request that

@@ -170,6 +170,7 @@ pub struct Replica {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     steward: tokio::task::JoinHandle<()>,
+    batching: tokio::task::JoinHandle<()>,
 }
 
 /// A replica's answer to a write.
@@ -258,7 +259,7 @@ struct StatusQuery {
 #[derive(Clone)]
 struct GroupState {
     rpc: RpcState,
-    config: Arc<ReplicaConfig>,
+    batches: tokio::sync::mpsc::UnboundedSender<Queued>,
 }
 
 impl Replica {
@@ -280,6 +281,8 @@ impl Replica {
                     observer: config.observer.clone(),
                 })
                 .map_err(ReplicaError::Machine)?;
+                // A replica stopped inside an entry finishes it first.
+                machine.resume(&log).map_err(ReplicaError::Machine)?;
                 Ok((log, machine))
             }
         })
@@ -295,6 +298,7 @@ impl Replica {
             election_timeout_min: config.timing.election_min.as_millis() as u64,
             election_timeout_max: config.timing.election_max.as_millis() as u64,
             install_snapshot_timeout: 5_000,
+            snapshot_max_chunk_size: 1 << 20,
             max_payload_entries: 1_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
             max_in_snapshot_log_to_keep: config.logs_kept,
@@ -320,12 +324,17 @@ impl Replica {
             .map_err(|source| ReplicaError::Listen { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| ReplicaError::Listen { addr: config.listen, source })?;
         let config = Arc::new(config);
-        let state =
-            GroupState { rpc: RpcState { raft: raft.clone(), transport: transport.clone() }, config: config.clone() };
+        let (batches, queue) = tokio::sync::mpsc::unbounded_channel();
+        let batching = tokio::spawn(batcher(raft.clone(), queue, config.write_timeout));
+        let rpc = RpcState { raft: raft.clone(), transport: transport.clone() };
+        let state = GroupState { rpc, batches };
         let rpc_routes = Router::new()
             .route("/raft/append", post(network::append))
             .route("/raft/vote", post(network::vote))
             .route("/raft/snapshot", post(network::snapshot))
+            // axum refuses bodies over 2 MB by default: a batch of entries or
+            // a snapshot chunk is larger.
+            .layer(axum::extract::DefaultBodyLimit::max(network::RPC_BYTES_MAX as usize))
             .with_state(state.rpc.clone());
         let mut group_routes = Router::new()
             .route("/group/write", post(write))
@@ -336,6 +345,7 @@ impl Replica {
         if config.faults {
             group_routes = group_routes.route("/group/faults", post(set_faults));
         }
+        let group_routes = group_routes.layer(axum::extract::DefaultBodyLimit::max(GROUP_BYTES_MAX));
         let app = rpc_routes.merge(group_routes.with_state(state));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -352,7 +362,7 @@ impl Replica {
             raft.initialize(members).await.map_err(|err| ReplicaError::Raft(err.to_string()))?;
         }
         let steward = tokio::spawn(steward(raft.clone(), machine.clone(), config.clone()));
-        Ok(Replica { raft, machine, transport, addr, stop: Some(stop), server: Some(server), steward })
+        Ok(Replica { raft, machine, transport, addr, stop: Some(stop), server: Some(server), steward, batching })
     }
 
     /// The address it listens on.
@@ -395,6 +405,7 @@ impl Replica {
     /// Stops the replica: the server, then the Raft engine.
     pub async fn shutdown(mut self) {
         self.steward.abort();
+        self.batching.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -447,9 +458,22 @@ async fn steward(raft: Raft<TypeConfig>, machine: Machine, config: Arc<ReplicaCo
 
 /// Proposes a request on `raft` and waits for its reply.
 async fn propose(raft: &Raft<TypeConfig>, request: Request, timeout: Duration) -> WriteAnswer {
-    let proposal = Proposal::Request { time: SystemClock.now(), request };
-    match tokio::time::timeout(timeout, raft.client_write(proposal)).await {
-        Ok(Ok(response)) => WriteAnswer::Done(response.data),
+    let answer = propose_all(raft, vec![request], timeout).await.pop();
+    answer.unwrap_or_else(|| WriteAnswer::Unavailable { message: "no reply".into() })
+}
+
+/// Proposes `requests` as one entry on `raft` and waits for their replies,
+/// one answer per request.
+async fn propose_all(raft: &Raft<TypeConfig>, requests: Vec<Request>, timeout: Duration) -> Vec<WriteAnswer> {
+    let count = requests.len();
+    let proposal = Proposal::Requests { time: SystemClock.now(), requests };
+    let answer = match tokio::time::timeout(timeout, raft.client_write(proposal)).await {
+        Ok(Ok(response)) if response.data.len() == count => {
+            return response.data.into_iter().map(WriteAnswer::Done).collect();
+        }
+        Ok(Ok(response)) => {
+            WriteAnswer::Unavailable { message: format!("{} replies to {count} requests", response.data.len()) }
+        }
         Ok(Err(err)) => answer_error(raft, err).await,
         Err(_) => WriteAnswer::Unavailable {
             message: format!(
@@ -457,6 +481,46 @@ async fn propose(raft: &Raft<TypeConfig>, request: Request, timeout: Duration) -
                 unreachable_summary(raft)
             ),
         },
+    };
+    vec![answer; count]
+}
+
+/// A write waiting for its batch, and where its answer goes.
+type Queued = (Request, tokio::sync::oneshot::Sender<WriteAnswer>);
+
+/// The largest client request body (a write's commands) accepted.
+const GROUP_BYTES_MAX: usize = 32 << 20;
+
+/// The most requests one entry carries.
+const BATCH_MAX: usize = 256;
+/// The most entries of batched writes in flight at once.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Gathers the writes that reach this replica together into one entry each
+/// time: while `BATCHES_IN_FLIGHT` entries are being committed, new writes
+/// wait, and the next entry takes all of them (up to `BATCH_MAX`). The Raft
+/// engine then does its per-entry work (append, replication, commit) once
+/// for many writes; each is still its own transaction.
+async fn batcher(raft: Raft<TypeConfig>, mut queue: tokio::sync::mpsc::UnboundedReceiver<Queued>, timeout: Duration) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
+    while let Some(first) = queue.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match queue.try_recv() {
+                Ok(queued) => batch.push(queued),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let (requests, senders): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
+            let answers = propose_all(&raft, requests, timeout).await;
+            for (sender, answer) in senders.into_iter().zip(answers) {
+                let _ = sender.send(answer);
+            }
+            drop(permit);
+        });
     }
 }
 
@@ -482,7 +546,11 @@ async fn answer_error(
 }
 
 async fn write(State(state): State<GroupState>, Json(request): Json<Request>) -> Json<WriteAnswer> {
-    Json(propose(&state.rpc.raft, request, state.config.write_timeout).await)
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    if state.batches.send((request, answer)).is_err() {
+        return Json(WriteAnswer::Unavailable { message: "the replica is stopping".into() });
+    }
+    Json(answered.await.unwrap_or(WriteAnswer::Unavailable { message: "the replica is stopping".into() }))
 }
 
 async fn status_of(raft: &Raft<TypeConfig>, machine: &Machine, transport: &Transport, digest: bool) -> Status {

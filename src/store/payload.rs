@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn an_origin_is_layout_3_on_every_path_with_or_without_a_revert_mark() {
-        let origin = Origin { term: 7, node: 2, index: 41 };
+        let origin = Origin { term: 7, node: 2, index: 41, part: 3 };
         let events: Vec<(u32, String)> = (0..3).map(|i| (i, "z".repeat(i as usize))).collect();
         for meta in [
             TxnMeta::new("svc:test", "replicated").with_origin(origin),
@@ -382,10 +382,10 @@ mod tests {
             assert_eq!(&three[..3], &[0, 3, 2], "layout 3 starts with 0, the layout, the schema");
             assert_eq!(schema_of(&three), Some(2));
             // Layout 3's body is layout 2's metadata and mark, the origin (three
-            // u64s), then the same events.
+            // u64s and a u32), then the same events.
             let mark_bytes = 8 + 8 * meta.reverts.len();
             let plain_extra = if meta.reverts.is_empty() { 0 } else { 2 + mark_bytes };
-            assert_eq!(three.len(), plain.len() - plain_extra + 2 + mark_bytes + 24);
+            assert_eq!(three.len(), plain.len() - plain_extra + 2 + mark_bytes + 28);
             assert_eq!(decode::<Pairs>(&three, 1 << 20).unwrap(), (meta.clone(), events.clone()));
             let (back, spanned) = decode_with_spans::<Pairs>(&three, 1 << 20).unwrap();
             assert_eq!(back, meta);

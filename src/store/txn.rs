@@ -32,7 +32,8 @@ pub struct TxnMeta {
 }
 
 /// The place of a transaction in a replicated log: the term and node of the
-/// leader that appended the entry, and the entry's index.
+/// leader that appended the entry, the entry's index, and which of the
+/// entry's requests it is (an entry may carry several).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Origin {
     /// The leader's term.
@@ -41,6 +42,8 @@ pub struct Origin {
     pub node: u64,
     /// The entry's index in the replicated log.
     pub index: u64,
+    /// The request's place among the entry's requests, from 0.
+    pub part: u32,
 }
 
 impl TxnMeta {
