@@ -713,3 +713,65 @@ proptest::proptest! {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The guard, attribution, history, revert and the change feed on a
+/// replicated store: a bulk deletion without an approval is refused by
+/// every replica alike; approved, it commits; a revert through the group
+/// brings the load balancers back; a follower's store answers history and
+/// its change feed delivers every transaction, the revert marked.
+#[test]
+fn the_guard_history_revert_and_the_feed_work_on_a_replicated_store() {
+    use elbstore::elb::{EntityKey, OnConflict};
+    use elbstore::Point;
+    let group = Group::start("guard", 3);
+    let client = group.client();
+    let built =
+        client.write(&Request::ReferenceFleet { meta: TxnMeta::new("svc:build", "fleet"), first: 0, end: 60 }).unwrap();
+    let lbs: Vec<Command> = built
+        .created
+        .iter()
+        .filter_map(|(_, _, key)| match key {
+            EntityKey::LoadBalancer(id) => Some(Command::DeleteLoadBalancer { load_balancer: *id }),
+            _ => None,
+        })
+        .take(55)
+        .collect();
+    assert_eq!(lbs.len(), 55);
+    let follower = *group.replicas.keys().find(|id| **id != group.leader()).unwrap();
+    let store = group.replicas[&follower].store().unwrap();
+    let mut feed = store.store().subscribe(1).unwrap();
+
+    let cleanup = TxnMeta::new("maint:cleanup", "remove stale load balancers");
+    let refused = client.write(&Request::Execute { meta: cleanup.clone(), commands: lbs.clone() }).unwrap();
+    let refusal = refused.refused.expect("55 deletions need an approval");
+    assert!(refusal.guarded && refusal.code == "OperationNotPermitted", "{refusal:?}");
+    let approved = cleanup.with_approval("CHG-1", "lead:bob");
+    let deleted = client.write(&Request::Execute { meta: approved, commands: lbs }).unwrap().seq.unwrap();
+    let revert = Request::Revert {
+        meta: TxnMeta::new("oncall:alice", "undo the cleanup"),
+        transactions: vec![deleted],
+        on_conflict: OnConflict::Abort,
+    };
+    let reverted = client.write(&revert).unwrap().seq.unwrap();
+    let status = group.converged(reverted);
+    assert_eq!(status.seq, reverted);
+
+    let store = group.replicas[&follower].store().unwrap();
+    assert_eq!(store.read().counts().load_balancers, 60, "the revert brought them back");
+    let before = store.state_at(Point::Before(deleted)).unwrap();
+    let after = store.state_at(Point::Seq(deleted)).unwrap();
+    assert_eq!((before.counts().load_balancers, after.counts().load_balancers), (60, 5));
+    let mut seen = Vec::new();
+    while seen.len() < reverted as usize {
+        let txn = feed.recv_timeout(Duration::from_secs(10)).unwrap().expect("the feed delivers");
+        seen.push(txn);
+    }
+    assert_eq!(seen.iter().map(|t| t.seq).collect::<Vec<_>>(), (1..=reverted).collect::<Vec<_>>());
+    let deletion = &seen[deleted as usize - 1];
+    assert_eq!(
+        (deletion.meta.actor.as_str(), deletion.meta.approved_by.as_deref()),
+        ("maint:cleanup", Some("lead:bob"))
+    );
+    assert_eq!(seen.last().unwrap().meta.reverts, vec![deleted], "the revert names what it reverts");
+    assert!(seen.iter().all(|t| t.meta.origin.is_some()), "every transaction names its entry");
+}
