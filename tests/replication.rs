@@ -535,14 +535,27 @@ mod simulated {
         let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
         let node_dir = dir.join(format!("n{id}"));
         let log = LogStore::open(fs, &node_dir.join("raft")).unwrap();
-        let machine = Machine::open(MachineConfig {
-            dir: node_dir,
+        let config_of = || MachineConfig {
+            dir: node_dir.clone(),
             name: "elb-sim".into(),
             environment: "test".into(),
             settings: Settings::in_region("us-east-1"),
             observer: None,
-        })
-        .unwrap();
+        };
+        // A snapshot the crashed node was building may hold its store open
+        // for a moment after the crash (in a process of its own the store
+        // would go with the process).
+        let mut tries = 0;
+        let machine = loop {
+            match Machine::open(config_of()) {
+                Ok(machine) => break machine,
+                Err(err) if tries < 100 && err.to_string().contains("lock") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => panic!("{err}"),
+            }
+        };
         machine.resume(&log).unwrap();
         let raft = Raft::new(id, Arc::new(config), Factory(net.clone()), log, machine.clone()).await.unwrap();
         net.nodes.lock().insert(id, raft.clone());

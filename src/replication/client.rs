@@ -165,6 +165,9 @@ impl GroupClient {
     fn with_leader<T>(&self, mut attempt: impl FnMut(&str) -> Attempt<T>) -> Result<T, ClientError> {
         let started = Instant::now();
         let mut tried: Vec<(String, String)> = Vec::new();
+        if self.addrs.is_empty() {
+            return Err(ClientError::Unavailable { waited: Duration::ZERO, tried });
+        }
         let mut next = 0usize;
         let mut pause = Duration::from_millis(20);
         loop {

@@ -294,8 +294,10 @@ impl Inner {
             return Err(WalError::Io { op: "write after a failure in", path: self.dir.clone(), source: failed });
         }
         let written = self.write_records(records, sync);
-        if let Err(err) = &written {
+        if let Err(err @ WalError::Io { .. }) = &written {
             // A failed write or fsync is never retried: the log stops here.
+            // (A record that cannot be encoded was never written: nothing
+            // to stop for.)
             self.failed = Some(err.to_string());
         }
         written

@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     /// The entry and part of the newest transaction, when the replica may
     /// have stopped inside that entry (see `Machine::resume`).
     inside: Mutex<Option<(LogId<NodeId>, u32)>>,
+    /// The mark in `machine/APPLIED`; held while it is written.
+    saved: Mutex<Option<LogId<NodeId>>>,
 }
 
 /// The last applied entry and membership.
@@ -198,7 +200,19 @@ impl Shared {
         })
     }
 
+    /// Writes `machine/APPLIED`. The store is made durable first: the mark
+    /// must never name an entry whose transactions a power loss could take
+    /// from the store.
+    /// Marks older than the one already saved are not written (a snapshot
+    /// built beside applies may hold an older one).
     fn save_applied(&self, applied: &Applied) -> Result<(), MachineError> {
+        let mut saved = self.saved.lock();
+        if applied.last.is_some() && applied.last <= *saved {
+            return Ok(());
+        }
+        if let Some(store) = self.store() {
+            store.store().sync_now().map_err(|err| MachineError::Store(ElbError::Store(err)))?;
+        }
         let path = self.machine_dir().join("APPLIED");
         let payload = codec::encode(applied).map_err(|err| MachineError::File {
             op: "encode",
@@ -208,7 +222,9 @@ impl Shared {
         let mut bytes = APPLIED_MAGIC.to_vec();
         bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         bytes.extend_from_slice(&payload);
-        write_durably(&path, &bytes)
+        write_durably(&path, &bytes)?;
+        *saved = applied.last;
+        Ok(())
     }
 
     fn load_applied(&self) -> Result<Applied, MachineError> {
@@ -300,8 +316,10 @@ impl Machine {
             applied: Mutex::new(Applied::default()),
             incoming: Mutex::new(None),
             inside: Mutex::new(None),
+            saved: Mutex::new(None),
         });
         let mut applied = shared.load_applied()?;
+        *shared.saved.lock() = applied.last;
         if shared.store_dir().join(crate::IDENTITY_FILE).exists() {
             let store = shared.open_store()?;
             if let Some((last, part)) = Shared::store_applied(&store)? {
@@ -394,9 +412,20 @@ impl Machine {
     /// from the entry in `log`. Call it after opening, before serving.
     pub fn resume(&self, log: &super::log::LogStore) -> Result<(), MachineError> {
         let Some((log_id, part)) = self.shared.inside.lock().take() else { return Ok(()) };
-        let Some(entry) = log.entry(log_id.index) else { return Ok(()) };
+        let missing = |problem: String| MachineError::File {
+            op: "resume the entry of the newest transaction from",
+            path: self.shared.config.dir.join("raft"),
+            problem,
+        };
+        let Some(entry) = log.entry(log_id.index) else {
+            // Purged: a snapshot holds the entry whole, so it was finished.
+            if log.summary().purged.is_some_and(|purged| purged >= log_id) {
+                return Ok(());
+            }
+            return Err(missing(format!("entry {} is not in the replicated log", log_id.index)));
+        };
         if entry.log_id != log_id {
-            return Ok(());
+            return Err(missing(format!("entry {} is {}, not {log_id}", log_id.index, entry.log_id)));
         }
         if let EntryPayload::Normal(proposal) = entry.payload {
             self.apply_from(log_id, proposal, part + 1)?;
@@ -484,6 +513,11 @@ impl Shared {
             }
             _ => Vec::new(),
         };
+        // The applied mark too (as it is now, at or past the snapshot's), or a
+        // restart could report a point the log has since purged: entries that
+        // leave no transaction move only this mark.
+        let now = self.applied.lock().clone();
+        self.save_applied(&now)?;
         let bundle = encode_bundle(&meta, identity, &state_bytes).map_err(|err| MachineError::File {
             op: "encode",
             path: self.machine_dir().join("snapshot.bin"),
@@ -527,10 +561,14 @@ impl Shared {
                 .map_err(|err| MachineError::Store(ElbError::Store(err)))?;
             *self.store.write() = Some(Arc::new(self.open_store()?));
         }
+        // The mark first, then the old store's removal (which takes time).
+        {
+            let mut applied = self.applied.lock();
+            *applied = Applied { last: meta.last_log_id, membership: meta.last_membership.clone() };
+            self.save_applied(&applied)?;
+        }
         let _ = std::fs::remove_dir_all(&replaced);
-        let mut applied = self.applied.lock();
-        *applied = Applied { last: meta.last_log_id, membership: meta.last_membership.clone() };
-        self.save_applied(&applied)
+        Ok(())
     }
 }
 

@@ -50,6 +50,24 @@ pub struct GroupTag {
     pub id: Option<u128>,
 }
 
+impl GroupTag {
+    /// Whether `other` names the same store: the same name and environment,
+    /// and the same id when both know it.
+    pub fn same_store(&self, other: &GroupTag) -> bool {
+        let id_differs = matches!((self.id, other.id), (Some(a), Some(b)) if a != b);
+        self.name == other.name && self.environment == other.environment && !id_differs
+    }
+}
+
+impl std::fmt::Display for GroupTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "{}/{} ({:032x})", self.name, self.environment, id),
+            None => write!(f, "{}/{}", self.name, self.environment),
+        }
+    }
+}
+
 /// An RPC with who sent it and for which store.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope<T> {
@@ -123,16 +141,9 @@ impl Transport {
             return Err((StatusCode::SERVICE_UNAVAILABLE, format!("replica {from} is cut off by a fault")));
         }
         let ours = self.tag();
-        let id_differs = matches!((ours.id, group.id), (Some(a), Some(b)) if a != b);
-        if group.name != ours.name || group.environment != ours.environment || id_differs {
-            let describe = |tag: &GroupTag| match tag.id {
-                Some(id) => format!("{}/{} ({:032x})", tag.name, tag.environment, id),
-                None => format!("{}/{}", tag.name, tag.environment),
-            };
-            return Err((
-                StatusCode::FORBIDDEN,
-                format!("replica {from} serves {}, this replica {}: refused", describe(group), describe(&ours)),
-            ));
+        if !ours.same_store(group) {
+            let message = format!("replica {from} serves {group}, this replica {ours}: refused");
+            return Err((StatusCode::FORBIDDEN, message));
         }
         Ok(())
     }

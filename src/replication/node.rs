@@ -488,8 +488,9 @@ async fn propose_all(raft: &Raft<TypeConfig>, requests: Vec<Request>, timeout: D
 /// A write waiting for its batch, and where its answer goes.
 type Queued = (Request, tokio::sync::oneshot::Sender<WriteAnswer>);
 
-/// The largest client request body (a write's commands) accepted.
-const GROUP_BYTES_MAX: usize = 32 << 20;
+/// The largest client request body (a write's commands) accepted: a full
+/// batch of them stays under the replicated log's record limit.
+const GROUP_BYTES_MAX: usize = (super::log::RECORD_BYTES_MAX as usize / BATCH_MAX) * 3 / 4;
 
 /// The most requests one entry carries.
 const BATCH_MAX: usize = 256;
@@ -587,16 +588,23 @@ async fn status_of(raft: &Raft<TypeConfig>, machine: &Machine, transport: &Trans
     }
 }
 
+/// When `linearizable`, a read-index round: this replica must be the leader a
+/// majority confirms, and have applied every entry committed before now.
+async fn read_index(raft: &Raft<TypeConfig>, linearizable: bool) -> Result<(), (axum::http::StatusCode, String)> {
+    if linearizable {
+        raft.ensure_linearizable().await.map_err(|err| {
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("not a leader that a majority confirms: {err}"))
+        })?;
+    }
+    Ok(())
+}
+
 async fn status(
     State(state): State<GroupState>,
     Query(query): Query<StatusQuery>,
 ) -> Result<Json<Status>, (axum::http::StatusCode, String)> {
     let raft = &state.rpc.raft;
-    if query.linearizable {
-        raft.ensure_linearizable().await.map_err(|err| {
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("not a leader that a majority confirms: {err}"))
-        })?;
-    }
+    read_index(raft, query.linearizable).await?;
     let transport = &state.rpc.transport;
     Ok(Json(status_of(raft, &transport.machine, transport, query.digest).await))
 }
@@ -632,12 +640,7 @@ async fn lookup(
     State(state): State<GroupState>,
     Json(lookup): Json<Lookup>,
 ) -> Result<Json<Found>, (axum::http::StatusCode, String)> {
-    let raft = &state.rpc.raft;
-    if lookup.linearizable {
-        raft.ensure_linearizable().await.map_err(|err| {
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("not a leader that a majority confirms: {err}"))
-        })?;
-    }
+    read_index(&state.rpc.raft, lookup.linearizable).await?;
     let Some(store) = state.rpc.transport.machine.store() else {
         return Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "no store yet".into()));
     };
@@ -746,17 +749,8 @@ async fn check_candidate(transport: &Transport, addr: &str) -> Result<(), String
         .map_err(|err| format!("asking {url} for its identity: {err}"))?;
     let theirs: GroupTag = serde_json::from_slice(&body).map_err(|err| format!("{url}: {err}"))?;
     let ours = transport.tag();
-    let id_differs = matches!((ours.id, theirs.id), (Some(a), Some(b)) if a != b);
-    if theirs.name != ours.name || theirs.environment != ours.environment || id_differs {
-        let describe = |tag: &GroupTag| match tag.id {
-            Some(id) => format!("{}/{} ({:032x})", tag.name, tag.environment, id),
-            None => format!("{}/{}", tag.name, tag.environment),
-        };
-        return Err(format!(
-            "the replica at {addr} serves {}, and this group serves {}: refusing to add it",
-            describe(&theirs),
-            describe(&ours)
-        ));
+    if !ours.same_store(&theirs) {
+        return Err(format!("the replica at {addr} serves {theirs}, and this group serves {ours}: refusing to add it"));
     }
     Ok(())
 }

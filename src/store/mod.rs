@@ -319,6 +319,14 @@ impl<S: StateMachine> Store<S> {
         Ok((committed, result))
     }
 
+    /// Makes every transaction written so far durable now (under
+    /// `SyncPolicy::Interval` or `Never`, before a mark kept elsewhere may
+    /// name it).
+    #[cfg(feature = "replication")]
+    pub(crate) fn sync_now(&self) -> Result<()> {
+        self.inner.sync_log()
+    }
+
     /// The time on the store's clock.
     pub(crate) fn clock_now(&self) -> Timestamp {
         self.inner.clock.now()
