@@ -85,56 +85,52 @@ impl GroupClient {
         &self.addrs
     }
 
+    /// POSTs `body` as JSON to `path` on `addr` and reads the JSON answer;
+    /// anything else is what the replica said, in words.
+    fn post<R: serde::de::DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<R, String> {
+        match self.agent.post(&format!("http://{addr}{path}")).send_json(body) {
+            Ok(mut response) if response.status() == 200 => {
+                response.body_mut().read_json::<R>().map_err(|err| err.to_string())
+            }
+            Ok(mut response) => {
+                let text = response.body_mut().read_to_string().unwrap_or_default();
+                Err(format!("HTTP {}: {text}", response.status()))
+            }
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
     /// Sends `request` to the leader and returns what applying it gave (a
     /// refusal by the store is a [`Reply`] with `refused` set: every replica
     /// refused it alike).
     pub fn write(&self, request: &Request) -> Result<Reply, ClientError> {
-        self.with_leader(|addr| {
-            let response = self.agent.post(&format!("http://{addr}/group/write")).send_json(request);
-            match response {
-                Ok(mut response) if response.status() == 200 => match response.body_mut().read_json::<WriteAnswer>() {
-                    Ok(WriteAnswer::Done(reply)) => Attempt::Done(reply),
-                    Ok(WriteAnswer::Redirect { addr, .. }) => Attempt::Redirect(addr),
-                    Ok(WriteAnswer::Unavailable { message }) => Attempt::Failed(message),
-                    Err(err) => Attempt::Failed(err.to_string()),
-                },
-                Ok(response) => Attempt::Failed(format!("HTTP {}", response.status())),
-                Err(err) => Attempt::Failed(err.to_string()),
-            }
+        self.with_leader(|addr| match self.post::<WriteAnswer>(addr, "/group/write", request) {
+            Ok(WriteAnswer::Done(reply)) => Attempt::Done(reply),
+            Ok(WriteAnswer::Redirect { addr, .. }) => Attempt::Redirect(addr),
+            Ok(WriteAnswer::Unavailable { message }) | Err(message) => Attempt::Failed(message),
         })
     }
 
     /// Finds load balancers and target groups by account and name, on the
     /// leader (linearizable when `lookup.linearizable`).
     pub fn lookup(&self, lookup: &Lookup) -> Result<Found, ClientError> {
-        self.with_leader(|addr| match self.agent.post(&format!("http://{addr}/group/lookup")).send_json(lookup) {
-            Ok(mut response) if response.status() == 200 => match response.body_mut().read_json::<Found>() {
-                Ok(found) => Attempt::Done(found),
-                Err(err) => Attempt::Failed(err.to_string()),
-            },
-            Ok(mut response) => {
-                let text = response.body_mut().read_to_string().unwrap_or_default();
-                Attempt::Failed(format!("HTTP {}: {text}", response.status()))
-            }
-            Err(err) => Attempt::Failed(err.to_string()),
+        self.with_leader(|addr| match self.post::<Found>(addr, "/group/lookup", lookup) {
+            Ok(found) => Attempt::Done(found),
+            Err(message) => Attempt::Failed(message),
         })
     }
 
     /// Changes the group's members through its leader.
     pub fn change_members(&self, change: &MemberChange) -> Result<Vec<u64>, ClientError> {
-        let answer = self.with_leader(|addr| {
-            let response = self.agent.post(&format!("http://{addr}/group/members")).send_json(change);
-            match response {
-                Ok(mut response) if response.status() == 200 => {
-                    match response.body_mut().read_json::<MembersAnswer>() {
-                        Ok(MembersAnswer::Redirect { addr, .. }) => Attempt::Redirect(addr),
-                        Ok(answer) => Attempt::Done(answer),
-                        Err(err) => Attempt::Failed(err.to_string()),
-                    }
-                }
-                Ok(response) => Attempt::Failed(format!("HTTP {}", response.status())),
-                Err(err) => Attempt::Failed(err.to_string()),
-            }
+        let answer = self.with_leader(|addr| match self.post::<MembersAnswer>(addr, "/group/members", change) {
+            Ok(MembersAnswer::Redirect { addr, .. }) => Attempt::Redirect(addr),
+            Ok(answer) => Attempt::Done(answer),
+            Err(message) => Attempt::Failed(message),
         })?;
         match answer {
             MembersAnswer::Done { voters } => Ok(voters),

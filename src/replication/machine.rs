@@ -257,19 +257,11 @@ impl Shared {
     }
 }
 
-/// Writes `bytes` to `path` by a temporary file, fsync and rename.
+/// Writes `bytes` to `path` by a temporary file, fsync and rename, then
+/// fsyncs the directory.
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), MachineError> {
-    let tmp = path.with_extension("tmp");
-    let fs = RealFs;
-    let mut file = fs.create_new(&tmp).or_else(|_| {
-        let _ = std::fs::remove_file(&tmp);
-        fs.create_new(&tmp)
-    });
-    let file =
-        file.as_mut().map_err(|err| file_error("create", &tmp)(std::io::Error::new(err.kind(), err.to_string())))?;
-    file.write_all(bytes).map_err(file_error("write", &tmp))?;
-    file.sync_data().map_err(file_error("fsync", &tmp))?;
-    fs.rename(&tmp, path).map_err(file_error("rename", &tmp))?;
+    let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
+    crate::store::seed::write_durably(&fs, path, bytes).map_err(|err| MachineError::Store(ElbError::Store(err)))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs.sync_dir(dir).map_err(file_error("fsync directory", dir))
 }

@@ -474,7 +474,7 @@ async fn propose_all(raft: &Raft<TypeConfig>, requests: Vec<Request>, timeout: D
         Ok(Ok(response)) => {
             WriteAnswer::Unavailable { message: format!("{} replies to {count} requests", response.data.len()) }
         }
-        Ok(Err(err)) => answer_error(raft, err).await,
+        Ok(Err(err)) => answer_error(err),
         Err(_) => WriteAnswer::Unavailable {
             message: format!(
                 "not committed within {timeout:?}: the leader cannot reach a majority of the group ({})",
@@ -533,16 +533,12 @@ fn unreachable_summary(raft: &Raft<TypeConfig>) -> String {
     }
 }
 
-async fn answer_error(
-    raft: &Raft<TypeConfig>,
-    err: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
-) -> WriteAnswer {
+fn answer_error(err: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> WriteAnswer {
     if let Some(forward) = err.forward_to_leader::<BasicNode>() {
         let leader = forward.leader_id;
         let addr = forward.leader_node.as_ref().map(|node| node.addr.clone());
         return WriteAnswer::Redirect { leader, addr };
     }
-    let _ = raft;
     WriteAnswer::Unavailable { message: err.to_string() }
 }
 

@@ -47,9 +47,14 @@ pub(crate) fn seed(fs: &Arc<dyn FileSystem>, dir: &Path, identity: &Identity, sn
     fs.sync_dir(dir).map_err(io_err("fsync directory", dir))
 }
 
-/// Writes `bytes` to a temporary file, fsyncs it and renames it to `path`.
-fn write_durably(fs: &Arc<dyn FileSystem>, path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to a temporary file beside `path` (replacing one a crash
+/// left), fsyncs it and renames it to `path`; the caller fsyncs the
+/// directory.
+pub(crate) fn write_durably(fs: &Arc<dyn FileSystem>, path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("seed.tmp");
+    if fs.exists(&tmp).map_err(io_err("stat", &tmp))? {
+        fs.remove_file(&tmp).map_err(io_err("remove", &tmp))?;
+    }
     let mut file = fs.create_new(&tmp).map_err(io_err("create", &tmp))?;
     file.write_all(bytes).map_err(io_err("write", &tmp))?;
     file.sync_data().map_err(io_err("fsync", &tmp))?;

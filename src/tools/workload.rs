@@ -179,27 +179,9 @@ fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolEr
     if reference == 0 && total > 0 {
         return Err(ToolError::usage("the store holds no load balancers; give --load-balancers M"));
     }
-    let done = AtomicU64::new(0);
-    let refused = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let started = Instant::now();
-    let latencies: Vec<Vec<u32>> = std::thread::scope(|scope| -> Result<Vec<Vec<u32>>, String> {
-        let progress = scope.spawn(|| progress(&done, &stop, total, bar));
-        let handles: Vec<_> = (0..writers)
-            .map(|w| {
-                let share = total / writers + u64::from(w < total % writers);
-                let (store, counters, ack_log) = (&store, (&done, &refused), ack_log.as_ref());
-                scope.spawn(move || writer(store, w, share, reference, counters, ack_log))
-            })
-            .collect();
-        let results: Vec<Result<Vec<u32>, String>> =
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a writer thread panicked".into()))).collect();
-        stop.store(true, Ordering::Release);
-        let _ = progress.join();
-        results.into_iter().collect()
-    })
-    .map_err(ToolError::failed)?;
-    let seconds = started.elapsed().as_secs_f64();
+    let (latencies, seconds, refused) = run_writers(writers, total, bar, |w, share, counters| {
+        writer(&store, w, share, reference, counters, ack_log.as_ref())
+    })?;
     // The archive takes everything before the store closes.
     let archived_seq = match archiver {
         Some(archiver) => {
@@ -210,7 +192,40 @@ fn workload(args: &Cli, err: &mut dyn Write, bar: &Bar) -> Result<Report, ToolEr
         None => None,
     };
     store.close()?;
-    Ok(Report { archived_seq, ..report(latencies, seconds, built, refused.load(Ordering::Relaxed)) })
+    Ok(Report { archived_seq, ..report(latencies, seconds, built, refused) })
+}
+
+/// Runs `writers` threads, writer `w` committing its share of `total`
+/// through `writer(w, share, (done, refused))`, with the progress bar on
+/// `done`; returns each writer's latencies, the seconds taken and how many
+/// commands were refused.
+fn run_writers(
+    writers: u64,
+    total: u64,
+    bar: &Bar,
+    writer: impl Fn(u64, u64, (&AtomicU64, &AtomicU64)) -> Result<Vec<u32>, String> + std::marker::Sync,
+) -> Result<(Vec<Vec<u32>>, f64, u64), ToolError> {
+    let done = AtomicU64::new(0);
+    let refused = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let latencies = std::thread::scope(|scope| -> Result<Vec<Vec<u32>>, String> {
+        let progress = scope.spawn(|| progress(&done, &stop, total, bar));
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let share = total / writers + u64::from(w < total % writers);
+                let (writer, counters) = (&writer, (&done, &refused));
+                scope.spawn(move || writer(w, share, counters))
+            })
+            .collect();
+        let results: Vec<Result<Vec<u32>, String>> =
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a writer thread panicked".into()))).collect();
+        stop.store(true, Ordering::Release);
+        let _ = progress.join();
+        results.into_iter().collect()
+    })
+    .map_err(ToolError::failed)?;
+    Ok((latencies, started.elapsed().as_secs_f64(), refused.load(Ordering::Relaxed)))
 }
 
 /// The ack log, opened for appending.
@@ -563,29 +578,10 @@ mod group {
         if total > 0 && ids.iter().all(Option::is_none) {
             return Err(ToolError::usage("the group holds no reference load balancers; give --load-balancers M"));
         }
-        let done = AtomicU64::new(0);
-        let refused = AtomicU64::new(0);
-        let stop = AtomicBool::new(false);
-        let started = Instant::now();
-        let latencies = std::thread::scope(|scope| -> Result<Vec<Vec<u32>>, String> {
-            let progress = scope.spawn(|| progress(&done, &stop, total, bar));
-            let handles: Vec<_> = (0..writers)
-                .map(|w| {
-                    let share = total / writers + u64::from(w < total % writers);
-                    let (client, ids, counters, ack_log) = (&client, &ids, (&done, &refused), ack_log.as_ref());
-                    scope.spawn(move || writer(client, ids, run, w, share, counters, ack_log))
-                })
-                .collect();
-            let results: Vec<Result<Vec<u32>, String>> = handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("a writer thread panicked".into())))
-                .collect();
-            stop.store(true, Ordering::Release);
-            let _ = progress.join();
-            results.into_iter().collect()
-        })
-        .map_err(ToolError::failed)?;
-        Ok(report(latencies, started.elapsed().as_secs_f64(), built, refused.load(Ordering::Relaxed)))
+        let (latencies, seconds, refused) = run_writers(writers, total, bar, |w, share, counters| {
+            writer(&client, &ids, run, w, share, counters, ack_log.as_ref())
+        })?;
+        Ok(report(latencies, seconds, built, refused))
     }
 
     fn writer(
