@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use elbstore::elb::{fleet, Command, Settings};
-use elbstore::replication::{GroupClient, Replica, ReplicaConfig, Request, Status};
+use elbstore::replication::{GroupClient, Replica, ReplicaConfig, Request, Status, Write};
 use elbstore::TxnMeta;
 
 fn free_addr() -> SocketAddr {
@@ -252,8 +252,9 @@ fn a_partitioned_old_leader_cannot_commit_and_catches_up_when_healed() {
         group.replicas[id].block([old]);
     }
     // The old leader, cut off, cannot commit.
-    let answer =
-        group.runtime.block_on(group.replicas[&old].write(fleet_request(100_000), Duration::from_millis(1500)));
+    let answer = group
+        .runtime
+        .block_on(group.replicas[&old].write(Write::once(fleet_request(100_000)), Duration::from_millis(1500)));
     assert!(matches!(answer, elbstore::replication::node::WriteAnswer::Unavailable { .. }), "{answer:?}");
     // The majority side elects a leader and takes writes.
     let majority = GroupClient::new(others.iter().map(|id| group.addrs[id].to_string()), Duration::from_secs(10));
@@ -279,27 +280,63 @@ fn a_partitioned_old_leader_cannot_commit_and_catches_up_when_healed() {
     );
 }
 
+/// A replica whose directory is wiped rejoins from a snapshot, and the
+/// snapshot brings the store's whole log: the replica's deletion guard
+/// counts deletions made before the wipe (within its window) and it can
+/// revert a transaction older than the snapshot, deciding both like every
+/// other replica.
 #[test]
-fn a_wiped_replica_rejoins_from_a_snapshot() {
+fn a_wiped_replica_rejoins_from_a_snapshot_with_the_whole_history() {
+    use elbstore::elb::OnConflict;
     let mut group = Group::start_with("wiped", 3, |config| {
         config.snapshot_every = 20;
         config.logs_kept = 0;
     });
     let client = group.client();
-    let mut acked = group.write_fleet(&client, 0..10);
+    let mut acked = group.write_fleet(&client, 0..60);
     let leader = group.leader();
+    let store = group.replicas[&leader].store().unwrap();
+    let delete = |range: std::ops::Range<u64>| -> Vec<Command> {
+        let view = store.read();
+        range
+            .map(|i| view.load_balancer_by_name(&fleet::account(i), &fleet::name(i)).unwrap().id)
+            .map(|load_balancer| Command::DeleteLoadBalancer { load_balancer })
+            .collect()
+    };
+    // 30 deletions, under the guard's limit of 50 per actor and hour.
+    let sweep = TxnMeta::new("ops:sweeper", "retire old load balancers");
+    let first = client.write(&Request::Execute { meta: sweep.clone(), commands: delete(0..30) }).unwrap();
+    let swept = first.seq.expect("30 deletions need no approval");
+    acked.push(swept);
     let victim = *group.replicas.keys().find(|id| **id != leader).unwrap();
     group.stop_replica(victim);
     std::fs::remove_dir_all(group.dir.join(format!("r{victim}"))).unwrap();
-    acked.extend(group.write_fleet(&client, 10..60));
+    acked.extend(group.write_fleet(&client, 60..100));
     group.start_replica(victim);
-    group.check(&acked, 60);
-    let store = group.replicas[&victim].store().unwrap();
-    let snapshots = store.store().snapshots();
-    assert!(!snapshots.is_empty(), "the wiped replica's store starts from a snapshot");
+    group.check(&acked, 70);
+    let rebuilt = group.replicas[&victim].store().unwrap();
+    assert!(!rebuilt.store().snapshots().is_empty(), "the wiped replica's store starts from a snapshot");
+    let head = rebuilt.read().seq();
+    let theirs: Vec<_> = rebuilt.store().transactions(1..=head).map(|t| t.unwrap()).collect();
+    let ours: Vec<_> = store.store().transactions(1..=head).map(|t| t.unwrap()).collect();
+    assert_eq!(theirs.len() as u64, head, "the rebuilt replica's log starts at the first transaction");
+    assert!(theirs == ours, "the rebuilt replica's log is the leader's");
+    // 30 more by the same actor make 60 within the hour: every replica refuses.
+    let refused = client.write(&Request::Execute { meta: sweep.clone(), commands: delete(30..60) }).unwrap();
+    assert!(refused.refused.as_ref().is_some_and(|r| r.guarded), "{refused:?}");
+    group.check(&acked, 70);
+    // A revert of the deletion, older than the snapshot, on every replica.
+    let revert = Request::Revert {
+        meta: TxnMeta::new("ops:oncall", "undo the sweep"),
+        transactions: vec![swept],
+        on_conflict: OnConflict::Abort,
+    };
+    let reverted = client.write(&revert).unwrap();
+    acked.push(reverted.seq.unwrap_or_else(|| panic!("the revert commits: {reverted:?}")));
+    group.check(&acked, 100);
     // It takes writes like any other afterwards.
-    acked.extend(group.write_fleet(&client, 60..65));
-    group.check(&acked, 65);
+    acked.extend(group.write_fleet(&client, 100..105));
+    group.check(&acked, 105);
 }
 
 /// A replica started without peers and added by `pitr cluster add`
@@ -598,16 +635,22 @@ mod simulated {
 
 #[derive(Clone, Debug)]
 enum SimOp {
-    Write,
+    /// A write; `retried`: its answer is lost and the client sends it again.
+    Write {
+        retried: bool,
+    },
     Crash(u64),
     Restart(u64),
-    Weather { loss: u64, delay: u64 },
+    Weather {
+        loss: u64,
+        delay: u64,
+    },
 }
 
 fn sim_op() -> impl proptest::strategy::Strategy<Value = SimOp> {
     use proptest::prelude::*;
     prop_oneof![
-        6 => Just(SimOp::Write),
+        6 => proptest::bool::weighted(0.3).prop_map(|retried| SimOp::Write { retried }),
         1 => (1..=3u64).prop_map(SimOp::Crash),
         1 => (1..=3u64).prop_map(SimOp::Restart),
         1 => (0..250u64, 0..25u64).prop_map(|(loss, delay)| SimOp::Weather { loss, delay }),
@@ -619,15 +662,19 @@ proptest::proptest! {
 
     /// No acknowledged write is lost and the replicas never diverge, over a
     /// network that delays, reorders and drops messages, with nodes crashed
-    /// and restarted: once the weather clears and every node is back, every
-    /// replica holds the same state at the same seq, and each acknowledged
-    /// transaction is at its seq with its time on every replica.
+    /// and restarted, and clients that send a write again when its answer is
+    /// lost: once the weather clears and every node is back, every replica
+    /// holds the same state at the same seq and the whole log, each
+    /// acknowledged transaction is at its seq with its time on every
+    /// replica, and each write committed once, its answer naming that
+    /// transaction.
     #[test]
     fn no_acknowledged_write_is_lost_and_replicas_never_diverge_on_a_bad_network(
         ops in proptest::collection::vec(sim_op(), 10..40),
         seed in proptest::prelude::any::<u64>(),
     ) {
-        use elbstore::replication::{Proposal, Reply};
+        use elbstore::replication::{Proposal, Reply, Write};
+        use elbstore::RequestId;
         use simulated::{propose, set, start, Net};
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = temp_dir(&format!("sim-{seed:x}"));
@@ -643,19 +690,28 @@ proptest::proptest! {
             nodes[&1].raft.initialize(members).await.unwrap();
             propose(&nodes, Proposal::init("elb-sim", "test"), Duration::from_secs(10)).await.expect("the group starts");
             let mut acked: Vec<(u64, elbstore::Timestamp)> = Vec::new();
+            let mut answered: Vec<(RequestId, Reply)> = Vec::new();
+            let write = |i: u64| Write { id: Some(RequestId { client: seed, serial: i }), request: fleet_request(i) };
             let mut next = 0u64;
             for op in ops {
                 match op {
-                    SimOp::Write => {
+                    SimOp::Write { retried } => {
                         // One to three requests in one entry, as the leader batches them.
-                        let requests: Vec<_> = (next..next + next % 3 + 1).map(fleet_request).collect();
+                        let requests: Vec<_> = (next..next + next % 3 + 1).map(write).collect();
                         next += requests.len() as u64;
                         let time = elbstore::Clock::now(&elbstore::SystemClock);
-                        let proposal = Proposal::Requests { time, requests };
-                        for reply in propose(&nodes, proposal, Duration::from_millis(1500)).await.unwrap_or_default() {
+                        let proposal = Proposal::Requests { time, requests: requests.clone() };
+                        // A lost answer is retried (same ids) until the deadline.
+                        let mut replies = propose(&nodes, proposal.clone(), Duration::from_millis(1500)).await;
+                        if retried {
+                            replies = propose(&nodes, proposal, Duration::from_millis(1500)).await.or(replies);
+                        }
+                        let replies = replies.unwrap_or_default();
+                        for (write, reply) in requests.iter().zip(replies) {
                             if let (Some(seq), Some(time)) = (reply.seq, reply.time) {
                                 acked.push((seq, time));
                             }
+                            answered.push((write.id.unwrap(), reply));
                         }
                     }
                     SimOp::Crash(id) => {
@@ -680,7 +736,7 @@ proptest::proptest! {
             }
             // One more write through the healed group commits everything before it.
             let last = loop {
-                let request = fleet_request(next);
+                let request = write(next);
                 next += 1;
                 let time = elbstore::Clock::now(&elbstore::SystemClock);
                 let proposal = Proposal::Requests { time, requests: vec![request] };
@@ -708,15 +764,23 @@ proptest::proptest! {
             }
             for (id, node) in &nodes {
                 let store = node.machine.store().unwrap();
+                // Every replica has the whole log, one rebuilt from a snapshot too.
+                let head = store.read().seq();
+                let log: Vec<_> = store.store().transactions(1..=head).map(|t| t.unwrap()).collect();
                 for (seq, time) in &acked {
-                    let txn = store.store().transactions(*seq..=*seq).next();
-                    // A replica seeded from a snapshot has no log before it:
-                    // its state (digest, compared above) holds those.
-                    if let Some(txn) = txn {
-                        assert_eq!(txn.unwrap().time, *time, "replica {id}: acknowledged transaction {seq} replaced");
-                    } else {
-                        assert!(*seq <= store.read().seq(), "replica {id} lacks acknowledged transaction {seq}");
+                    assert_eq!(log[*seq as usize - 1].time, *time, "replica {id}: acknowledged transaction {seq} replaced");
+                }
+                // Each write committed at most once, and its answer names that transaction.
+                let mut by_id: BTreeMap<RequestId, u64> = BTreeMap::new();
+                for txn in &log {
+                    if let Some(request) = txn.meta.origin.and_then(|o| o.request) {
+                        let twice = by_id.insert(request, txn.seq);
+                        assert!(twice.is_none(), "replica {id}: write {request:?} committed twice: {twice:?} and {}", txn.seq);
                     }
+                }
+                for (request, reply) in &answered {
+                    assert!(reply.refused.is_none(), "{reply:?}");
+                    assert_eq!(reply.seq, by_id.get(request).copied(), "replica {id}: the answer to {request:?}: {reply:?}");
                 }
             }
             for (_, node) in nodes {

@@ -52,6 +52,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 pub use manifest::{ArchivedObject, Manifest, ObjectKind, MANIFEST_FORMAT, MANIFEST_KEY};
+#[cfg(feature = "tools")]
 pub(crate) use restore::Staged;
 pub use restore::{download, restore, status, verify, ArchiveRestoreReport, ArchiveStatus, ArchiveVerifyReport};
 pub use upload::{Archiver, ArchiverOptions, ArchiverStatus, Retention};

@@ -55,6 +55,8 @@ pub use plan::{plan, plan_folded, state_transition_allowed, DEFAULT_SSL_POLICY, 
 pub use quotas::{Quotas, Settings};
 pub use repair::{Conflict, ConflictReason, OnConflict, RevertMode, RevertPlan, RevertSelection};
 pub use state::{Counts, ElbState};
+#[cfg(feature = "replication")]
+pub(crate) use store::created_in;
 pub use store::{Applied, ElbStore};
 pub use validate::{FIXED_RESPONSE_CONTENT_TYPES, SSL_POLICIES};
 pub use watch::{Change, Watch, WatchFilter};

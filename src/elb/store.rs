@@ -96,6 +96,33 @@ fn created_by_name(commands: &[Command], outcomes: &[Outcome]) -> Vec<(EntityKin
         .collect()
 }
 
+/// The resources a committed transaction's events created, named as
+/// [`Applied::created`] names them: what a create command gave, read back
+/// from the log (a replica answering a retried write it did not apply since
+/// it opened).
+#[cfg(feature = "replication")]
+pub(crate) fn created_in(events: &[ElbEvent]) -> Vec<(EntityKind, String, EntityKey)> {
+    use super::event::Entity;
+    events
+        .iter()
+        .filter_map(|event| match event {
+            ElbEvent::Created(entity) => Some(entity),
+            _ => None,
+        })
+        .filter_map(|entity| {
+            let name = match entity {
+                Entity::LoadBalancer(lb) => lb.name.clone(),
+                Entity::TargetGroup(tg) => tg.name.clone(),
+                Entity::TrustStore(ts) => ts.name.clone(),
+                Entity::Listener(l) => format!("{}:{}", l.load_balancer, l.port),
+                Entity::Rule(r) => format!("{}:{}", r.listener, r.priority),
+                Entity::Target(_) => return None,
+            };
+            Some((entity.key().kind(), name, entity.key()))
+        })
+        .collect()
+}
+
 /// Alarms kept for [`ElbStore::alarms`].
 const ALARMS_KEPT_MAX: usize = 1000;
 

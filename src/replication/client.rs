@@ -3,12 +3,14 @@
 //! leads, follows redirects, and tries the others when one does not answer,
 //! until the write is applied or its deadline passes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::node::{Found, Lookup, MemberChange, MembersAnswer, Status, WriteAnswer};
-use super::{Reply, Request};
+use super::{Reply, Request, Write};
+use crate::store::RequestId;
 
 /// Why a request to the group failed.
 #[derive(Debug)]
@@ -52,6 +54,10 @@ pub struct GroupClient {
     leader: Mutex<Option<String>>,
     agent: ureq::Agent,
     deadline: Duration,
+    /// This client's random id, and the number of its last write: the id
+    /// of each write ([`RequestId`]), which its retries share.
+    id: u64,
+    serial: AtomicU64,
 }
 
 enum Attempt<T> {
@@ -77,6 +83,8 @@ impl GroupClient {
             leader: Mutex::new(None),
             agent: config.into(),
             deadline,
+            id: crate::identity::StoreId::random().0 as u64,
+            serial: AtomicU64::new(0),
         }
     }
 
@@ -107,9 +115,14 @@ impl GroupClient {
 
     /// Sends `request` to the leader and returns what applying it gave (a
     /// refusal by the store is a [`Reply`] with `refused` set: every replica
-    /// refused it alike).
+    /// refused it alike). The write carries a new [`RequestId`], and every
+    /// attempt the same one: when an attempt's answer is lost and the write
+    /// had committed, the group answers a retry from that transaction
+    /// ([`Reply::duplicate`]) instead of applying it twice.
     pub fn write(&self, request: &Request) -> Result<Reply, ClientError> {
-        self.with_leader(|addr| match self.post::<WriteAnswer>(addr, "/group/write", request) {
+        let id = RequestId { client: self.id, serial: self.serial.fetch_add(1, Ordering::Relaxed) + 1 };
+        let write = Write { id: Some(id), request: request.clone() };
+        self.with_leader(|addr| match self.post::<WriteAnswer>(addr, "/group/write", &write) {
             Ok(WriteAnswer::Done(reply)) => Attempt::Done(reply),
             Ok(WriteAnswer::Redirect { addr, .. }) => Attempt::Redirect(addr),
             Ok(WriteAnswer::Unavailable { message }) | Err(message) => Attempt::Failed(message),

@@ -18,7 +18,6 @@
 //!   init, an installed snapshot);
 //! - `machine/snapshot.bin`: the newest snapshot, as shipped to replicas.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,13 +32,13 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use super::log::blocking;
-use super::{NodeId, Proposal, Refusal, Reply, Request, TypeConfig};
+use super::{bundle, NodeId, Proposal, Refusal, Reply, Request, TypeConfig};
 use crate::clock::{Clock, Timestamp};
 use crate::codec;
 use crate::elb::{fleet, ElbError, ElbState, ElbStore, Observer, RevertMode, RevertSelection, Settings};
 use crate::identity::Identity;
 use crate::io::{FileSystem, RealFs};
-use crate::store::{Create, Error, Options, Origin, SyncPolicy, View};
+use crate::store::{Create, Error, Options, Origin, RequestId, SyncPolicy, View};
 
 type Membership = StoredMembership<NodeId, openraft::BasicNode>;
 
@@ -78,6 +77,93 @@ pub(crate) struct Shared {
     inside: Mutex<Option<(LogId<NodeId>, u32)>>,
     /// The mark in `machine/APPLIED`; held while it is written.
     saved: Mutex<Option<LogId<NodeId>>>,
+    /// Held while a snapshot is written or installed.
+    snapshot_turn: Mutex<()>,
+    /// The recent writes by id, for deduplication.
+    recent: Mutex<Recent>,
+}
+
+/// How far back a write's id is looked for: a retry within this much of the
+/// first attempt's commit, and within `DEDUP_TRANSACTIONS` transactions of
+/// it, is answered from it instead of applied again.
+pub const DEDUP_WINDOW: Duration = Duration::from_secs(60);
+/// See `DEDUP_WINDOW`.
+pub const DEDUP_TRANSACTIONS: u64 = 100_000;
+
+/// The ids of the writes among the store's recent transactions, and the
+/// answers they were given. Whether a write is a retry is decided from the
+/// store's log alone (`find`), so every replica decides alike, including
+/// one that just opened or installed a snapshot (`rebuild`).
+#[derive(Default)]
+struct Recent {
+    by_id: std::collections::HashMap<RequestId, Recorded>,
+    /// Ids in the order of their transactions.
+    order: std::collections::VecDeque<(u64, RequestId)>,
+}
+
+/// A write's transaction, and the answer it was given when this replica
+/// applied it (none when it learned of it from the log).
+struct Recorded {
+    seq: u64,
+    time: Timestamp,
+    reply: Option<Reply>,
+}
+
+impl Recorded {
+    fn duplicate(&self) -> Reply {
+        let first = self.reply.clone().unwrap_or_default();
+        Reply { seq: Some(self.seq), time: Some(self.time), duplicate: true, refused: None, ..first }
+    }
+}
+
+impl Recent {
+    /// The transaction carrying `id`, if it is recent for a write applied
+    /// after transaction `head` at `time` (not before `head`'s): among the
+    /// last `DEDUP_TRANSACTIONS` and committed within `DEDUP_WINDOW` of `time`.
+    fn find(&mut self, id: RequestId, head: u64, time: Timestamp) -> Option<&Recorded> {
+        self.forget(head, time);
+        self.by_id.get(&id)
+    }
+
+    fn record(&mut self, id: RequestId, seq: u64, time: Timestamp, reply: Option<Reply>) {
+        self.by_id.insert(id, Recorded { seq, time, reply });
+        self.order.push_back((seq, id));
+    }
+
+    /// Forgets what is no longer recent (see `find`).
+    fn forget(&mut self, head: u64, time: Timestamp) {
+        let window = DEDUP_WINDOW.as_nanos() as u64;
+        while let Some(&(seq, id)) = self.order.front() {
+            let old = self.by_id.get(&id).is_none_or(|r| r.time.as_nanos().saturating_add(window) < time.as_nanos());
+            if seq + DEDUP_TRANSACTIONS > head && !old {
+                break;
+            }
+            self.order.pop_front();
+            if self.by_id.get(&id).is_some_and(|r| r.seq == seq) {
+                self.by_id.remove(&id);
+            }
+        }
+    }
+
+    /// The recent writes of `store`, from the ids its newest transactions
+    /// carry (reading only the window's part of the log).
+    fn rebuild(store: &ElbStore) -> Result<Recent, MachineError> {
+        let view = store.read();
+        let head = view.seq();
+        let mut recent = Recent::default();
+        let since = Timestamp(view.time().as_nanos().saturating_sub(DEDUP_WINDOW.as_nanos() as u64 + 1));
+        for txn in store.store().transactions_after(since) {
+            let txn = txn?;
+            if txn.seq > head {
+                break;
+            }
+            if let Some(id) = txn.meta.origin.and_then(|origin| origin.request) {
+                recent.record(id, txn.seq, txn.time, None);
+            }
+        }
+        recent.forget(head, view.time());
+        Ok(recent)
+    }
 }
 
 /// The last applied entry and membership.
@@ -134,7 +220,13 @@ impl std::fmt::Display for MachineError {
 
 impl std::error::Error for MachineError {}
 
-fn file_error<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> MachineError + 'p {
+impl From<Error> for MachineError {
+    fn from(err: Error) -> MachineError {
+        MachineError::Store(ElbError::Store(err))
+    }
+}
+
+pub(super) fn file_error<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> MachineError + 'p {
     move |err| MachineError::File { op, path: path.to_path_buf(), problem: err.to_string() }
 }
 
@@ -143,10 +235,7 @@ fn fatal(err: MachineError) -> StorageError<NodeId> {
 }
 
 const APPLIED_MAGIC: &[u8; 8] = b"ELBRAPL1";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"ELBRSNP1";
-/// Format of `machine/snapshot.bin`.
-const SNAPSHOT_FORMAT: u32 = 1;
-/// The limit on the metadata of `machine/APPLIED` and a snapshot bundle.
+/// The limit on the contents of `machine/APPLIED`.
 const META_BYTES_MAX: u64 = 64 << 20;
 
 impl Shared {
@@ -213,36 +302,13 @@ impl Shared {
         if let Some(store) = self.store() {
             store.store().sync_now().map_err(|err| MachineError::Store(ElbError::Store(err)))?;
         }
-        let path = self.machine_dir().join("APPLIED");
-        let payload = codec::encode(applied).map_err(|err| MachineError::File {
-            op: "encode",
-            path: path.clone(),
-            problem: err.to_string(),
-        })?;
-        let mut bytes = APPLIED_MAGIC.to_vec();
-        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        bytes.extend_from_slice(&payload);
-        write_durably(&path, &bytes)?;
+        write_mark(&self.machine_dir().join("APPLIED"), applied)?;
         *saved = applied.last;
         Ok(())
     }
 
     fn load_applied(&self) -> Result<Applied, MachineError> {
-        let path = self.machine_dir().join("APPLIED");
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Applied::default()),
-            Err(err) => return Err(file_error("read", &path)(err)),
-        };
-        let damaged = |problem: &str| MachineError::File { op: "read", path: path.clone(), problem: problem.into() };
-        if bytes.len() < 12 || &bytes[..8] != APPLIED_MAGIC {
-            return Err(damaged("not an APPLIED file"));
-        }
-        let payload = &bytes[12..];
-        if crc32fast::hash(payload).to_le_bytes() != bytes[8..12] {
-            return Err(damaged("checksum mismatch"));
-        }
-        codec::decode(payload, META_BYTES_MAX).map_err(|err| damaged(&err.to_string()))
+        Ok(read_mark(&self.machine_dir().join("APPLIED"))?.unwrap_or_default())
     }
 
     /// The log id and part of the newest transaction in the store, from its origin.
@@ -255,6 +321,37 @@ impl Shared {
         let txn = txn.map_err(|err| MachineError::Store(ElbError::Store(err)))?;
         Ok(txn.meta.origin.map(|o| (LogId::new(CommittedLeaderId::new(o.term, o.node), o.index), o.part)))
     }
+}
+
+/// Writes an applied mark (`machine/APPLIED`, `machine/INSTALLING`) durably.
+fn write_mark(path: &Path, applied: &Applied) -> Result<(), MachineError> {
+    let payload = codec::encode(applied).map_err(|err| MachineError::File {
+        op: "encode",
+        path: path.to_path_buf(),
+        problem: err.to_string(),
+    })?;
+    let mut bytes = APPLIED_MAGIC.to_vec();
+    bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    write_durably(path, &bytes)
+}
+
+/// Reads an applied mark, `None` when there is none.
+fn read_mark(path: &Path) -> Result<Option<Applied>, MachineError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(file_error("read", path)(err)),
+    };
+    let damaged = |problem: &str| MachineError::File { op: "read", path: path.to_path_buf(), problem: problem.into() };
+    if bytes.len() < 12 || &bytes[..8] != APPLIED_MAGIC {
+        return Err(damaged("not an applied mark"));
+    }
+    let payload = &bytes[12..];
+    if crc32fast::hash(payload).to_le_bytes() != bytes[8..12] {
+        return Err(damaged("checksum mismatch"));
+    }
+    codec::decode(payload, META_BYTES_MAX).map(Some).map_err(|err| damaged(&err.to_string()))
 }
 
 /// Writes `bytes` to `path` by a temporary file, fsync and rename, then
@@ -309,18 +406,33 @@ impl Machine {
             incoming: Mutex::new(None),
             inside: Mutex::new(None),
             saved: Mutex::new(None),
+            snapshot_turn: Mutex::new(()),
+            recent: Mutex::new(Recent::default()),
         });
+        // An install a crash interrupted: finished if its journal was
+        // written, else its leftovers removed.
+        if shared.machine_dir().join("INSTALLING").exists() {
+            shared.finish_install()?;
+        }
+        for leftover in ["store.new", "store.replaced"] {
+            let path = shared.config.dir.join(leftover);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).map_err(file_error("remove", &path))?;
+            }
+        }
         let mut applied = shared.load_applied()?;
         *shared.saved.lock() = applied.last;
-        if shared.store_dir().join(crate::IDENTITY_FILE).exists() {
-            let store = shared.open_store()?;
+        if shared.store().is_none() && shared.store_dir().join(crate::IDENTITY_FILE).exists() {
+            *shared.store.write() = Some(Arc::new(shared.open_store()?));
+        }
+        if let Some(store) = shared.store() {
+            *shared.recent.lock() = Recent::rebuild(&store)?;
             if let Some((last, part)) = Shared::store_applied(&store)? {
                 if applied.last.is_none_or(|applied| applied <= last) {
                     applied.last = Some(last);
                     *shared.inside.lock() = Some((last, part));
                 }
             }
-            *shared.store.write() = Some(Arc::new(store));
         }
         *shared.applied.lock() = applied;
         Ok(Machine { shared })
@@ -384,14 +496,36 @@ impl Machine {
                 };
                 shared.clock.0.store(time.as_nanos(), Ordering::Release);
                 let mut replies = Vec::with_capacity(requests.len());
-                for (part, request) in requests.into_iter().enumerate() {
+                let mut recent = shared.recent.lock();
+                for (part, write) in requests.into_iter().enumerate() {
                     let part = part as u32;
                     if part < first {
                         replies.push(Reply::default());
                         continue;
                     }
+                    // Decided by the head's seq and the time the write commits
+                    // at (never before the head's): the same on every replica.
+                    let head = store.read();
+                    let found = write.id.and_then(|id| recent.find(id, head.seq(), time.max(head.time())));
+                    drop(head);
+                    if let Some(found) = found {
+                        let mut reply = found.duplicate();
+                        if found.reply.is_none() {
+                            // Learned from the log: what it created, read back from it.
+                            let txn = store.store().transactions(found.seq..=found.seq).next();
+                            let events = txn.and_then(Result::ok).map(|txn| txn.events).unwrap_or_default();
+                            reply.created = crate::elb::created_in(&events);
+                        }
+                        replies.push(reply);
+                        continue;
+                    }
                     let (term, node, index) = (log_id.leader_id.term, log_id.leader_id.node_id, log_id.index);
-                    replies.push(apply_request(&store, request, Origin { term, node, index, part })?);
+                    let origin = Origin { term, node, index, part, request: write.id };
+                    let reply = apply_request(&store, write.request, origin)?;
+                    if let (Some(id), Some(seq), Some(time)) = (write.id, reply.seq, reply.time) {
+                        recent.record(id, seq, time, Some(reply.clone()));
+                    }
+                    replies.push(reply);
                 }
                 Ok(replies)
             }
@@ -455,6 +589,7 @@ fn apply_request(store: &ElbStore, request: Request, origin: Origin) -> Result<R
             outcomes: applied.outcomes,
             alarms: applied.alarms.iter().map(|alarm| format!("{:?}", alarm.kind)).collect(),
             refused: None,
+            duplicate: false,
         }),
         Err(err) => refusal(err),
     }
@@ -470,173 +605,141 @@ impl Shared {
         self.store.read().as_ref().map(|store| store.store().identity().clone())
     }
 
-    /// Writes the snapshot of `view` with the applied marks into
-    /// `machine/snapshot.bin` and returns its metadata.
+    /// Writes the snapshot of `view` of `store` (as captured with `applied`)
+    /// into `machine/snapshot.bin` and returns its metadata; when an
+    /// installed snapshot replaced `store` meanwhile, that one's instead.
     fn write_snapshot(
         &self,
-        identity: Option<&Identity>,
+        store: Option<&Arc<ElbStore>>,
         view: Option<&View<ElbState>>,
         applied: &Applied,
     ) -> Result<SnapshotMeta<NodeId, openraft::BasicNode>, MachineError> {
+        // Not beside an install, which replaces the store this copies.
+        let _turn = self.snapshot_turn.lock();
+        let current = self.store();
+        let replaced = match (store, &current) {
+            (Some(captured), Some(current)) => !Arc::ptr_eq(captured, current),
+            (captured, current) => captured.is_some() != current.is_some(),
+        };
+        let path = self.machine_dir().join("snapshot.bin");
+        if replaced {
+            return Ok(bundle::read_head_of(&path).map_err(file_error("read", &path))?.meta);
+        }
         let seq = view.map_or(0, |v| v.seq());
         let snapshot_id = match applied.last {
             Some(id) => format!("{}-{}-{}-{seq}", id.leader_id.term, id.leader_id.node_id, id.index),
             None => format!("none-{seq}"),
         };
         let meta = SnapshotMeta { last_log_id: applied.last, last_membership: applied.membership.clone(), snapshot_id };
-        let state_bytes = match (identity, view) {
-            (Some(identity), Some(view)) if view.seq() > 0 => {
-                let build = self.machine_dir().join("build");
-                let _ = std::fs::remove_dir_all(&build);
-                std::fs::create_dir_all(&build).map_err(file_error("create directory", &build))?;
-                let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
-                let header = crate::snapshot::SnapshotHeader {
-                    store_id: identity.id,
-                    seq: view.seq(),
-                    time: view.time(),
-                    schema: <ElbState as crate::StateMachine>::SCHEMA_VERSION.into(),
-                };
-                crate::snapshot::write_snapshot(&fs, &build, header, view.state(), u64::MAX)
-                    .map_err(|err| MachineError::Store(ElbError::Store(Error::Snapshot(err))))?;
-                let path = build.join(crate::snapshot::snapshot_file_name(view.seq()));
-                let bytes = std::fs::read(&path).map_err(file_error("read", &path))?;
-                let _ = std::fs::remove_dir_all(&build);
-                bytes
+        // The store's records through the snapshot are written (the view
+        // was published), and durable before the applied mark below names them.
+        let source = match (store, view) {
+            (Some(store), Some(view)) => {
+                Some(bundle::Source { identity: store.store().identity(), store: store.as_ref(), view })
             }
-            _ => Vec::new(),
+            _ => None,
         };
         // The applied mark too (as it is now, at or past the snapshot's), or a
         // restart could report a point the log has since purged: entries that
         // leave no transaction move only this mark.
         let now = self.applied.lock().clone();
         self.save_applied(&now)?;
-        let bundle = encode_bundle(&meta, identity, &state_bytes).map_err(|err| MachineError::File {
-            op: "encode",
-            path: self.machine_dir().join("snapshot.bin"),
-            problem: err.to_string(),
-        })?;
-        write_durably(&self.machine_dir().join("snapshot.bin"), &bundle)?;
+        bundle::write(&path, &self.machine_dir().join("build"), &meta, source)?;
         Ok(meta)
     }
 
-    /// Replaces the store with the one in the received snapshot `path`.
+    /// Replaces the store with the one in the received snapshot `path`, as
+    /// one step a crash cannot leave half done: the new store is built whole
+    /// in `store.new/`, then `machine/INSTALLING` (the applied mark it
+    /// brings) is written, and from there `finish_install` completes the
+    /// swap, now or when the replica opens again.
     fn install(&self, meta: &SnapshotMeta<NodeId, openraft::BasicNode>, path: &Path) -> Result<(), MachineError> {
-        let bytes = std::fs::read(path).map_err(file_error("read", path))?;
-        let bundle = decode_bundle(&bytes).map_err(|problem| MachineError::File {
-            op: "install snapshot",
-            path: path.to_path_buf(),
-            problem,
-        })?;
-        let identity = match &bundle.identity {
-            Some(identity) => {
-                self.check_identity(identity)?;
-                Some(identity.clone())
-            }
-            None => None,
-        };
-        let current = self.machine_dir().join("snapshot.bin");
-        std::fs::rename(path, &current).map_err(file_error("rename", path))?;
-        let store_dir = self.store_dir();
+        let _turn = self.snapshot_turn.lock();
+        let staged = self.config.dir.join("store.new");
+        if staged.exists() {
+            std::fs::remove_dir_all(&staged).map_err(file_error("remove", &staged))?;
+        }
+        let head = bundle::unpack(path, &staged, |identity| self.check_identity(identity))?;
+        if head.meta.last_log_id != meta.last_log_id {
+            return Err(MachineError::File {
+                op: "install snapshot",
+                path: path.to_path_buf(),
+                problem: format!("it is of {:?}, and {:?} was sent", head.meta.last_log_id, meta.last_log_id),
+            });
+        }
+        let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
+        fs.sync_dir(&self.config.dir).map_err(file_error("fsync directory", &self.config.dir))?;
+        let applied = Applied { last: meta.last_log_id, membership: meta.last_membership.clone() };
+        write_mark(&self.machine_dir().join("INSTALLING"), &applied)?;
+        self.finish_install()
+    }
+
+    /// Completes an install `machine/INSTALLING` records: `store.new/`
+    /// replaces `store/`, the received bundle becomes `machine/snapshot.bin`,
+    /// the applied mark is saved, then the journal and the old store are
+    /// removed. Each step can be repeated after a crash.
+    fn finish_install(&self) -> Result<(), MachineError> {
+        let journal = self.machine_dir().join("INSTALLING");
+        let applied = read_mark(&journal)?.unwrap_or_default();
+        let (store_dir, staged) = (self.store_dir(), self.config.dir.join("store.new"));
         let replaced = self.config.dir.join("store.replaced");
-        let old = self.store.write().take();
-        if store_dir.exists() {
-            let _ = std::fs::remove_dir_all(&replaced);
-            std::fs::rename(&store_dir, &replaced).map_err(file_error("rename", &store_dir))?;
+        let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
+        if staged.exists() {
+            let old = self.store.write().take();
+            if store_dir.exists() {
+                if replaced.exists() {
+                    std::fs::remove_dir_all(&replaced).map_err(file_error("remove", &replaced))?;
+                }
+                std::fs::rename(&store_dir, &replaced).map_err(file_error("rename", &store_dir))?;
+            }
+            // Readers holding the old store keep it until they let go; its
+            // files are gone from the directory already.
+            drop(old);
+            std::fs::rename(&staged, &store_dir).map_err(file_error("rename", &staged))?;
+            fs.sync_dir(&self.config.dir).map_err(file_error("fsync directory", &self.config.dir))?;
         }
-        // Readers holding the old store keep it until they let go; its files
-        // are gone from the directory already.
-        drop(old);
-        if let Some(identity) = identity {
-            let state = (!bundle.state.is_empty()).then_some(bundle.state);
-            let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
-            crate::store::seed::seed(&fs, &store_dir, &identity, state)
-                .map_err(|err| MachineError::Store(ElbError::Store(err)))?;
-            *self.store.write() = Some(Arc::new(self.open_store()?));
+        let incoming = self.machine_dir().join("incoming.bin");
+        if incoming.exists() {
+            let current = self.machine_dir().join("snapshot.bin");
+            std::fs::rename(&incoming, &current).map_err(file_error("rename", &incoming))?;
+            fs.sync_dir(&self.machine_dir()).map_err(file_error("fsync directory", &self.machine_dir()))?;
         }
-        // The mark first, then the old store's removal (which takes time).
+        let store = match store_dir.join(crate::IDENTITY_FILE).exists() {
+            true => Some(Arc::new(self.open_store()?)),
+            false => None,
+        };
+        *self.recent.lock() = match &store {
+            Some(store) => Recent::rebuild(store)?,
+            None => Recent::default(),
+        };
+        *self.store.write() = store;
         {
-            let mut applied = self.applied.lock();
-            *applied = Applied { last: meta.last_log_id, membership: meta.last_membership.clone() };
-            self.save_applied(&applied)?;
+            let mut last = self.applied.lock();
+            *last = applied;
+            // The installed mark replaces whatever was saved.
+            *self.saved.lock() = None;
+            self.save_applied(&last)?;
         }
-        let _ = std::fs::remove_dir_all(&replaced);
+        std::fs::remove_file(&journal).map_err(file_error("remove", &journal))?;
+        fs.sync_dir(&self.machine_dir()).map_err(file_error("fsync directory", &self.machine_dir()))?;
+        if replaced.exists() {
+            std::fs::remove_dir_all(&replaced).map_err(file_error("remove", &replaced))?;
+        }
         Ok(())
     }
-}
-
-/// `machine/snapshot.bin`, decoded.
-struct Bundle<'a> {
-    meta: SnapshotMeta<NodeId, openraft::BasicNode>,
-    identity: Option<Identity>,
-    /// The store's snapshot file (empty for the empty state).
-    state: &'a [u8],
-}
-
-// { magic "ELBRSNP1" | format: u32 = 1 | meta_bytes: u32 | identity_bytes: u32
-// | crc32(meta ++ identity): u32 | meta: bincode(SnapshotMeta) | identity: IDENTITY file (or none)
-// | the store's snapshot file, to the end (or none) }
-fn encode_bundle(
-    meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
-    identity: Option<&Identity>,
-    state: &[u8],
-) -> Result<Vec<u8>, codec::CodecError> {
-    let meta = codec::encode(meta)?;
-    let identity = identity.map(Identity::encode).unwrap_or_default();
-    let mut out = Vec::with_capacity(28 + meta.len() + identity.len() + state.len());
-    out.extend_from_slice(SNAPSHOT_MAGIC);
-    out.extend_from_slice(&SNAPSHOT_FORMAT.to_le_bytes());
-    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(identity.len() as u32).to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&meta);
-    crc.update(&identity);
-    out.extend_from_slice(&crc.finalize().to_le_bytes());
-    out.extend_from_slice(&meta);
-    out.extend_from_slice(&identity);
-    out.extend_from_slice(state);
-    Ok(out)
-}
-
-fn decode_bundle(bytes: &[u8]) -> Result<Bundle<'_>, String> {
-    if bytes.len() < 24 || &bytes[..8] != SNAPSHOT_MAGIC {
-        return Err("not a replica snapshot".into());
-    }
-    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-    if u32_at(8) != SNAPSHOT_FORMAT {
-        return Err(format!("snapshot format {} is not one this build reads ({SNAPSHOT_FORMAT})", u32_at(8)));
-    }
-    let (meta_bytes, identity_bytes) = (u32_at(12) as usize, u32_at(16) as usize);
-    let body = &bytes[24..];
-    if body.len() < meta_bytes + identity_bytes {
-        return Err("cut short".into());
-    }
-    let (meta, rest) = body.split_at(meta_bytes);
-    let (identity, state) = rest.split_at(identity_bytes);
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(meta);
-    crc.update(identity);
-    if crc.finalize() != u32_at(20) {
-        return Err("checksum mismatch".into());
-    }
-    let meta = codec::decode(meta, META_BYTES_MAX).map_err(|err| err.to_string())?;
-    let identity = match identity {
-        [] => None,
-        bytes => Some(Identity::decode(bytes).map_err(|problem| format!("identity: {problem:?}"))?),
-    };
-    Ok(Bundle { meta, identity, state })
 }
 
 /// Builds a snapshot of the state captured when it was asked for.
 pub struct SnapshotBuilder {
     shared: Arc<Shared>,
-    identity: Option<Identity>,
+    store: Option<Arc<ElbStore>>,
     view: Option<View<ElbState>>,
     applied: Applied,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let meta = blocking(|| self.shared.write_snapshot(self.identity.as_ref(), self.view.as_ref(), &self.applied))
+        let meta = blocking(|| self.shared.write_snapshot(self.store.as_ref(), self.view.as_ref(), &self.applied))
             .map_err(fatal)?;
         let path = self.shared.machine_dir().join("snapshot.bin");
         let file = tokio::fs::File::open(&path)
@@ -687,8 +790,8 @@ impl RaftStateMachine<TypeConfig> for Machine {
         let store = self.shared.store();
         SnapshotBuilder {
             shared: self.shared.clone(),
-            identity: store.as_ref().map(|s| s.store().identity().clone()),
             view: store.as_ref().map(|s| s.read()),
+            store,
             applied: self.shared.applied.lock().clone(),
         }
     }
@@ -722,77 +825,155 @@ impl RaftStateMachine<TypeConfig> for Machine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         let path = self.shared.machine_dir().join("snapshot.bin");
-        let read = blocking(|| -> std::io::Result<Option<Vec<u8>>> {
-            match std::fs::File::open(&path) {
-                Ok(mut file) => {
-                    // The header and metadata are at the front; read enough for them.
-                    let mut head = vec![0u8; 24];
-                    file.read_exact(&mut head)?;
-                    let meta_bytes = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes")) as usize;
-                    let identity_bytes = u32::from_le_bytes(head[16..20].try_into().expect("4 bytes")) as usize;
-                    let mut rest = vec![0u8; meta_bytes + identity_bytes];
-                    file.read_exact(&mut rest)?;
-                    head.extend_from_slice(&rest);
-                    Ok(Some(head))
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(err) => Err(err),
-            }
+        let head = blocking(|| match bundle::read_head_of(&path) {
+            Ok(head) => Ok(Some(head)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
         })
         .map_err(|err| StorageIOError::read_snapshot(None, AnyError::new(&err)))?;
-        let Some(head) = read else { return Ok(None) };
-        let bundle =
-            decode_bundle(&head).map_err(|problem| StorageIOError::read_snapshot(None, AnyError::error(problem)))?;
+        let Some(head) = head else { return Ok(None) };
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|err| StorageIOError::read_snapshot(None, AnyError::new(&err)))?;
-        Ok(Some(Snapshot { meta: bundle.meta, snapshot: Box::new(file) }))
+        Ok(Some(Snapshot { meta: head.meta, snapshot: Box::new(file) }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replication::Write;
+    use crate::store::TxnMeta;
 
-    #[test]
-    fn a_bundle_round_trips_and_damage_is_refused() {
-        let meta = SnapshotMeta { last_log_id: None, last_membership: Membership::default(), snapshot_id: "x".into() };
-        let identity =
-            Identity { id: crate::StoreId(9), name: "elb".into(), environment: "test".into(), created: Timestamp(5) };
-        let bytes = encode_bundle(&meta, Some(&identity), b"state").unwrap();
-        let bundle = decode_bundle(&bytes).unwrap();
-        assert_eq!((bundle.meta, bundle.identity, bundle.state), (meta.clone(), Some(identity), &b"state"[..]));
-        for at in [0, 9, 25, 30] {
-            let mut damaged = bytes.clone();
-            damaged[at] ^= 1;
-            assert!(decode_bundle(&damaged).is_err(), "a flip at {at} is caught");
+    fn config(dir: &Path) -> MachineConfig {
+        MachineConfig {
+            dir: dir.to_path_buf(),
+            name: "elb".into(),
+            environment: "test".into(),
+            settings: Settings::in_region("us-east-1"),
+            observer: None,
         }
-        assert!(decode_bundle(&bytes[..20]).is_err());
-        let empty = encode_bundle(&meta, None, &[]).unwrap();
-        assert!(decode_bundle(&empty).unwrap().identity.is_none());
+    }
+
+    fn fleet(i: u64) -> Write {
+        Write::once(Request::ReferenceFleet { meta: TxnMeta::new("svc:test", "fleet"), first: i, end: i + 1 })
+    }
+
+    /// A retried write (the same id) is answered from its transaction and
+    /// not applied again: the retry of a deletion is answered with the
+    /// deletion, not "nothing changed". The replica knows it after it reopens (from its log), and
+    /// forgets it past the window.
+    #[test]
+    fn a_retried_write_is_applied_once() {
+        use crate::elb::{Command, EntityKey};
+        let dir = std::env::temp_dir().join(format!("elbstore-machine-dedup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let id = |index| LogId::new(CommittedLeaderId::new(1, 1), index);
+        let time = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let later = |secs: u64| Timestamp(time.as_nanos() + secs * 1_000_000_000);
+        let machine = Machine::open(config(&dir)).unwrap();
+        machine.apply_one(id(1), Proposal::init("elb", "test")).unwrap();
+        let built = machine.apply_one(id(2), Proposal::Requests { time, requests: vec![fleet(0)] }).unwrap();
+        let lb = built[0].created.iter().find_map(|(_, _, key)| match key {
+            EntityKey::LoadBalancer(lb) => Some(*lb),
+            _ => None,
+        });
+        let request = Request::Execute {
+            meta: TxnMeta::new("ops:test", "retire it"),
+            commands: vec![Command::DeleteLoadBalancer { load_balancer: lb.unwrap() }],
+        };
+        let delete = Write { id: Some(RequestId { client: 7, serial: 1 }), request: request.clone() };
+        let apply = |machine: &Machine, index, time, write: &Write| {
+            let proposal = Proposal::Requests { time, requests: vec![write.clone()] };
+            machine.apply_one(id(index), proposal).unwrap().remove(0)
+        };
+        // A create's retry after the replica reopened names what it created.
+        let create = Write { id: Some(RequestId { client: 7, serial: 0 }), request: fleet(1).request };
+        let created = apply(&machine, 3, later(1), &create);
+        assert_eq!(created.created.len(), 6, "a load balancer, its target group, 2 listeners, 2 rules: {created:?}");
+        let first = apply(&machine, 4, later(1), &delete);
+        assert_eq!((first.seq, first.refused.is_none(), first.duplicate), (Some(3), true, false));
+        let retry = apply(&machine, 5, later(2), &delete);
+        assert_eq!(retry, Reply { duplicate: true, ..first.clone() });
+        // Without an id the retry applies again: it changes nothing, and
+        // its answer says so, not which transaction did the deletion.
+        let again = apply(&machine, 6, later(3), &Write::once(request));
+        assert_eq!((again.seq, again.outcomes), (None, vec![crate::elb::Outcome::Changed(0)]));
+        assert_eq!(machine.store().unwrap().read().seq(), 3);
+        drop(machine);
+        // Reopened, the replica finds the id in its log.
+        let machine = Machine::open(config(&dir)).unwrap();
+        let retry = apply(&machine, 7, later(4), &delete);
+        assert_eq!((retry.seq, retry.time, retry.duplicate), (first.seq, first.time, true));
+        let again = apply(&machine, 8, later(4), &create);
+        assert_eq!((again.seq, again.duplicate, &again.created), (created.seq, true, &created.created));
+        // Past the window it is a new write.
+        let late = apply(&machine, 9, later(1 + DEDUP_WINDOW.as_secs() + 1), &delete);
+        assert!(!late.duplicate && late.seq.is_none(), "{late:?}");
+        drop(machine);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An install a crash interrupted is finished when its journal was
+    /// written and undone when it was not, and either way the replica opens
+    /// on one whole store with the matching applied mark.
+    #[test]
+    fn an_interrupted_install_is_finished_or_undone_on_open() {
+        let root = std::env::temp_dir().join(format!("elbstore-machine-install-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let id = |index| LogId::new(CommittedLeaderId::new(1, 1), index);
+        let time = crate::clock::Clock::now(&crate::clock::SystemClock);
+        // A leader's replica with 5 transactions and a snapshot of them.
+        let leader = Machine::open(config(&root.join("a"))).unwrap();
+        leader.apply_one(id(1), Proposal::init("elb", "test")).unwrap();
+        for i in 0..5 {
+            leader.apply_one(id(2 + i), Proposal::Requests { time, requests: vec![fleet(i)] }).unwrap();
+        }
+        let store = leader.store().unwrap();
+        let applied = leader.shared.applied.lock().clone();
+        let meta = leader.shared.write_snapshot(Some(&store), Some(&store.read()), &applied).unwrap();
+        let digest = store.read().state().digest();
+        let bundle = root.join("a/machine/snapshot.bin");
+        for journal_written in [true, false] {
+            // A follower with 1 transaction, stopped in the middle of installing it.
+            let dir = root.join(format!("b-{journal_written}"));
+            let follower = Machine::open(config(&dir)).unwrap();
+            follower.apply_one(id(1), Proposal::init("elb", "test")).unwrap();
+            follower.apply_one(id(2), Proposal::Requests { time, requests: vec![fleet(0)] }).unwrap();
+            std::fs::copy(&bundle, dir.join("machine/incoming.bin")).unwrap();
+            bundle::unpack(&dir.join("machine/incoming.bin"), &dir.join("store.new"), |_| Ok(())).unwrap();
+            if journal_written {
+                let mark = Applied { last: meta.last_log_id, membership: meta.last_membership.clone() };
+                write_mark(&dir.join("machine/INSTALLING"), &mark).unwrap();
+            }
+            drop(follower);
+            let reopened = Machine::open(config(&dir)).unwrap();
+            let store = reopened.store().unwrap();
+            let want = if journal_written { (id(6), 5) } else { (id(2), 1) };
+            assert_eq!((reopened.applied().unwrap(), store.read().seq()), want, "journal written: {journal_written}");
+            if journal_written {
+                assert_eq!(store.read().state().digest(), digest);
+                assert!(store.store().transactions(1..=5).all(|t| t.is_ok()), "the whole history came with it");
+                assert!(dir.join("machine/snapshot.bin").exists());
+            }
+            for leftover in ["store.new", "store.replaced", "machine/INSTALLING"] {
+                assert!(!dir.join(leftover).exists(), "{leftover} is gone (journal written: {journal_written})");
+            }
+        }
+        drop((store, leader));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     /// A replica stopped inside an entry of several requests applies the
     /// rest of it when it opens again, each once, with its part.
     #[test]
     fn a_replica_stopped_inside_an_entry_finishes_it_on_resume() {
-        use openraft::CommittedLeaderId;
-
         use crate::replication::log::{LogStore, Record};
-        use crate::replication::Request;
-        use crate::store::TxnMeta;
 
         let dir = std::env::temp_dir().join(format!("elbstore-machine-resume-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let config = MachineConfig {
-            dir: dir.clone(),
-            name: "elb".into(),
-            environment: "test".into(),
-            settings: Settings::in_region("us-east-1"),
-            observer: None,
-        };
+        let config = config(&dir);
         let id = |index| LogId::new(CommittedLeaderId::new(1, 1), index);
-        let fleet = |i: u64| Request::ReferenceFleet { meta: TxnMeta::new("svc:test", "fleet"), first: i, end: i + 1 };
         let time = crate::clock::Clock::now(&crate::clock::SystemClock);
         let entry = Proposal::Requests { time, requests: vec![fleet(0), fleet(1), fleet(2)] };
         let fs: Arc<dyn FileSystem> = Arc::new(RealFs);

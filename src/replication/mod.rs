@@ -18,6 +18,7 @@
 //! [`ElbStore`]: crate::elb::ElbStore
 //! [`Origin`]: crate::Origin
 
+mod bundle;
 pub mod client;
 pub mod log;
 pub mod machine;
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::elb::{Command, EntityKey, EntityKind, OnConflict, Outcome};
-use crate::store::TxnMeta;
+use crate::store::{RequestId, TxnMeta};
 
 pub use client::{ClientError, GroupClient};
 pub use node::{Replica, ReplicaConfig, ReplicaError, Status};
@@ -93,6 +94,23 @@ impl Request {
     }
 }
 
+/// A client's write: the request and the id every retry of it carries, by
+/// which a replica applies it at most once (see [`Reply::duplicate`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Write {
+    /// The client's id for this write (`None`: no deduplication).
+    pub id: Option<RequestId>,
+    /// What to do.
+    pub request: Request,
+}
+
+impl Write {
+    /// A write without an id: a retry of it may apply again.
+    pub fn once(request: Request) -> Write {
+        Write { id: None, request }
+    }
+}
+
 /// One entry of the replicated log's application data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Proposal {
@@ -109,8 +127,8 @@ pub enum Proposal {
         /// The commit time asked for (a replica uses the previous commit's
         /// plus one nanosecond when this is not later).
         time: Timestamp,
-        /// The requests.
-        requests: Vec<Request>,
+        /// The writes.
+        requests: Vec<Write>,
     },
 }
 
@@ -154,6 +172,13 @@ pub struct Reply {
     /// Why the request was refused: the ELB error's code (an ELBv2 error
     /// code where there is one) and text. Every replica refuses alike.
     pub refused: Option<Refusal>,
+    /// The write's id was one a recent transaction carries (a retry of a
+    /// write that committed): nothing was applied, and `seq` and `time`
+    /// name that transaction. `created`, `outcomes` and `alarms` are the
+    /// first answer's when the answering replica applied the write since it
+    /// last opened, else empty.
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 /// A request the store refused.

@@ -5,7 +5,8 @@
 //! Endpoints (JSON unless said):
 //! - `POST /raft/append`, `/raft/vote`, `/raft/snapshot`: the peers' RPCs
 //!   (bincode, see [`network`](super::network));
-//! - `POST /group/write`: a [`Request`]; the leader answers once it is
+//! - `POST /group/write`: a [`Write`] (a request and the client's id for
+//!   it, which its retries share); the leader answers once it is
 //!   applied ([`WriteAnswer::Done`]), a follower with the leader's address
 //!   ([`WriteAnswer::Redirect`]), a leader that cannot reach a majority
 //!   in time with [`WriteAnswer::Unavailable`];
@@ -36,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use super::log::LogStore;
 use super::machine::{Machine, MachineConfig, MachineError};
 use super::network::{self, Faults, GroupTag, NetworkFactory, RpcState, Transport};
-use super::{NodeId, Proposal, Reply, Request, TypeConfig};
+use super::{NodeId, Proposal, Reply, TypeConfig, Write};
 use crate::clock::{Clock, SystemClock};
 use crate::elb::{ElbStore, LoadBalancerId, Observer, Settings, TargetGroupId};
 use crate::io::{FileSystem, RealFs};
@@ -393,8 +394,8 @@ impl Replica {
 
     /// Proposes `request` as this replica (the leader answers it; a follower
     /// redirects).
-    pub async fn write(&self, request: Request, timeout: Duration) -> WriteAnswer {
-        propose(&self.raft, request, timeout).await
+    pub async fn write(&self, write: Write, timeout: Duration) -> WriteAnswer {
+        propose(&self.raft, write, timeout).await
     }
 
     /// This replica's status.
@@ -457,14 +458,14 @@ async fn steward(raft: Raft<TypeConfig>, machine: Machine, config: Arc<ReplicaCo
 }
 
 /// Proposes a request on `raft` and waits for its reply.
-async fn propose(raft: &Raft<TypeConfig>, request: Request, timeout: Duration) -> WriteAnswer {
-    let answer = propose_all(raft, vec![request], timeout).await.pop();
+async fn propose(raft: &Raft<TypeConfig>, write: Write, timeout: Duration) -> WriteAnswer {
+    let answer = propose_all(raft, vec![write], timeout).await.pop();
     answer.unwrap_or_else(|| WriteAnswer::Unavailable { message: "no reply".into() })
 }
 
 /// Proposes `requests` as one entry on `raft` and waits for their replies,
 /// one answer per request.
-async fn propose_all(raft: &Raft<TypeConfig>, requests: Vec<Request>, timeout: Duration) -> Vec<WriteAnswer> {
+async fn propose_all(raft: &Raft<TypeConfig>, requests: Vec<Write>, timeout: Duration) -> Vec<WriteAnswer> {
     let count = requests.len();
     let proposal = Proposal::Requests { time: SystemClock.now(), requests };
     let answer = match tokio::time::timeout(timeout, raft.client_write(proposal)).await {
@@ -486,7 +487,7 @@ async fn propose_all(raft: &Raft<TypeConfig>, requests: Vec<Request>, timeout: D
 }
 
 /// A write waiting for its batch, and where its answer goes.
-type Queued = (Request, tokio::sync::oneshot::Sender<WriteAnswer>);
+type Queued = (Write, tokio::sync::oneshot::Sender<WriteAnswer>);
 
 /// The largest client request body (a write's commands) accepted: a full
 /// batch of them stays under the replicated log's record limit.
@@ -515,7 +516,7 @@ async fn batcher(raft: Raft<TypeConfig>, mut queue: tokio::sync::mpsc::Unbounded
         }
         let raft = raft.clone();
         tokio::spawn(async move {
-            let (requests, senders): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
+            let (requests, senders): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
             let answers = propose_all(&raft, requests, timeout).await;
             for (sender, answer) in senders.into_iter().zip(answers) {
                 let _ = sender.send(answer);
@@ -542,9 +543,9 @@ fn answer_error(err: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> 
     WriteAnswer::Unavailable { message: err.to_string() }
 }
 
-async fn write(State(state): State<GroupState>, Json(request): Json<Request>) -> Json<WriteAnswer> {
+async fn write(State(state): State<GroupState>, Json(write): Json<Write>) -> Json<WriteAnswer> {
     let (answer, answered) = tokio::sync::oneshot::channel();
-    if state.batches.send((request, answer)).is_err() {
+    if state.batches.send((write, answer)).is_err() {
         return Json(WriteAnswer::Unavailable { message: "the replica is stopping".into() });
     }
     Json(answered.await.unwrap_or(WriteAnswer::Unavailable { message: "the replica is stopping".into() }))

@@ -54,7 +54,7 @@ pub(crate) use progress::Reporter;
 pub use progress::{Progress, ProgressFn, Work};
 pub use restore::{RestoreReport, RESTORED_FROM_FILE};
 pub use salvage::{salvage, Damage, SalvageReport};
-pub use txn::{Committed, Origin, Transaction, TxnContext, TxnMeta};
+pub use txn::{Committed, Origin, RequestId, Transaction, TxnContext, TxnMeta};
 pub use verify::{verify, VerifyReport};
 
 use crate::clock::{Clock, Timestamp};

@@ -13,6 +13,8 @@ use crate::codec::{self, CodecError, OldBytes};
 //   2: { 0u8 | layout: u8 = 2 | schema: u8 | bincode((meta: Meta, reverts: Vec<u64>, events: Vec<E>)) }
 //   3: { 0u8 | layout: u8 = 3 | schema: u8
 //      | bincode((meta: Meta, reverts: Vec<u64>, origin: Origin, events: Vec<E>)) }
+// Origin = { term: u64 | node: u64 | index: u64 | part: u32
+//          | request: Option<{ client: u64 | serial: u64 }> }
 // schema = the StateMachine::SCHEMA_VERSION the events were written with.
 // Meta = { actor: String | reason: String | ticket: Option<String> | approved_by: Option<String> }
 // A transaction with no revert mark and no origin is written in layout 1, so
@@ -369,11 +371,13 @@ mod tests {
 
     #[test]
     fn an_origin_is_layout_3_on_every_path_with_or_without_a_revert_mark() {
-        let origin = Origin { term: 7, node: 2, index: 41, part: 3 };
+        let origin = Origin { term: 7, node: 2, index: 41, part: 3, request: None };
+        let request = Some(crate::store::RequestId { client: 9, serial: 12 });
         let events: Vec<(u32, String)> = (0..3).map(|i| (i, "z".repeat(i as usize))).collect();
         for meta in [
             TxnMeta::new("svc:test", "replicated").with_origin(origin),
             TxnMeta::new("svc:test", "replicated").with_reverts([4]).with_origin(origin),
+            TxnMeta::new("svc:test", "replicated").with_origin(Origin { request, ..origin }),
         ] {
             let (mut plain, mut three) = (Vec::new(), Vec::new());
             let without = TxnMeta { origin: None, ..meta.clone() };
@@ -382,10 +386,11 @@ mod tests {
             assert_eq!(&three[..3], &[0, 3, 2], "layout 3 starts with 0, the layout, the schema");
             assert_eq!(schema_of(&three), Some(2));
             // Layout 3's body is layout 2's metadata and mark, the origin (three
-            // u64s and a u32), then the same events.
+            // u64s, a u32 and an optional pair of u64s), then the same events.
             let mark_bytes = 8 + 8 * meta.reverts.len();
             let plain_extra = if meta.reverts.is_empty() { 0 } else { 2 + mark_bytes };
-            assert_eq!(three.len(), plain.len() - plain_extra + 2 + mark_bytes + 28);
+            let origin_bytes = if meta.origin.unwrap().request.is_some() { 28 + 17 } else { 28 + 1 };
+            assert_eq!(three.len(), plain.len() - plain_extra + 2 + mark_bytes + origin_bytes);
             assert_eq!(decode::<Pairs>(&three, 1 << 20).unwrap(), (meta.clone(), events.clone()));
             let (back, spanned) = decode_with_spans::<Pairs>(&three, 1 << 20).unwrap();
             assert_eq!(back, meta);

@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use super::error::{io_err, Error, Result};
 use super::open::IDENTITY_FILE;
+use super::{StateMachine, Store};
 use crate::identity::Identity;
 use crate::io::FileSystem;
 use crate::snapshot::{snapshot_file_name, SnapshotError, SnapshotHeader};
+use crate::wal::{decode_frame, SegmentHeader, SEGMENT_HEADER_BYTES};
 
 /// Writes a store into `dir`, which must be missing or empty: `identity`'s
 /// `IDENTITY` file and, when `snapshot` (the bytes of a snapshot file of that
@@ -19,32 +21,159 @@ use crate::snapshot::{snapshot_file_name, SnapshotError, SnapshotHeader};
 /// snapshot's framing and checksums are checked first, and its store id must
 /// be `identity`'s.
 pub(crate) fn seed(fs: &Arc<dyn FileSystem>, dir: &Path, identity: &Identity, snapshot: Option<&[u8]>) -> Result<()> {
-    if fs.exists(dir).map_err(io_err("stat", dir))? && !fs.list_dir(dir).map_err(io_err("list", dir))?.is_empty() {
-        return Err(Error::DirectoryNotEmpty { path: dir.to_path_buf() });
-    }
-    fs.create_dir_all(dir).map_err(io_err("create directory", dir))?;
-    let header = match snapshot {
-        Some(bytes) => {
-            let path = dir.join("incoming snapshot");
-            let (header, _) = SnapshotHeader::check(bytes)
-                .map_err(|problem| Error::Snapshot(SnapshotError::Damaged { path: path.clone(), problem }))?;
-            if header.store_id != identity.id {
-                let (expected, found) = (identity.id, header.store_id);
-                return Err(Error::Snapshot(SnapshotError::Foreign { path, expected, found }));
-            }
-            Some(header)
+    Seeding::start(fs, dir, identity, snapshot)?.finish()
+}
+
+/// A store being seeded: its identity and snapshot are written, and the
+/// segments of the log it copies follow one by one (`segment`). With no
+/// segment its log starts after the snapshot (`seed`); with them it is a
+/// copy of the source store through the snapshot, history and all.
+pub(crate) struct Seeding {
+    fs: Arc<dyn FileSystem>,
+    dir: std::path::PathBuf,
+    identity: Identity,
+    header: Option<SnapshotHeader>,
+    /// The last record of the segments written so far (0 for none).
+    last_seq: u64,
+    /// The last segment written and its length.
+    last_segment: Option<(std::path::PathBuf, u64)>,
+}
+
+impl Seeding {
+    /// Checks `snapshot` (see `seed`) and writes the identity and it.
+    pub(crate) fn start(
+        fs: &Arc<dyn FileSystem>,
+        dir: &Path,
+        identity: &Identity,
+        snapshot: Option<&[u8]>,
+    ) -> Result<Seeding> {
+        if fs.exists(dir).map_err(io_err("stat", dir))? && !fs.list_dir(dir).map_err(io_err("list", dir))?.is_empty() {
+            return Err(Error::DirectoryNotEmpty { path: dir.to_path_buf() });
         }
-        None => None,
-    };
-    write_durably(fs, &dir.join(IDENTITY_FILE), &identity.encode())?;
-    if let (Some(header), Some(bytes)) = (header, snapshot) {
-        write_durably(fs, &dir.join(snapshot_file_name(header.seq)), bytes)?;
-        // An empty first segment says the log continues after the snapshot.
-        let mut log =
-            crate::wal::LogWriter::open(fs.clone(), dir, identity.id, None, header.seq).map_err(Error::Wal)?;
-        log.start_segment(header.seq + 1, header.time).map_err(Error::Wal)?;
+        fs.create_dir_all(dir).map_err(io_err("create directory", dir))?;
+        let header = match snapshot {
+            Some(bytes) => {
+                let path = dir.join("incoming snapshot");
+                let (header, _) = SnapshotHeader::check(bytes)
+                    .map_err(|problem| Error::Snapshot(SnapshotError::Damaged { path: path.clone(), problem }))?;
+                if header.store_id != identity.id {
+                    let (expected, found) = (identity.id, header.store_id);
+                    return Err(Error::Snapshot(SnapshotError::Foreign { path, expected, found }));
+                }
+                Some(header)
+            }
+            None => None,
+        };
+        write_durably(fs, &dir.join(IDENTITY_FILE), &identity.encode())?;
+        if let (Some(header), Some(bytes)) = (header, snapshot) {
+            write_durably(fs, &dir.join(snapshot_file_name(header.seq)), bytes)?;
+        }
+        let seeding = Seeding {
+            fs: fs.clone(),
+            dir: dir.to_path_buf(),
+            identity: identity.clone(),
+            header,
+            last_seq: 0,
+            last_segment: None,
+        };
+        Ok(seeding)
     }
-    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))
+
+    /// Writes the next segment of the copied log, `bytes` being the whole
+    /// segment file from its header to its last record: the header must be
+    /// this store's and begin at `first_seq`, right after the segment before;
+    /// every record is decoded and its checksum checked.
+    pub(crate) fn segment(&mut self, first_seq: u64, bytes: &[u8]) -> Result<()> {
+        use crate::wal::WalError;
+        let path = self.dir.join(crate::wal::segment_file_name(first_seq));
+        let header =
+            SegmentHeader::decode(bytes).map_err(|problem| WalError::BadHeader { path: path.clone(), problem })?;
+        if header.store_id != self.identity.id {
+            let (expected, found) = (self.identity.id, header.store_id);
+            return Err(Error::Wal(WalError::ForeignSegment { path, expected, found }));
+        }
+        if header.first_seq != first_seq {
+            return Err(Error::Wal(WalError::NameMismatch { path, name_seq: first_seq, header_seq: header.first_seq }));
+        }
+        if self.last_seq != 0 && first_seq != self.last_seq + 1 {
+            let (offset, expected) = (SEGMENT_HEADER_BYTES as u64, self.last_seq + 1);
+            return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found: first_seq }));
+        }
+        let mut offset = SEGMENT_HEADER_BYTES;
+        let mut expected = first_seq;
+        while offset < bytes.len() {
+            let frame = decode_frame(&bytes[offset..], u32::MAX)
+                .map_err(|problem| WalError::bad_frame(&path, offset, problem))?;
+            if frame.seq != expected {
+                let (offset, found) = (offset as u64, frame.seq);
+                return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
+            }
+            offset += frame.encoded_bytes();
+            expected += 1;
+        }
+        write_durably(&self.fs, &path, bytes)?;
+        self.last_seq = expected - 1;
+        self.last_segment = Some((path, bytes.len() as u64));
+        Ok(())
+    }
+
+    /// Finishes the store: with no segment copied, an empty first segment
+    /// after the snapshot; with them, the copied log must reach the
+    /// snapshot. Then the directory is fsynced.
+    pub(crate) fn finish(self) -> Result<()> {
+        let Seeding { fs, dir, identity, header, last_seq, last_segment } = self;
+        match header {
+            Some(header) if last_seq == 0 => {
+                // An empty first segment says the log continues after the snapshot.
+                let mut log =
+                    crate::wal::LogWriter::open(fs.clone(), &dir, identity.id, None, header.seq).map_err(Error::Wal)?;
+                log.start_segment(header.seq + 1, header.time).map_err(Error::Wal)?;
+            }
+            Some(header) if last_seq < header.seq => {
+                // The log must hold what the snapshot does.
+                let (path, offset) = last_segment.unwrap_or_default();
+                let expected = last_seq + 1;
+                return Err(Error::Wal(crate::wal::WalError::LogEndsEarly { path, offset, expected }));
+            }
+            _ => {}
+        }
+        fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))
+    }
+}
+
+/// Hands `each` the segments of `store`'s log through record `seq`, in
+/// order: each one's first sequence number and its bytes from the header
+/// through its last record at or before `seq` (one segment in memory at a
+/// time). What `Seeding::segment` takes to copy the store with its history.
+pub(crate) fn copy_log<S: StateMachine, E: From<Error>>(
+    store: &Store<S>,
+    seq: u64,
+    mut each: impl FnMut(u64, &[u8]) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let fs = &store.inner.fs;
+    let segments: Vec<_> = store.segments().into_iter().filter(|s| s.first_seq <= seq).collect();
+    let count = segments.len();
+    for (i, segment) in segments.into_iter().enumerate() {
+        let bytes = fs.read_file(&segment.path).map_err(io_err("read", &segment.path))?;
+        if i + 1 < count {
+            each(segment.first_seq, &bytes)?;
+            continue;
+        }
+        // The segment holding `seq`: cut after it.
+        let mut offset = SEGMENT_HEADER_BYTES;
+        loop {
+            let frame = decode_frame(&bytes[offset.min(bytes.len())..], u32::MAX).map_err(|_| {
+                let (path, offset) = (segment.path.clone(), offset as u64);
+                Error::Wal(crate::wal::WalError::LogEndsEarly { path, offset, expected: seq })
+            })?;
+            offset += frame.encoded_bytes();
+            if frame.seq >= seq {
+                break;
+            }
+        }
+        each(segment.first_seq, &bytes[..offset])?;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to a temporary file beside `path` (replacing one a crash

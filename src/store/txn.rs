@@ -44,6 +44,20 @@ pub struct Origin {
     pub index: u64,
     /// The request's place among the entry's requests, from 0.
     pub part: u32,
+    /// The id the client gave the write, which its retries share (`None`
+    /// when it gave none): a replica applies a write whose id a recent
+    /// transaction carries no second time.
+    pub request: Option<RequestId>,
+}
+
+/// A client's id for one write: the client's random id and the write's
+/// number among its writes. Every retry of the write carries the same one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RequestId {
+    /// The client, by a random id it chose.
+    pub client: u64,
+    /// The write's number among the client's.
+    pub serial: u64,
 }
 
 impl TxnMeta {
