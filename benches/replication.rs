@@ -139,10 +139,36 @@ fn three(c: &mut Criterion, total: u64) {
     group.finish();
     let (took, latencies) = run(total, commit);
     report("three_replicas/64_writers", took, &latencies);
+    snapshot_cost(&runtime, &replicas, &dir);
     for replica in replicas {
         runtime.block_on(replica.shutdown());
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How long a snapshot takes to build on a replica whose store holds the
+/// bench's transactions, and its size: a bundle carries the store's
+/// snapshot file and its whole log (docs/FORMAT.md, "Replication").
+fn snapshot_cost(runtime: &tokio::runtime::Runtime, replicas: &[Replica], dir: &std::path::Path) {
+    let replica = &replicas[0];
+    let store = replica.store().unwrap();
+    let seq = store.read().seq();
+    let log_bytes: u64 = store.store().segments().iter().map(|s| std::fs::metadata(&s.path).unwrap().len()).sum();
+    let before = replica.raft().metrics().borrow().snapshot;
+    let started = Instant::now();
+    runtime.block_on(replica.raft().trigger().snapshot()).unwrap();
+    while replica.raft().metrics().borrow().snapshot == before {
+        assert!(started.elapsed() < Duration::from_secs(120), "no snapshot within 120 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let took = started.elapsed();
+    let bundle = std::fs::metadata(dir.join("r1/machine/snapshot.bin")).unwrap().len();
+    println!(
+        "snapshot replication/bundle: {seq} transactions, {:.1} MiB of store log, a {:.1} MiB bundle built in {} ms",
+        log_bytes as f64 / 1048576.0,
+        bundle as f64 / 1048576.0,
+        took.as_millis()
+    );
 }
 
 /// Whether the bench named `name` is asked for: no filter, or one it matches

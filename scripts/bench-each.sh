@@ -14,7 +14,7 @@ run() {
     local bench="$1" name="$2"
     [[ "$bench/$name" =~ $only ]] || return 0
     echo "== cargo bench --bench $bench -- '^$name\$'"
-    cargo bench --bench "$bench" -- "^$name\$" 2>&1 | grep -E '^(memory|resident|one pass|latency)|time:|thrpt:' | grep -v 'change' || true
+    cargo bench --bench "$bench" -- "^$name\$" 2>&1 | grep -E '^(memory|resident|one pass|latency|snapshot)|time:|thrpt:' | grep -v 'change' || true
 }
 for name in commit/never/1_writer commit/always/1_writers commit/always/8_writers commit/always/64_writers \
     commit/machine/write_128_bytes_and_fdatasync; do

@@ -25,9 +25,9 @@ use crate::store::{Error, View};
 pub(super) type Meta = SnapshotMeta<NodeId, BasicNode>;
 
 const MAGIC: &[u8; 8] = b"ELBRSNP1";
-/// Format 1 held the store's snapshot file only; format 2 adds the log.
+/// Format 1 held the store's snapshot file only, which made a replica
+/// without the history before it; format 2 adds the log. Format 1 is refused.
 const FORMAT: u32 = 2;
-const FORMAT_STATE_ONLY: u32 = 1;
 /// The limit on the metadata and identity of a bundle.
 const META_BYTES_MAX: u64 = 64 << 20;
 /// The limit on one section (a snapshot file or a segment) of a bundle.
@@ -37,7 +37,6 @@ const SECTION_BYTES_MAX: u64 = 8 << 30;
 // | crc32(meta ++ identity): u32 | meta: bincode(SnapshotMeta) | identity: IDENTITY file (or none)
 // | state_bytes: u64 | the store's snapshot file (state_bytes of them, 0 for the empty state)
 // | { first_seq: u64 | bytes: u64 | a log segment through the snapshot's seq } * n | 0u64 }
-// Format 1: the store's snapshot file runs from after the identity to the end.
 
 /// What a bundle holds of a store: its identity, the view the snapshot is
 /// of, and the store whose log is copied through the view's sequence number.
@@ -125,9 +124,8 @@ fn encode_head(meta: &Meta, identity: Option<&Identity>) -> Result<Vec<u8>, code
     Ok(out)
 }
 
-/// The front of a bundle: its format, metadata and identity.
+/// The front of a bundle: its metadata and identity.
 pub(super) struct Head {
-    pub format: u32,
     pub meta: Meta,
     pub identity: Option<Identity>,
 }
@@ -141,8 +139,8 @@ pub(super) fn read_head(reader: &mut impl Read) -> Result<Head, String> {
     }
     let u32_at = |at: usize| u32::from_le_bytes(fixed[at..at + 4].try_into().expect("4 bytes"));
     let format = u32_at(8);
-    if format != FORMAT && format != FORMAT_STATE_ONLY {
-        return Err(format!("snapshot format {format} is not one this build reads (1 or {FORMAT})"));
+    if format != FORMAT {
+        return Err(format!("snapshot format {format} is not the one this build reads ({FORMAT})"));
     }
     let (meta_bytes, identity_bytes) = (u64::from(u32_at(12)), u64::from(u32_at(16)));
     if meta_bytes + identity_bytes > META_BYTES_MAX {
@@ -162,7 +160,7 @@ pub(super) fn read_head(reader: &mut impl Read) -> Result<Head, String> {
         [] => None,
         bytes => Some(Identity::decode(bytes).map_err(|problem| format!("identity: {problem:?}"))?),
     };
-    Ok(Head { format, meta, identity })
+    Ok(Head { meta, identity })
 }
 
 /// Reads the head of the bundle at `path`.
@@ -175,8 +173,8 @@ pub(super) fn read_head_of(path: &Path) -> std::io::Result<Head> {
 /// (which must be missing or empty), after `check` accepts its identity;
 /// returns the bundle's head. A bundle without a store leaves `into` empty.
 /// Every part is checked: the head's checksum, the snapshot file's framing,
-/// each log record's checksum and sequence, and that the log reaches the
-/// snapshot.
+/// each log record's checksum and sequence, and that the log runs from the
+/// first record to the snapshot's, no further.
 pub(super) fn unpack(
     path: &Path,
     into: &Path,
@@ -188,31 +186,22 @@ pub(super) fn unpack(
     std::fs::create_dir_all(into).map_err(file_error("create directory", into))?;
     let Some(identity) = &head.identity else { return Ok(head) };
     check(identity)?;
-    let state = match head.format {
-        FORMAT_STATE_ONLY => {
-            let mut state = Vec::new();
-            reader.read_to_end(&mut state).map_err(file_error("read", path))?;
-            state
-        }
-        _ => read_section(&mut reader).map_err(damaged)?,
-    };
+    let state = read_section(&mut reader).map_err(damaged)?;
     let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
     let snapshot = (!state.is_empty()).then_some(state.as_slice());
     let mut seeding = Seeding::start(&fs, into, identity, snapshot).map_err(store_error)?;
     drop(state);
-    if head.format != FORMAT_STATE_ONLY {
-        loop {
-            let first_seq = read_u64(&mut reader).map_err(damaged)?;
-            if first_seq == 0 {
-                break;
-            }
-            let bytes = read_section(&mut reader).map_err(damaged)?;
-            seeding.segment(first_seq, &bytes).map_err(store_error)?;
+    loop {
+        let first_seq = read_u64(&mut reader).map_err(damaged)?;
+        if first_seq == 0 {
+            break;
         }
-        let mut rest = [0u8; 1];
-        if reader.read(&mut rest).map_err(file_error("read", path))? != 0 {
-            return Err(damaged("bytes after the last section".into()));
-        }
+        let bytes = read_section(&mut reader).map_err(damaged)?;
+        seeding.segment(first_seq, &bytes).map_err(store_error)?;
+    }
+    let mut rest = [0u8; 1];
+    if reader.read(&mut rest).map_err(file_error("read", path))? != 0 {
+        return Err(damaged("bytes after the last section".into()));
     }
     seeding.finish().map_err(store_error)?;
     Ok(head)
@@ -268,7 +257,7 @@ mod tests {
         write(&path, &root.join("scratch"), &meta, Some(Source { identity: &identity, store: &store, view: &view }))
             .unwrap();
         let head = unpack(&path, &root.join("b"), |_| Ok(())).unwrap();
-        assert_eq!((head.format, head.meta, head.identity.as_ref()), (FORMAT, meta.clone(), Some(&identity)));
+        assert_eq!((head.meta, head.identity.as_ref()), (meta.clone(), Some(&identity)));
         let copy = ElbStore::open(root.join("b"), Options::default(), Settings::in_region("us-east-1")).unwrap();
         assert_eq!((copy.read().seq(), copy.read().state().digest()), (40, view.state().digest()));
         let theirs: Vec<_> = copy.store().transactions(1..=40).map(|t| t.unwrap()).collect();

@@ -15,8 +15,11 @@
 //!   the entries they apply);
 //! - `machine/APPLIED`: the last applied entry and membership, written when
 //!   an entry that leaves no transaction must be remembered (membership,
-//!   init, an installed snapshot);
-//! - `machine/snapshot.bin`: the newest snapshot, as shipped to replicas.
+//!   init), at every snapshot built and when one is installed;
+//! - `machine/snapshot.bin`: the newest snapshot, as shipped to replicas
+//!   (`bundle`), and `machine/incoming.bin`, one being received;
+//! - `machine/INSTALLING`, `store.new/`, `store.replaced/`: an install in
+//!   progress (`Shared::install`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +82,8 @@ pub(crate) struct Shared {
     saved: Mutex<Option<LogId<NodeId>>>,
     /// Held while a snapshot is written or installed.
     snapshot_turn: Mutex<()>,
+    /// How many snapshots this replica installed since it opened.
+    installs: AtomicU64,
     /// The recent writes by id, for deduplication.
     recent: Mutex<Recent>,
 }
@@ -92,13 +97,15 @@ pub const DEDUP_TRANSACTIONS: u64 = 100_000;
 
 /// The ids of the writes among the store's recent transactions, and the
 /// answers they were given. Whether a write is a retry is decided from the
-/// store's log alone (`find`), so every replica decides alike, including
-/// one that just opened or installed a snapshot (`rebuild`).
+/// store's log alone (`find` reads the table without changing it, and the
+/// table forgets only by the head's seq and time, which the log gives), so
+/// every replica decides alike, including one that just opened or installed
+/// a snapshot (`rebuild`).
 #[derive(Default)]
 struct Recent {
     by_id: std::collections::HashMap<RequestId, Recorded>,
-    /// Ids in the order of their transactions.
-    order: std::collections::VecDeque<(u64, RequestId)>,
+    /// Ids in the order of their transactions, with the transactions' seq and time.
+    order: std::collections::VecDeque<(u64, Timestamp, RequestId)>,
 }
 
 /// A write's transaction, and the answer it was given when this replica
@@ -120,22 +127,30 @@ impl Recent {
     /// The transaction carrying `id`, if it is recent for a write applied
     /// after transaction `head` at `time` (not before `head`'s): among the
     /// last `DEDUP_TRANSACTIONS` and committed within `DEDUP_WINDOW` of `time`.
-    fn find(&mut self, id: RequestId, head: u64, time: Timestamp) -> Option<&Recorded> {
-        self.forget(head, time);
-        self.by_id.get(&id)
+    fn find(&self, id: RequestId, head: u64, time: Timestamp) -> Option<&Recorded> {
+        let window = DEDUP_WINDOW.as_nanos() as u64;
+        self.by_id.get(&id).filter(|r| {
+            r.seq.saturating_add(DEDUP_TRANSACTIONS) > head
+                && r.time.as_nanos().saturating_add(window) >= time.as_nanos()
+        })
     }
 
+    /// Records the transaction `seq` at `time`, the new head, and forgets
+    /// what no later write can find.
     fn record(&mut self, id: RequestId, seq: u64, time: Timestamp, reply: Option<Reply>) {
         self.by_id.insert(id, Recorded { seq, time, reply });
-        self.order.push_back((seq, id));
+        self.order.push_back((seq, time, id));
+        self.forget(seq, time);
     }
 
-    /// Forgets what is no longer recent (see `find`).
+    /// Forgets the ids of transactions that are no longer recent for any
+    /// write after the head `head` at `time` (see `find`: a later write's
+    /// time is never before the head's).
     fn forget(&mut self, head: u64, time: Timestamp) {
         let window = DEDUP_WINDOW.as_nanos() as u64;
-        while let Some(&(seq, id)) = self.order.front() {
-            let old = self.by_id.get(&id).is_none_or(|r| r.time.as_nanos().saturating_add(window) < time.as_nanos());
-            if seq + DEDUP_TRANSACTIONS > head && !old {
+        while let Some(&(seq, at, id)) = self.order.front() {
+            let recent = at.as_nanos().saturating_add(window) >= time.as_nanos();
+            if seq.saturating_add(DEDUP_TRANSACTIONS) > head && recent {
                 break;
             }
             self.order.pop_front();
@@ -407,11 +422,13 @@ impl Machine {
             inside: Mutex::new(None),
             saved: Mutex::new(None),
             snapshot_turn: Mutex::new(()),
+            installs: AtomicU64::new(0),
             recent: Mutex::new(Recent::default()),
         });
         // An install a crash interrupted: finished if its journal was
         // written, else its leftovers removed.
-        if shared.machine_dir().join("INSTALLING").exists() {
+        let installed = shared.machine_dir().join("INSTALLING").exists();
+        if installed {
             shared.finish_install()?;
         }
         for leftover in ["store.new", "store.replaced"] {
@@ -426,9 +443,13 @@ impl Machine {
             *shared.store.write() = Some(Arc::new(shared.open_store()?));
         }
         if let Some(store) = shared.store() {
-            *shared.recent.lock() = Recent::rebuild(&store)?;
+            if !installed {
+                *shared.recent.lock() = Recent::rebuild(&store)?;
+            }
             if let Some((last, part)) = Shared::store_applied(&store)? {
-                if applied.last.is_none_or(|applied| applied <= last) {
+                // A mark at that entry says it was finished (every mark names
+                // an entry applied whole).
+                if applied.last.is_none_or(|applied| applied < last) {
                     applied.last = Some(last);
                     *shared.inside.lock() = Some((last, part));
                 }
@@ -613,16 +634,12 @@ impl Shared {
         store: Option<&Arc<ElbStore>>,
         view: Option<&View<ElbState>>,
         applied: &Applied,
+        installs: u64,
     ) -> Result<SnapshotMeta<NodeId, openraft::BasicNode>, MachineError> {
         // Not beside an install, which replaces the store this copies.
         let _turn = self.snapshot_turn.lock();
-        let current = self.store();
-        let replaced = match (store, &current) {
-            (Some(captured), Some(current)) => !Arc::ptr_eq(captured, current),
-            (captured, current) => captured.is_some() != current.is_some(),
-        };
         let path = self.machine_dir().join("snapshot.bin");
-        if replaced {
+        if self.installs.load(Ordering::Acquire) != installs {
             return Ok(bundle::read_head_of(&path).map_err(file_error("read", &path))?.meta);
         }
         let seq = view.map_or(0, |v| v.seq());
@@ -666,6 +683,15 @@ impl Shared {
                 path: path.to_path_buf(),
                 problem: format!("it is of {:?}, and {:?} was sent", head.meta.last_log_id, meta.last_log_id),
             });
+        }
+        // The new store must open (a newer schema, a record over the limit
+        // would not) before the journal commits the replica to it.
+        if staged.join(crate::IDENTITY_FILE).exists() {
+            let opened = ElbStore::open(&staged, self.store_options(), self.config.settings.clone());
+            if let Err(err) = opened.and_then(|store| store.close()) {
+                let _ = std::fs::remove_dir_all(&staged);
+                return Err(MachineError::Store(err));
+            }
         }
         let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
         fs.sync_dir(&self.config.dir).map_err(file_error("fsync directory", &self.config.dir))?;
@@ -713,6 +739,7 @@ impl Shared {
             None => Recent::default(),
         };
         *self.store.write() = store;
+        self.installs.fetch_add(1, Ordering::AcqRel);
         {
             let mut last = self.applied.lock();
             *last = applied;
@@ -735,12 +762,16 @@ pub struct SnapshotBuilder {
     store: Option<Arc<ElbStore>>,
     view: Option<View<ElbState>>,
     applied: Applied,
+    /// `Shared::installs` when the state was captured.
+    installs: u64,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let meta = blocking(|| self.shared.write_snapshot(self.store.as_ref(), self.view.as_ref(), &self.applied))
-            .map_err(fatal)?;
+        let meta = blocking(|| {
+            self.shared.write_snapshot(self.store.as_ref(), self.view.as_ref(), &self.applied, self.installs)
+        })
+        .map_err(fatal)?;
         let path = self.shared.machine_dir().join("snapshot.bin");
         let file = tokio::fs::File::open(&path)
             .await
@@ -793,6 +824,7 @@ impl RaftStateMachine<TypeConfig> for Machine {
             view: store.as_ref().map(|s| s.read()),
             store,
             applied: self.shared.applied.lock().clone(),
+            installs: self.shared.installs.load(Ordering::Acquire),
         }
     }
 
@@ -824,18 +856,23 @@ impl RaftStateMachine<TypeConfig> for Machine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        // One handle for the head and the bytes: a build may replace the file.
         let path = self.shared.machine_dir().join("snapshot.bin");
-        let head = blocking(|| match bundle::read_head_of(&path) {
-            Ok(head) => Ok(Some(head)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err),
+        let opened = blocking(|| {
+            use std::io::{Seek, SeekFrom};
+            let mut file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(err) => return Err(err),
+            };
+            let head = bundle::read_head(&mut file)
+                .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidData, problem))?;
+            file.seek(SeekFrom::Start(0))?;
+            Ok(Some((head, file)))
         })
         .map_err(|err| StorageIOError::read_snapshot(None, AnyError::new(&err)))?;
-        let Some(head) = head else { return Ok(None) };
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|err| StorageIOError::read_snapshot(None, AnyError::new(&err)))?;
-        Ok(Some(Snapshot { meta: head.meta, snapshot: Box::new(file) }))
+        let Some((head, file)) = opened else { return Ok(None) };
+        Ok(Some(Snapshot { meta: head.meta, snapshot: Box::new(tokio::fs::File::from_std(file)) }))
     }
 }
 
@@ -914,6 +951,26 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Whether a write is a retry depends on the log only: looking an id up
+    /// for a later write (one refused, say) forgets nothing an earlier-stamped
+    /// write after it could still find, and the table forgets only by the
+    /// head's seq and time.
+    #[test]
+    fn looking_up_an_id_changes_nothing() {
+        let (id, other) = (RequestId { client: 1, serial: 1 }, RequestId { client: 1, serial: 2 });
+        let secs = |s: u64| Timestamp(s * 1_000_000_000);
+        let mut recent = Recent::default();
+        recent.record(id, 10, secs(100), None);
+        let window = DEDUP_WINDOW.as_secs();
+        assert!(recent.find(id, 10, secs(100 + window + 5)).is_none(), "past the window for a late write");
+        assert_eq!(recent.find(id, 10, secs(100 + window)).map(|r| r.seq), Some(10), "still there for an earlier one");
+        assert!(recent.find(id, 10 + DEDUP_TRANSACTIONS, secs(101)).is_none(), "too many transactions ago");
+        // A new head past the window forgets it.
+        recent.record(other, 11, secs(100 + window + 1), None);
+        assert!(recent.find(id, 11, secs(100 + window + 1)).is_none());
+        assert!(!recent.by_id.contains_key(&id) && recent.order.len() == 1);
+    }
+
     /// An install a crash interrupted is finished when its journal was
     /// written and undone when it was not, and either way the replica opens
     /// on one whole store with the matching applied mark.
@@ -930,8 +987,10 @@ mod tests {
             leader.apply_one(id(2 + i), Proposal::Requests { time, requests: vec![fleet(i)] }).unwrap();
         }
         let store = leader.store().unwrap();
+        // (What openraft's apply records after each entry.)
+        leader.shared.applied.lock().last = Some(id(6));
         let applied = leader.shared.applied.lock().clone();
-        let meta = leader.shared.write_snapshot(Some(&store), Some(&store.read()), &applied).unwrap();
+        let meta = leader.shared.write_snapshot(Some(&store), Some(&store.read()), &applied, 0).unwrap();
         let digest = store.read().state().digest();
         let bundle = root.join("a/machine/snapshot.bin");
         for journal_written in [true, false] {
@@ -952,6 +1011,9 @@ mod tests {
             let want = if journal_written { (id(6), 5) } else { (id(2), 1) };
             assert_eq!((reopened.applied().unwrap(), store.read().seq()), want, "journal written: {journal_written}");
             if journal_written {
+                // It serves without the entries the snapshot holds (it never had them).
+                let log = crate::replication::log::LogStore::open(Arc::new(RealFs), &dir.join("raft")).unwrap();
+                reopened.resume(&log).unwrap();
                 assert_eq!(store.read().state().digest(), digest);
                 assert!(store.store().transactions(1..=5).all(|t| t.is_ok()), "the whole history came with it");
                 assert!(dir.join("machine/snapshot.bin").exists());

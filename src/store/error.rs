@@ -184,6 +184,14 @@ pub enum Error {
         /// Its first sequence number.
         first_seq: u64,
     },
+    /// A copy of a store being written (a replica's snapshot with the log
+    /// through it) does not hold together: its log and snapshot disagree.
+    CopyMismatch {
+        /// The file of the copy that disagrees.
+        path: PathBuf,
+        /// How.
+        problem: String,
+    },
     /// The store was closed or dropped: its subscriptions end (a consumer
     /// resumes from `Subscription::next_seq` on the store reopened).
     Closed {
@@ -275,6 +283,7 @@ impl fmt::Display for Error {
                  history cannot be replayed from sequence number 1",
                 path.display()
             ),
+            Error::CopyMismatch { path, problem } => write!(f, "copying a store, {}: {problem}", path.display()),
             Error::Closed { dir } => write!(f, "the store in {} is closed", dir.display()),
             Error::IndexMismatch { seq, key } => {
                 write!(f, "the history index names an event of {key} in transaction {seq}, which holds another there")

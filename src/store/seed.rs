@@ -33,8 +33,8 @@ pub(crate) struct Seeding {
     dir: std::path::PathBuf,
     identity: Identity,
     header: Option<SnapshotHeader>,
-    /// The last record of the segments written so far (0 for none).
-    last_seq: u64,
+    /// The last record of the segments written so far, once one is.
+    last_seq: Option<u64>,
     /// The last segment written and its length.
     last_segment: Option<(std::path::PathBuf, u64)>,
 }
@@ -73,7 +73,7 @@ impl Seeding {
             dir: dir.to_path_buf(),
             identity: identity.clone(),
             header,
-            last_seq: 0,
+            last_seq: None,
             last_segment: None,
         };
         Ok(seeding)
@@ -81,8 +81,10 @@ impl Seeding {
 
     /// Writes the next segment of the copied log, `bytes` being the whole
     /// segment file from its header to its last record: the header must be
-    /// this store's and begin at `first_seq`, right after the segment before;
-    /// every record is decoded and its checksum checked.
+    /// this store's and begin at `first_seq`, the log's first record (1) or
+    /// right after the segment before; every record is decoded and its
+    /// checksum checked, and none may be past the snapshot (`start`'s, which
+    /// a copied log needs).
     pub(crate) fn segment(&mut self, first_seq: u64, bytes: &[u8]) -> Result<()> {
         use crate::wal::WalError;
         let path = self.dir.join(crate::wal::segment_file_name(first_seq));
@@ -95,8 +97,13 @@ impl Seeding {
         if header.first_seq != first_seq {
             return Err(Error::Wal(WalError::NameMismatch { path, name_seq: first_seq, header_seq: header.first_seq }));
         }
-        if self.last_seq != 0 && first_seq != self.last_seq + 1 {
-            let (offset, expected) = (SEGMENT_HEADER_BYTES as u64, self.last_seq + 1);
+        let Some(snapshot) = self.header else {
+            let problem = "a log without the snapshot it goes with".to_owned();
+            return Err(Error::CopyMismatch { path, problem });
+        };
+        let expected = self.last_seq.map_or(1, |last| last.saturating_add(1));
+        if first_seq != expected {
+            let offset = SEGMENT_HEADER_BYTES as u64;
             return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found: first_seq }));
         }
         let mut offset = SEGMENT_HEADER_BYTES;
@@ -108,11 +115,16 @@ impl Seeding {
                 let (offset, found) = (offset as u64, frame.seq);
                 return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
             }
+            if frame.seq > snapshot.seq {
+                let problem =
+                    format!("record {} at byte offset {offset} is past the snapshot's {}", frame.seq, snapshot.seq);
+                return Err(Error::CopyMismatch { path, problem });
+            }
             offset += frame.encoded_bytes();
-            expected += 1;
+            expected = expected.saturating_add(1);
         }
         write_durably(&self.fs, &path, bytes)?;
-        self.last_seq = expected - 1;
+        self.last_seq = Some(expected - 1);
         self.last_segment = Some((path, bytes.len() as u64));
         Ok(())
     }
@@ -123,17 +135,21 @@ impl Seeding {
     pub(crate) fn finish(self) -> Result<()> {
         let Seeding { fs, dir, identity, header, last_seq, last_segment } = self;
         match header {
-            Some(header) if last_seq == 0 => {
+            Some(header) if last_seq.is_none() => {
                 // An empty first segment says the log continues after the snapshot.
                 let mut log =
                     crate::wal::LogWriter::open(fs.clone(), &dir, identity.id, None, header.seq).map_err(Error::Wal)?;
                 log.start_segment(header.seq + 1, header.time).map_err(Error::Wal)?;
             }
-            Some(header) if last_seq < header.seq => {
+            Some(header) if last_seq != Some(header.seq) => {
                 // The log must hold what the snapshot does.
                 let (path, offset) = last_segment.unwrap_or_default();
-                let expected = last_seq + 1;
-                return Err(Error::Wal(crate::wal::WalError::LogEndsEarly { path, offset, expected }));
+                let problem = format!(
+                    "the log ends at byte offset {offset} after record {}, before the snapshot's {}",
+                    last_seq.unwrap_or(0),
+                    header.seq
+                );
+                return Err(Error::CopyMismatch { path, problem });
             }
             _ => {}
         }
@@ -195,6 +211,7 @@ pub(crate) fn write_durably(fs: &Arc<dyn FileSystem>, path: &Path, bytes: &[u8])
 mod tests {
     use super::*;
     use crate::io::SimFs;
+    use crate::wal::WalError;
     use crate::{Create, Options, Store, TxnMeta};
 
     #[derive(Clone, Default, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
@@ -236,6 +253,48 @@ mod tests {
             seed(&fs, Path::new("/d"), &identity, Some(&damaged)),
             Err(Error::Snapshot(SnapshotError::Damaged { .. }))
         ));
+        // A copy with the log: the segments through the snapshot, from the first.
+        let small = options.clone().segment_bytes(4 << 10).create(Create::IfMissing);
+        let source: Store<Sum> = Store::open("/f", small).unwrap();
+        for n in 1..=300 {
+            source.commit(TxnMeta::new("svc:test", "add"), vec![n]).unwrap();
+        }
+        let at = source.snapshot().unwrap();
+        source.commit(TxnMeta::new("svc:test", "add"), vec![301]).unwrap();
+        let snapshot_bytes = fs.read_file(&at.path).unwrap();
+        let mut segments = Vec::new();
+        copy_log(&source, at.seq, |first, bytes| -> Result<()> {
+            segments.push((first, bytes.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert!(segments.len() > 2, "{} segments", segments.len());
+        let copy_with = |dir: &str, snapshot: Option<&[u8]>, segments: &[(u64, Vec<u8>)]| -> Result<()> {
+            let mut seeding = Seeding::start(&fs, Path::new(dir), source.identity(), snapshot)?;
+            for (first, bytes) in segments {
+                seeding.segment(*first, bytes)?;
+            }
+            seeding.finish()
+        };
+        copy_with("/g", Some(&snapshot_bytes), &segments).unwrap();
+        let copy: Store<Sum> = Store::open("/g", options.clone()).unwrap();
+        assert_eq!((copy.read().seq(), copy.read().0), (300, 300 * 301 / 2));
+        assert_eq!(copy.transactions(1..=300).count(), 300, "the whole history");
+        // Without the first segment, past the snapshot, short of it, or without a snapshot: refused.
+        assert!(matches!(
+            copy_with("/h", Some(&snapshot_bytes), &segments[1..]),
+            Err(Error::Wal(WalError::SequenceGap { .. }))
+        ));
+        let mut past = Vec::new();
+        copy_log(&source, 301, |first, bytes| -> Result<()> {
+            past.push((first, bytes.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert!(matches!(copy_with("/i", Some(&snapshot_bytes), &past), Err(Error::CopyMismatch { .. })));
+        let short = &segments[..segments.len() - 1];
+        assert!(matches!(copy_with("/j", Some(&snapshot_bytes), short), Err(Error::CopyMismatch { .. })));
+        assert!(matches!(copy_with("/k", None, &segments), Err(Error::CopyMismatch { .. })));
         let other = Identity { id: crate::StoreId(7), ..identity };
         assert!(matches!(
             seed(&fs, Path::new("/e"), &other, Some(&bytes)),
