@@ -4,6 +4,11 @@
 //! `target/bench-stores/`. Set `ELBSTORE_BENCH_LOAD_BALANCERS` for another
 //! fleet size (default 100,000).
 
+/// The global allocator when feature `mimalloc` is on (BENCHMARKS.md, "The allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

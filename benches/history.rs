@@ -5,6 +5,11 @@
 //! another fleet size). The store is built once and kept under
 //! `target/bench-stores/`, so later runs only open it.
 
+/// The global allocator when feature `mimalloc` is on (BENCHMARKS.md, "The allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,11 @@
 //! `{"seq":N,"state_digest":"...","load_balancers":N,...,"applied":N}`; the
 //! digest equals `pitr show STORE --at seq:N --json`'s `state_digest`.
 
+/// The global allocator when feature `mimalloc` is on (BENCHMARKS.md, "The allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = elbstore::tools::follower::run(args, &mut std::io::stdout(), &mut std::io::stderr());

@@ -8,6 +8,11 @@
 //! cargo run --release --example incident -- --help
 //! ```
 
+/// The global allocator when feature `mimalloc` is on (BENCHMARKS.md, "The allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = elbstore::tools::incident::run(args, &mut std::io::stdout(), &mut std::io::stderr());

@@ -5,6 +5,11 @@
 //! cargo run --release --example quickstart -- [--dir DIR] [--transactions N]
 //! ```
 
+/// The global allocator when feature `mimalloc` is on (BENCHMARKS.md, "The allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;

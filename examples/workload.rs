@@ -10,6 +10,11 @@
 //! appended to FILE as it is acknowledged, so an outside checker can kill the
 //! process at any moment and check that every acknowledged transaction survived.
 
+/// The global allocator when feature `mimalloc` is on (BENCHMARKS.md, "The allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = elbstore::tools::workload::run(args, &mut std::io::stdout(), &mut std::io::stderr());

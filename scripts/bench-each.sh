@@ -6,22 +6,31 @@
 # leftovers as well as its own work.
 #
 #   bash scripts/bench-each.sh [filter-regex]
+#   ELBSTORE_BENCH_FEATURES=mimalloc bash scripts/bench-each.sh [filter-regex]
+#
+# ELBSTORE_BENCH_FEATURES: cargo features for the bench binaries (mimalloc:
+# that global allocator instead of the system's; BENCHMARKS.md, "The allocator").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only="${1:-.}"
-cargo bench --no-run --bench commit --bench elb --bench history --bench schema --bench api --bench feed --bench replication >/dev/null
+features=()
+if [[ -n "${ELBSTORE_BENCH_FEATURES:-}" ]]; then
+    features=(--features "$ELBSTORE_BENCH_FEATURES")
+    echo "== features: $ELBSTORE_BENCH_FEATURES"
+fi
+cargo bench "${features[@]}" --no-run --bench commit --bench elb --bench history --bench schema --bench api --bench feed --bench replication >/dev/null
 run() {
     local bench="$1" name="$2"
     [[ "$bench/$name" =~ $only ]] || return 0
     echo "== cargo bench --bench $bench -- '^$name\$'"
-    cargo bench --bench "$bench" -- "^$name\$" 2>&1 | grep -E '^(memory|resident|one pass|latency|snapshot)|time:|thrpt:' | grep -v 'change' || true
+    cargo bench "${features[@]}" --bench "$bench" -- "^$name\$" 2>&1 | grep -E '^(memory|resident|one pass|latency|snapshot)|time:|thrpt:' | grep -v 'change' || true
 }
 for name in commit/never/1_writer commit/always/1_writers commit/always/8_writers commit/always/64_writers \
     commit/machine/write_128_bytes_and_fdatasync; do
     run commit "$name"
 done
 for name in elb/commit/never/1_writer elb/commit/always/1_writers elb/commit/always/8_writers \
-    elb/commit/always/64_writers elb/commit/always/batched_1000_events \
+    elb/commit/always/64_writers elb/commit/always/64_writers_reference_mix elb/commit/always/batched_1000_events \
     elb/machine/sequential_write_64_mib_and_fdatasync elb/open/100k_load_balancers_with_1m_event_tail \
     elb/snapshot/write_mb_per_s elb/open/clean_reopen_snapshot_at_head_mb_per_s \
     elb/entity_history/one_load_balancer elb/entity_history/one_load_balancer_11_versions; do
