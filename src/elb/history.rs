@@ -286,23 +286,23 @@ impl ElbStore {
     /// from the log; later calls catch it up and read only those records,
     /// checking each record's checksum and decoding only this resource's events.
     pub fn entity_history(&self, key: &EntityKey) -> Result<Vec<Version>, ElbError> {
-        let places = self.touching(key)?;
-        let mut versions = Vec::with_capacity(places.len());
-        let mut spans = Vec::new();
-        let mut places = places.into_iter().peekable();
-        while let Some(first) = places.next() {
-            // One read per transaction, however many of its events touch the resource.
-            spans.clear();
-            spans.push(first.span);
-            while let Some(next) = places.next_if(|next| next.seq == first.seq) {
-                spans.push(next.span);
+        // One read per transaction, however many of its events touch the
+        // resource, and one open of each segment for all of them.
+        let mut wanted: Vec<(u64, Vec<std::ops::Range<u32>>)> = Vec::new();
+        for place in self.touching(key)? {
+            match wanted.last_mut() {
+                Some((seq, spans)) if *seq == place.seq => spans.push(place.span),
+                _ => wanted.push((place.seq, vec![place.span])),
             }
-            let (time, meta, events, upcast) = self.store().transaction_spans(first.seq, &spans)?;
-            let mismatch = || ElbError::Store(Error::IndexMismatch { seq: first.seq, key: key.to_string() });
+        }
+        let read = self.store().transactions_spans(&wanted)?;
+        let mut versions = Vec::with_capacity(wanted.len());
+        for ((seq, _), (time, meta, events, upcast)) in wanted.into_iter().zip(read) {
+            let mismatch = || ElbError::Store(Error::IndexMismatch { seq, key: key.to_string() });
             let found = versions.len();
             for event in events {
                 if event.key() == *key {
-                    versions.push(Version { seq: first.seq, time, meta: meta.clone(), event });
+                    versions.push(Version { seq, time, meta: meta.clone(), event });
                 } else if !upcast {
                     // Current schema: every span is one event of this resource.
                     return Err(mismatch());

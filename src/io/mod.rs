@@ -43,6 +43,12 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Reads up to `len` bytes starting at `offset`; fewer when the file ends first.
     fn read_range(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// `read_range` for each `(offset, len)` of `ranges`, in order, with the
+    /// file opened once (the real file system's positioned reads: one system
+    /// call a range, where `read_range` makes four).
+    fn read_ranges(&self, path: &Path, ranges: &[(u64, usize)]) -> io::Result<Vec<Vec<u8>>> {
+        ranges.iter().map(|&(offset, len)| self.read_range(path, offset, len)).collect()
+    }
     /// A read-only view of a whole file that will not change while it is held.
     /// The real file system memory-maps it; callers must only use this on
     /// files that are immutable once renamed into place (snapshots).

@@ -49,6 +49,29 @@ impl FileSystem for RealFs {
         Ok(buf)
     }
 
+    #[cfg(unix)]
+    fn read_ranges(&self, path: &Path, ranges: &[(u64, usize)]) -> io::Result<Vec<Vec<u8>>> {
+        use std::os::unix::fs::FileExt;
+        let file = File::open(path)?;
+        ranges
+            .iter()
+            .map(|&(offset, len)| {
+                let mut buf = vec![0u8; len];
+                let mut filled = 0;
+                while filled < len {
+                    match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                buf.truncate(filled);
+                Ok(buf)
+            })
+            .collect()
+    }
+
     fn map_file(&self, path: &Path) -> io::Result<FileBytes> {
         FileBytes::map(&File::open(path)?)
     }
@@ -104,5 +127,30 @@ impl WritableFile for RealFile {
         self.file.set_len(len)?;
         self.file.seek(SeekFrom::Start(len))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Positioned reads give what `read_range` gives, each range its own,
+    /// short when the file ends first.
+    #[test]
+    fn read_ranges_read_like_read_range() {
+        let dir = std::env::temp_dir().join(format!("elbstore-real-ranges-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        fs::write(&path, &bytes).unwrap();
+        let ranges = [(0, 10), (9_995, 10), (4_000, 3_000), (20_000, 5), (7, 0)];
+        let read = RealFs.read_ranges(&path, &ranges).unwrap();
+        for (&(offset, len), got) in ranges.iter().zip(&read) {
+            assert_eq!(got, &RealFs.read_range(&path, offset, len).unwrap(), "at {offset}");
+        }
+        assert_eq!(read[1].len(), 5);
+        assert!(RealFs.read_ranges(&dir.join("missing"), &ranges).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -343,21 +343,56 @@ impl<S: StateMachine> Store<S> {
         })
     }
 
-    /// One transaction's time, metadata and only the events at `spans` (byte
-    /// ranges in its payload, from [`Store::transactions_with_spans`]), and
-    /// whether they were upcast from an older schema (then a span may give
-    /// several events, or none).
-    pub(crate) fn transaction_spans(
+    /// For each `(seq, spans)` of `wanted`, in that order: the transaction's
+    /// time, metadata and only the events at `spans` (byte ranges in its
+    /// payload, from [`Store::transactions_with_spans`]), and whether they
+    /// were upcast from an older schema (then a span may give several
+    /// events, or none). Each segment's records are read with the file opened
+    /// once (an entity's history: one read a version, not an open, a seek, a
+    /// read and a close).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn transactions_spans(
         &self,
-        seq: u64,
-        spans: &[std::ops::Range<u32>],
-    ) -> Result<(Timestamp, super::TxnMeta, Vec<S::Event>, bool)> {
+        wanted: &[(u64, Vec<std::ops::Range<u32>>)],
+    ) -> Result<Vec<(Timestamp, super::TxnMeta, Vec<S::Event>, bool)>> {
         let limit = self.inner.record_bytes_max;
-        self.with_record(seq, |frame| {
-            let (meta, events) = payload::decode_spans::<S>(frame.payload, spans, limit)?;
-            let upcast = payload::schema_of(frame.payload) != Some(S::SCHEMA_VERSION);
-            Ok((frame.time, meta, events, upcast))
-        })
+        let places: Vec<Place> = wanted.iter().map(|(seq, _)| self.place(*seq)).collect::<Result<_>>()?;
+        let mut bytes: Vec<Option<Vec<u8>>> = vec![None; wanted.len()];
+        // Known lengths: one open of each segment for all of its records.
+        let mut by_segment: std::collections::BTreeMap<&std::path::Path, Vec<usize>> = Default::default();
+        for (i, place) in places.iter().enumerate() {
+            if place.known_bytes.is_some() {
+                by_segment.entry(place.path.as_path()).or_default().push(i);
+            }
+        }
+        for (path, indexes) in by_segment {
+            let ranges: Vec<(u64, usize)> =
+                indexes.iter().map(|&i| (places[i].offset, places[i].known_bytes.unwrap_or(0))).collect();
+            let read = self
+                .inner
+                .fs
+                .read_ranges(path, &ranges)
+                .map_err(|source| Error::Wal(WalError::Io { op: "read", path: path.to_path_buf(), source }))?;
+            for (i, read) in indexes.into_iter().zip(read) {
+                bytes[i] = Some(read);
+            }
+        }
+        places
+            .iter()
+            .zip(wanted)
+            .zip(bytes)
+            .map(|((place, (seq, spans)), read)| {
+                let read = match read {
+                    Some(read) => read,
+                    None => self.read_frame_bytes(&place.path, place.offset)?,
+                };
+                Self::decode_record(place, *seq, &read, limit, |frame| {
+                    let (meta, events) = payload::decode_spans::<S>(frame.payload, spans, limit)?;
+                    let upcast = payload::schema_of(frame.payload) != Some(S::SCHEMA_VERSION);
+                    Ok((frame.time, meta, events, upcast))
+                })
+            })
+            .collect()
     }
 
     /// Reads the record of transaction `seq` at its indexed offset, checks its
@@ -367,6 +402,21 @@ impl<S: StateMachine> Store<S> {
         seq: u64,
         decode: impl FnOnce(&crate::wal::Frame<'_>) -> std::result::Result<T, crate::codec::CodecError>,
     ) -> Result<T> {
+        let place = self.place(seq)?;
+        let bytes = match place.known_bytes {
+            Some(bytes) => self
+                .inner
+                .fs
+                .read_range(&place.path, place.offset, bytes)
+                .map_err(|source| Error::Wal(WalError::Io { op: "read", path: place.path.clone(), source }))?,
+            None => self.read_frame_bytes(&place.path, place.offset)?,
+        };
+        Self::decode_record(&place, seq, &bytes, self.inner.record_bytes_max, decode)
+    }
+
+    /// Where transaction `seq`'s record is: its segment, offset and length
+    /// (when the next record, in the same segment, says where it ends).
+    fn place(&self, seq: u64) -> Result<Place> {
         let last = self.read().seq();
         if seq == 0 || seq > last {
             return Err(Error::PointOutOfRange { point: Point::Seq(seq), first: None, last: None });
@@ -383,22 +433,26 @@ impl<S: StateMachine> Store<S> {
             let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
             segments[index].path.clone()
         };
-        let limit = self.inner.record_bytes_max;
-        let bytes = match known_bytes {
-            Some(bytes) => self
-                .inner
-                .fs
-                .read_range(&path, offset, bytes)
-                .map_err(|source| Error::Wal(WalError::Io { op: "read", path: path.clone(), source }))?,
-            None => self.read_frame_bytes(&path, offset)?,
-        };
-        let frame = decode_frame(&bytes, limit)
+        Ok(Place { path, offset, known_bytes })
+    }
+
+    /// Checks the frame in `bytes` (its checksum, that it is record `seq`)
+    /// and decodes it with `decode`.
+    fn decode_record<T>(
+        place: &Place,
+        seq: u64,
+        bytes: &[u8],
+        limit: u32,
+        decode: impl FnOnce(&crate::wal::Frame<'_>) -> std::result::Result<T, crate::codec::CodecError>,
+    ) -> Result<T> {
+        let (path, offset) = (&place.path, place.offset);
+        let frame = decode_frame(bytes, limit)
             .map_err(|problem| Error::Wal(WalError::Corrupted { path: path.clone(), offset, problem }))?;
         if frame.seq != seq {
             let (expected, found) = (seq, frame.seq);
-            return Err(Error::Wal(WalError::SequenceGap { path, offset, expected, found }));
+            return Err(Error::Wal(WalError::SequenceGap { path: path.clone(), offset, expected, found }));
         }
-        decode(&frame).map_err(|source| Error::Wal(WalError::undecodable(&path, offset, seq, source)))
+        decode(&frame).map_err(|source| Error::Wal(WalError::undecodable(path, offset, seq, source)))
     }
 
     /// The transactions in `range` as (seq, events with the byte range of
@@ -450,6 +504,13 @@ impl<S: StateMachine> Store<S> {
         }
         self.transactions(from..).filter(move |txn| txn.as_ref().map_or(true, |txn| txn.time > since))
     }
+}
+
+/// Where a transaction's record is (see `Store::place`).
+struct Place {
+    path: std::path::PathBuf,
+    offset: u64,
+    known_bytes: Option<usize>,
 }
 
 #[cfg(test)]
