@@ -15,7 +15,7 @@ use openraft::{BasicNode, SnapshotMeta};
 use super::machine::{file_error, MachineError};
 use super::NodeId;
 use crate::codec;
-use crate::elb::{ElbError, ElbState, ElbStore};
+use crate::elb::{ElbState, ElbStore};
 use crate::identity::Identity;
 use crate::io::{FileSystem, RealFs};
 use crate::store::seed::{copy_log, Seeding};
@@ -46,10 +46,6 @@ pub(super) struct Source<'a> {
     pub view: &'a View<ElbState>,
 }
 
-fn store_error(err: Error) -> MachineError {
-    MachineError::Store(ElbError::Store(err))
-}
-
 /// Writes the bundle of `source` (none for a group without a store) with
 /// `meta` to `path`, by a temporary file, fsync and rename; `scratch` is a
 /// directory it may use and removes.
@@ -57,18 +53,18 @@ pub(super) fn write(path: &Path, scratch: &Path, meta: &Meta, source: Option<Sou
     let tmp = path.with_extension("bin.tmp");
     let file = File::create(&tmp).map_err(file_error("create", &tmp))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let write_err = file_error("write", &tmp);
+    let write_err = || file_error("write", &tmp);
     let head = encode_head(meta, source.as_ref().map(|s| s.identity)).map_err(|err| MachineError::File {
         op: "encode",
         path: tmp.clone(),
         problem: err.to_string(),
     })?;
-    out.write_all(&head).map_err(file_error("write", &tmp))?;
+    out.write_all(&head).map_err(write_err())?;
     match source.filter(|source| source.view.seq() > 0) {
         Some(Source { identity, store, view }) => {
             let state = write_state(scratch, identity, view)?;
             let state_bytes = std::fs::metadata(&state).map_err(file_error("stat", &state))?.len();
-            out.write_all(&state_bytes.to_le_bytes()).map_err(file_error("write", &tmp))?;
+            out.write_all(&state_bytes.to_le_bytes()).map_err(write_err())?;
             let mut file = File::open(&state).map_err(file_error("open", &state))?;
             std::io::copy(&mut file, &mut out).map_err(file_error("copy into", &tmp))?;
             let _ = std::fs::remove_dir_all(scratch);
@@ -76,13 +72,13 @@ pub(super) fn write(path: &Path, scratch: &Path, meta: &Meta, source: Option<Sou
                 out.write_all(&first_seq.to_le_bytes())
                     .and_then(|()| out.write_all(&(bytes.len() as u64).to_le_bytes()))
                     .and_then(|()| out.write_all(bytes))
-                    .map_err(file_error("write", &tmp))
+                    .map_err(write_err())
             })?;
         }
-        None => out.write_all(&0u64.to_le_bytes()).map_err(file_error("write", &tmp))?,
+        None => out.write_all(&0u64.to_le_bytes()).map_err(write_err())?,
     }
-    out.write_all(&0u64.to_le_bytes()).map_err(file_error("write", &tmp))?;
-    let file = out.into_inner().map_err(|err| write_err(err.into_error()))?;
+    out.write_all(&0u64.to_le_bytes()).map_err(write_err())?;
+    let file = out.into_inner().map_err(|err| write_err()(err.into_error()))?;
     file.sync_data().map_err(file_error("fsync", &tmp))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(file_error("rename", &tmp))?;
@@ -102,8 +98,7 @@ fn write_state(scratch: &Path, identity: &Identity, view: &View<ElbState>) -> Re
         time: view.time(),
         schema: <ElbState as crate::StateMachine>::SCHEMA_VERSION.into(),
     };
-    crate::snapshot::write_snapshot(&fs, scratch, header, view.state(), u64::MAX)
-        .map_err(|err| store_error(Error::Snapshot(err)))?;
+    crate::snapshot::write_snapshot(&fs, scratch, header, view.state(), u64::MAX).map_err(Error::Snapshot)?;
     Ok(scratch.join(crate::snapshot::snapshot_file_name(view.seq())))
 }
 
@@ -189,7 +184,7 @@ pub(super) fn unpack(
     let state = read_section(&mut reader).map_err(damaged)?;
     let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
     let snapshot = (!state.is_empty()).then_some(state.as_slice());
-    let mut seeding = Seeding::start(&fs, into, identity, snapshot).map_err(store_error)?;
+    let mut seeding = Seeding::start(&fs, into, identity, snapshot)?;
     drop(state);
     loop {
         let first_seq = read_u64(&mut reader).map_err(damaged)?;
@@ -197,13 +192,13 @@ pub(super) fn unpack(
             break;
         }
         let bytes = read_section(&mut reader).map_err(damaged)?;
-        seeding.segment(first_seq, &bytes).map_err(store_error)?;
+        seeding.segment(first_seq, &bytes)?;
     }
     let mut rest = [0u8; 1];
     if reader.read(&mut rest).map_err(file_error("read", path))? != 0 {
         return Err(damaged("bytes after the last section".into()));
     }
-    seeding.finish().map_err(store_error)?;
+    seeding.finish()?;
     Ok(head)
 }
 

@@ -315,7 +315,7 @@ impl Shared {
             return Ok(());
         }
         if let Some(store) = self.store() {
-            store.store().sync_now().map_err(|err| MachineError::Store(ElbError::Store(err)))?;
+            store.store().sync_now()?;
         }
         write_mark(&self.machine_dir().join("APPLIED"), applied)?;
         *saved = applied.last;
@@ -333,7 +333,7 @@ impl Shared {
             return Ok(None);
         }
         let Some(txn) = store.store().transactions(seq..=seq).next() else { return Ok(None) };
-        let txn = txn.map_err(|err| MachineError::Store(ElbError::Store(err)))?;
+        let txn = txn?;
         Ok(txn.meta.origin.map(|o| (LogId::new(CommittedLeaderId::new(o.term, o.node), o.index), o.part)))
     }
 }
@@ -373,7 +373,7 @@ fn read_mark(path: &Path) -> Result<Option<Applied>, MachineError> {
 /// fsyncs the directory.
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), MachineError> {
     let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
-    crate::store::seed::write_durably(&fs, path, bytes).map_err(|err| MachineError::Store(ElbError::Store(err)))?;
+    crate::store::seed::write_durably(&fs, path, bytes)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs.sync_dir(dir).map_err(file_error("fsync directory", dir))
 }
@@ -427,8 +427,7 @@ impl Machine {
         });
         // An install a crash interrupted: finished if its journal was
         // written, else its leftovers removed.
-        let installed = shared.machine_dir().join("INSTALLING").exists();
-        if installed {
+        if shared.machine_dir().join("INSTALLING").exists() {
             shared.finish_install()?;
         }
         for leftover in ["store.new", "store.replaced"] {
@@ -440,12 +439,9 @@ impl Machine {
         let mut applied = shared.load_applied()?;
         *shared.saved.lock() = applied.last;
         if shared.store().is_none() && shared.store_dir().join(crate::IDENTITY_FILE).exists() {
-            *shared.store.write() = Some(Arc::new(shared.open_store()?));
+            shared.adopt(Some(shared.open_store()?))?;
         }
         if let Some(store) = shared.store() {
-            if !installed {
-                *shared.recent.lock() = Recent::rebuild(&store)?;
-            }
             if let Some((last, part)) = Shared::store_applied(&store)? {
                 // A mark at that entry says it was finished (every mark names
                 // an entry applied whole).
@@ -498,10 +494,8 @@ impl Machine {
                 }
                 shared.check_identity(&identity)?;
                 let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
-                crate::store::seed::seed(&fs, &shared.store_dir(), &identity, None)
-                    .map_err(|err| MachineError::Store(ElbError::Store(err)))?;
-                let store = shared.open_store()?;
-                *shared.store.write() = Some(Arc::new(store));
+                crate::store::seed::seed(&fs, &shared.store_dir(), &identity, None)?;
+                shared.adopt(Some(shared.open_store()?))?;
                 let mut applied = shared.applied.lock();
                 applied.last = Some(log_id);
                 shared.save_applied(&applied)?;
@@ -526,9 +520,10 @@ impl Machine {
                     }
                     // Decided by the head's seq and the time the write commits
                     // at (never before the head's): the same on every replica.
-                    let head = store.read();
-                    let found = write.id.and_then(|id| recent.find(id, head.seq(), time.max(head.time())));
-                    drop(head);
+                    let found = write.id.and_then(|id| {
+                        let head = store.read();
+                        recent.find(id, head.seq(), time.max(head.time()))
+                    });
                     if let Some(found) = found {
                         let mut reply = found.duplicate();
                         if found.reply.is_none() {
@@ -619,6 +614,14 @@ fn apply_request(store: &ElbStore, request: Request, origin: Origin) -> Result<R
 impl Shared {
     pub(crate) fn store(&self) -> Option<Arc<ElbStore>> {
         self.store.read().clone()
+    }
+
+    /// Makes `store` the replica's, with the recent write ids its log holds.
+    fn adopt(&self, store: Option<ElbStore>) -> Result<(), MachineError> {
+        let recent = store.as_ref().map(Recent::rebuild).transpose()?.unwrap_or_default();
+        *self.recent.lock() = recent;
+        *self.store.write() = store.map(Arc::new);
+        Ok(())
     }
 
     /// The store's identity, once it has one.
@@ -731,14 +734,10 @@ impl Shared {
             fs.sync_dir(&self.machine_dir()).map_err(file_error("fsync directory", &self.machine_dir()))?;
         }
         let store = match store_dir.join(crate::IDENTITY_FILE).exists() {
-            true => Some(Arc::new(self.open_store()?)),
+            true => Some(self.open_store()?),
             false => None,
         };
-        *self.recent.lock() = match &store {
-            Some(store) => Recent::rebuild(store)?,
-            None => Recent::default(),
-        };
-        *self.store.write() = store;
+        self.adopt(store)?;
         self.installs.fetch_add(1, Ordering::AcqRel);
         {
             let mut last = self.applied.lock();

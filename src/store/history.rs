@@ -356,7 +356,8 @@ impl<S: StateMachine> Store<S> {
         wanted: &[(u64, Vec<std::ops::Range<u32>>)],
     ) -> Result<Vec<(Timestamp, super::TxnMeta, Vec<S::Event>, bool)>> {
         let limit = self.inner.record_bytes_max;
-        let places: Vec<Place> = wanted.iter().map(|(seq, _)| self.place(*seq)).collect::<Result<_>>()?;
+        let seqs: Vec<u64> = wanted.iter().map(|(seq, _)| *seq).collect();
+        let places = self.places(&seqs)?;
         let mut bytes: Vec<Option<Vec<u8>>> = vec![None; wanted.len()];
         // Known lengths: one open of each segment for all of its records.
         let mut by_segment: std::collections::BTreeMap<&std::path::Path, Vec<usize>> = Default::default();
@@ -402,7 +403,7 @@ impl<S: StateMachine> Store<S> {
         seq: u64,
         decode: impl FnOnce(&crate::wal::Frame<'_>) -> std::result::Result<T, crate::codec::CodecError>,
     ) -> Result<T> {
-        let place = self.place(seq)?;
+        let place = self.places(&[seq])?.remove(0);
         let bytes = match place.known_bytes {
             Some(bytes) => self
                 .inner
@@ -414,26 +415,36 @@ impl<S: StateMachine> Store<S> {
         Self::decode_record(&place, seq, &bytes, self.inner.record_bytes_max, decode)
     }
 
-    /// Where transaction `seq`'s record is: its segment, offset and length
-    /// (when the next record, in the same segment, says where it ends).
-    fn place(&self, seq: u64) -> Result<Place> {
+    /// Where each transaction of `seqs` has its record: its segment, offset
+    /// and length (when the next record, in the same segment, says where it
+    /// ends).
+    fn places(&self, seqs: &[u64]) -> Result<Vec<Place>> {
         let last = self.read().seq();
-        if seq == 0 || seq > last {
+        if let Some(&seq) = seqs.iter().find(|&&seq| seq == 0 || seq > last) {
             return Err(Error::PointOutOfRange { point: Point::Seq(seq), first: None, last: None });
         }
-        let (offset, known_bytes) = {
+        // Offsets under the index's lock, then paths under the segments' (one lock at a time).
+        let offsets: Vec<(u64, Option<usize>)> = {
             let entries = self.index_through(last)?;
-            let offset = entries[seq as usize - 1].offset;
-            // The next record, when it is in the same segment, starts where this one ends.
-            let next = entries.get(seq as usize).map(|e| e.offset).filter(|&next| next > offset);
-            (offset, next.map(|next| (next - offset) as usize))
+            seqs.iter()
+                .map(|&seq| {
+                    let offset = entries[seq as usize - 1].offset;
+                    // The next record, when it is in the same segment, starts where this one ends.
+                    let next = entries.get(seq as usize).map(|e| e.offset).filter(|&next| next > offset);
+                    (offset, next.map(|next| (next - offset) as usize))
+                })
+                .collect()
         };
-        let path = {
-            let segments = self.inner.segments.read();
-            let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
-            segments[index].path.clone()
-        };
-        Ok(Place { path, offset, known_bytes })
+        let segments = self.inner.segments.read();
+        let places = seqs
+            .iter()
+            .zip(offsets)
+            .map(|(&seq, (offset, known_bytes))| {
+                let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
+                Place { path: segments[index].path.clone(), offset, known_bytes }
+            })
+            .collect();
+        Ok(places)
     }
 
     /// Checks the frame in `bytes` (its checksum, that it is record `seq`)
@@ -506,7 +517,7 @@ impl<S: StateMachine> Store<S> {
     }
 }
 
-/// Where a transaction's record is (see `Store::place`).
+/// Where a transaction's record is (see `Store::places`).
 struct Place {
     path: std::path::PathBuf,
     offset: u64,
