@@ -274,6 +274,20 @@ fn commits(c: &mut Criterion) {
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }
+    // The mix's CPU cost without fsync: one writer (no contention), then 64
+    // (the head lock and scheduling, no disk); and what drawing the commands
+    // costs the writers alone (the workload's own reads of the state).
+    let (store, _, dir) = commit_store("mix-never", SyncPolicy::Never);
+    group.bench_function("commit/never/1_writer_reference_mix", |b| b.iter_custom(|iters| mix_from(&store, 1, iters)));
+    group.bench_function("commit/never/64_writers_reference_mix", |b| {
+        b.iter_custom(|iters| mix_from(&store, 64, iters.max(64)))
+    });
+    let mut mix = elbstore::tools::workload::Mix::new(&store, 0, 2000);
+    group.bench_function("reference_mix/draw_a_command_only", |b| {
+        b.iter(|| mix.next_command(&store).expect("the fleet is there"))
+    });
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
     let (store, _, dir) = commit_store("mix-64", SyncPolicy::Always);
     group.bench_function("commit/always/64_writers_reference_mix", |b| {
         b.iter_custom(|iters| mix_from(&store, 64, iters.max(64)))

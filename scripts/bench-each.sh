@@ -29,7 +29,8 @@ for name in commit/never/1_writer commit/always/1_writers commit/always/8_writer
     commit/machine/write_128_bytes_and_fdatasync; do
     run commit "$name"
 done
-for name in elb/commit/never/1_writer elb/commit/always/1_writers elb/commit/always/8_writers \
+for name in elb/commit/never/1_writer elb/commit/never/1_writer_reference_mix elb/commit/never/64_writers_reference_mix \
+    elb/reference_mix/draw_a_command_only elb/commit/always/1_writers elb/commit/always/8_writers \
     elb/commit/always/64_writers elb/commit/always/64_writers_reference_mix elb/commit/always/batched_1000_events \
     elb/machine/sequential_write_64_mib_and_fdatasync elb/open/100k_load_balancers_with_1m_event_tail \
     elb/snapshot/write_mb_per_s elb/open/clean_reopen_snapshot_at_head_mb_per_s \
