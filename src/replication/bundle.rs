@@ -53,18 +53,18 @@ pub(super) fn write(path: &Path, scratch: &Path, meta: &Meta, source: Option<Sou
     let tmp = path.with_extension("bin.tmp");
     let file = File::create(&tmp).map_err(file_error("create", &tmp))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let write_err = || file_error("write", &tmp);
+    let write_err = file_error("write", &tmp);
     let head = encode_head(meta, source.as_ref().map(|s| s.identity)).map_err(|err| MachineError::File {
         op: "encode",
         path: tmp.clone(),
         problem: err.to_string(),
     })?;
-    out.write_all(&head).map_err(write_err())?;
+    out.write_all(&head).map_err(write_err)?;
     match source.filter(|source| source.view.seq() > 0) {
         Some(Source { identity, store, view }) => {
             let state = write_state(scratch, identity, view)?;
             let state_bytes = std::fs::metadata(&state).map_err(file_error("stat", &state))?.len();
-            out.write_all(&state_bytes.to_le_bytes()).map_err(write_err())?;
+            out.write_all(&state_bytes.to_le_bytes()).map_err(write_err)?;
             let mut file = File::open(&state).map_err(file_error("open", &state))?;
             std::io::copy(&mut file, &mut out).map_err(file_error("copy into", &tmp))?;
             let _ = std::fs::remove_dir_all(scratch);
@@ -72,13 +72,13 @@ pub(super) fn write(path: &Path, scratch: &Path, meta: &Meta, source: Option<Sou
                 out.write_all(&first_seq.to_le_bytes())
                     .and_then(|()| out.write_all(&(bytes.len() as u64).to_le_bytes()))
                     .and_then(|()| out.write_all(bytes))
-                    .map_err(write_err())
+                    .map_err(write_err)
             })?;
         }
-        None => out.write_all(&0u64.to_le_bytes()).map_err(write_err())?,
+        None => out.write_all(&0u64.to_le_bytes()).map_err(write_err)?,
     }
-    out.write_all(&0u64.to_le_bytes()).map_err(write_err())?;
-    let file = out.into_inner().map_err(|err| write_err()(err.into_error()))?;
+    out.write_all(&0u64.to_le_bytes()).map_err(write_err)?;
+    let file = out.into_inner().map_err(|err| write_err(err.into_error()))?;
     file.sync_data().map_err(file_error("fsync", &tmp))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(file_error("rename", &tmp))?;

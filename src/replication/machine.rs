@@ -241,7 +241,7 @@ impl From<Error> for MachineError {
     }
 }
 
-pub(super) fn file_error<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> MachineError + 'p {
+pub(super) fn file_error<'p>(op: &'static str, path: &'p Path) -> impl Fn(std::io::Error) -> MachineError + Copy + 'p {
     move |err| MachineError::File { op, path: path.to_path_buf(), problem: err.to_string() }
 }
 

@@ -358,40 +358,46 @@ impl<S: StateMachine> Store<S> {
         let limit = self.inner.record_bytes_max;
         let seqs: Vec<u64> = wanted.iter().map(|(seq, _)| *seq).collect();
         let places = self.places(&seqs)?;
-        let mut bytes: Vec<Option<Vec<u8>>> = vec![None; wanted.len()];
-        // Known lengths: one open of each segment for all of its records.
-        let mut by_segment: std::collections::BTreeMap<&std::path::Path, Vec<usize>> = Default::default();
+        let records = self.read_records(&places)?;
+        places
+            .iter()
+            .zip(wanted)
+            .zip(records)
+            .map(|((place, (seq, spans)), bytes)| {
+                Self::decode_record(place, *seq, &bytes, limit, |frame| {
+                    let (meta, events) = payload::decode_spans::<S>(frame.payload, spans, limit)?;
+                    let upcast = payload::schema_of(frame.payload) != Some(S::SCHEMA_VERSION);
+                    Ok((frame.time, meta, events, upcast))
+                })
+            })
+            .collect()
+    }
+
+    /// The bytes of the record at each of `places`, in order. Records of
+    /// known length are read with one open of each segment for all of them;
+    /// the others (a segment's last record) header first, then whole.
+    fn read_records(&self, places: &[Place]) -> Result<Vec<Vec<u8>>> {
+        let mut bytes: Vec<Option<Vec<u8>>> = vec![None; places.len()];
+        // Each segment's records of known length: (index in `places`, length).
+        let mut by_segment: std::collections::BTreeMap<&std::path::Path, Vec<(usize, usize)>> = Default::default();
         for (i, place) in places.iter().enumerate() {
-            if place.known_bytes.is_some() {
-                by_segment.entry(place.path.as_path()).or_default().push(i);
+            if let Some(len) = place.known_bytes {
+                by_segment.entry(place.path.as_path()).or_default().push((i, len));
             }
         }
-        for (path, indexes) in by_segment {
-            let ranges: Vec<(u64, usize)> =
-                indexes.iter().map(|&i| (places[i].offset, places[i].known_bytes.unwrap_or(0))).collect();
-            let read = self
-                .inner
-                .fs
-                .read_ranges(path, &ranges)
-                .map_err(|source| Error::Wal(WalError::Io { op: "read", path: path.to_path_buf(), source }))?;
-            for (i, read) in indexes.into_iter().zip(read) {
+        for (path, records) in by_segment {
+            let ranges: Vec<(u64, usize)> = records.iter().map(|&(i, len)| (places[i].offset, len)).collect();
+            let read = self.inner.fs.read_ranges(path, &ranges).map_err(read_error(path))?;
+            for ((i, _), read) in records.into_iter().zip(read) {
                 bytes[i] = Some(read);
             }
         }
         places
             .iter()
-            .zip(wanted)
             .zip(bytes)
-            .map(|((place, (seq, spans)), read)| {
-                let read = match read {
-                    Some(read) => read,
-                    None => self.read_frame_bytes(&place.path, place.offset)?,
-                };
-                Self::decode_record(place, *seq, &read, limit, |frame| {
-                    let (meta, events) = payload::decode_spans::<S>(frame.payload, spans, limit)?;
-                    let upcast = payload::schema_of(frame.payload) != Some(S::SCHEMA_VERSION);
-                    Ok((frame.time, meta, events, upcast))
-                })
+            .map(|(place, read)| match read {
+                Some(read) => Ok(read),
+                None => self.read_frame_bytes(&place.path, place.offset),
             })
             .collect()
     }
@@ -403,16 +409,9 @@ impl<S: StateMachine> Store<S> {
         seq: u64,
         decode: impl FnOnce(&crate::wal::Frame<'_>) -> std::result::Result<T, crate::codec::CodecError>,
     ) -> Result<T> {
-        let place = self.places(&[seq])?.remove(0);
-        let bytes = match place.known_bytes {
-            Some(bytes) => self
-                .inner
-                .fs
-                .read_range(&place.path, place.offset, bytes)
-                .map_err(|source| Error::Wal(WalError::Io { op: "read", path: place.path.clone(), source }))?,
-            None => self.read_frame_bytes(&place.path, place.offset)?,
-        };
-        Self::decode_record(&place, seq, &bytes, self.inner.record_bytes_max, decode)
+        let places = self.places(&[seq])?;
+        let bytes = self.read_records(&places)?.remove(0);
+        Self::decode_record(&places[0], seq, &bytes, self.inner.record_bytes_max, decode)
     }
 
     /// Where each transaction of `seqs` has its record: its segment, offset
@@ -488,7 +487,7 @@ impl<S: StateMachine> Store<S> {
     /// then the whole frame (or as much as the file holds; `decode_frame` judges).
     fn read_frame_bytes(&self, path: &std::path::Path, offset: u64) -> Result<Vec<u8>> {
         let fs = &self.inner.fs;
-        let io = |source| Error::Wal(WalError::Io { op: "read", path: path.to_path_buf(), source });
+        let io = read_error(path);
         let head = fs.read_range(path, offset, FRAME_HEADER_BYTES).map_err(io)?;
         let payload_bytes = head.get(4..8).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
         let limit = self.inner.record_bytes_max;
@@ -515,6 +514,11 @@ impl<S: StateMachine> Store<S> {
         }
         self.transactions(from..).filter(move |txn| txn.as_ref().map_or(true, |txn| txn.time > since))
     }
+}
+
+/// The error of a failed read of the log file at `path`.
+fn read_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + Copy + '_ {
+    move |source| Error::Wal(WalError::Io { op: "read", path: path.to_path_buf(), source })
 }
 
 /// Where a transaction's record is (see `Store::places`).
