@@ -72,6 +72,7 @@ impl CodecError {
     }
 
     /// A byte range that does not lie inside the input.
+    #[cfg(test)]
     pub(crate) fn span_outside(start: u32, end: u32, len: usize) -> CodecError {
         CodecError::custom(format!("bytes {start}..{end} are not inside the {len}-byte input"))
     }

@@ -438,6 +438,63 @@ fn history_diff_and_lookups_explain_what_happened() {
     assert_eq!((summary.created_total(), summary.changed_total(), summary.deleted_total()), (0, 10, 5));
 }
 
+/// An entity's history reads only its own events' bytes (and the metadata
+/// before them), each checked against the checksum its index took when the
+/// whole record was read: a changed byte there is an error naming the file
+/// and offset, never a wrong version. A changed byte in another resource's
+/// event of the same record is that resource's error (and `verify`'s).
+#[test]
+fn an_entity_history_checks_the_bytes_it_reads_against_the_index() {
+    use elbstore::{FrameProblem, WalError};
+    let dir = TempDir::new("history-pieces");
+    let options = elb_options().snapshot_every_events(None);
+    let store = ElbStore::open(dir.path(), options.clone(), Settings::in_region("us-east-1")).unwrap();
+    store.execute_with(TxnMeta::new("svc:provisioning", "two"), |_, ctx| fleet::batch_commands(0..2, ctx.seq)).unwrap();
+    let (zero, one) = (lb_id(&store, 0), lb_id(&store, 1));
+    for (lb, value) in [(zero, "needle-zero"), (one, "needle-one")] {
+        let tags = [("mark".to_owned(), value.to_owned())].into();
+        let command = Command::AddTags { resources: vec![Taggable::LoadBalancer(lb)], tags };
+        store.execute(TxnMeta::new("ops:tagger", "mark"), vec![command]).unwrap();
+    }
+    let (key_zero, key_one) = (EntityKey::LoadBalancer(zero), EntityKey::LoadBalancer(one));
+    let before = store.entity_history(&key_zero).unwrap();
+    assert_eq!(before.len(), 2);
+    assert_eq!(store.entity_history(&key_one).unwrap().len(), 2);
+
+    let segment = files_with_prefix(dir.path(), "wal-").remove(0);
+    let flip = |needle: &[u8]| {
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the bytes are in the log");
+        // Still valid text: decoded without the check, it would be a wrong version.
+        bytes[at] ^= 0x20;
+        std::fs::write(&segment, bytes).unwrap();
+        at as u64
+    };
+    let changed_at = |err: ElbError| match err {
+        ElbError::Store(Error::Wal(WalError::Corrupted {
+            path,
+            offset,
+            problem: FrameProblem::ChangedSinceIndexed { bytes, .. },
+        })) => {
+            assert_eq!(path, segment);
+            offset..offset + bytes as u64
+        }
+        other => panic!("{other:?}"),
+    };
+    // Load balancer 1's creation, in the record that created both.
+    let at = flip(b"lb-1-");
+    assert!(changed_at(store.entity_history(&key_one).unwrap_err()).contains(&at));
+    assert_eq!(store.entity_history(&key_zero).unwrap(), before, "its own bytes did not change");
+    // A reader of whole records sees the record's checksum fail.
+    assert!(store.store().transaction(1).is_err());
+    // Load balancer 0's tag change, a record of its own.
+    let at = flip(b"needle-zero");
+    assert!(changed_at(store.entity_history(&key_zero).unwrap_err()).contains(&at));
+    drop(store);
+    let report = verify::<ElbState>(dir.path(), options.mode(OpenMode::ReadOnly)).unwrap();
+    assert!(!report.ok());
+}
+
 #[test]
 fn restore_writes_a_verified_new_store_and_refuses_a_non_empty_directory() {
     let dir = TempDir::new("restore-source");

@@ -916,6 +916,7 @@ fn check_fixture(version: u32) {
         assert_eq!(view.seq(), point.seq);
         assert_eq!(digest(view.state()), point.digest);
     }
+    assert_histories_are_the_log(&store, &format!("v{version}"));
     let state = store.read().state_arc();
     drop(store);
 
@@ -939,8 +940,28 @@ fn check_fixture(version: u32) {
     let store = ElbStore::open(copy.path(), writable, Settings::in_region("us-east-1")).unwrap();
     assert_eq!(store.read().state(), &*after);
     assert_eq!(store.read().seq(), last.seq + 1);
+    assert_histories_are_the_log(&store, &format!("v{version} after a new commit"));
     let report = verify::<ElbState>(copy.path(), read_only()).unwrap();
     assert!(report.ok(), "v{version} after a new commit: {:?}", report.problems);
+}
+
+/// Every resource's history is its events in the log, in order: the entity
+/// index reads only each record's metadata and that resource's events, and
+/// upcasts them as a whole record's are.
+fn assert_histories_are_the_log(store: &ElbStore, what: &str) {
+    let mut expected: BTreeMap<EntityKey, Vec<_>> = BTreeMap::new();
+    for txn in store.store().transactions(..) {
+        let txn = txn.unwrap();
+        for event in txn.events {
+            expected.entry(event.key()).or_default().push((txn.seq, txn.time, txn.meta.clone(), event));
+        }
+    }
+    assert!(expected.len() > 1000, "{what}: the fixture has many resources");
+    for (key, events) in &expected {
+        let versions = store.entity_history(key).unwrap_or_else(|e| panic!("{what}: {key}: {e}"));
+        let got: Vec<_> = versions.into_iter().map(|v| (v.seq, v.time, v.meta, v.event)).collect();
+        assert_eq!(&got, events, "{what}: {key}");
+    }
 }
 
 /// Every record's payload, in order, from the segments in `dir`.

@@ -10,7 +10,7 @@ use super::event::{ElbEvent, Entity, EntityKey, EntityKind};
 use super::state::ElbState;
 use super::store::ElbStore;
 use crate::clock::Timestamp;
-use crate::store::{Error, Point, Transaction, TxnMeta, View};
+use crate::store::{Error, IndexedPieces, IndexedTxn, Piece, Point, Transaction, TxnMeta, View};
 
 /// What one transaction created, changed and deleted, per kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,11 +210,17 @@ pub fn field_changes(before: &Entity, after: &Entity) -> Vec<FieldChange> {
 }
 
 /// Resource -> where each event that touched it is: its transaction and the
-/// event's bytes in that transaction's payload, for seqs 1..=`through`.
+/// event's bytes in that transaction's payload, for seqs 1..=`through`; and
+/// where each transaction's metadata is. Each place carries the checksum of
+/// its bytes, taken when the record was read whole, so a history reads and
+/// checks only those bytes.
 #[derive(Debug, Default)]
 pub(crate) struct EntityIndex {
     through: u64,
     events: std::collections::HashMap<EntityKey, Vec<EventAt>>,
+    /// The payload head of each transaction from `heads_from` on.
+    heads: Vec<Piece>,
+    heads_from: u64,
 }
 
 /// One event's place in the log: its transaction and its bytes there (for an
@@ -222,7 +228,14 @@ pub(crate) struct EntityIndex {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct EventAt {
     seq: u64,
-    span: std::ops::Range<u32>,
+    piece: Piece,
+}
+
+impl EntityIndex {
+    /// Where the payload head of transaction `seq` is, if it was indexed.
+    fn head(&self, seq: u64) -> Option<&Piece> {
+        self.heads.get(usize::try_from(seq.checked_sub(self.heads_from)?).ok()?)
+    }
 }
 
 /// The sequence number from which a resource's history can start: resources
@@ -288,43 +301,45 @@ impl ElbStore {
     pub fn entity_history(&self, key: &EntityKey) -> Result<Vec<Version>, ElbError> {
         // One read per transaction, however many of its events touch the
         // resource, and one open of each segment for all of them.
-        let mut wanted: Vec<(u64, Vec<std::ops::Range<u32>>)> = Vec::new();
-        for place in self.touching(key)? {
-            match wanted.last_mut() {
-                Some((seq, spans)) if *seq == place.seq => spans.push(place.span),
-                _ => wanted.push((place.seq, vec![place.span])),
-            }
-        }
-        let read = self.store().transactions_spans(&wanted)?;
+        let wanted = self.touching(key)?;
+        let read = self.store().transactions_pieces(&wanted)?;
         let mut versions = Vec::with_capacity(wanted.len());
-        for ((seq, _), (time, meta, events, upcast)) in wanted.into_iter().zip(read) {
+        for (IndexedPieces { seq, .. }, (time, meta, events, upcast)) in wanted.into_iter().zip(read) {
             let mismatch = || ElbError::Store(Error::IndexMismatch { seq, key: key.to_string() });
-            let found = versions.len();
+            let mut mine = Vec::with_capacity(events.len());
             for event in events {
                 if event.key() == *key {
-                    versions.push(Version { seq, time, meta: meta.clone(), event });
+                    mine.push(event);
                 } else if !upcast {
-                    // Current schema: every span is one event of this resource.
+                    // Current schema: every piece is one event of this resource.
                     return Err(mismatch());
                 }
                 // Upcast: the old event may have stood for other resources' events too.
             }
-            if versions.len() == found {
-                return Err(mismatch());
-            }
+            let Some(last) = mine.pop() else { return Err(mismatch()) };
+            versions.extend(mine.into_iter().map(|event| Version { seq, time, meta: meta.clone(), event }));
+            versions.push(Version { seq, time, meta, event: last });
         }
         Ok(versions)
     }
 
-    /// Where the events that touched `key` are, from the entity index.
-    fn touching(&self, key: &EntityKey) -> Result<Vec<EventAt>, Error> {
+    /// The transactions whose events touched `key`, with where their
+    /// metadata and those events are, from the entity index.
+    fn touching(&self, key: &EntityKey) -> Result<Vec<IndexedPieces>, Error> {
         let last = self.read().seq();
         let mut index = self.entity_index.lock();
         if index.through < last {
-            for txn in self.store().transactions_with_spans(index.through + 1..=last) {
-                let (seq, events) = txn?;
-                for (event, span) in events {
-                    let at = EventAt { seq, span };
+            for txn in self.store().transactions_indexed(index.through + 1..=last) {
+                let IndexedTxn { seq, head, events } = txn?;
+                if index.heads.is_empty() {
+                    index.heads_from = seq;
+                }
+                // Sequence numbers are gapless; a gap would only leave heads no event names.
+                let next = index.heads_from + index.heads.len() as u64;
+                index.heads.extend((next..seq).map(|_| Piece { span: 0..0, crc: 0 }));
+                index.heads.push(head);
+                for (event, piece) in events {
+                    let at = EventAt { seq, piece };
                     let places = index.events.entry(event.key()).or_default();
                     // Events upcast from one old event share its bytes: one place.
                     if places.last() != Some(&at) {
@@ -334,7 +349,20 @@ impl ElbStore {
                 index.through = seq;
             }
         }
-        Ok(index.events.get(key).cloned().unwrap_or_default())
+        let mut wanted: Vec<IndexedPieces> = Vec::new();
+        for at in index.events.get(key).map(Vec::as_slice).unwrap_or_default() {
+            match wanted.last_mut() {
+                Some(w) if w.seq == at.seq => w.events.push(at.piece.clone()),
+                _ => {
+                    let head = index
+                        .head(at.seq)
+                        .cloned()
+                        .ok_or(Error::IndexMismatch { seq: at.seq, key: key.to_string() })?;
+                    wanted.push(IndexedPieces { seq: at.seq, head, events: vec![at.piece.clone()] });
+                }
+            }
+        }
+        Ok(wanted)
     }
 
     /// A resource by key, and if it is gone, who deleted it, when and why.

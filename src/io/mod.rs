@@ -15,6 +15,7 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use mmap::FileBytes;
 pub use real::RealFs;
@@ -49,6 +50,13 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     fn read_ranges(&self, path: &Path, ranges: &[(u64, usize)]) -> io::Result<Vec<Vec<u8>>> {
         ranges.iter().map(|&(offset, len)| self.read_range(path, offset, len)).collect()
     }
+    /// `path` opened for positioned reads, for a caller that reads one file
+    /// often and keeps it open across calls (an entity's history reading the
+    /// log's segments); `None` when this file system has no such handle and
+    /// every read goes through [`FileSystem::read_ranges`] (the default).
+    fn open_reader(&self, _path: &Path) -> io::Result<Option<Arc<dyn ReadAt>>> {
+        Ok(None)
+    }
     /// A read-only view of a whole file that will not change while it is held.
     /// The real file system memory-maps it; callers must only use this on
     /// files that are immutable once renamed into place (snapshots).
@@ -66,6 +74,13 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// Takes an exclusive advisory lock on `path`, creating the file if needed.
     /// Returns `Ok(None)` when another holder has it.
     fn try_lock_exclusive(&self, path: &Path) -> io::Result<Option<LockGuard>>;
+}
+
+/// A file opened for positioned reads ([`FileSystem::open_reader`]).
+pub trait ReadAt: Send + Sync + fmt::Debug {
+    /// `read_range` for each `(offset, len)` of `ranges`, in order, on this
+    /// open file.
+    fn read_ranges(&self, ranges: &[(u64, usize)]) -> io::Result<Vec<Vec<u8>>>;
 }
 
 /// A file opened for appending.

@@ -4,7 +4,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::{FileBytes, FileSystem, LockGuard, WritableFile};
+use super::{FileBytes, FileSystem, LockGuard, ReadAt, WritableFile};
+#[cfg(unix)]
+use std::sync::Arc;
 
 /// The operating system's file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -51,25 +53,12 @@ impl FileSystem for RealFs {
 
     #[cfg(unix)]
     fn read_ranges(&self, path: &Path, ranges: &[(u64, usize)]) -> io::Result<Vec<Vec<u8>>> {
-        use std::os::unix::fs::FileExt;
-        let file = File::open(path)?;
-        ranges
-            .iter()
-            .map(|&(offset, len)| {
-                let mut buf = vec![0u8; len];
-                let mut filled = 0;
-                while filled < len {
-                    match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                        Err(err) => return Err(err),
-                    }
-                }
-                buf.truncate(filled);
-                Ok(buf)
-            })
-            .collect()
+        FileReader(File::open(path)?).read_ranges(ranges)
+    }
+
+    #[cfg(unix)]
+    fn open_reader(&self, path: &Path) -> io::Result<Option<Arc<dyn ReadAt>>> {
+        Ok(Some(Arc::new(FileReader(File::open(path)?))))
     }
 
     fn map_file(&self, path: &Path) -> io::Result<FileBytes> {
@@ -130,6 +119,35 @@ impl WritableFile for RealFile {
     }
 }
 
+/// A file kept open for positioned reads.
+#[cfg(unix)]
+#[derive(Debug)]
+struct FileReader(File);
+
+#[cfg(unix)]
+impl ReadAt for FileReader {
+    fn read_ranges(&self, ranges: &[(u64, usize)]) -> io::Result<Vec<Vec<u8>>> {
+        use std::os::unix::fs::FileExt;
+        ranges
+            .iter()
+            .map(|&(offset, len)| {
+                let mut buf = vec![0u8; len];
+                let mut filled = 0;
+                while filled < len {
+                    match self.0.read_at(&mut buf[filled..], offset + filled as u64) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                buf.truncate(filled);
+                Ok(buf)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +168,13 @@ mod tests {
             assert_eq!(got, &RealFs.read_range(&path, offset, len).unwrap(), "at {offset}");
         }
         assert_eq!(read[1].len(), 5);
+        // A reader kept open reads the same, and sees what is appended after it opened.
+        let reader = RealFs.open_reader(&path).unwrap().expect("the real file system has readers");
+        assert_eq!(reader.read_ranges(&ranges).unwrap(), read);
+        fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&[7; 10]).unwrap();
+        assert_eq!(reader.read_ranges(&[(9_995, 10)]).unwrap()[0], [&bytes[9_995..], &[7; 5][..]].concat());
         assert!(RealFs.read_ranges(&dir.join("missing"), &ranges).is_err());
+        assert!(RealFs.open_reader(&dir.join("missing")).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

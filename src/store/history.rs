@@ -12,8 +12,9 @@ use super::machine::StateMachine;
 use super::payload;
 use super::{Reporter, Store, View, Work};
 use crate::clock::Timestamp;
+use crate::io::ReadAt;
 use crate::snapshot;
-use crate::wal::{decode_frame, LogCursor, WalError, FRAME_HEADER_BYTES};
+use crate::wal::{decode_frame, FrameProblem, LogCursor, WalError, FRAME_HEADER_BYTES};
 
 /// A point in a store's history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,11 +80,22 @@ struct Entry {
 pub(crate) struct HistoryCache<S> {
     entries: Mutex<Vec<Entry>>,
     pub(crate) checkpoints: Mutex<Checkpoints<S>>,
+    /// Log segments kept open for reads of single records and events, the
+    /// most recently opened last. A segment is never replaced or removed
+    /// while its store is open, so a kept reader reads what a new one would.
+    readers: Mutex<Vec<(std::path::PathBuf, Arc<dyn ReadAt>)>>,
 }
+
+/// How many log segments [`HistoryCache`] keeps open.
+const READERS_KEPT: usize = 16;
 
 impl<S> Default for HistoryCache<S> {
     fn default() -> HistoryCache<S> {
-        HistoryCache { entries: Mutex::new(Vec::new()), checkpoints: Mutex::new(Checkpoints::default()) }
+        HistoryCache {
+            entries: Mutex::new(Vec::new()),
+            checkpoints: Mutex::new(Checkpoints::default()),
+            readers: Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -343,34 +355,136 @@ impl<S: StateMachine> Store<S> {
         })
     }
 
-    /// For each `(seq, spans)` of `wanted`, in that order: the transaction's
-    /// time, metadata and only the events at `spans` (byte ranges in its
-    /// payload, from [`Store::transactions_with_spans`]), and whether they
-    /// were upcast from an older schema (then a span may give several
-    /// events, or none). Each segment's records are read with the file opened
-    /// once (an entity's history: one read a version, not an open, a seek, a
-    /// read and a close).
+    /// For each transaction of `wanted`, in that order: its time, metadata and
+    /// only the events at its pieces (from [`Store::transactions_indexed`]),
+    /// and whether they were upcast from an older schema (then a piece may
+    /// give several events, or none). Only the frame header, the payload's
+    /// head and those events are read, each checked against the checksum taken
+    /// when the whole record was indexed; nearby pieces of one segment are
+    /// read together, and each segment is opened once (an entity's history:
+    /// its versions' bytes, not the whole records that hold them).
     #[allow(clippy::type_complexity)]
-    pub(crate) fn transactions_spans(
+    pub(crate) fn transactions_pieces(
         &self,
-        wanted: &[(u64, Vec<std::ops::Range<u32>>)],
+        wanted: &[IndexedPieces],
     ) -> Result<Vec<(Timestamp, super::TxnMeta, Vec<S::Event>, bool)>> {
         let limit = self.inner.record_bytes_max;
-        let seqs: Vec<u64> = wanted.iter().map(|(seq, _)| *seq).collect();
+        let seqs: Vec<u64> = wanted.iter().map(|w| w.seq).collect();
         let places = self.places(&seqs)?;
-        let records = self.read_records(&places)?;
-        places
-            .iter()
-            .zip(wanted)
-            .zip(records)
-            .map(|((place, (seq, spans)), bytes)| {
-                Self::decode_record(place, *seq, &bytes, limit, |frame| {
-                    let (meta, events) = payload::decode_spans::<S>(frame.payload, spans, limit)?;
-                    let upcast = payload::schema_of(frame.payload) != Some(S::SCHEMA_VERSION);
-                    Ok((frame.time, meta, events, upcast))
-                })
-            })
-            .collect()
+        // Every piece as (segment, offset in it, length, checksum); the frame
+        // header, read unchecked beside the head, only to see it is this
+        // record (its time is the index's, from the record checked whole).
+        let mut reads: Vec<PieceRead<'_>> = Vec::new();
+        for (place, w) in places.iter().zip(wanted) {
+            let payload = place.offset + FRAME_HEADER_BYTES as u64;
+            reads.push(PieceRead { path: &place.path, at: place.offset, len: FRAME_HEADER_BYTES, crc: None });
+            for piece in std::iter::once(&w.head).chain(&w.events) {
+                let (at, len) = (payload + u64::from(piece.span.start), piece.span.len());
+                reads.push(PieceRead { path: &place.path, at, len, crc: Some(piece.crc) });
+            }
+        }
+        let (runs, located) = self.read_pieces(&reads)?;
+        let mut bytes = located.into_iter().map(|(run, range)| &runs[run][range]);
+        let mut out = Vec::with_capacity(wanted.len());
+        for (place, w) in places.iter().zip(wanted) {
+            let (path, offset) = (&place.path, place.offset);
+            let header = bytes.next().expect("one read for each frame header");
+            let seq = crate::identity::le_u64(&header[8..16]);
+            if seq != w.seq {
+                let (expected, found) = (w.seq, seq);
+                return Err(Error::Wal(WalError::SequenceGap { path: path.clone(), offset, expected, found }));
+            }
+            let head = bytes.next().expect("one read for each head");
+            let pieces: Vec<&[u8]> = bytes.by_ref().take(w.events.len()).collect();
+            let (meta, events) = payload::decode_pieces::<S>(head, &pieces, limit)
+                .map_err(|source| Error::Wal(WalError::undecodable(path, offset, w.seq, source)))?;
+            let upcast = payload::schema_of(head) != Some(S::SCHEMA_VERSION);
+            out.push((place.time, meta, events, upcast));
+        }
+        Ok(out)
+    }
+
+    /// Reads `reads`, each checked against its checksum: the bytes read, and
+    /// for each of `reads`, in order, which of them and where it is there.
+    /// Reads of one segment less than a page apart are one read, and each
+    /// segment is opened once.
+    #[allow(clippy::type_complexity)]
+    fn read_pieces(&self, reads: &[PieceRead<'_>]) -> Result<(Vec<Vec<u8>>, Vec<(usize, std::ops::Range<usize>)>)> {
+        const GAP: u64 = 4096;
+        let mut order: Vec<usize> = (0..reads.len()).collect();
+        order.sort_by(|&a, &b| (reads[a].path.as_os_str(), reads[a].at).cmp(&(reads[b].path.as_os_str(), reads[b].at)));
+        let (mut runs, mut located) = (Vec::new(), vec![(0, 0..0); reads.len()]);
+        for segment in order.chunk_by(|&a, &b| reads[a].path.as_os_str() == reads[b].path.as_os_str()) {
+            let path = reads[segment[0]].path;
+            // Runs of reads close enough to read as one: (start, end, reads).
+            let mut spans: Vec<(u64, u64, &[usize])> = Vec::new();
+            let mut first = 0;
+            for (k, &i) in segment.iter().enumerate() {
+                let (at, end) = (reads[i].at, reads[i].at + reads[i].len as u64);
+                match spans.last_mut() {
+                    Some(run) if at <= run.1 + GAP => {
+                        run.1 = run.1.max(end);
+                        run.2 = &segment[first..=k];
+                    }
+                    _ => {
+                        first = k;
+                        spans.push((at, end, &segment[k..=k]));
+                    }
+                }
+            }
+            let ranges: Vec<(u64, usize)> =
+                spans.iter().map(|&(start, end, _)| (start, (end - start) as usize)).collect();
+            let read = self.read_segment(path, &ranges).map_err(read_error(path))?;
+            for ((start, _, ids), run) in spans.into_iter().zip(read) {
+                for &i in ids {
+                    let PieceRead { at, len, crc, .. } = reads[i];
+                    let from = (at - start) as usize;
+                    let Some(piece) = run.get(from..from + len) else {
+                        let problem =
+                            FrameProblem::Truncated { available: run.len().saturating_sub(from), needed: len };
+                        return Err(Error::Wal(WalError::Corrupted { path: path.to_path_buf(), offset: at, problem }));
+                    };
+                    if let Some(indexed) = crc {
+                        let computed = crc32fast::hash(piece);
+                        if computed != indexed {
+                            let problem = FrameProblem::ChangedSinceIndexed { bytes: len, indexed, computed };
+                            return Err(Error::Wal(WalError::Corrupted {
+                                path: path.to_path_buf(),
+                                offset: at,
+                                problem,
+                            }));
+                        }
+                    }
+                    located[i] = (runs.len(), from..from + len);
+                }
+                runs.push(run);
+            }
+        }
+        Ok((runs, located))
+    }
+
+    /// `ranges` of log segment `path`, through a reader kept open for it
+    /// (the file system's `read_ranges` when it has no readers).
+    fn read_segment(&self, path: &std::path::Path, ranges: &[(u64, usize)]) -> std::io::Result<Vec<Vec<u8>>> {
+        let kept = {
+            let readers = self.inner.history.readers.lock();
+            readers.iter().find(|(p, _)| p.as_os_str() == path.as_os_str()).map(|(_, r)| r.clone())
+        };
+        let reader = match kept {
+            Some(reader) => reader,
+            None => {
+                let Some(reader) = self.inner.fs.open_reader(path)? else {
+                    return self.inner.fs.read_ranges(path, ranges);
+                };
+                let mut readers = self.inner.history.readers.lock();
+                if readers.len() >= READERS_KEPT {
+                    readers.remove(0);
+                }
+                readers.push((path.to_path_buf(), reader.clone()));
+                reader
+            }
+        };
+        reader.read_ranges(ranges)
     }
 
     /// The bytes of the record at each of `places`, in order. Records of
@@ -387,7 +501,7 @@ impl<S: StateMachine> Store<S> {
         }
         for (path, records) in by_segment {
             let ranges: Vec<(u64, usize)> = records.iter().map(|&(i, len)| (places[i].offset, len)).collect();
-            let read = self.inner.fs.read_ranges(path, &ranges).map_err(read_error(path))?;
+            let read = self.read_segment(path, &ranges).map_err(read_error(path))?;
             for ((i, _), read) in records.into_iter().zip(read) {
                 bytes[i] = Some(read);
             }
@@ -423,14 +537,14 @@ impl<S: StateMachine> Store<S> {
             return Err(Error::PointOutOfRange { point: Point::Seq(seq), first: None, last: None });
         }
         // Offsets under the index's lock, then paths under the segments' (one lock at a time).
-        let offsets: Vec<(u64, Option<usize>)> = {
+        let offsets: Vec<(u64, Option<usize>, Timestamp)> = {
             let entries = self.index_through(last)?;
             seqs.iter()
                 .map(|&seq| {
-                    let offset = entries[seq as usize - 1].offset;
+                    let Entry { time, offset } = entries[seq as usize - 1];
                     // The next record, when it is in the same segment, starts where this one ends.
                     let next = entries.get(seq as usize).map(|e| e.offset).filter(|&next| next > offset);
-                    (offset, next.map(|next| (next - offset) as usize))
+                    (offset, next.map(|next| (next - offset) as usize), time)
                 })
                 .collect()
         };
@@ -438,9 +552,9 @@ impl<S: StateMachine> Store<S> {
         let places = seqs
             .iter()
             .zip(offsets)
-            .map(|(&seq, (offset, known_bytes))| {
+            .map(|(&seq, (offset, known_bytes, time))| {
                 let index = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
-                Place { path: segments[index].path.clone(), offset, known_bytes }
+                Place { path: segments[index].path.clone(), offset, known_bytes, time }
             })
             .collect();
         Ok(places)
@@ -465,19 +579,34 @@ impl<S: StateMachine> Store<S> {
         decode(&frame).map_err(|source| Error::Wal(WalError::undecodable(path, offset, seq, source)))
     }
 
-    /// The transactions in `range` as (seq, events with the byte range of
-    /// each in its payload), for indexes that later decode single events.
-    pub(crate) fn transactions_with_spans(
+    /// The transactions in `range`, each with where its payload's head and
+    /// each of its events are and their checksums, for indexes that later
+    /// read and decode single events ([`Store::transactions_pieces`]). Each
+    /// record is read whole and its own checksum checked first.
+    pub(crate) fn transactions_indexed(
         &self,
         range: impl std::ops::RangeBounds<u64>,
-    ) -> impl Iterator<Item = Result<(u64, payload::SpannedEvents<S::Event>)>> {
+    ) -> impl Iterator<Item = Result<IndexedTxn<S::Event>>> {
         let limit = self.inner.record_bytes_max;
         let mut cursor = self.log_cursor(range);
         std::iter::from_fn(move || {
             let item = cursor.next_with(|path, offset, frame| {
-                let (_meta, events) = payload::decode_with_spans::<S>(frame.payload, limit)
+                let (_meta, head, events) = payload::decode_spanned::<S>(frame.payload, limit)
                     .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
-                Ok((frame.seq, events))
+                let piece = |span: std::ops::Range<u32>| {
+                    let crc = crc32fast::hash(&frame.payload[span.start as usize..span.end as usize]);
+                    Piece { span, crc }
+                };
+                let mut pieces: Vec<(S::Event, Piece)> = Vec::with_capacity(events.len());
+                for (event, span) in events {
+                    // Events upcast from one old event share its bytes: one checksum.
+                    let piece = match pieces.last() {
+                        Some((_, last)) if last.span == span => last.clone(),
+                        _ => piece(span),
+                    };
+                    pieces.push((event, piece));
+                }
+                Ok(IndexedTxn { seq: frame.seq, head: piece(0..head), events: pieces })
             })?;
             Some(item.map_err(Error::from))
         })
@@ -521,11 +650,49 @@ fn read_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + Copy
     move |source| Error::Wal(WalError::Io { op: "read", path: path.to_path_buf(), source })
 }
 
+/// Bytes of a record's payload and their checksum, taken when the whole
+/// record was read and its own checksum held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Piece {
+    /// Where the bytes are in the payload.
+    pub(crate) span: std::ops::Range<u32>,
+    /// Their CRC32.
+    pub(crate) crc: u32,
+}
+
+/// One transaction as an index sees it (see [`Store::transactions_indexed`]).
+pub(crate) struct IndexedTxn<E> {
+    pub(crate) seq: u64,
+    /// The payload's head: everything before its event count.
+    pub(crate) head: Piece,
+    /// Each event, with its bytes.
+    pub(crate) events: Vec<(E, Piece)>,
+}
+
+/// The pieces of one transaction to read (see [`Store::transactions_pieces`]).
+pub(crate) struct IndexedPieces {
+    pub(crate) seq: u64,
+    pub(crate) head: Piece,
+    pub(crate) events: Vec<Piece>,
+}
+
+/// One read of [`Store::read_pieces`]: bytes of a segment, and their checksum
+/// if they are to be checked.
+#[derive(Clone, Copy)]
+struct PieceRead<'a> {
+    path: &'a std::path::Path,
+    at: u64,
+    len: usize,
+    crc: Option<u32>,
+}
+
 /// Where a transaction's record is (see `Store::places`).
 struct Place {
     path: std::path::PathBuf,
     offset: u64,
     known_bytes: Option<usize>,
+    /// The commit time, from the index (read from the checked record).
+    time: Timestamp,
 }
 
 #[cfg(test)]

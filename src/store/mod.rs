@@ -43,6 +43,7 @@ pub use commit::{ACTOR_BYTES_MAX, REASON_BYTES_MAX};
 pub use error::{Error, Poison, Result};
 pub use feed::Subscription;
 pub use history::Point;
+pub(crate) use history::{IndexedPieces, IndexedTxn, Piece};
 pub use machine::StateMachine;
 pub use open::{OpenReport, IDENTITY_FILE, LOCK_FILE};
 pub use options::{

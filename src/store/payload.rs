@@ -167,9 +167,21 @@ pub(crate) fn decode_with_spans<S: StateMachine>(
     bytes: &[u8],
     limit_bytes: u32,
 ) -> Result<(TxnMeta, SpannedEvents<S::Event>), CodecError> {
+    let (meta, _, events) = decode_spanned::<S>(bytes, limit_bytes)?;
+    Ok((meta, events))
+}
+
+/// What [`decode_with_spans`] gives, with the length of the payload's head:
+/// the bytes before the event count (layout, schema, metadata, revert mark and
+/// origin), which [`decode_pieces`] takes in place of the whole payload.
+pub(crate) fn decode_spanned<S: StateMachine>(
+    bytes: &[u8],
+    limit_bytes: u32,
+) -> Result<(TxnMeta, u32, SpannedEvents<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
     let Header { schema: version, layout, body: mut rest } = header::<S>(bytes)?;
     let meta = meta_front(layout, &mut rest, limit)?;
+    let head = (bytes.len() - rest.len()) as u32;
     let count: u64 = codec::decode_front(&mut rest, limit)?;
     // Each event takes at least one byte: a count beyond the bytes left is corrupt.
     let mut events = Vec::with_capacity(count.min(rest.len() as u64) as usize);
@@ -187,37 +199,38 @@ pub(crate) fn decode_with_spans<S: StateMachine>(
     if !rest.is_empty() {
         return Err(CodecError::trailing_bytes(rest.len()));
     }
-    Ok((meta, events))
+    Ok((meta, head, events))
 }
 
-/// Decodes a payload's metadata and only the events at `spans` (from
-/// [`decode_with_spans`] on the same payload): one event per span for the
-/// current schema; for an older one, every event the old event at the span
-/// upcasts to (the caller picks the ones it wants).
-pub(crate) fn decode_spans<S: StateMachine>(
-    bytes: &[u8],
-    spans: &[Range<u32>],
+/// Decodes a payload's metadata from its `head` (the payload's first bytes,
+/// as long as [`decode_spanned`] said) and each of `events`, the bytes of one
+/// event at a span it gave: one event per piece for the current schema; for
+/// an older one, every event the old event upcasts to (the caller picks the
+/// ones it wants). The rest of the payload is not needed.
+pub(crate) fn decode_pieces<S: StateMachine>(
+    head: &[u8],
+    events: &[&[u8]],
     limit_bytes: u32,
 ) -> Result<(TxnMeta, Vec<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
-    let Header { schema: version, layout, body: mut rest } = header::<S>(bytes)?;
+    let Header { schema: version, layout, body: mut rest } = header::<S>(head)?;
     let meta = meta_front(layout, &mut rest, limit)?;
-    let mut events = Vec::with_capacity(spans.len());
-    for span in spans {
-        let Some(event) = bytes.get(span.start as usize..span.end as usize) else {
-            return Err(CodecError::span_outside(span.start, span.end, bytes.len()));
-        };
+    if !rest.is_empty() {
+        return Err(CodecError::trailing_bytes(rest.len()));
+    }
+    let mut out = Vec::with_capacity(events.len());
+    for &event in events {
         if version == S::SCHEMA_VERSION {
-            events.push(codec::decode(event, limit)?);
+            out.push(codec::decode(event, limit)?);
             continue;
         }
         let mut rest = event;
-        events.extend(upcast_front::<S>(version, &mut rest, limit)?);
+        out.extend(upcast_front::<S>(version, &mut rest, limit)?);
         if !rest.is_empty() {
             return Err(CodecError::trailing_bytes(rest.len()));
         }
     }
-    Ok((meta, events))
+    Ok((meta, out))
 }
 
 #[cfg(test)]
@@ -225,6 +238,28 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
+
+    /// The metadata and the events at `spans` of a whole payload, through
+    /// [`decode_pieces`] as an index reads them.
+    fn decode_spans<S: StateMachine>(
+        bytes: &[u8],
+        spans: &[Range<u32>],
+        limit: u32,
+    ) -> Result<(TxnMeta, Vec<S::Event>), CodecError> {
+        let head = match decode_spanned::<S>(bytes, limit) {
+            Ok((_, head, _)) => head as usize,
+            Err(err) if err.newer_schema_version().is_some() => return Err(err),
+            Err(_) => bytes.len(),
+        };
+        let mut pieces = Vec::new();
+        for span in spans {
+            let Some(piece) = bytes.get(span.start as usize..span.end as usize) else {
+                return Err(CodecError::span_outside(span.start, span.end, bytes.len()));
+            };
+            pieces.push(piece);
+        }
+        decode_pieces::<S>(&bytes[..head], &pieces, limit)
+    }
 
     /// Schema 2: events are pairs. Schema 1 (see `Old`) wrote a bare number,
     /// which upcasts to two events.

@@ -87,6 +87,17 @@ pub enum FrameProblem {
         /// The limit.
         limit: u32,
     },
+    /// Bytes of a record read on their own (an indexed event, or the
+    /// metadata before it) no longer match the checksum taken of them when
+    /// the whole record was read and its own checksum held.
+    ChangedSinceIndexed {
+        /// How many bytes were read.
+        bytes: usize,
+        /// Their checksum when the record was indexed.
+        indexed: u32,
+        /// Their checksum now.
+        computed: u32,
+    },
     /// The frame claims its own record (or a later one) was durable before it
     /// was written.
     SyncedAhead {
@@ -114,6 +125,10 @@ impl fmt::Display for FrameProblem {
             FrameProblem::OverLimit { seq, payload_bytes, limit } => write!(
                 f,
                 "record of sequence number {seq} has a {payload_bytes}-byte payload, over the record limit of {limit}"
+            ),
+            FrameProblem::ChangedSinceIndexed { bytes, indexed, computed } => write!(
+                f,
+                "{bytes} bytes changed since their record was indexed: checksum {indexed:#010x} then, {computed:#010x} now"
             ),
             FrameProblem::SyncedAhead { seq, synced_seq } => {
                 write!(f, "frame of sequence number {seq} claims records through {synced_seq} were durable before it")
