@@ -457,7 +457,11 @@ impl<S: StateMachine> Inner<S> {
         let durable = writer.durable_seq();
         drop(writer_slot);
         let acked = view.seq;
-        let previous = std::mem::replace(&mut *self.published.write(), view.clone()).seq;
+        // The replaced view is dropped after the lock is released: freeing the
+        // nodes only it held must not keep readers waiting.
+        let replaced = std::mem::replace(&mut *self.published.write(), view.clone());
+        let previous = replaced.seq;
+        drop(replaced);
         // Subscribers see what is durable and published, never more.
         self.feed.offer(written);
         let moved = self.feed.raise(durable.min(acked));
