@@ -476,8 +476,9 @@ fn an_entity_history_checks_the_bytes_it_reads_against_the_index() {
             offset,
             problem: FrameProblem::ChangedSinceIndexed { bytes, .. },
         })) => {
+            // The error names the record's frame, and which of its bytes changed.
             assert_eq!(path, segment);
-            offset..offset + bytes as u64
+            offset + bytes.start..offset + bytes.end
         }
         other => panic!("{other:?}"),
     };

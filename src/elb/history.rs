@@ -295,9 +295,10 @@ impl ElbStore {
     }
 
     /// Every version of one resource, oldest first. The first call builds an
-    /// in-memory index (resource -> its events' transactions and byte ranges)
-    /// from the log; later calls catch it up and read only those records,
-    /// checking each record's checksum and decoding only this resource's events.
+    /// in-memory index (resource -> its events' transactions, byte ranges and
+    /// their checksums) from the log, checking each record whole; later calls
+    /// catch it up and read back only each transaction's metadata and this
+    /// resource's events, checked against the index's checksums.
     pub fn entity_history(&self, key: &EntityKey) -> Result<Vec<Version>, ElbError> {
         // One read per transaction, however many of its events touch the
         // resource, and one open of each segment for all of them.
@@ -354,10 +355,8 @@ impl ElbStore {
             match wanted.last_mut() {
                 Some(w) if w.seq == at.seq => w.events.push(at.piece.clone()),
                 _ => {
-                    let head = index
-                        .head(at.seq)
-                        .cloned()
-                        .ok_or(Error::IndexMismatch { seq: at.seq, key: key.to_string() })?;
+                    let mismatch = || Error::IndexMismatch { seq: at.seq, key: key.to_string() };
+                    let head = index.head(at.seq).cloned().ok_or_else(mismatch)?;
                     wanted.push(IndexedPieces { seq: at.seq, head, events: vec![at.piece.clone()] });
                 }
             }

@@ -377,10 +377,11 @@ impl<S: StateMachine> Store<S> {
         let mut reads: Vec<PieceRead<'_>> = Vec::new();
         for (place, w) in places.iter().zip(wanted) {
             let payload = place.offset + FRAME_HEADER_BYTES as u64;
-            reads.push(PieceRead { path: &place.path, at: place.offset, len: FRAME_HEADER_BYTES, crc: None });
+            let (path, frame) = (&place.path, place.offset);
+            reads.push(PieceRead { path, frame, at: frame, len: FRAME_HEADER_BYTES, crc: None });
             for piece in std::iter::once(&w.head).chain(&w.events) {
                 let (at, len) = (payload + u64::from(piece.span.start), piece.span.len());
-                reads.push(PieceRead { path: &place.path, at, len, crc: Some(piece.crc) });
+                reads.push(PieceRead { path, frame, at, len, crc: Some(piece.crc) });
             }
         }
         let (runs, located) = self.read_pieces(&reads)?;
@@ -422,7 +423,7 @@ impl<S: StateMachine> Store<S> {
             for (k, &i) in segment.iter().enumerate() {
                 let (at, end) = (reads[i].at, reads[i].at + reads[i].len as u64);
                 match spans.last_mut() {
-                    Some(run) if at <= run.1 + GAP => {
+                    Some(run) if at < run.1 + GAP => {
                         run.1 = run.1.max(end);
                         run.2 = &segment[first..=k];
                     }
@@ -437,22 +438,21 @@ impl<S: StateMachine> Store<S> {
             let read = self.read_segment(path, &ranges).map_err(read_error(path))?;
             for ((start, _, ids), run) in spans.into_iter().zip(read) {
                 for &i in ids {
-                    let PieceRead { at, len, crc, .. } = reads[i];
+                    let PieceRead { frame, at, len, crc, .. } = reads[i];
                     let from = (at - start) as usize;
+                    // Errors name the record's frame, as every log error does.
+                    let corrupted =
+                        |problem| Error::Wal(WalError::Corrupted { path: path.to_path_buf(), offset: frame, problem });
                     let Some(piece) = run.get(from..from + len) else {
-                        let problem =
-                            FrameProblem::Truncated { available: run.len().saturating_sub(from), needed: len };
-                        return Err(Error::Wal(WalError::Corrupted { path: path.to_path_buf(), offset: at, problem }));
+                        let before = (at - frame) as usize;
+                        let available = before + run.len().saturating_sub(from);
+                        return Err(corrupted(FrameProblem::Truncated { available, needed: before + len }));
                     };
                     if let Some(indexed) = crc {
                         let computed = crc32fast::hash(piece);
                         if computed != indexed {
-                            let problem = FrameProblem::ChangedSinceIndexed { bytes: len, indexed, computed };
-                            return Err(Error::Wal(WalError::Corrupted {
-                                path: path.to_path_buf(),
-                                offset: at,
-                                problem,
-                            }));
+                            let bytes = at - frame..at - frame + len as u64;
+                            return Err(corrupted(FrameProblem::ChangedSinceIndexed { bytes, indexed, computed }));
                         }
                     }
                     located[i] = (runs.len(), from..from + len);
@@ -463,28 +463,51 @@ impl<S: StateMachine> Store<S> {
         Ok((runs, located))
     }
 
-    /// `ranges` of log segment `path`, through a reader kept open for it
-    /// (the file system's `read_ranges` when it has no readers).
+    /// `ranges` of log segment `path`, one buffer each, through a reader kept
+    /// open for it (the file system's `read_ranges` when it has no readers).
+    /// A kept reader that fails is closed, and the read tried once more on a
+    /// new one.
     fn read_segment(&self, path: &std::path::Path, ranges: &[(u64, usize)]) -> std::io::Result<Vec<Vec<u8>>> {
+        let readers = &self.inner.history.readers;
+        let same = |p: &std::path::PathBuf| p.as_os_str() == path.as_os_str();
         let kept = {
-            let readers = self.inner.history.readers.lock();
-            readers.iter().find(|(p, _)| p.as_os_str() == path.as_os_str()).map(|(_, r)| r.clone())
-        };
-        let reader = match kept {
-            Some(reader) => reader,
-            None => {
-                let Some(reader) = self.inner.fs.open_reader(path)? else {
-                    return self.inner.fs.read_ranges(path, ranges);
-                };
-                let mut readers = self.inner.history.readers.lock();
-                if readers.len() >= READERS_KEPT {
-                    readers.remove(0);
-                }
-                readers.push((path.to_path_buf(), reader.clone()));
+            let mut readers = readers.lock();
+            // Most recently used last.
+            let at = readers.iter().position(|(p, _)| same(p));
+            at.map(|at| {
+                let entry = readers.remove(at);
+                let reader = entry.1.clone();
+                readers.push(entry);
                 reader
-            }
+            })
         };
-        reader.read_ranges(ranges)
+        let read = match kept.map(|reader| reader.read_ranges(ranges)) {
+            Some(Ok(read)) => Ok(read),
+            stale => {
+                if stale.is_some() {
+                    readers.lock().retain(|(p, _)| !same(p));
+                }
+                match self.inner.fs.open_reader(path)? {
+                    None => self.inner.fs.read_ranges(path, ranges),
+                    Some(reader) => {
+                        let read = reader.read_ranges(ranges)?;
+                        let mut readers = readers.lock();
+                        if !readers.iter().any(|(p, _)| same(p)) {
+                            if readers.len() >= READERS_KEPT {
+                                readers.remove(0);
+                            }
+                            readers.push((path.to_path_buf(), reader));
+                        }
+                        Ok(read)
+                    }
+                }
+            }
+        }?;
+        if read.len() != ranges.len() {
+            let message = format!("{} buffers read for {} ranges", read.len(), ranges.len());
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
+        }
+        Ok(read)
     }
 
     /// The bytes of the record at each of `places`, in order. Records of
@@ -681,6 +704,9 @@ pub(crate) struct IndexedPieces {
 #[derive(Clone, Copy)]
 struct PieceRead<'a> {
     path: &'a std::path::Path,
+    /// Where the record's frame starts.
+    frame: u64,
+    /// Where the bytes start.
     at: u64,
     len: usize,
     crc: Option<u32>,
@@ -698,6 +724,57 @@ struct Place {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kept reader whose every read fails, as one on a file system that
+    /// went away (EIO, ESTALE).
+    #[derive(Debug)]
+    struct Failing;
+
+    impl ReadAt for Failing {
+        fn read_ranges(&self, _: &[(u64, usize)]) -> std::io::Result<Vec<Vec<u8>>> {
+            Err(std::io::Error::other("gone"))
+        }
+    }
+
+    /// Reads of records across many segments keep at most `READERS_KEPT`
+    /// open, the most recently used last; a kept reader that fails is
+    /// replaced and the read still answers.
+    #[test]
+    fn kept_segment_readers_are_bounded_recent_and_replaced_when_they_fail() {
+        use super::super::testing::Sum;
+        use super::super::{Create, Options, SyncPolicy, TxnMeta};
+        let dir = std::env::temp_dir().join(format!("elbstore-kept-readers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).segment_bytes(4096);
+        let store = Store::<Sum>::open(&dir, options).unwrap();
+        let mut seq = 0;
+        while store.inner.segments.read().len() < READERS_KEPT + 4 {
+            seq = store.commit(TxnMeta::new("a", "b"), vec![seq as i64 + 1]).unwrap().seq;
+        }
+        // One more, so every record read below has a next one (the log's last
+        // record is read header first, by the file system, not a kept reader).
+        store.commit(TxnMeta::new("a", "b"), vec![0]).unwrap();
+        let paths = |store: &Store<Sum>| -> Vec<std::path::PathBuf> {
+            store.inner.history.readers.lock().iter().map(|(p, _)| p.clone()).collect()
+        };
+        for n in 1..=seq {
+            assert_eq!(store.transaction(n).unwrap().events, [n as i64]);
+            assert!(paths(&store).len() <= READERS_KEPT);
+        }
+        let segments: Vec<_> = store.inner.segments.read().iter().map(|s| s.path.clone()).collect();
+        assert_eq!(paths(&store), segments[segments.len() - READERS_KEPT..], "the most recent, in order of use");
+        // A hit moves its segment to the end.
+        assert_eq!(store.transaction(seq - 200).unwrap().events, [(seq - 200) as i64]);
+        let used = paths(&store).last().cloned().unwrap();
+        assert_ne!(used, segments[segments.len() - 1]);
+        // A failing kept reader is closed, and the read goes through a new one.
+        store.inner.history.readers.lock().last_mut().unwrap().1 = Arc::new(Failing);
+        assert_eq!(store.transaction(seq - 200).unwrap().events, [(seq - 200) as i64]);
+        assert_eq!(paths(&store).iter().filter(|p| **p == used).count(), 1);
+        assert_eq!(store.transaction(seq - 200).unwrap().events, [(seq - 200) as i64]);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn seqs(checkpoints: &Checkpoints<u64>) -> Vec<u64> {
         checkpoints.states.keys().copied().collect()

@@ -22,7 +22,7 @@ use crate::codec::{self, CodecError, OldBytes};
 // layout 2 can hold, layout 2's); a first byte of 0 is refused by builds that
 // know only layout 1, a higher layout by builds that know fewer.
 // Vec<E> = { count: u64 | E * count }: each event's bytes are contiguous, which is
-// what lets `decode_spans` decode one event alone. Meta, the revert mark and
+// what lets `decode_pieces` decode one event alone. Meta, the revert mark and
 // the count are the store's and do not change with the schema; only the events do.
 
 /// The newest payload layout this build writes and reads.

@@ -91,8 +91,8 @@ pub enum FrameProblem {
     /// metadata before it) no longer match the checksum taken of them when
     /// the whole record was read and its own checksum held.
     ChangedSinceIndexed {
-        /// How many bytes were read.
-        bytes: usize,
+        /// Which bytes, counted from the frame's start.
+        bytes: std::ops::Range<u64>,
         /// Their checksum when the record was indexed.
         indexed: u32,
         /// Their checksum now.
@@ -128,7 +128,8 @@ impl fmt::Display for FrameProblem {
             ),
             FrameProblem::ChangedSinceIndexed { bytes, indexed, computed } => write!(
                 f,
-                "{bytes} bytes changed since their record was indexed: checksum {indexed:#010x} then, {computed:#010x} now"
+                "bytes {}..{} changed since the record was indexed: checksum {indexed:#010x} then, {computed:#010x} now",
+                bytes.start, bytes.end
             ),
             FrameProblem::SyncedAhead { seq, synced_seq } => {
                 write!(f, "frame of sequence number {seq} claims records through {synced_seq} were durable before it")
