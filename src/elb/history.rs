@@ -217,7 +217,7 @@ pub fn field_changes(before: &Entity, after: &Entity) -> Vec<FieldChange> {
 #[derive(Debug, Default)]
 pub(crate) struct EntityIndex {
     through: u64,
-    events: std::collections::HashMap<EntityKey, Vec<EventAt>>,
+    events: std::collections::HashMap<EntityKey, Places>,
     /// The payload head of each transaction from `heads_from` on.
     heads: Vec<Piece>,
     heads_from: u64,
@@ -229,6 +229,36 @@ pub(crate) struct EntityIndex {
 struct EventAt {
     seq: u64,
     piece: Piece,
+}
+
+/// The places of one resource's events, oldest first. Most resources have
+/// one (their creation) or a few: the first is kept inline, so a resource
+/// with one event costs no allocation of its own.
+#[derive(Debug)]
+enum Places {
+    One(EventAt),
+    Many(Vec<EventAt>),
+}
+
+impl Places {
+    fn as_slice(&self) -> &[EventAt] {
+        match self {
+            Places::One(at) => std::slice::from_ref(at),
+            Places::Many(all) => all,
+        }
+    }
+
+    /// Adds the place of a later event, unless it is the last one's (the
+    /// events one old event upcasts to share its bytes: one place).
+    fn push(&mut self, at: EventAt) {
+        if self.as_slice().last() == Some(&at) {
+            return;
+        }
+        match self {
+            Places::One(first) => *self = Places::Many(vec![first.clone(), at]),
+            Places::Many(all) => all.push(at),
+        }
+    }
 }
 
 impl EntityIndex {
@@ -341,17 +371,18 @@ impl ElbStore {
                 index.heads.push(head);
                 for (event, piece) in events {
                     let at = EventAt { seq, piece };
-                    let places = index.events.entry(event.key()).or_default();
-                    // Events upcast from one old event share its bytes: one place.
-                    if places.last() != Some(&at) {
-                        places.push(at);
+                    match index.events.entry(event.key()) {
+                        std::collections::hash_map::Entry::Occupied(mut places) => places.get_mut().push(at),
+                        std::collections::hash_map::Entry::Vacant(places) => {
+                            places.insert(Places::One(at));
+                        }
                     }
                 }
                 index.through = seq;
             }
         }
         let mut wanted: Vec<IndexedPieces> = Vec::new();
-        for at in index.events.get(key).map(Vec::as_slice).unwrap_or_default() {
+        for at in index.events.get(key).map(Places::as_slice).unwrap_or_default() {
             match wanted.last_mut() {
                 Some(w) if w.seq == at.seq => w.events.push(at.piece.clone()),
                 _ => {
@@ -428,5 +459,27 @@ impl ElbStore {
             }
         }
         Ok(diff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seq: u64, start: u32) -> EventAt {
+        EventAt { seq, piece: Piece { span: start..start + 4, crc: seq as u32 } }
+    }
+
+    /// One place is kept inline, later ones in order, and a place equal to
+    /// the last (events upcast from one old event) is kept once.
+    #[test]
+    fn places_keep_the_first_inline_and_the_rest_in_order_once() {
+        let mut places = Places::One(at(3, 10));
+        places.push(at(3, 10));
+        assert!(matches!(places, Places::One(_)));
+        places.push(at(3, 20));
+        places.push(at(9, 10));
+        places.push(at(9, 10));
+        assert_eq!(places.as_slice(), [at(3, 10), at(3, 20), at(9, 10)]);
     }
 }
