@@ -510,45 +510,27 @@ impl<S: StateMachine> Store<S> {
         Ok(read)
     }
 
-    /// The bytes of the record at each of `places`, in order. Records of
-    /// known length are read with one open of each segment for all of them;
-    /// the others (a segment's last record) header first, then whole.
-    fn read_records(&self, places: &[Place]) -> Result<Vec<Vec<u8>>> {
-        let mut bytes: Vec<Option<Vec<u8>>> = vec![None; places.len()];
-        // Each segment's records of known length: (index in `places`, length).
-        let mut by_segment: std::collections::BTreeMap<&std::path::Path, Vec<(usize, usize)>> = Default::default();
-        for (i, place) in places.iter().enumerate() {
-            if let Some(len) = place.known_bytes {
-                by_segment.entry(place.path.as_path()).or_default().push((i, len));
-            }
-        }
-        for (path, records) in by_segment {
-            let ranges: Vec<(u64, usize)> = records.iter().map(|&(i, len)| (places[i].offset, len)).collect();
-            let read = self.read_segment(path, &ranges).map_err(read_error(path))?;
-            for ((i, _), read) in records.into_iter().zip(read) {
-                bytes[i] = Some(read);
-            }
-        }
-        places
-            .iter()
-            .zip(bytes)
-            .map(|(place, read)| match read {
-                Some(read) => Ok(read),
-                None => self.read_frame_bytes(&place.path, place.offset),
-            })
-            .collect()
-    }
-
     /// Reads the record of transaction `seq` at its indexed offset, checks its
-    /// checksum and sequence number, and decodes it with `decode`.
+    /// checksum and sequence number, and decodes it with `decode`. A record
+    /// of known length is one read; the log's last, header first, then whole.
     fn with_record<T>(
         &self,
         seq: u64,
         decode: impl FnOnce(&crate::wal::Frame<'_>) -> std::result::Result<T, crate::codec::CodecError>,
     ) -> Result<T> {
-        let places = self.places(&[seq])?;
-        let bytes = self.read_records(&places)?.remove(0);
-        Self::decode_record(&places[0], seq, &bytes, self.inner.record_bytes_max, decode)
+        let place = self.places(&[seq])?.remove(0);
+        let bytes = match place.known_bytes {
+            Some(len) => self.read_one(&place.path, place.offset, len)?,
+            None => self.read_frame_bytes(&place.path, place.offset)?,
+        };
+        Self::decode_record(&place, seq, &bytes, self.inner.record_bytes_max, decode)
+    }
+
+    /// Up to `len` bytes of log segment `path` at `offset` (fewer where the
+    /// file ends), through [`Store::read_segment`].
+    fn read_one(&self, path: &std::path::Path, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut read = self.read_segment(path, &[(offset, len)]).map_err(read_error(path))?;
+        Ok(read.pop().expect("read_segment gives one buffer a range"))
     }
 
     /// Where each transaction of `seqs` has its record: its segment, offset
@@ -638,12 +620,10 @@ impl<S: StateMachine> Store<S> {
     /// The bytes of the frame at `offset` in `path`: its header for the length,
     /// then the whole frame (or as much as the file holds; `decode_frame` judges).
     fn read_frame_bytes(&self, path: &std::path::Path, offset: u64) -> Result<Vec<u8>> {
-        let fs = &self.inner.fs;
-        let io = read_error(path);
-        let head = fs.read_range(path, offset, FRAME_HEADER_BYTES).map_err(io)?;
+        let head = self.read_one(path, offset, FRAME_HEADER_BYTES)?;
         let payload_bytes = head.get(4..8).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
         let limit = self.inner.record_bytes_max;
-        fs.read_range(path, offset, FRAME_HEADER_BYTES + payload_bytes.min(limit) as usize).map_err(io)
+        self.read_one(path, offset, FRAME_HEADER_BYTES + payload_bytes.min(limit) as usize)
     }
 
     /// The transactions committed after `since`, oldest first. Reading starts
@@ -751,8 +731,7 @@ mod tests {
         while store.inner.segments.read().len() < READERS_KEPT + 4 {
             seq = store.commit(TxnMeta::new("a", "b"), vec![seq as i64 + 1]).unwrap().seq;
         }
-        // One more, so every record read below has a next one (the log's last
-        // record is read header first, by the file system, not a kept reader).
+        // A transaction after the ones read below: none of them is the log's last.
         store.commit(TxnMeta::new("a", "b"), vec![0]).unwrap();
         let paths = |store: &Store<Sum>| -> Vec<std::path::PathBuf> {
             store.inner.history.readers.lock().iter().map(|(p, _)| p.clone()).collect()
