@@ -163,8 +163,65 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u64) -> Res
 /// value ended, so it can index values inside a larger encoding.
 pub(crate) fn decode_front<T: DeserializeOwned>(bytes: &mut &[u8], limit_bytes: u64) -> Result<T, CodecError> {
     let options = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian().with_limit(limit_bytes);
-    let mut deserializer = bincode::Deserializer::with_reader(bytes, options);
+    let mut deserializer = bincode::Deserializer::with_bincode_read(FrontReader { rest: bytes }, options);
     T::deserialize(&mut deserializer).map_err(CodecError::bincode)
+}
+
+/// Reads from the front of a slice and leaves it advanced past what was
+/// read. Strings are checked where they lie, as bincode's own slice reader
+/// does (its generic reader copies each through a scratch buffer first).
+struct FrontReader<'a, 'b> {
+    rest: &'b mut &'a [u8],
+}
+
+impl<'a> FrontReader<'a, '_> {
+    fn take(&mut self, length: usize) -> std::io::Result<&'a [u8]> {
+        if length > self.rest.len() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let (taken, rest) = self.rest.split_at(length);
+        *self.rest = rest;
+        Ok(taken)
+    }
+}
+
+impl std::io::Read for FrontReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.rest.len());
+        buf[..n].copy_from_slice(self.take(n)?);
+        Ok(n)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        buf.copy_from_slice(self.take(buf.len())?);
+        Ok(())
+    }
+}
+
+impl<'a> bincode::BincodeRead<'a> for FrontReader<'a, '_> {
+    fn forward_read_str<V: serde::de::Visitor<'a>>(&mut self, length: usize, visitor: V) -> bincode::Result<V::Value> {
+        let string = std::str::from_utf8(self.take(length)?).map_err(bincode::ErrorKind::InvalidUtf8Encoding)?;
+        visitor.visit_borrowed_str(string)
+    }
+
+    fn get_byte_buffer(&mut self, length: usize) -> bincode::Result<Vec<u8>> {
+        Ok(self.take(length)?.to_vec())
+    }
+
+    fn forward_read_bytes<V: serde::de::Visitor<'a>>(
+        &mut self,
+        length: usize,
+        visitor: V,
+    ) -> bincode::Result<V::Value> {
+        visitor.visit_borrowed_bytes(self.take(length)?)
+    }
+}
+
+/// Reads the variant index from the front of an enum value's encoding (a
+/// `u32`, the variant's place in declaration order, then that variant's
+/// fields in order, each decodable with [`decode_front`]).
+pub(crate) fn variant_front(bytes: &mut &[u8]) -> Result<u32, CodecError> {
+    decode_front(bytes, 4)
 }
 
 /// Bytes written with an older schema version, handed to an upcaster
@@ -224,6 +281,25 @@ mod tests {
         let mut bytes = u64::MAX.to_le_bytes().to_vec();
         bytes.extend_from_slice(b"abc");
         assert!(decode::<String>(&bytes, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn decoding_from_the_front_reads_as_decoding_the_whole() {
+        type Value = (Vec<(String, Option<u32>)>, std::collections::BTreeMap<String, String>, char);
+        let value: Value = (vec![("é".into(), Some(3)), (String::new(), None)], [("k".into(), "v".into())].into(), 'x');
+        let mut out = Vec::new();
+        encode_into(&value, &mut out, 1024).unwrap();
+        let mut rest = &out[..];
+        assert_eq!(decode_front::<Value>(&mut rest, 1024).unwrap(), value);
+        assert!(rest.is_empty());
+        assert_eq!(decode::<Value>(&out, 1024).unwrap(), value);
+        // Not UTF-8, and cut short: refused both ways.
+        let mut bad = Vec::new();
+        encode_into(&"ab".to_string(), &mut bad, 1024).unwrap();
+        bad[8] = 0xff;
+        assert!(decode_front::<String>(&mut &bad[..], 1024).is_err());
+        assert!(decode::<String>(&bad, 1024).is_err());
+        assert!(decode_front::<String>(&mut &bad[..9], 1024).is_err());
     }
 
     #[test]

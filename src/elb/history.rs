@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::ElbError;
-use super::event::{ElbEvent, Entity, EntityKey, EntityKind};
+use super::event::{ElbEvent, Entity, EntityKey, EntityKind, HistoryDecoder};
 use super::state::ElbState;
 use super::store::ElbStore;
 use crate::clock::Timestamp;
@@ -333,7 +333,8 @@ impl ElbStore {
         // One read per transaction, however many of its events touch the
         // resource, and one open of each segment for all of them.
         let wanted = self.touching(key)?;
-        let read = self.store().transactions_pieces(&wanted)?;
+        let mut decoder = HistoryDecoder::default();
+        let read = self.store().transactions_pieces(&wanted, |piece, limit| decoder.decode(piece, limit))?;
         let mut versions = Vec::with_capacity(wanted.len());
         for (IndexedPieces { seq, .. }, (time, meta, events, upcast)) in wanted.into_iter().zip(read) {
             let mismatch = || ElbError::Store(Error::IndexMismatch { seq, key: key.to_string() });

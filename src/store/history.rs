@@ -362,11 +362,14 @@ impl<S: StateMachine> Store<S> {
     /// head and those events are read, each checked against the checksum taken
     /// when the whole record was indexed; nearby pieces of one segment are
     /// read together, and each segment is opened once (an entity's history:
-    /// its versions' bytes, not the whole records that hold them).
+    /// its versions' bytes, not the whole records that hold them). Events of
+    /// the current schema are decoded by `decode`, in order (see
+    /// [`payload::decode_pieces`]).
     #[allow(clippy::type_complexity)]
     pub(crate) fn transactions_pieces(
         &self,
         wanted: &[IndexedPieces],
+        mut decode: impl FnMut(&[u8], u64) -> std::result::Result<S::Event, crate::codec::CodecError>,
     ) -> Result<Vec<(Timestamp, super::TxnMeta, Vec<S::Event>, bool)>> {
         let limit = self.inner.record_bytes_max;
         let seqs: Vec<u64> = wanted.iter().map(|w| w.seq).collect();
@@ -397,7 +400,7 @@ impl<S: StateMachine> Store<S> {
             }
             let head = bytes.next().expect("one read for each head");
             let pieces: Vec<&[u8]> = bytes.by_ref().take(w.events.len()).collect();
-            let (meta, events) = payload::decode_pieces::<S>(head, &pieces, limit)
+            let (meta, events) = payload::decode_pieces::<S>(head, &pieces, limit, &mut decode)
                 .map_err(|source| Error::Wal(WalError::undecodable(path, offset, w.seq, source)))?;
             let upcast = payload::schema_of(head) != Some(S::SCHEMA_VERSION);
             out.push((place.time, meta, events, upcast));

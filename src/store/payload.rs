@@ -206,11 +206,15 @@ pub(crate) fn decode_spanned<S: StateMachine>(
 /// as long as [`decode_spanned`] said) and each of `events`, the bytes of one
 /// event at a span it gave: one event per piece for the current schema; for
 /// an older one, every event the old event upcasts to (the caller picks the
-/// ones it wants). The rest of the payload is not needed.
+/// ones it wants). The rest of the payload is not needed. Events of the
+/// current schema go through `decode` (given a piece and the limit), which
+/// must decode as [`codec::decode`] does; a caller that knows the pieces
+/// are one resource's events in order may share values between them.
 pub(crate) fn decode_pieces<S: StateMachine>(
     head: &[u8],
     events: &[&[u8]],
     limit_bytes: u32,
+    decode: &mut impl FnMut(&[u8], u64) -> Result<S::Event, CodecError>,
 ) -> Result<(TxnMeta, Vec<S::Event>), CodecError> {
     let limit = u64::from(limit_bytes);
     let Header { schema: version, layout, body: mut rest } = header::<S>(head)?;
@@ -221,7 +225,7 @@ pub(crate) fn decode_pieces<S: StateMachine>(
     let mut out = Vec::with_capacity(events.len());
     for &event in events {
         if version == S::SCHEMA_VERSION {
-            out.push(codec::decode(event, limit)?);
+            out.push(decode(event, limit)?);
             continue;
         }
         let mut rest = event;
@@ -258,7 +262,7 @@ mod tests {
             };
             pieces.push(piece);
         }
-        decode_pieces::<S>(&bytes[..head], &pieces, limit)
+        decode_pieces::<S>(&bytes[..head], &pieces, limit, &mut |piece, limit| codec::decode(piece, limit))
     }
 
     /// Schema 2: events are pairs. Schema 1 (see `Old`) wrote a bare number,
