@@ -5,6 +5,7 @@
 //! of a transaction sees the effects of the commands before it. Any refusal
 //! discards the whole transaction.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use std::collections::BTreeSet;
@@ -1164,7 +1165,7 @@ fn check_ip_address_type(lb_type: LoadBalancerType, scheme: Scheme, ip: IpAddres
 /// IP address in its canonical form; any other id as given, since targets
 /// registered before the id rules (schema 1) must stay reachable.
 fn registered_key(tg: &TargetGroup, spec: &TargetSpec) -> Result<TargetKey> {
-    let id = validate::target_id(tg.target_type, tg.ip_address_type, &spec.id).unwrap_or_else(|_| spec.id.clone());
+    let id = validate::target_id(tg.target_type, tg.ip_address_type, &spec.id).unwrap_or(Cow::Borrowed(&spec.id));
     target_key(tg, &id, spec.port)
 }
 

@@ -3,6 +3,7 @@
 //! in the planner. Each rule names its source in the ELBv2 API reference: an
 //! operation's page or a shape of the API model.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -954,7 +955,7 @@ fn private_ipv4(ip: std::net::Ipv4Addr) -> bool {
 /// instance id, a private IPv4 or an IPv6 address (returned in canonical
 /// form, so one address is one target however it is written), or a Lambda
 /// function ARN. `alb` targets are checked against the state by the planner.
-pub fn target_id(target_type: TargetType, ip_type: TargetGroupIpAddressType, id: &str) -> Result<String> {
+pub fn target_id(target_type: TargetType, ip_type: TargetGroupIpAddressType, id: &str) -> Result<Cow<'_, str>> {
     let bad = |problem| ElbError::InvalidTarget { target: id.to_owned(), problem };
     match target_type {
         TargetType::Instance => {
@@ -964,7 +965,7 @@ pub fn target_id(target_type: TargetType, ip_type: TargetGroupIpAddressType, id:
             if !ok {
                 return Err(bad("is not an instance id (i- and 8 or 17 hex digits)"));
             }
-            Ok(id.to_owned())
+            Ok(Cow::Borrowed(id))
         }
         TargetType::Ip => {
             let ip: IpAddr = id.parse().map_err(|_| bad("is not an IP address"))?;
@@ -981,7 +982,7 @@ pub fn target_id(target_type: TargetType, ip_type: TargetGroupIpAddressType, id:
                 }
                 _ => return Err(bad("is not of the target group's IP address type")),
             }
-            Ok(ip.to_string())
+            Ok(Cow::Owned(ip.to_string()))
         }
         TargetType::Lambda => {
             let parts: Vec<&str> = id.split(':').collect();
@@ -991,13 +992,13 @@ pub fn target_id(target_type: TargetType, ip_type: TargetGroupIpAddressType, id:
             if !ok {
                 return Err(bad("is not a Lambda function ARN"));
             }
-            Ok(id.to_owned())
+            Ok(Cow::Borrowed(id))
         }
         TargetType::Alb => {
             if super::arn::load_balancer_id_of(id).is_none() {
                 return Err(bad("is not an application load balancer ARN"));
             }
-            Ok(id.to_owned())
+            Ok(Cow::Borrowed(id))
         }
     }
 }
@@ -1175,7 +1176,7 @@ mod tests {
     #[test]
     fn target_ids_are_checked_by_target_type() {
         use TargetGroupIpAddressType::{Ipv4, Ipv6};
-        let id = |kind, ip, text: &str| target_id(kind, ip, text).map_err(|e| e.code());
+        let id = |kind, ip, text: &str| target_id(kind, ip, text).map(Cow::into_owned).map_err(|e| e.code());
         assert_eq!(id(TargetType::Instance, Ipv4, "i-0123abcd"), Ok("i-0123abcd".into()));
         assert_eq!(id(TargetType::Instance, Ipv4, "i-0123456789abcdef0"), Ok("i-0123456789abcdef0".into()));
         for bad in ["banana", "i-0123", "i-0123456789ABCDEF0", "i-0123456789abcdef01"] {
