@@ -325,3 +325,47 @@ fn deletion_protection_alone_blocks_a_revert() {
     assert_eq!(plan.conflicts.len(), 1);
     assert_eq!(plan.conflicts[0].reason, ConflictReason::DeletionProtected);
 }
+
+#[test]
+fn a_transaction_refused_after_the_guard_s_check_is_not_counted_by_it() {
+    // Records big enough for one load balancer's build or deletion, not for
+    // seven deletions at once (the test checks the refusal's cause).
+    const RECORD_BYTES_MAX: u32 = 8_000;
+    let dir = TempDir::new("refused-after-check");
+    let clock = clock();
+    let options = options(&clock).record_bytes_max(RECORD_BYTES_MAX);
+    let store = ElbStore::open(dir.path(), options.clone(), Settings::in_region("us-east-1")).unwrap();
+    for i in 0..60 {
+        store
+            .execute_with(TxnMeta::new("svc:provisioning", "build"), |_, ctx| fleet::reference_commands(i, ctx.seq))
+            .unwrap();
+    }
+    let all = ids(&store, 0..60);
+    clock.advance(Duration::from_secs(7200));
+    let deleting = TxnMeta::new("maint:cleanup", "remove stale");
+    let delete_one = |id: LoadBalancerId| {
+        clock.advance(Duration::from_secs(1));
+        store.execute(deleting.clone(), delete(&[id]))
+    };
+    for &id in &all[..43] {
+        delete_one(id).unwrap();
+    }
+    // Seven more make the window's 50: the guard lets them through, and the
+    // record's size limit refuses them.
+    match store.execute(deleting.clone(), delete(&all[43..50])) {
+        Err(ElbError::Store(Error::RecordTooLarge { limit: RECORD_BYTES_MAX, .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    // They were not deleted, so the guard does not count them: seven more,
+    // one a transaction, are the window's 50, and the next is refused.
+    for &id in &all[43..50] {
+        delete_one(id).unwrap();
+    }
+    assert!(matches!(delete_one(all[50]), Err(ElbError::BulkDeletionRefused { count: 51, limit: 50, .. })));
+    assert_eq!(store.read().load_balancers().count(), 10);
+    // The ledger rebuilt from the log on a reopen counts the same 50.
+    drop(store);
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    let refused = store.execute(deleting.clone(), delete(&all[50..51]));
+    assert!(matches!(refused, Err(ElbError::BulkDeletionRefused { count: 51, limit: 50, .. })), "{refused:?}");
+}

@@ -261,17 +261,21 @@ impl ElbStore {
             return Ok(plan);
         }
         let guard_meta = meta.clone();
-        let outcome = self.store().execute(meta, |state, ctx| {
-            let plan = plan_revert(state, &changes, reverted.clone(), on_conflict, &self.settings().quotas);
-            if !plan.writes(on_conflict) {
-                return Err(Stop::Plan(Box::new(plan)));
-            }
-            // A revert is a change like any other: the same guard and alarms.
-            let alarms = self.guard(&guard_meta, ctx, &plan.events).map_err(Stop::Refused)?;
-            Ok((plan.events.clone(), (plan, alarms)))
-        });
+        let outcome = self.store().execute_framed(
+            meta,
+            |state, ctx| {
+                let plan = plan_revert(state, &changes, reverted.clone(), on_conflict, &self.settings().quotas);
+                if !plan.writes(on_conflict) {
+                    return Err(Stop::Plan(Box::new(plan)));
+                }
+                // A revert is a change like any other: the same guard and alarms.
+                let changes = self.guard(&guard_meta, ctx, &plan.events).map_err(Stop::Refused)?;
+                Ok((plan.events.clone(), (plan, changes, Vec::new()), None))
+            },
+            |ctx, (_, changes, alarms)| *alarms = self.record_guarded(&guard_meta, ctx, *changes),
+        );
         match outcome {
-            Ok((committed, (plan, alarms))) => {
+            Ok((committed, (plan, _, alarms))) => {
                 self.raise(&alarms);
                 Ok(RevertPlan { committed: Some(committed), ..plan })
             }

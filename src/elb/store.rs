@@ -255,19 +255,23 @@ impl ElbStore {
     ) -> Result<Applied, ElbError> {
         let settings = &self.settings;
         let guard_meta = meta.clone();
-        let outcome = self.store.execute_folded(meta, |state, ctx| {
-            let commands = commands(state, ctx);
-            let (events, outcomes, after) = plan_folded(state, &commands, ctx, settings).map_err(Stop::Refused)?;
-            let created = created_by_name(&commands, &outcomes);
-            if events.is_empty() {
-                return Err(Stop::NoChange(outcomes, created));
-            }
-            let alarms = self.guard(&guard_meta, ctx, &events).map_err(Stop::Refused)?;
-            // The planner already applied every event to its copy: adopt it.
-            Ok((events, (outcomes, alarms, created), Some(after)))
-        });
+        let outcome = self.store.execute_framed(
+            meta,
+            |state, ctx| {
+                let commands = commands(state, ctx);
+                let (events, outcomes, after) = plan_folded(state, &commands, ctx, settings).map_err(Stop::Refused)?;
+                let created = created_by_name(&commands, &outcomes);
+                if events.is_empty() {
+                    return Err(Stop::NoChange(outcomes, created));
+                }
+                let changes = self.guard(&guard_meta, ctx, &events).map_err(Stop::Refused)?;
+                // The planner already applied every event to its copy: adopt it.
+                Ok((events, (outcomes, changes, Vec::new(), created), Some(after)))
+            },
+            |ctx, (_, changes, alarms, _)| *alarms = self.record_guarded(&guard_meta, ctx, *changes),
+        );
         match outcome {
-            Ok((committed, (outcomes, alarms, created))) => {
+            Ok((committed, (outcomes, _, alarms, created))) => {
                 self.raise(&alarms);
                 Ok(Applied { committed: Some(committed), outcomes, alarms, created })
             }
@@ -278,14 +282,31 @@ impl ElbStore {
         }
     }
 
-    /// Runs the deletion guard on a transaction about to commit (inside
-    /// `Store::execute`, so in commit order) and records it; returns the alarms
-    /// it raises. Every writing path (commands, reverts) goes through here.
-    pub(crate) fn guard(&self, meta: &TxnMeta, ctx: &TxnContext, events: &[ElbEvent]) -> Result<Vec<Alarm>, ElbError> {
+    /// Runs the deletion guard's check on a transaction about to commit
+    /// (inside the store's commit, under its head lock, so in commit order);
+    /// returns the load balancers it creates and deletes, for
+    /// [`ElbStore::record_guarded`] to record once the transaction is framed.
+    /// Every writing path (commands, reverts) goes through here.
+    pub(crate) fn guard(
+        &self,
+        meta: &TxnMeta,
+        ctx: &TxnContext,
+        events: &[ElbEvent],
+    ) -> Result<(usize, usize), ElbError> {
         let changes = load_balancer_changes(events);
-        let mut ledger = self.ledger()?;
-        ledger.check(&self.settings.guard, meta, ctx.time, changes.1)?;
-        Ok(ledger.record(ctx.seq, ctx.time, meta, changes, &self.settings.alarms, self.settings.guard.window))
+        self.ledger()?.check(&self.settings.guard, meta, ctx.time, changes.1)?;
+        Ok(changes)
+    }
+
+    /// Records a transaction the guard let through, once the store has framed
+    /// it for the log (still in commit order): a transaction refused after
+    /// the guard's check (its record over the size limit) is not counted.
+    /// Returns the alarms it raises.
+    pub(crate) fn record_guarded(&self, meta: &TxnMeta, ctx: &TxnContext, changes: (usize, usize)) -> Vec<Alarm> {
+        let mut slot = self.ledger.lock();
+        // The check built it; nothing else removes it.
+        let Some(ledger) = slot.as_mut() else { return Vec::new() };
+        ledger.record(ctx.seq, ctx.time, meta, changes, &self.settings.alarms, self.settings.guard.window)
     }
 
     /// The guard's verdict on `events` by `meta` if they were committed now,

@@ -168,6 +168,7 @@ impl<S: StateMachine> Inner<S> {
         &self,
         meta: &TxnMeta,
         f: impl FnOnce(&S, &TxnContext) -> Result<(Vec<S::Event>, R, Option<S>), E>,
+        framed: impl FnOnce(&TxnContext, &mut R),
     ) -> Result<(Committed, R), E> {
         check_meta(meta)?;
         let mut head = self.lock_head()?;
@@ -182,6 +183,8 @@ impl<S: StateMachine> Inner<S> {
                 return Err(Error::EmptyTransaction.into());
             }
             self.push(head, meta, &events, ctx, folded)?;
+            let mut result = result;
+            framed(&ctx, &mut result);
             Ok((Committed { seq: ctx.seq, time: ctx.time }, result))
         })
     }

@@ -312,10 +312,25 @@ impl<S: StateMachine> Store<S> {
         meta: TxnMeta,
         f: impl FnOnce(&S, &TxnContext) -> std::result::Result<(Vec<S::Event>, R, Option<S>), E>,
     ) -> std::result::Result<(Committed, R), E> {
+        self.execute_framed(meta, f, |_, _| {})
+    }
+
+    /// Like [`Store::execute_folded`], with `framed` run on `f`'s result once
+    /// the transaction is framed for the log (its record encoded, within the
+    /// size limit), still under the head lock, so in commit order. `f` runs
+    /// before the record is encoded, which may still refuse the transaction:
+    /// what must count only transactions that are written (the deletion
+    /// guard's ledger) is recorded in `framed`.
+    pub(crate) fn execute_framed<R, E: From<Error>>(
+        &self,
+        meta: TxnMeta,
+        f: impl FnOnce(&S, &TxnContext) -> std::result::Result<(Vec<S::Event>, R, Option<S>), E>,
+        framed: impl FnOnce(&TxnContext, &mut R),
+    ) -> std::result::Result<(Committed, R), E> {
         if self.inner.options.mode == OpenMode::ReadOnly {
             return Err(Error::ReadOnly { dir: self.inner.dir.clone() }.into());
         }
-        let (committed, result) = self.inner.append(&meta, f)?;
+        let (committed, result) = self.inner.append(&meta, f, framed)?;
         self.inner.wait_acked(committed.seq)?;
         Ok((committed, result))
     }
