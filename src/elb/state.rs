@@ -15,12 +15,30 @@ use crate::store::StateMachine;
 ///
 /// Maps are structurally shared (`imbl`), so cloning the state, which the
 /// store does once per commit group, costs a few reference counts. Snapshots
-/// hold only the resources; the indexes are rebuilt when a snapshot is loaded.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// hold only the resources; the indexes are derived from them when first
+/// asked for (a name lookup, a planned write), then kept up to date by every
+/// change: a state loaded from a snapshot or replayed for time travel that is
+/// only read by id never builds them.
+#[derive(Clone, Debug, Default)]
 pub struct ElbState {
     resources: Resources,
-    index: Index,
+    /// How many targets are registered, in all groups (kept always: counts
+    /// are cheap to keep and asked for often).
+    target_count: usize,
+    /// The indexes, once built.
+    index: std::sync::OnceLock<Index>,
 }
+
+/// Equal resources; the indexes are built to be compared too, so a test that
+/// compares a state kept up to date change by change with one rebuilt from
+/// its resources also checks the indexes kept.
+impl PartialEq for ElbState {
+    fn eq(&self, other: &ElbState) -> bool {
+        self.resources == other.resources && self.target_count == other.target_count && self.index() == other.index()
+    }
+}
+
+impl Eq for ElbState {}
 
 /// The resources themselves: what snapshots hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -48,17 +66,14 @@ struct Index {
     trust_store_users: OrdSet<(TrustStoreId, ListenerId)>,
     /// Application load balancers registered as targets (of `alb` groups).
     load_balancer_targets: OrdSet<(LoadBalancerId, TargetKey)>,
-    /// How many targets are registered, in all groups.
-    target_count: usize,
 }
 
 impl From<Resources> for ElbState {
-    /// Keeps the decoded resource maps as they are and derives the indexes.
+    /// Keeps the decoded resource maps as they are; the indexes wait until
+    /// they are needed.
     fn from(resources: Resources) -> ElbState {
-        let mut index = Index::default();
-        index.add_all(&resources);
-        index.add_targets(&resources.targets);
-        ElbState { resources, index }
+        let target_count = resources.targets.values().map(OrdMap::len).sum();
+        ElbState { resources, target_count, index: std::sync::OnceLock::new() }
     }
 }
 
@@ -67,7 +82,7 @@ impl From<Resources> for ElbState {
 // load balancers, listeners, rules, target groups, targets, trust stores
 // (schema 1 had the first five). Each section can
 // be found without decoding the others, so a load decodes the target map on a
-// second thread while this one decodes the rest and builds the indexes. The
+// second thread while this one decodes the rest (indexes wait for first use). The
 // length is computed first (`codec::encoded_len`), so writing still streams.
 
 /// One map, encoded as a byte string: its encoded length, then its encoding.
@@ -172,7 +187,7 @@ const SECTIONS: usize = 6;
 const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 
 /// Decodes the six sections: the targets on a second thread (when they are
-/// large), the rest and their indexes on this one.
+/// large), the rest on this one.
 fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
     type Targets = OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>;
     if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
@@ -182,17 +197,11 @@ fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::Code
     }
     std::thread::scope(|scope| {
         let targets = scope.spawn(|| sections[4].decode::<Targets>());
-        // The indexes are built while the targets decode.
-        let rest = decode_all_but_targets(sections).map(|resources| {
-            let mut index = Index::default();
-            index.add_all(&resources);
-            (resources, index)
-        });
+        let rest = decode_all_but_targets(sections);
         let targets = targets.join().expect("decoding a section does not panic")?;
-        let (mut resources, mut index) = rest?;
-        index.add_targets(&targets);
+        let mut resources = rest?;
         resources.targets = targets;
-        Ok(ElbState { resources, index })
+        Ok(ElbState::from(resources))
     })
 }
 
@@ -353,9 +362,16 @@ impl Index {
         }
     }
 
-    /// Counts the targets and indexes those that are load balancers.
+    /// Every index of `resources`.
+    fn of(resources: &Resources) -> Index {
+        let mut index = Index::default();
+        index.add_all(resources);
+        index.add_targets(&resources.targets);
+        index
+    }
+
+    /// Indexes the targets that are load balancers.
     fn add_targets(&mut self, targets: &OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>) {
-        self.target_count = targets.values().map(OrdMap::len).sum();
         for target in targets.values().flat_map(OrdMap::values) {
             if let Some(lb) = arn::load_balancer_id_of(&target.key.id) {
                 self.load_balancer_targets.insert((lb, target.key.clone()));
@@ -399,8 +415,15 @@ impl Index {
 }
 
 impl ElbState {
+    /// The indexes, built now if they were not yet.
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::of(&self.resources))
+    }
+
     fn insert(&mut self, entity: &Entity) {
-        self.index.insert(entity);
+        if let Some(index) = self.index.get_mut() {
+            index.insert(entity);
+        }
         let r = &mut self.resources;
         match entity {
             Entity::LoadBalancer(lb) => {
@@ -432,12 +455,14 @@ impl ElbState {
             }
         };
         if added {
-            self.index.target_count += 1;
+            self.target_count += 1;
         }
     }
 
     fn remove(&mut self, entity: &Entity) {
-        self.index.remove(entity);
+        if let Some(index) = self.index.get_mut() {
+            index.remove(entity);
+        }
         let r = &mut self.resources;
         match entity {
             Entity::LoadBalancer(lb) => {
@@ -459,7 +484,7 @@ impl ElbState {
                     r.targets.remove(&group);
                 }
                 if removed {
-                    self.index.target_count -= 1;
+                    self.target_count -= 1;
                 }
             }
             Entity::TrustStore(ts) => {
@@ -475,7 +500,7 @@ impl ElbState {
 
     /// A load balancer by account and name.
     pub fn load_balancer_by_name(&self, account: &str, name: &str) -> Option<&Arc<LoadBalancer>> {
-        let id = self.index.load_balancer_names.get(&(account.to_owned(), name.to_owned()))?;
+        let id = self.index().load_balancer_names.get(&(account.to_owned(), name.to_owned()))?;
         self.load_balancer(*id)
     }
 
@@ -486,7 +511,7 @@ impl ElbState {
 
     /// How many load balancers an account has.
     pub fn load_balancer_count(&self, account: &str) -> usize {
-        of_account(&self.index.load_balancer_names, account).count()
+        of_account(&self.index().load_balancer_names, account).count()
     }
 
     /// A listener by id.
@@ -496,7 +521,7 @@ impl ElbState {
 
     /// The listeners of a load balancer, by id.
     pub fn listeners_of(&self, lb: LoadBalancerId) -> impl Iterator<Item = &Arc<Listener>> {
-        self.index
+        self.index()
             .listeners_by_load_balancer
             .range((lb, ListenerId(0))..=(lb, ListenerId(u64::MAX)))
             .filter_map(|(_, id)| self.resources.listeners.get(id))
@@ -509,7 +534,7 @@ impl ElbState {
 
     /// The rules of a listener, by id.
     pub fn rules_of(&self, listener: ListenerId) -> impl Iterator<Item = &Arc<Rule>> {
-        self.index
+        self.index()
             .rules_by_listener
             .range((listener, RuleId(0))..=(listener, RuleId(u64::MAX)))
             .filter_map(|(_, id)| self.resources.rules.get(id))
@@ -522,7 +547,7 @@ impl ElbState {
 
     /// A target group by account and name.
     pub fn target_group_by_name(&self, account: &str, name: &str) -> Option<&Arc<TargetGroup>> {
-        let id = self.index.target_group_names.get(&(account.to_owned(), name.to_owned()))?;
+        let id = self.index().target_group_names.get(&(account.to_owned(), name.to_owned()))?;
         self.target_group(*id)
     }
 
@@ -533,12 +558,12 @@ impl ElbState {
 
     /// How many target groups an account has.
     pub fn target_group_count(&self, account: &str) -> usize {
-        of_account(&self.index.target_group_names, account).count()
+        of_account(&self.index().target_group_names, account).count()
     }
 
     /// The target groups of an account, by name.
     pub fn target_groups_of_account<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a Arc<TargetGroup>> + 'a {
-        of_account(&self.index.target_group_names, account).filter_map(|id| self.resources.target_groups.get(id))
+        of_account(&self.index().target_group_names, account).filter_map(|id| self.resources.target_groups.get(id))
     }
 
     /// A registered target.
@@ -554,7 +579,7 @@ impl ElbState {
     /// The listeners and rules that forward to a target group.
     pub fn users_of(&self, tg: TargetGroupId) -> impl Iterator<Item = &EntityKey> {
         let from = (tg, EntityKey::LoadBalancer(LoadBalancerId(0)));
-        self.index.target_group_users.range(from..).take_while(move |(g, _)| *g == tg).map(|(_, key)| key)
+        self.index().target_group_users.range(from..).take_while(move |(g, _)| *g == tg).map(|(_, key)| key)
     }
 
     /// The load balancers whose listeners or rules forward to a target group.
@@ -608,7 +633,7 @@ impl ElbState {
             listeners: r.listeners.len(),
             rules: r.rules.len(),
             target_groups: r.target_groups.len(),
-            targets: self.index.target_count,
+            targets: self.target_count,
             trust_stores: r.trust_stores.len(),
         }
     }
@@ -675,7 +700,7 @@ impl ElbState {
 
     /// A trust store by account and name.
     pub fn trust_store_by_name(&self, account: &str, name: &str) -> Option<&Arc<TrustStore>> {
-        let id = self.index.trust_store_names.get(&(account.to_owned(), name.to_owned()))?;
+        let id = self.index().trust_store_names.get(&(account.to_owned(), name.to_owned()))?;
         self.trust_store(*id)
     }
 
@@ -686,12 +711,12 @@ impl ElbState {
 
     /// How many trust stores an account has.
     pub fn trust_store_count(&self, account: &str) -> usize {
-        of_account(&self.index.trust_store_names, account).count()
+        of_account(&self.index().trust_store_names, account).count()
     }
 
     /// The listeners whose mutual TLS uses a trust store.
     pub fn trust_store_users(&self, ts: TrustStoreId) -> impl Iterator<Item = &Arc<Listener>> {
-        self.index
+        self.index()
             .trust_store_users
             .range((ts, ListenerId(0))..=(ts, ListenerId(u64::MAX)))
             .filter_map(|(_, id)| self.resources.listeners.get(id))
@@ -700,12 +725,12 @@ impl ElbState {
     /// Where a load balancer is registered as a target (of `alb` target groups).
     pub fn registrations_of(&self, lb: LoadBalancerId) -> impl Iterator<Item = &TargetKey> {
         let from = (lb, TargetKey { target_group: TargetGroupId(0), id: Arc::from(""), port: 0 });
-        self.index.load_balancer_targets.range(from..).take_while(move |(l, _)| *l == lb).map(|(_, key)| key)
+        self.index().load_balancer_targets.range(from..).take_while(move |(l, _)| *l == lb).map(|(_, key)| key)
     }
 
     /// The load balancers of an account, by name.
     pub fn load_balancers_of<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a Arc<LoadBalancer>> + 'a {
-        of_account(&self.index.load_balancer_names, account).filter_map(|id| self.resources.load_balancers.get(id))
+        of_account(&self.index().load_balancer_names, account).filter_map(|id| self.resources.load_balancers.get(id))
     }
 
     /// The target groups the listeners and rules of a load balancer forward to.
@@ -757,6 +782,34 @@ mod tests {
         let back: ElbState = crate::codec::decode(&bytes, 1 << 24).unwrap();
         assert_eq!(back, state, "resources and rebuilt indexes");
         assert_eq!(back.counts().targets, 30);
+    }
+
+    #[test]
+    fn indexes_are_built_when_first_asked_for_and_kept_up_to_date_after() {
+        let state = fleet_state(4);
+        let mut bytes = Vec::new();
+        crate::codec::encode_into(&state, &mut bytes, u64::MAX).unwrap();
+        let mut back: ElbState = crate::codec::decode(&bytes, bytes.len() as u64).unwrap();
+        assert!(back.index.get().is_none(), "a decoded state has not built its indexes");
+        assert_eq!(back.counts().targets, 40, "counts need no index");
+        // Changes before the indexes are built: the build sees them.
+        let ctx = TxnContext { seq: 100, time: Timestamp::from_secs(5_000) };
+        let settings = Settings::in_region("us-east-1");
+        let (events, _, _) = plan_folded(&back, &fleet::reference_commands(4, ctx.seq), &ctx, &settings).unwrap();
+        events.iter().for_each(|event| back.apply(event));
+        assert!(back.index.get().is_none());
+        let lb = back.load_balancer_by_name(&fleet::account(4), &fleet::name(4)).expect("indexed when asked").id;
+        assert!(back.index.get().is_some());
+        // Changes after: kept in the built indexes, as a state rebuilt from
+        // its resources (which builds its own) says.
+        let delete = [crate::elb::Command::DeleteLoadBalancer { load_balancer: lb }];
+        let ctx = TxnContext { seq: 101, time: Timestamp::from_secs(5_001) };
+        let (events, _, _) = plan_folded(&back, &delete, &ctx, &settings).unwrap();
+        events.iter().for_each(|event| back.apply(event));
+        assert!(back.load_balancer_by_name(&fleet::account(4), &fleet::name(4)).is_none());
+        let rebuilt = ElbState::from(back.resources.clone());
+        assert_eq!(rebuilt.index(), back.index(), "the kept indexes are the rebuilt ones");
+        assert_eq!(rebuilt, back);
     }
 
     #[test]
