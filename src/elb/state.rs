@@ -278,6 +278,12 @@ impl StateMachine for ElbState {
         }
     }
 
+    /// A live head keeps its indexes built (the first write after an open
+    /// builds them), so every view the store publishes after it has them.
+    fn committed(&mut self) {
+        self.index();
+    }
+
     fn apply(&mut self, event: &ElbEvent) {
         match event {
             // Health changes are most of the traffic and touch no index.
@@ -810,6 +816,42 @@ mod tests {
         let rebuilt = ElbState::from(back.resources.clone());
         assert_eq!(rebuilt.index(), back.index(), "the kept indexes are the rebuilt ones");
         assert_eq!(rebuilt, back);
+    }
+
+    #[test]
+    fn a_store_s_head_builds_its_indexes_at_its_first_write_and_keeps_them() {
+        use crate::elb::{Command, ElbStore, TargetSpec};
+        use crate::{Create, Options, SyncPolicy, TxnMeta};
+        let dir = std::env::temp_dir().join(format!("elbstore-lazy-index-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = Options::default().create(Create::IfMissing).sync(SyncPolicy::Never);
+        let settings = Settings::in_region("us-east-1");
+        let store = ElbStore::open(&dir, options.clone(), settings.clone()).unwrap();
+        for i in 0..3 {
+            store.execute_with(TxnMeta::new("t", "build"), |_, ctx| fleet::reference_commands(i, ctx.seq)).unwrap();
+        }
+        store.store().snapshot().unwrap();
+        drop(store);
+        let store = ElbStore::open(&dir, options, settings).unwrap();
+        assert!(store.read().state().index.get().is_none(), "loaded from a snapshot: not built yet");
+        // A health change plans without a name lookup; the head builds its
+        // indexes anyway, so the views published after it share them.
+        let tg = store.read().target_groups().next().unwrap().id;
+        let view = store.read();
+        let name = view.target_group(tg).unwrap().name.clone();
+        let i: u64 = name.trim_start_matches("lb-").parse().unwrap();
+        let health = Command::UpdateTargetHealth {
+            target_group: tg,
+            target: TargetSpec::new(fleet::target_id(i, 0)),
+            health: fleet::check_result(false, 1),
+        };
+        drop(view);
+        store.execute(TxnMeta::new("t", "health"), vec![health]).unwrap();
+        let after = store.read();
+        assert!(after.state().index.get().is_some(), "the first write built the head's indexes");
+        assert_eq!(after.state().index(), &Index::of(&after.state().resources));
+        drop((after, store));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

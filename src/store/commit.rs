@@ -261,6 +261,7 @@ impl<S: StateMachine> Inner<S> {
                 }
             }
         }
+        head.state.committed();
         head.next_seq = next_seq;
         head.last_time = ctx.time;
         head.events_since_snapshot += events.len() as u64;

@@ -104,6 +104,14 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
     /// Folds one event into the state.
     fn apply(&mut self, event: &Self::Event);
 
+    /// Called on the store's head state after each transaction a commit or
+    /// an import adds to it (not after replay, for recovery or time travel).
+    /// A state that derives data from itself only when asked builds it here,
+    /// so the states the store publishes after a write carry it and the
+    /// readers of each new view do not each build it again. The default does
+    /// nothing.
+    fn committed(&mut self) {}
+
     /// Decodes one event written with the older schema `version` (from 1 to
     /// `SCHEMA_VERSION - 1`) from the front of `old`, and returns the current
     /// events it stands for: one, several (an event split in two) or none (an
