@@ -355,7 +355,10 @@ fn plan_revert(
         candidates.insert(key.clone(), event);
     }
     // Check the state the compensation would leave; drop what breaks a rule
-    // and check again, since dropping one resource can strand another.
+    // and check again, since dropping one resource can strand another. The
+    // checks look resources up by parent and user: build the indexes once,
+    // so each round's copy carries them instead of building its own.
+    state.build_indexes();
     loop {
         let mut scratch = state.clone();
         for event in candidates.values() {

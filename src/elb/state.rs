@@ -281,7 +281,7 @@ impl StateMachine for ElbState {
     /// A live head keeps its indexes built (the first write after an open
     /// builds them), so every view the store publishes after it has them.
     fn committed(&mut self) {
-        self.index();
+        self.build_indexes();
     }
 
     fn apply(&mut self, event: &ElbEvent) {
@@ -421,6 +421,12 @@ impl Index {
 }
 
 impl ElbState {
+    /// Builds the indexes now if they were not yet, so that copies of this
+    /// state made after it carry them (a planner that copies it repeatedly).
+    pub(crate) fn build_indexes(&self) {
+        self.index();
+    }
+
     /// The indexes, built now if they were not yet.
     fn index(&self) -> &Index {
         self.index.get_or_init(|| Index::of(&self.resources))
