@@ -358,9 +358,13 @@ impl ElbError {
                 store::Error::Poisoned { .. } | store::Error::Io { .. } | store::Error::Locked { .. } => {
                     "ServiceUnavailable"
                 }
+                // What the caller asked for: a point of history the store
+                // does not have, a transaction too large for one record.
                 store::Error::MissingAttribution { .. }
                 | store::Error::FieldTooLong { .. }
-                | store::Error::RevertsNotEarlier { .. } => "ValidationError",
+                | store::Error::RevertsNotEarlier { .. }
+                | store::Error::PointOutOfRange { .. }
+                | store::Error::RecordTooLarge { .. } => "ValidationError",
                 store::Error::ReadOnly { .. } => "OperationNotPermitted",
                 _ => "InternalFailure",
             },
@@ -537,5 +541,21 @@ impl std::error::Error for ElbError {
 impl From<store::Error> for ElbError {
     fn from(err: store::Error) -> ElbError {
         ElbError::Store(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Point;
+
+    #[test]
+    fn a_request_for_what_the_store_does_not_have_is_the_caller_s_error() {
+        let out_of_range = store::Error::PointOutOfRange { point: Point::Seq(9), first: None, last: None };
+        let too_large = store::Error::RecordTooLarge { seq: 3, bytes: 10, limit: 5 };
+        for err in [out_of_range, too_large] {
+            let err = ElbError::Store(err);
+            assert_eq!((err.code(), err.http_status()), ("ValidationError", 400), "{err}");
+        }
     }
 }
