@@ -269,7 +269,7 @@ impl ElbStore {
                     return Err(Stop::Plan(Box::new(plan)));
                 }
                 // A revert is a change like any other: the same guard and alarms.
-                let changes = self.guard(&guard_meta, ctx, &plan.events).map_err(Stop::Refused)?;
+                let changes = self.guard(&guard_meta, ctx.time, &plan.events).map_err(Stop::Refused)?;
                 Ok((plan.events.clone(), (plan, changes, Vec::new()), None))
             },
             |ctx, (_, changes, alarms)| *alarms = self.record_guarded(&guard_meta, ctx, *changes),

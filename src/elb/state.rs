@@ -315,25 +315,6 @@ fn of_account<'a, V>(names: &'a OrdMap<(String, String), V>, account: &'a str) -
 }
 
 impl Index {
-    /// Indexes every resource except targets (which no index covers).
-    fn add_all(&mut self, resources: &Resources) {
-        for lb in resources.load_balancers.values() {
-            self.insert(&Entity::LoadBalancer(lb.clone()));
-        }
-        for listener in resources.listeners.values() {
-            self.insert(&Entity::Listener(listener.clone()));
-        }
-        for rule in resources.rules.values() {
-            self.insert(&Entity::Rule(rule.clone()));
-        }
-        for tg in resources.target_groups.values() {
-            self.insert(&Entity::TargetGroup(tg.clone()));
-        }
-        for ts in resources.trust_stores.values() {
-            self.insert(&Entity::TrustStore(ts.clone()));
-        }
-    }
-
     fn insert(&mut self, entity: &Entity) {
         match entity {
             Entity::LoadBalancer(lb) => {
@@ -357,31 +338,29 @@ impl Index {
             Entity::TargetGroup(tg) => {
                 self.target_group_names.insert((tg.account.clone(), tg.name.clone()), tg.id);
             }
-            Entity::Target(t) => {
-                if let Some(lb) = arn::load_balancer_id_of(&t.key.id) {
-                    self.load_balancer_targets.insert((lb, t.key.clone()));
-                }
-            }
+            Entity::Target(t) => self.insert_target(&t.key),
             Entity::TrustStore(ts) => {
                 self.trust_store_names.insert((ts.account.clone(), ts.name.clone()), ts.id);
             }
         }
     }
 
-    /// Every index of `resources`.
-    fn of(resources: &Resources) -> Index {
+    /// Every index of `resources`: each resource indexed as its insertion is.
+    fn of(r: &Resources) -> Index {
         let mut index = Index::default();
-        index.add_all(resources);
-        index.add_targets(&resources.targets);
+        r.load_balancers.values().for_each(|lb| index.insert(&Entity::LoadBalancer(lb.clone())));
+        r.listeners.values().for_each(|l| index.insert(&Entity::Listener(l.clone())));
+        r.rules.values().for_each(|rule| index.insert(&Entity::Rule(rule.clone())));
+        r.target_groups.values().for_each(|tg| index.insert(&Entity::TargetGroup(tg.clone())));
+        r.trust_stores.values().for_each(|ts| index.insert(&Entity::TrustStore(ts.clone())));
+        r.targets.values().flat_map(OrdMap::keys).for_each(|key| index.insert_target(key));
         index
     }
 
-    /// Indexes the targets that are load balancers.
-    fn add_targets(&mut self, targets: &OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>) {
-        for target in targets.values().flat_map(OrdMap::values) {
-            if let Some(lb) = arn::load_balancer_id_of(&target.key.id) {
-                self.load_balancer_targets.insert((lb, target.key.clone()));
-            }
+    /// Indexes a target that is a load balancer (of an `alb` group).
+    fn insert_target(&mut self, key: &TargetKey) {
+        if let Some(lb) = arn::load_balancer_id_of(&key.id) {
+            self.load_balancer_targets.insert((lb, key.clone()));
         }
     }
 

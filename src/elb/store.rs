@@ -264,7 +264,7 @@ impl ElbStore {
                 if events.is_empty() {
                     return Err(Stop::NoChange(outcomes, created));
                 }
-                let changes = self.guard(&guard_meta, ctx, &events).map_err(Stop::Refused)?;
+                let changes = self.guard(&guard_meta, ctx.time, &events).map_err(Stop::Refused)?;
                 // The planner already applied every event to its copy: adopt it.
                 Ok((events, (outcomes, changes, Vec::new(), created), Some(after)))
             },
@@ -290,11 +290,11 @@ impl ElbStore {
     pub(crate) fn guard(
         &self,
         meta: &TxnMeta,
-        ctx: &TxnContext,
+        time: crate::clock::Timestamp,
         events: &[ElbEvent],
     ) -> Result<(usize, usize), ElbError> {
         let changes = load_balancer_changes(events);
-        self.ledger()?.check(&self.settings.guard, meta, ctx.time, changes.1)?;
+        self.ledger()?.check(&self.settings.guard, meta, time, changes.1)?;
         Ok(changes)
     }
 
@@ -312,9 +312,8 @@ impl ElbStore {
     /// The guard's verdict on `events` by `meta` if they were committed now,
     /// recording nothing: what a dry run asks.
     pub(crate) fn guard_check(&self, meta: &TxnMeta, events: &[ElbEvent]) -> Result<(), ElbError> {
-        let deleted = load_balancer_changes(events).1;
         let now = self.read().time().checked_next().unwrap_or(self.read().time()).max(self.store.clock_now());
-        self.ledger()?.check(&self.settings.guard, meta, now, deleted)
+        self.guard(meta, now, events).map(|_| ())
     }
 
     /// Passes alarms of an acknowledged transaction to the observer and keeps them.
