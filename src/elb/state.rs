@@ -11,6 +11,9 @@ use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, T
 use super::model::{Listener, LoadBalancer, Rule, Target, TargetGroup, TrustStore};
 use crate::store::StateMachine;
 
+mod targets;
+use targets::GroupTargets;
+
 /// The state of every ELB resource in one store (one region).
 ///
 /// Maps are structurally shared (`imbl`), so cloning the state, which the
@@ -48,8 +51,9 @@ struct Resources {
     rules: OrdMap<RuleId, Arc<Rule>>,
     target_groups: OrdMap<TargetGroupId, Arc<TargetGroup>>,
     /// Targets under their group: the outer map compares integers, and the
-    /// string comparisons of target ids stay among one group's few targets.
-    targets: OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>,
+    /// comparisons of target ids stay among one group's few targets, on id
+    /// bytes kept in the map's nodes ([`GroupTargets`]).
+    targets: OrdMap<TargetGroupId, GroupTargets>,
     trust_stores: OrdMap<TrustStoreId, Arc<TrustStore>>,
 }
 
@@ -72,7 +76,7 @@ impl From<Resources> for ElbState {
     /// Keeps the decoded resource maps as they are; the indexes wait until
     /// they are needed.
     fn from(resources: Resources) -> ElbState {
-        let target_count = resources.targets.values().map(OrdMap::len).sum();
+        let target_count = resources.targets.values().map(GroupTargets::len).sum();
         ElbState { resources, target_count, index: std::sync::OnceLock::new() }
     }
 }
@@ -189,7 +193,7 @@ const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 /// Decodes the six sections: the targets on a second thread (when they are
 /// large), the rest on this one.
 fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
-    type Targets = OrdMap<TargetGroupId, OrdMap<TargetKey, Arc<Target>>>;
+    type Targets = OrdMap<TargetGroupId, GroupTargets>;
     if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
         let mut resources = decode_all_but_targets(sections)?;
         resources.targets = sections[4].decode::<Targets>()?;
@@ -353,7 +357,7 @@ impl Index {
         r.rules.values().for_each(|rule| index.insert(&Entity::Rule(rule.clone())));
         r.target_groups.values().for_each(|tg| index.insert(&Entity::TargetGroup(tg.clone())));
         r.trust_stores.values().for_each(|ts| index.insert(&Entity::TrustStore(ts.clone())));
-        r.targets.values().flat_map(OrdMap::keys).for_each(|key| index.insert_target(key));
+        r.targets.values().flat_map(GroupTargets::values).for_each(|t| index.insert_target(&t.key));
         index
     }
 
@@ -439,9 +443,9 @@ impl ElbState {
     fn put_target(&mut self, target: &Arc<Target>) {
         let group = target.key.target_group;
         let added = match self.resources.targets.get_mut(&group) {
-            Some(targets) => targets.insert(target.key.clone(), target.clone()).is_none(),
+            Some(targets) => targets.put(target),
             None => {
-                self.resources.targets.insert(group, OrdMap::unit(target.key.clone(), target.clone()));
+                self.resources.targets.insert(group, GroupTargets::unit(target));
                 true
             }
         };
@@ -470,8 +474,8 @@ impl ElbState {
             }
             Entity::Target(t) => {
                 let group = t.key.target_group;
-                let removed = r.targets.get_mut(&group).and_then(|targets| targets.remove(&t.key)).is_some();
-                if r.targets.get(&group).is_some_and(OrdMap::is_empty) {
+                let removed = r.targets.get_mut(&group).is_some_and(|targets| targets.remove(&t.key));
+                if r.targets.get(&group).is_some_and(GroupTargets::is_empty) {
                     r.targets.remove(&group);
                 }
                 if removed {
@@ -681,7 +685,7 @@ impl ElbState {
 
     /// How many targets a group has.
     pub fn target_count_of(&self, tg: TargetGroupId) -> usize {
-        self.resources.targets.get(&tg).map_or(0, OrdMap::len)
+        self.resources.targets.get(&tg).map_or(0, GroupTargets::len)
     }
 
     /// A trust store by id.
