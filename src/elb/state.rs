@@ -193,18 +193,17 @@ const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 /// Decodes the six sections: the targets on a second thread (when they are
 /// large), the rest on this one.
 fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
-    type Targets = OrdMap<TargetGroupId, GroupTargets>;
     if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
         let mut resources = decode_all_but_targets(sections)?;
-        resources.targets = sections[4].decode::<Targets>()?;
+        resources.targets = sections[4].decode::<targets::Section>()?.0;
         return Ok(ElbState::from(resources));
     }
     std::thread::scope(|scope| {
-        let targets = scope.spawn(|| sections[4].decode::<Targets>());
+        let targets = scope.spawn(|| sections[4].decode::<targets::Section>());
         let rest = decode_all_but_targets(sections);
         let targets = targets.join().expect("decoding a section does not panic")?;
         let mut resources = rest?;
-        resources.targets = targets;
+        resources.targets = targets.0;
         Ok(ElbState::from(resources))
     })
 }

@@ -18,6 +18,6 @@ pub(crate) use reader::{scan_segment, Last, LogCursor};
 pub(crate) use record::{append_frame, frames_after};
 pub(crate) use recovery::{check_header, make_durable, recover, tail_frames, TailRepair};
 pub(crate) use segment::list_segments;
-#[cfg(any(feature = "archive", feature = "replication"))]
+#[cfg(any(test, feature = "archive", feature = "replication"))]
 pub(crate) use segment::segment_file_name;
 pub(crate) use writer::LogWriter;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
-use crate::elb::{Target, TargetKey};
+use crate::elb::{Target, TargetGroupId, TargetKey};
 
 /// Id bytes kept inline: a slot stays 32 bytes, like the `TargetKey` it
 /// replaces in the map.
@@ -66,7 +66,7 @@ impl Slot {
         Slot { id: Id::of(&key.id, || key.id.clone()), port: key.port }
     }
 
-    /// Whether this is the slot of `key`, in any group.
+    /// Whether this is the slot of `key`'s id and port.
     fn holds(&self, key: &TargetKey) -> bool {
         self.port == key.port && self.id.as_bytes() == key.id.as_bytes()
     }
@@ -101,7 +101,7 @@ impl fmt::Debug for Slot {
 }
 
 /// One target group's targets.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct GroupTargets(OrdMap<Slot, Arc<Target>>);
 
 impl GroupTargets {
@@ -151,39 +151,70 @@ impl Serialize for GroupTargets {
     }
 }
 
-impl<'de> Deserialize<'de> for GroupTargets {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<GroupTargets, D::Error> {
+/// The targets section: target groups by id, each with its targets. Every
+/// target's key (in the map and in the target) must name the group it is
+/// filed under.
+pub(super) struct Section(pub(super) OrdMap<TargetGroupId, GroupTargets>);
+
+impl<'de> Deserialize<'de> for Section {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Section, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = GroupTargets;
+            type Value = Section;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map of targets by key")
+                f.write_str("a map of target groups' targets")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<GroupTargets, A::Error> {
-                let mut targets = OrdMap::new();
-                while let Some(slot) = map.next_key::<KeySlot>()? {
-                    let target: Arc<Target> = map.next_value()?;
-                    if !slot.0.holds(&target.key) {
-                        return Err(serde::de::Error::custom(format_args!(
-                            "target {} is filed under the key {:?}",
-                            target.key, slot.0
-                        )));
-                    }
-                    // The target's own key holds the id: a long id is shared
-                    // with it rather than kept twice.
-                    targets.insert(Slot::of(&target.key), target);
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Section, A::Error> {
+                // In key order, as written: built in bulk, as imbl builds a
+                // decoded map.
+                let mut groups = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(group) = map.next_key::<TargetGroupId>()? {
+                    let targets = map.next_value_seed(Group(group))?;
+                    groups.push((group, targets));
                 }
-                Ok(GroupTargets(targets))
+                Ok(Section(OrdMap::from(groups)))
             }
         }
         deserializer.deserialize_map(Visitor)
     }
 }
 
-/// A `TargetKey`'s encoding read as a slot: the id is read in place (no
-/// allocation when it fits inline); the group is read and dropped (the map's
-/// is the outer key).
-struct KeySlot(Slot);
+/// Reads one group's targets, written as a map from `TargetKey` to `Target`.
+struct Group(TargetGroupId);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Group {
+    type Value = GroupTargets;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<GroupTargets, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Group {
+    type Value = GroupTargets;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of targets by key")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<GroupTargets, A::Error> {
+        let mut targets = OrdMap::new();
+        while let Some(KeySlot(group, slot)) = map.next_key::<KeySlot>()? {
+            let target: Arc<Target> = map.next_value()?;
+            if group != self.0 || target.key.target_group != self.0 || !slot.holds(&target.key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "{} is filed under the key {slot:?} in {group} of the section's {}",
+                    target.key, self.0
+                )));
+            }
+            // The target's own key holds the id: a long id is shared
+            // with it rather than kept twice.
+            targets.insert(Slot::of(&target.key), target);
+        }
+        Ok(GroupTargets(targets))
+    }
+}
+
+/// A `TargetKey`'s encoding read as its group and slot: the id is read in
+/// place (no allocation when it fits inline).
+struct KeySlot(TargetGroupId, Slot);
 
 impl<'de> Deserialize<'de> for KeySlot {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<KeySlot, D::Error> {
@@ -212,10 +243,10 @@ impl<'de> Deserialize<'de> for KeySlot {
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<KeySlot, A::Error> {
                 use serde::de::Error;
-                seq.next_element::<crate::elb::TargetGroupId>()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let group = seq.next_element::<TargetGroupId>()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
                 let id = seq.next_element_seed(IdSeed)?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
                 let port = seq.next_element::<u16>()?.ok_or_else(|| A::Error::invalid_length(2, &self))?;
-                Ok(KeySlot(Slot { id, port }))
+                Ok(KeySlot(group, Slot { id, port }))
             }
         }
         deserializer.deserialize_struct("TargetKey", &["target_group", "id", "port"], Visitor)
@@ -225,10 +256,9 @@ impl<'de> Deserialize<'de> for KeySlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elb::TargetGroupId;
 
-    fn key(id: &str, port: u16) -> TargetKey {
-        TargetKey { target_group: TargetGroupId(7), id: id.into(), port }
+    fn key(group: u64, id: &str, port: u16) -> TargetKey {
+        TargetKey { target_group: TargetGroupId(group), id: id.into(), port }
     }
 
     fn target(key: TargetKey) -> Arc<Target> {
@@ -236,51 +266,78 @@ mod tests {
         Arc::new(Target { key, availability_zone: None, health, draining_until: None })
     }
 
+    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        crate::codec::encode_into(value, &mut bytes, u64::MAX).unwrap();
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Result<OrdMap<TargetGroupId, GroupTargets>, crate::codec::CodecError> {
+        crate::codec::decode::<Section>(bytes, bytes.len() as u64).map(|section| section.0)
+    }
+
     #[test]
     fn slots_order_as_their_keys_do_inline_or_shared() {
         let long = "arn:aws:lambda:us-east-1:123456789012:function:checkout";
         let ids = ["", "10.0.0.1", "i-0123456789abcdef0", "i-0123456789abcdef01234", long, "a", "ab", "b", "\u{e9}"];
         let mut keys: Vec<TargetKey> =
-            ids.iter().flat_map(|id| [0, 80, 8080, u16::MAX].map(|port| key(id, port))).collect();
+            ids.iter().flat_map(|id| [0, 80, 8080, u16::MAX].map(|port| key(7, id, port))).collect();
         keys.sort();
         for (i, a) in keys.iter().enumerate() {
             for (j, b) in keys.iter().enumerate() {
                 assert_eq!(Slot::of(a).cmp(&Slot::of(b)), i.cmp(&j), "{a} and {b}");
             }
         }
-        assert!(matches!(Slot::of(&key(long, 1)).id, Id::Shared(_)), "a long id is shared");
-        assert!(matches!(Slot::of(&key("i-0123456789abcdef0", 1)).id, Id::Inline { .. }));
+        assert!(matches!(Slot::of(&key(7, long, 1)).id, Id::Shared(_)), "a long id is shared");
+        assert!(matches!(Slot::of(&key(7, "i-0123456789abcdef0", 1)).id, Id::Inline { .. }));
     }
 
     #[test]
-    fn a_group_encodes_as_the_map_of_keys_it_replaced_and_decodes_back() {
-        let targets: Vec<Arc<Target>> =
-            ["i-0123456789abcdef0", "10.0.0.1", &"x".repeat(100)].iter().map(|id| target(key(id, 80))).collect();
-        let mut group = GroupTargets::default();
-        let mut old: OrdMap<TargetKey, Arc<Target>> = OrdMap::new();
-        for target in &targets {
-            assert!(group.put(target));
-            old.insert(target.key.clone(), target.clone());
+    fn a_section_encodes_as_the_maps_of_keys_it_replaced_and_decodes_back() {
+        let ids = ["i-0123456789abcdef0", "10.0.0.1", &"x".repeat(100)];
+        let (mut section, mut old) = (OrdMap::new(), OrdMap::new());
+        for group in [3, 9] {
+            let targets: Vec<Arc<Target>> = ids.iter().map(|id| target(key(group, id, 80))).collect();
+            let mut slots = GroupTargets::unit(&targets[0]);
+            let mut keys: OrdMap<TargetKey, Arc<Target>> = OrdMap::new();
+            for target in &targets {
+                slots.put(target);
+                keys.insert(target.key.clone(), target.clone());
+            }
+            assert!(!slots.put(&targets[0]), "the slot was taken");
+            assert_eq!(slots.len(), 3);
+            assert!(slots.values().map(|t| &t.key).eq(keys.keys()), "the keys' order");
+            section.insert(TargetGroupId(group), slots);
+            old.insert(TargetGroupId(group), keys);
         }
-        assert!(!group.put(&targets[0]), "the slot was taken");
-        let bytes = crate::codec::encode(&group).unwrap();
-        assert_eq!(bytes, crate::codec::encode(&old).unwrap());
-        let back: GroupTargets = crate::codec::decode(&bytes, bytes.len() as u64).unwrap();
-        assert_eq!(back, group);
-        assert!(back.values().map(|t| &t.key).eq(old.keys()), "the keys' order");
-        let mut back = back;
-        assert!(back.remove(&targets[2].key));
-        assert!(!back.remove(&targets[2].key), "already taken out");
-        assert_eq!(back.len(), 2);
-        assert_eq!(back.get(&targets[0].key), Some(&targets[0]));
+        let bytes = encode(&section);
+        assert_eq!(bytes, encode(&old), "the bytes of the map it replaced");
+        let mut back = decode(&bytes).unwrap();
+        assert_eq!(back, section);
+        let group = back.get_mut(&TargetGroupId(9)).unwrap();
+        let long = key(9, ids[2], 80);
+        assert_eq!(group.get(&long).map(|t| &t.key), Some(&long));
+        assert!(group.remove(&long));
+        assert!(!group.remove(&long), "already taken out");
+        assert_eq!(group.len(), 2);
     }
 
     #[test]
-    fn a_target_filed_under_another_key_is_a_decode_error() {
-        let mut wrong: OrdMap<TargetKey, Arc<Target>> = OrdMap::new();
-        wrong.insert(key("i-2", 80), target(key("i-1", 80)));
-        let bytes = crate::codec::encode(&wrong).unwrap();
-        let error = crate::codec::decode::<GroupTargets>(&bytes, bytes.len() as u64).unwrap_err();
-        assert!(error.to_string().contains("filed under the key i-2:80"), "{error}");
+    fn a_target_filed_under_another_key_or_group_is_a_decode_error() {
+        let filed = |outer: u64, inner: TargetKey, target_key: TargetKey| {
+            let group: OrdMap<TargetKey, Arc<Target>> = OrdMap::unit(inner, target(target_key));
+            decode(&encode(&OrdMap::unit(TargetGroupId(outer), group)))
+        };
+        assert!(filed(1, key(1, "i-1", 80), key(1, "i-1", 80)).is_ok());
+        for (outer, inner, own) in [
+            (1, key(1, "i-2", 80), key(1, "i-1", 80)),
+            (1, key(1, "i-1", 81), key(1, "i-1", 80)),
+            (1, key(2, "i-1", 80), key(1, "i-1", 80)),
+            (1, key(1, "i-1", 80), key(2, "i-1", 80)),
+            (2, key(1, "i-1", 80), key(1, "i-1", 80)),
+        ] {
+            let error = filed(outer, inner.clone(), own.clone()).unwrap_err();
+            assert!(error.to_string().contains("is filed under the key"), "{inner} {own}: {error}");
+        }
     }
 }
