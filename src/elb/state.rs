@@ -473,8 +473,11 @@ impl ElbState {
             }
             Entity::Target(t) => {
                 let group = t.key.target_group;
-                let removed = r.targets.get_mut(&group).is_some_and(|targets| targets.remove(&t.key));
-                if r.targets.get(&group).is_some_and(GroupTargets::is_empty) {
+                let (removed, emptied) = match r.targets.get_mut(&group) {
+                    Some(targets) => (targets.remove(&t.key), targets.is_empty()),
+                    None => (false, false),
+                };
+                if emptied {
                     r.targets.remove(&group);
                 }
                 if removed {

@@ -65,11 +65,6 @@ impl Slot {
     pub(super) fn of(key: &TargetKey) -> Slot {
         Slot { id: Id::of(&key.id, || key.id.clone()), port: key.port }
     }
-
-    /// Whether this is the slot of `key`'s id and port.
-    fn holds(&self, key: &TargetKey) -> bool {
-        self.port == key.port && self.id.as_bytes() == key.id.as_bytes()
-    }
 }
 
 /// The order of `TargetKey` within one group: by id's bytes (as `str`
@@ -198,17 +193,35 @@ impl<'de> serde::de::Visitor<'de> for Group {
         let mut targets = OrdMap::new();
         while let Some(KeySlot(group, slot)) = map.next_key::<KeySlot>()? {
             let target: Arc<Target> = map.next_value()?;
-            if group != self.0 || target.key.target_group != self.0 || !slot.holds(&target.key) {
+            // The target's own key holds the id: a long id is shared with it
+            // rather than kept twice.
+            let own = Slot::of(&target.key);
+            if group != self.0 || target.key.target_group != self.0 || own != slot {
                 return Err(serde::de::Error::custom(format_args!(
                     "{} is filed under the key {slot:?} in {group} of the section's {}",
                     target.key, self.0
                 )));
             }
-            // The target's own key holds the id: a long id is shared
-            // with it rather than kept twice.
-            targets.insert(Slot::of(&target.key), target);
+            targets.insert(own, target);
         }
         Ok(GroupTargets(targets))
+    }
+}
+
+/// A target id's string read in place: no allocation when it fits inline.
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Id, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a target id")
+            }
+            fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<Id, E> {
+                Ok(Id::of(id, || id.into()))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
@@ -218,23 +231,6 @@ struct KeySlot(TargetGroupId, Slot);
 
 impl<'de> Deserialize<'de> for KeySlot {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<KeySlot, D::Error> {
-        struct IdVisitor;
-        impl serde::de::Visitor<'_> for IdVisitor {
-            type Value = Id;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a target id")
-            }
-            fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<Id, E> {
-                Ok(Id::of(id, || id.into()))
-            }
-        }
-        struct IdSeed;
-        impl<'de> serde::de::DeserializeSeed<'de> for IdSeed {
-            type Value = Id;
-            fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Id, D::Error> {
-                deserializer.deserialize_str(IdVisitor)
-            }
-        }
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = KeySlot;
@@ -244,7 +240,7 @@ impl<'de> Deserialize<'de> for KeySlot {
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<KeySlot, A::Error> {
                 use serde::de::Error;
                 let group = seq.next_element::<TargetGroupId>()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
-                let id = seq.next_element_seed(IdSeed)?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                let id = seq.next_element::<Id>()?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
                 let port = seq.next_element::<u16>()?.ok_or_else(|| A::Error::invalid_length(2, &self))?;
                 Ok(KeySlot(group, Slot { id, port }))
             }
