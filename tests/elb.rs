@@ -468,6 +468,12 @@ proptest! {
                             undone.apply(&event.inverse());
                         }
                         prop_assert_eq!(&undone, before.state());
+                        // The store's own undo (time travel's) agrees.
+                        let mut undone = store.read().state().clone();
+                        for event in txn.events.iter().rev() {
+                            prop_assert!(undone.undo(event));
+                        }
+                        prop_assert_eq!(&undone, before.state());
                     } else {
                         prop_assert_eq!(store.read().seq(), before.seq());
                     }

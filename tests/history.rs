@@ -85,6 +85,147 @@ proptest! {
     }
 }
 
+/// Totals by key, whose additions can be undone and whose resets cannot:
+/// time travel undoes from a later state where it can, and replays forward
+/// where an undo is refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Ledger {
+    totals: std::collections::BTreeMap<u8, i64>,
+    applied: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+enum LedgerEvent {
+    Add(u8, i64),
+    Reset(u8),
+}
+
+thread_local! {
+    /// Undos done on this thread (time travel runs on the caller's).
+    static UNDONE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+impl Ledger {
+    fn add(&mut self, key: u8, amount: i64) {
+        let total = self.totals.get(&key).copied().unwrap_or(0).wrapping_add(amount);
+        if total == 0 {
+            self.totals.remove(&key);
+        } else {
+            self.totals.insert(key, total);
+        }
+    }
+}
+
+impl StateMachine for Ledger {
+    type Event = LedgerEvent;
+
+    fn apply(&mut self, event: &LedgerEvent) {
+        match *event {
+            LedgerEvent::Add(key, amount) => self.add(key, amount),
+            LedgerEvent::Reset(key) => {
+                self.totals.remove(&key);
+            }
+        }
+        self.applied += 1;
+    }
+
+    fn undo(&mut self, event: &LedgerEvent) -> bool {
+        match *event {
+            LedgerEvent::Add(key, amount) => self.add(key, amount.wrapping_neg()),
+            LedgerEvent::Reset(_) => return false,
+        }
+        self.applied -= 1;
+        UNDONE.with(|undone| undone.set(undone.get() + 1));
+        true
+    }
+}
+
+fn ledger_fold(txns: &[Vec<LedgerEvent>]) -> Ledger {
+    let mut state = Ledger::default();
+    for event in txns.iter().flatten() {
+        state.apply(event);
+    }
+    state
+}
+
+fn ledger_event() -> impl Strategy<Value = LedgerEvent> {
+    prop_oneof![
+        12 => (0u8..6, -3i64..4).prop_map(|(k, v)| LedgerEvent::Add(k, v)),
+        1 => (0u8..6).prop_map(LedgerEvent::Reset),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The same answers whichever way a point is reached: undoing from the
+    /// head or a later checkpoint, replaying from an earlier one or from a
+    /// snapshot, and forward only once an undo was refused.
+    #[test]
+    fn state_at_by_undoing_is_the_fold_of_the_transactions_before_it(
+        txns in prop::collection::vec(prop::collection::vec(ledger_event(), 1..4), 1..60),
+        every in prop::option::of(1u64..30),
+        (checkpoint_every, checkpoints_max) in (1u64..8, 0usize..4),
+        order in prop::collection::vec(0u64..1000, 0..40),
+    ) {
+        let dir = TempDir::new("undo");
+        let clock = ManualClock::new(Timestamp::from_secs(1_000));
+        let options = || kv_options(every, &clock).history_checkpoints(checkpoint_every, checkpoints_max);
+        let store: Store<Ledger> = Store::open(dir.path(), options()).unwrap();
+        for (i, events) in txns.iter().enumerate() {
+            clock.advance(Duration::from_secs(1));
+            store.commit(meta(i as u64), events.clone()).unwrap();
+        }
+        let n = txns.len() as u64;
+        store.close().unwrap();
+        // Reopened: nothing in memory but the head, so the newest points are
+        // undone from it; then points in any order, from whatever is kept.
+        let store: Store<Ledger> = Store::open(dir.path(), options()).unwrap();
+        for k in (0..=n).rev().chain(order.iter().map(|k| k % (n + 1))).chain(0..=n) {
+            let view = store.state_at(Point::Seq(k)).unwrap();
+            prop_assert_eq!(view.seq(), k);
+            prop_assert_eq!(view.state(), &ledger_fold(&txns[..k as usize]), "seq {}", k);
+        }
+    }
+}
+
+#[test]
+fn a_point_just_before_the_head_is_undone_from_it_not_replayed() {
+    let dir = TempDir::new("undo-head");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let options = || kv_options(None, &clock);
+    let store: Store<Ledger> = Store::open(dir.path(), options()).unwrap();
+    let txns: Vec<Vec<LedgerEvent>> = (0..300).map(|i| vec![LedgerEvent::Add((i % 5) as u8, i as i64 - 150)]).collect();
+    for (i, events) in txns.iter().enumerate() {
+        clock.advance(Duration::from_secs(1));
+        store.commit(meta(i as u64), events.clone()).unwrap();
+    }
+    store.close().unwrap();
+    let store: Store<Ledger> = Store::open(dir.path(), options()).unwrap();
+    let undone = UNDONE.with(|undone| undone.get());
+    let view = store.state_at(Point::Seq(290)).unwrap();
+    assert_eq!(view.state(), &ledger_fold(&txns[..290]));
+    assert_eq!(view.time(), Timestamp::from_secs(1_290));
+    assert_eq!(UNDONE.with(|u| u.get()) - undone, 10, "ten transactions undone, none replayed");
+    // The start of the history is nearer the empty state: replayed forward.
+    let view = store.state_at(Point::Seq(20)).unwrap();
+    assert_eq!(view.state(), &ledger_fold(&txns[..20]));
+    assert_eq!(UNDONE.with(|u| u.get()) - undone, 10);
+
+    // A reset cannot be undone: the store replays forward from then on.
+    drop(store);
+    let store: Store<Ledger> = Store::open(dir.path(), options().create(Create::IfMissing)).unwrap();
+    clock.advance(Duration::from_secs(1));
+    store.commit(meta(300), vec![LedgerEvent::Reset(1)]).unwrap();
+    let mut all = txns.clone();
+    all.push(vec![LedgerEvent::Reset(1)]);
+    let undone = UNDONE.with(|u| u.get());
+    for k in [299, 295, 300, 298] {
+        assert_eq!(store.state_at(Point::Seq(k)).unwrap().state(), &ledger_fold(&all[..k as usize]), "seq {k}");
+    }
+    assert_eq!(UNDONE.with(|u| u.get()), undone, "no undo after a refusal");
+}
+
 #[test]
 fn transactions_after_a_time_skip_whole_segments_and_miss_none() {
     let dir = TempDir::new("after-time");
@@ -138,6 +279,57 @@ fn build(store: &ElbStore, range: std::ops::Range<u64>) {
                 fleet::reference_commands(i, ctx.seq)
             })
             .unwrap();
+    }
+}
+
+/// Points near the head of a reopened store are undone from the head: every
+/// kind of change (creations, updates, health, deletions) undone gives the
+/// state its transactions fold to.
+#[test]
+fn elb_points_undone_from_the_head_are_the_fold_of_the_log() {
+    let dir = TempDir::new("elb-undo");
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
+    build(&store, 0..30);
+    let first = store.read().seq();
+    let deleted: Vec<_> = (0..30).filter(|i| i % 7 == 2).map(|i| lb_id(&store, i)).collect();
+    store
+        .execute(
+            TxnMeta::new("maint:cleanup", "remove stale load balancers"),
+            deleted.iter().map(|&load_balancer| Command::DeleteLoadBalancer { load_balancer }).collect(),
+        )
+        .unwrap();
+    build(&store, 30..35);
+    for i in 0..20u64 {
+        let n = (i * 3) % 30;
+        if n % 7 == 2 {
+            continue;
+        }
+        let tg = store.read().target_group_by_name(&fleet::account(n), &fleet::name(n)).unwrap().id;
+        store
+            .execute(
+                TxnMeta::new("svc:health", "health"),
+                vec![Command::UpdateTargetHealth {
+                    target_group: tg,
+                    target: TargetSpec::new(fleet::target_id(n, i % fleet::TARGETS_PER_GROUP)),
+                    health: fleet::check_result(i % 2 == 0, i),
+                }],
+            )
+            .unwrap();
+    }
+    let last = store.read().seq();
+    store.close().unwrap();
+    let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
+    let mut folded = ElbState::default();
+    let mut expected = vec![folded.clone()];
+    for txn in store.store().transactions(1..=last) {
+        for event in &txn.unwrap().events {
+            folded.apply(event);
+        }
+        expected.push(folded.clone());
+    }
+    for k in (first..=last).rev() {
+        let view = store.store().state_at(Point::Seq(k)).unwrap();
+        assert_eq!(view.state(), &expected[k as usize], "seq {k}");
     }
 }
 

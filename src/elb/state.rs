@@ -301,6 +301,24 @@ impl StateMachine for ElbState {
             }
         }
     }
+
+    /// Every event keeps the whole value before and after it, so undoing one
+    /// is applying it the other way round: `apply(&event.inverse())`, without
+    /// cloning the values.
+    fn undo(&mut self, event: &ElbEvent) -> bool {
+        match event {
+            ElbEvent::Updated { before: Entity::Target(t), .. } => self.put_target(t),
+            _ => {
+                if let Some(after) = event.after() {
+                    self.remove(after);
+                }
+                if let Some(before) = event.before() {
+                    self.insert(before);
+                }
+            }
+        }
+        true
+    }
 }
 
 fn users(actions: &[super::model::Action]) -> impl Iterator<Item = TargetGroupId> + '_ {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -84,6 +85,9 @@ pub(crate) struct HistoryCache<S> {
     /// most recently opened last. A segment is never replaced or removed
     /// while its store is open, so a kept reader reads what a new one would.
     readers: Mutex<Vec<(std::path::PathBuf, Arc<dyn ReadAt>)>>,
+    /// Set when the state machine refused an undo ([`StateMachine::undo`]):
+    /// time travel then only replays forward.
+    undo_refused: AtomicBool,
 }
 
 /// How many log segments [`HistoryCache`] keeps open.
@@ -95,6 +99,7 @@ impl<S> Default for HistoryCache<S> {
             entries: Mutex::new(Vec::new()),
             checkpoints: Mutex::new(Checkpoints::default()),
             readers: Mutex::new(Vec::new()),
+            undo_refused: AtomicBool::new(false),
         }
     }
 }
@@ -164,6 +169,20 @@ impl<S> Checkpoints<S> {
         }
     }
 
+    /// The oldest checkpoint after `seq`, marked as used.
+    fn after(&mut self, seq: u64) -> Option<Base<S>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (at, c) = self.states.range_mut(seq + 1..).next()?;
+        c.used = tick;
+        Some(Base { seq: *at, state: c.state.clone(), lineage: c.lineage })
+    }
+
+    /// How far behind `seq` the newest checkpoint at or before it is.
+    fn distance_back(&self, seq: u64) -> Option<u64> {
+        self.states.range(..=seq).next_back().map(|(at, _)| seq - at)
+    }
+
     /// The newest checkpoint at or before `seq`, marked as used.
     fn at_or_before(&mut self, seq: u64) -> Option<Base<S>> {
         self.tick += 1;
@@ -185,6 +204,14 @@ struct Base<S> {
 /// loading a newer snapshot: the replay is shorter than the load, and it adds
 /// to the lineage in memory instead of starting another one.
 const REPLAY_RATHER_THAN_LOAD_SPACINGS: u64 = 16;
+
+/// Undoing back from a later state in memory is preferred to loading a
+/// snapshot and replaying forward while the log to undo is at most the
+/// snapshot's size over this. A byte of log is read, checked, decoded and
+/// undone, more work than decoding a byte of snapshot; the margin leaves
+/// out the forward way's own replay (BENCHMARKS.md, "Time travel undoes
+/// from the head").
+const UNDO_RATHER_THAN_LOAD_RATIO: u64 = 3;
 
 impl<S: StateMachine> Store<S> {
     /// Brings the index up to the last acknowledged transaction.
@@ -267,7 +294,9 @@ impl<S: StateMachine> Store<S> {
         if seq == current.seq() {
             return Ok(current);
         }
-        drop(current);
+        if let Some(view) = self.undone_to(seq, time, current)? {
+            return Ok(view);
+        }
         let Base { seq: base_seq, mut state, lineage } = self.base_for(seq);
         if base_seq < self.log_floor() {
             // The log starts late and no snapshot at or before `seq` is
@@ -305,6 +334,113 @@ impl<S: StateMachine> Store<S> {
             progress.finish();
         }
         Ok(View { seq, time, state })
+    }
+
+    /// The state after `seq`, by undoing the transactions after it, newest
+    /// first, from the nearest later state in memory (a checkpoint, or the
+    /// head's view `current`), when that is the shorter way: the earlier
+    /// checkpoints in memory are farther, and the log to undo is well short of
+    /// the snapshot the forward way would load. `None` when replaying forward
+    /// is the shorter way, or when the state machine cannot undo
+    /// ([`StateMachine::undo`]).
+    fn undone_to(&self, seq: u64, time: Timestamp, current: View<S>) -> Result<Option<View<S>>> {
+        if self.inner.history.undo_refused.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
+        let near = every.saturating_mul(REPLAY_RATHER_THAN_LOAD_SPACINGS);
+        let (later, behind) = {
+            let mut checkpoints = self.inner.history.checkpoints.lock();
+            (checkpoints.after(seq).filter(|c| c.seq < current.seq()), checkpoints.distance_back(seq))
+        };
+        // A checkpoint farther behind than `near` is passed over for a snapshot (`base_for`).
+        let behind = behind.filter(|&behind| behind <= near);
+        let head = current.seq();
+        let later = later.unwrap_or(Base { seq: head, state: current.state, lineage: HEAD_LINEAGE });
+        let back = later.seq - seq;
+        if back > near || behind.is_some_and(|behind| behind <= back) {
+            return Ok(None);
+        }
+        if behind.is_none() {
+            // The forward way loads the newest snapshot at or before `seq`,
+            // or replays everything from the empty state.
+            let snapshot =
+                self.inner.snapshots.read().iter().filter(|s| s.seq <= seq).max_by_key(|s| s.seq).map(|s| s.bytes);
+            let worth_it = match snapshot {
+                Some(bytes) => self.log_bytes_estimate(seq, later.seq, head) <= bytes / UNDO_RATHER_THAN_LOAD_RATIO,
+                None => back <= seq,
+            };
+            if !worth_it {
+                return Ok(None);
+            }
+        }
+        let Base { mut state, lineage, .. } = later;
+        let state_mut = Arc::make_mut(&mut state);
+        // The newest transaction first, alone: a state machine that cannot
+        // undo says so before the rest of the log is read.
+        for event in self.transaction(later.seq)?.events.iter().rev() {
+            if !state_mut.undo(event) {
+                self.inner.history.undo_refused.store(true, Ordering::Relaxed);
+                return Ok(None);
+            }
+        }
+        let limit = self.inner.record_bytes_max;
+        let segments = self.inner.segments.read().clone();
+        // The index is built (`resolve`): start at the first record to undo.
+        let offset = self.index_through(later.seq - 1)?.get(seq as usize).map(|e| e.offset);
+        let fs = self.inner.fs.clone();
+        let mut cursor = match offset {
+            Some(offset) => LogCursor::new_at(fs, segments, seq + 1, offset, later.seq - 1, limit),
+            None => LogCursor::new(fs, segments, seq + 1, later.seq - 1, limit),
+        };
+        let mut txns: Vec<Vec<S::Event>> = Vec::with_capacity(back as usize - 1);
+        if back > 1 {
+            let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Replay, back - 1);
+            while let Some(item) = cursor.next_with(|path, offset, frame| {
+                progress.at(frame.seq - seq);
+                payload::decode::<S>(frame.payload, limit)
+                    .map(|(_meta, events)| events)
+                    .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))
+            }) {
+                txns.push(item?);
+            }
+            progress.finish();
+        }
+        // `txns[i]` is transaction `seq + 1 + i`: undoing it leaves the state after `seq + i`.
+        for (i, events) in txns.iter().enumerate().rev() {
+            for event in events.iter().rev() {
+                if !state_mut.undo(event) {
+                    self.inner.history.undo_refused.store(true, Ordering::Relaxed);
+                    return Ok(None);
+                }
+            }
+            let at = seq + i as u64;
+            if at != seq && at.is_multiple_of(every) {
+                let checkpoint = Arc::new(state_mut.clone());
+                self.inner.history.checkpoints.lock().insert(at, checkpoint, lineage, max);
+            }
+        }
+        Ok(Some(View { seq, time, state }))
+    }
+
+    /// About how many bytes of log hold the transactions after `from`
+    /// through `to` (`head` is the last the log holds): whole segments by
+    /// their length, a segment in part by its share of its transactions.
+    fn log_bytes_estimate(&self, from: u64, to: u64, head: u64) -> u64 {
+        let segments = self.inner.segments.read().clone();
+        let mut bytes = 0u64;
+        for (i, segment) in segments.iter().enumerate() {
+            let first = segment.first_seq;
+            let last = segments.get(i + 1).map_or(head, |next| next.first_seq.saturating_sub(1));
+            let (lo, hi) = ((from + 1).max(first), to.min(last));
+            if lo > hi || last < first {
+                continue;
+            }
+            let Ok(len) = self.inner.fs.file_len(&segment.path) else { continue };
+            let share = (hi - lo + 1) as u128 * len as u128 / (last - first + 1) as u128;
+            bytes = bytes.saturating_add(share as u64);
+        }
+        bytes
     }
 
     /// Where to start replaying for `seq`: a checkpoint at or before it, unless

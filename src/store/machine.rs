@@ -104,6 +104,23 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
     /// Folds one event into the state.
     fn apply(&mut self, event: &Self::Event);
 
+    /// Undoes `event`, the last event applied to this state: afterwards the
+    /// state equals what it was before `event` was applied, or `false` if this
+    /// machine cannot tell (the default). Time travel uses it to reach a
+    /// point a little before a state already in memory (the head, or a
+    /// checkpoint) by undoing the events after the point, newest first,
+    /// instead of loading an older snapshot and replaying forward. A `false`
+    /// from any call makes the store drop the partly undone state and replay
+    /// forward instead, and not try again. Like `apply`, it must be pure.
+    ///
+    /// Events that keep the whole value before a change can always be
+    /// undone; an event that only says "add 3" can be too, one that says
+    /// "set to 3" cannot.
+    fn undo(&mut self, event: &Self::Event) -> bool {
+        let _ = event;
+        false
+    }
+
     /// Called on the store's head state after each transaction a commit or
     /// an import adds to it (not after replay, for recovery or time travel).
     /// A state that derives data from itself only when asked builds it here,
