@@ -294,7 +294,9 @@ impl<S: StateMachine> Store<S> {
         if seq == current.seq() {
             return Ok(current);
         }
-        if let Some(view) = self.undone_to(seq, time, current)? {
+        // A record the undo cannot read (damage after the point) is no reason
+        // to fail: the forward way may not need it, and reports its own.
+        if let Ok(Some(view)) = self.undone_to(seq, time, current) {
             return Ok(view);
         }
         let Base { seq: base_seq, mut state, lineage } = self.base_for(seq);
@@ -339,10 +341,11 @@ impl<S: StateMachine> Store<S> {
     /// The state after `seq`, by undoing the transactions after it, newest
     /// first, from the nearest later state in memory (a checkpoint, or the
     /// head's view `current`), when that is the shorter way: the earlier
-    /// checkpoints in memory are farther, and the log to undo is well short of
-    /// the snapshot the forward way would load. `None` when replaying forward
-    /// is the shorter way, or when the state machine cannot undo
-    /// ([`StateMachine::undo`]).
+    /// checkpoints in memory are farther, and the log to undo is no longer
+    /// than the log the forward way replays from an earlier checkpoint (or
+    /// from the start), or a third of the snapshot it would load. `None` when
+    /// replaying forward is the shorter way, or when the state machine cannot
+    /// undo ([`StateMachine::undo`]).
     fn undone_to(&self, seq: u64, time: Timestamp, current: View<S>) -> Result<Option<View<S>>> {
         if self.inner.history.undo_refused.load(Ordering::Relaxed) {
             return Ok(None);
@@ -361,18 +364,22 @@ impl<S: StateMachine> Store<S> {
         if back > near || behind.is_some_and(|behind| behind <= back) {
             return Ok(None);
         }
-        if behind.is_none() {
-            // The forward way loads the newest snapshot at or before `seq`,
-            // or replays everything from the empty state.
-            let snapshot =
-                self.inner.snapshots.read().iter().filter(|s| s.seq <= seq).max_by_key(|s| s.seq).map(|s| s.bytes);
-            let worth_it = match snapshot {
-                Some(bytes) => self.log_bytes_estimate(seq, later.seq, head) <= bytes / UNDO_RATHER_THAN_LOAD_RATIO,
-                None => back <= seq,
-            };
-            if !worth_it {
-                return Ok(None);
+        // What the forward way reads: the log from the earlier checkpoint,
+        // else the newest snapshot at or before `seq` (weighed by the ratio),
+        // else the whole log from the empty state.
+        let forward = match behind {
+            Some(behind) => self.log_bytes_estimate(seq - behind, seq, head),
+            None => {
+                let snapshot =
+                    self.inner.snapshots.read().iter().filter(|s| s.seq <= seq).max_by_key(|s| s.seq).map(|s| s.bytes);
+                match snapshot {
+                    Some(bytes) => bytes / UNDO_RATHER_THAN_LOAD_RATIO,
+                    None => self.log_bytes_estimate(0, seq, head),
+                }
             }
+        };
+        if self.log_bytes_estimate(seq, later.seq, head) > forward {
+            return Ok(None);
         }
         let Base { mut state, lineage, .. } = later;
         let state_mut = Arc::make_mut(&mut state);
