@@ -44,6 +44,12 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Reads up to `len` bytes starting at `offset`; fewer when the file ends first.
     fn read_range(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// Like [`FileSystem::read_range`], appending to `buf` (whose memory a
+    /// caller reading a file a piece at a time keeps from piece to piece).
+    fn read_range_into(&self, path: &Path, offset: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.extend_from_slice(&self.read_range(path, offset, len)?);
+        Ok(())
+    }
     /// `read_range` for each `(offset, len)` of `ranges`, in order, with the
     /// file opened once (the real file system's positioned reads: one system
     /// call a range, where `read_range` makes four).

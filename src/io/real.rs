@@ -51,6 +51,14 @@ impl FileSystem for RealFs {
         Ok(buf)
     }
 
+    fn read_range_into(&self, path: &Path, offset: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        buf.reserve(len);
+        file.take(len as u64).read_to_end(buf)?;
+        Ok(())
+    }
+
     #[cfg(unix)]
     fn read_ranges(&self, path: &Path, ranges: &[(u64, usize)]) -> io::Result<Vec<Vec<u8>>> {
         FileReader(File::open(path)?).read_ranges(ranges)

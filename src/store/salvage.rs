@@ -621,6 +621,9 @@ mod tests {
             self.inner.read_file(path)
         }
         fn read_range(&self, path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+            if self.unreadable.as_deref() == Some(path) {
+                return Err(std::io::Error::other("injected read error"));
+            }
             self.inner.read_range(path, offset, len)
         }
         fn map_file(&self, path: &Path) -> std::io::Result<crate::io::FileBytes> {

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{io_err, WalError};
-use super::record::{decode_frame, Frame, FrameProblem};
+use super::record::{decode_frame, Frame, FrameProblem, FRAME_HEADER_BYTES};
 use super::segment::{SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTES};
 use crate::clock::Timestamp;
+use crate::identity::le_u32;
 use crate::io::FileSystem;
 
 /// The previous record, carried across segment boundaries to check continuity.
@@ -88,8 +89,14 @@ pub(crate) fn scan_segment(
     Ok(Scanned { last, damage: None })
 }
 
-/// Reads records in sequence order from `from_seq` through `to_seq`, one
-/// segment in memory at a time. The range must be one the log holds (at most
+/// How much of a segment a [`LogCursor`] reads at a time (more when one
+/// record is larger): the buffer is reused, so reading a segment costs no
+/// fresh memory, and a cursor that starts late in a segment or stops early
+/// reads little more than its records.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// Reads records in sequence order from `from_seq` through `to_seq`, a
+/// piece of one segment in memory at a time. The range must be one the log holds (at most
 /// what the store published): a log that ends first is
 /// [`WalError::LogEndsEarly`], naming where it ends.
 pub(crate) struct LogCursor {
@@ -97,8 +104,13 @@ pub(crate) struct LogCursor {
     segments: Vec<SegmentInfo>,
     index: usize,
     path: PathBuf,
+    /// Bytes of the segment from file offset `base`; the next record starts
+    /// at `pos` in them.
     bytes: Vec<u8>,
-    offset: usize,
+    base: u64,
+    pos: usize,
+    /// The segment's length when it was loaded.
+    end: u64,
     next_seq: u64,
     to_seq: u64,
     payload_bytes_max: u32,
@@ -123,7 +135,9 @@ impl LogCursor {
             index,
             path: PathBuf::new(),
             bytes: Vec::new(),
-            offset: 0,
+            base: 0,
+            pos: 0,
+            end: 0,
             next_seq: from_seq,
             to_seq,
             payload_bytes_max,
@@ -155,7 +169,7 @@ impl LogCursor {
             if self.next_seq > self.to_seq {
                 return None;
             }
-            if self.offset >= self.bytes.len() {
+            if self.at() >= self.end {
                 let loaded = self.load_next_segment().unwrap_or_else(|| {
                     // The range was promised (it is at most what the store
                     // published), so a log that ends first lost records.
@@ -164,7 +178,7 @@ impl LogCursor {
                     } else {
                         self.path.clone()
                     };
-                    Err(WalError::LogEndsEarly { path, offset: self.bytes.len() as u64, expected: self.next_seq })
+                    Err(WalError::LogEndsEarly { path, offset: self.end, expected: self.next_seq })
                 });
                 if let Err(err) = loaded {
                     self.to_seq = 0;
@@ -172,16 +186,20 @@ impl LogCursor {
                 }
                 continue;
             }
-            let frame = match decode_frame(&self.bytes[self.offset..], self.payload_bytes_max) {
+            if let Err(err) = self.fill() {
+                self.to_seq = 0;
+                return Some(Err(err));
+            }
+            let offset = self.at() as usize;
+            let frame = match decode_frame(&self.bytes[self.pos..], self.payload_bytes_max) {
                 Ok(frame) => frame,
                 Err(problem) => {
-                    let err = WalError::bad_frame(&self.path, self.offset, problem);
+                    let err = WalError::bad_frame(&self.path, offset, problem);
                     self.to_seq = 0;
                     return Some(Err(err));
                 }
             };
-            let offset = self.offset;
-            self.offset += frame.encoded_bytes();
+            self.pos += frame.encoded_bytes();
             if frame.seq < self.next_seq {
                 continue;
             }
@@ -204,19 +222,128 @@ impl LogCursor {
     fn load_next_segment(&mut self) -> Option<Result<(), WalError>> {
         let segment = self.segments.get(self.index)?.clone();
         self.index += 1;
-        let bytes = match self.fs.read_file(&segment.path).map_err(io_err("read", &segment.path)) {
-            Ok(bytes) => bytes,
+        let end = match self.fs.file_len(&segment.path).map_err(io_err("read", &segment.path)) {
+            Ok(end) => end,
             Err(err) => return Some(Err(err)),
         };
-        if bytes.len() < SEGMENT_HEADER_BYTES {
-            let problem = super::segment::HeaderProblem::Truncated { file_bytes: bytes.len() as u64 };
+        if end < SEGMENT_HEADER_BYTES as u64 {
+            let problem = super::segment::HeaderProblem::Truncated { file_bytes: end };
             return Some(Err(WalError::BadHeader { path: segment.path, problem }));
         }
         self.path = segment.path;
-        self.bytes = bytes;
+        self.end = end;
+        self.bytes.clear();
+        self.pos = 0;
         // A known start offset (one this cursor reported for a record
         // earlier) applies to the first segment loaded only.
-        self.offset = self.start_offset.take().map_or(SEGMENT_HEADER_BYTES, |o| o as usize);
+        self.base = self.start_offset.take().unwrap_or(SEGMENT_HEADER_BYTES as u64);
         Some(Ok(()))
+    }
+
+    /// Where the next record starts in its segment.
+    fn at(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Reads until the buffer holds the next record whole (its header, then
+    /// the length the header gives), or the rest of the segment when that is
+    /// shorter: then the frame's decode says what is wrong, as when the
+    /// whole segment was read at once.
+    fn fill(&mut self) -> Result<(), WalError> {
+        loop {
+            let have = self.bytes.len() - self.pos;
+            let left = usize::try_from(self.end.saturating_sub(self.at())).unwrap_or(usize::MAX);
+            let mut need = FRAME_HEADER_BYTES;
+            if have >= FRAME_HEADER_BYTES {
+                let payload_bytes = le_u32(&self.bytes[self.pos + 4..self.pos + 8]) as usize;
+                need = need.saturating_add(payload_bytes);
+            }
+            let need = need.min(left);
+            if have >= need {
+                return Ok(());
+            }
+            self.bytes.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+            let want = need.max(READ_CHUNK_BYTES).min(left) - have;
+            let before = self.bytes.len();
+            self.fs
+                .read_range_into(&self.path, self.base + have as u64, want, &mut self.bytes)
+                .map_err(io_err("read", &self.path))?;
+            if self.bytes.len() == before {
+                // The file is shorter than when it was loaded.
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::StoreId;
+    use crate::io::SimFs;
+    use crate::wal::writer::LogWriter;
+
+    /// Records of every size around the read chunk, one larger than it: a
+    /// cursor from the start, and one from each record's offset, hands back
+    /// every record whole, with the offsets a whole-segment scan gives.
+    #[test]
+    fn records_across_read_chunks_come_back_whole_at_their_offsets() {
+        let fs: Arc<dyn FileSystem> = Arc::new(SimFs::new());
+        let dir = Path::new("/store");
+        fs.create_dir_all(dir).unwrap();
+        let mut writer = LogWriter::open(fs.clone(), dir, StoreId(1), None, 0).unwrap();
+        let segment = writer.start_segment(1, Timestamp(1)).unwrap();
+        let limit = 4 << 20;
+        let sizes = [100, READ_CHUNK_BYTES - 40, 7, READ_CHUNK_BYTES + 12_345, 1, 300_000, READ_CHUNK_BYTES / 2, 33];
+        let payload = |seq: u64, len: usize| -> Vec<u8> { (0..len).map(|i| (i as u64 ^ seq) as u8).collect() };
+        let mut frames = Vec::new();
+        for (i, &len) in sizes.iter().enumerate() {
+            let seq = i as u64 + 1;
+            crate::wal::append_frame(
+                &mut frames,
+                seq,
+                Timestamp(seq + 1),
+                limit,
+                |out| {
+                    out.extend_from_slice(&payload(seq, len));
+                    Ok::<_, ()>(())
+                },
+                |_| (),
+            )
+            .unwrap();
+        }
+        writer.append(&mut frames, sizes.len() as u64).unwrap();
+        writer.sync().unwrap();
+        let whole = fs.read_file(&segment.path).unwrap();
+        let header = SegmentHeader::decode(&whole).unwrap();
+        let mut expected = Vec::new();
+        scan_segment(&segment.path, &whole, &header, None, limit, |offset, frame| {
+            expected.push((offset, frame.seq, frame.payload.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(expected.len(), sizes.len());
+        let last = sizes.len() as u64;
+        let read = |mut cursor: LogCursor| {
+            let mut got = Vec::new();
+            while let Some(item) = cursor.next_with(|_, offset, frame| Ok((offset, frame.seq, frame.payload.to_vec())))
+            {
+                got.push(item.unwrap());
+            }
+            got
+        };
+        let segments = vec![segment.clone()];
+        assert_eq!(read(LogCursor::new(fs.clone(), segments.clone(), 1, last, limit)), expected);
+        for (i, (offset, seq, _)) in expected.iter().enumerate() {
+            let from = LogCursor::new_at(fs.clone(), segments.clone(), *seq, *offset as u64, last, limit);
+            assert_eq!(read(from), expected[i..], "from seq {seq}");
+            let skipping = LogCursor::new(fs.clone(), segments.clone(), *seq, *seq, limit);
+            assert_eq!(read(skipping), expected[i..=i], "seq {seq} alone");
+        }
+        for (i, &(offset, seq, ref payload)) in expected.iter().enumerate() {
+            assert_eq!(payload.len(), sizes[i], "seq {seq} at {offset}");
+        }
     }
 }
