@@ -190,6 +190,11 @@ impl LogCursor {
                 self.to_seq = 0;
                 return Some(Err(err));
             }
+            if self.at() >= self.end {
+                // The segment was cut here since it was loaded: on to the
+                // next one, or `LogEndsEarly` at its real length.
+                continue;
+            }
             let offset = self.at() as usize;
             let frame = match decode_frame(&self.bytes[self.pos..], self.payload_bytes_max) {
                 Ok(frame) => frame,
@@ -271,7 +276,8 @@ impl LogCursor {
                 .read_range_into(&self.path, self.base + have as u64, want, &mut self.bytes)
                 .map_err(io_err("read", &self.path))?;
             if self.bytes.len() == before {
-                // The file is shorter than when it was loaded.
+                // The file is shorter than when it was loaded: it ends here.
+                self.end = self.base + self.bytes.len() as u64;
                 return Ok(());
             }
         }
@@ -345,5 +351,23 @@ mod tests {
         for (i, &(offset, seq, ref payload)) in expected.iter().enumerate() {
             assert_eq!(payload.len(), sizes[i], "seq {seq} at {offset}");
         }
+
+        // Cut from outside at a record's end while a cursor is in the first
+        // piece: the records before the cut, then the log ends there.
+        let mut cursor = LogCursor::new(fs.clone(), segments, 1, last, limit);
+        let first = cursor.next_with(|_, _, frame| Ok(frame.seq)).unwrap().unwrap();
+        assert_eq!(first, 1);
+        let cut = expected[5].0 as u64;
+        fs.open_append(&segment.path).unwrap().set_len(cut).unwrap();
+        let mut seqs = vec![first];
+        let ended = loop {
+            match cursor.next_with(|_, _, frame| Ok(frame.seq)) {
+                Some(Ok(seq)) => seqs.push(seq),
+                Some(Err(err)) => break err,
+                None => panic!("the log cannot end without a word"),
+            }
+        };
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert!(matches!(ended, WalError::LogEndsEarly { offset, expected: 6, .. } if offset == cut), "{ended:?}");
     }
 }
