@@ -307,13 +307,8 @@ impl<S: StateMachine> Store<S> {
             return Err(Error::PointOutOfRange { point, first, last: Some((self.read().seq(), self.read().time())) });
         }
         if base_seq < seq {
-            let offset = self.index_through(seq)?.get(base_seq as usize).map(|e| e.offset);
-            let segments = self.inner.segments.read().clone();
-            let (fs, limit) = (self.inner.fs.clone(), self.inner.record_bytes_max);
-            let mut cursor = match offset {
-                Some(offset) => LogCursor::new_at(fs, segments, base_seq + 1, offset, seq, limit),
-                None => LogCursor::new(fs, segments, base_seq + 1, seq, limit),
-            };
+            let limit = self.inner.record_bytes_max;
+            let mut cursor = self.cursor(base_seq + 1, seq)?;
             let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
             let state_mut = Arc::make_mut(&mut state);
             let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Replay, seq - base_seq);
@@ -385,23 +380,13 @@ impl<S: StateMachine> Store<S> {
         let state_mut = Arc::make_mut(&mut state);
         // The newest transaction first, alone: a state machine that cannot
         // undo says so before the rest of the log is read.
-        for event in self.transaction(later.seq)?.events.iter().rev() {
-            if !state_mut.undo(event) {
-                self.inner.history.undo_refused.store(true, Ordering::Relaxed);
-                return Ok(None);
-            }
+        if !self.undo_all(state_mut, &self.transaction(later.seq)?.events) {
+            return Ok(None);
         }
         let limit = self.inner.record_bytes_max;
-        let segments = self.inner.segments.read().clone();
-        // The index is built (`resolve`): start at the first record to undo.
-        let offset = self.index_through(later.seq - 1)?.get(seq as usize).map(|e| e.offset);
-        let fs = self.inner.fs.clone();
-        let mut cursor = match offset {
-            Some(offset) => LogCursor::new_at(fs, segments, seq + 1, offset, later.seq - 1, limit),
-            None => LogCursor::new(fs, segments, seq + 1, later.seq - 1, limit),
-        };
         let mut txns: Vec<Vec<S::Event>> = Vec::with_capacity(back as usize - 1);
         if back > 1 {
+            let mut cursor = self.cursor(seq + 1, later.seq - 1)?;
             let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Replay, back - 1);
             while let Some(item) = cursor.next_with(|path, offset, frame| {
                 progress.at(frame.seq - seq);
@@ -415,11 +400,8 @@ impl<S: StateMachine> Store<S> {
         }
         // `txns[i]` is transaction `seq + 1 + i`: undoing it leaves the state after `seq + i`.
         for (i, events) in txns.iter().enumerate().rev() {
-            for event in events.iter().rev() {
-                if !state_mut.undo(event) {
-                    self.inner.history.undo_refused.store(true, Ordering::Relaxed);
-                    return Ok(None);
-                }
+            if !self.undo_all(state_mut, events) {
+                return Ok(None);
             }
             let at = seq + i as u64;
             if at != seq && at.is_multiple_of(every) {
@@ -428,6 +410,28 @@ impl<S: StateMachine> Store<S> {
             }
         }
         Ok(Some(View { seq, time, state }))
+    }
+
+    /// Undoes one transaction's `events`, last first; `false`, and no undo
+    /// tried again on this store, if the state machine refuses one.
+    fn undo_all(&self, state: &mut S, events: &[S::Event]) -> bool {
+        let undone = events.iter().rev().all(|event| state.undo(event));
+        if !undone {
+            self.inner.history.undo_refused.store(true, Ordering::Relaxed);
+        }
+        undone
+    }
+
+    /// A cursor over transactions `from..=to`, starting at `from`'s offset
+    /// from the index (built through `to` if it is not yet).
+    fn cursor(&self, from: u64, to: u64) -> Result<LogCursor> {
+        let offset = self.index_through(to)?.get(from as usize - 1).map(|e| e.offset);
+        let segments = self.inner.segments.read().clone();
+        let (fs, limit) = (self.inner.fs.clone(), self.inner.record_bytes_max);
+        Ok(match offset {
+            Some(offset) => LogCursor::new_at(fs, segments, from, offset, to, limit),
+            None => LogCursor::new(fs, segments, from, to, limit),
+        })
     }
 
     /// About how many bytes of log hold the transactions after `from`
