@@ -351,5 +351,46 @@ fn commits(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commits, open_and_snapshots);
+/// The machine's memory latency: one load whose address comes from the load
+/// before it, each to a cache line chosen at random among 512 MiB (larger
+/// than any cache, as the 100,000-load-balancer state is). Replaying a
+/// health change into that state is a handful of such loads (BENCHMARKS.md,
+/// "What bounds the replay of the tail"), so this is measured beside it.
+fn machine(c: &mut Criterion) {
+    const LINES: usize = (512 << 20) / 64;
+    const WORDS_PER_LINE: usize = 8;
+    // Built on first use, so a filtered run of another bench does not pay
+    // for it: line i holds the index of the next line of one cycle through
+    // every line, i -> (A i + C) mod LINES: a full cycle, since LINES is a
+    // power of two, A is 1 mod 4 and C is odd; a large A puts each next line
+    // far from the last, where no prefetcher looks.
+    const A: usize = 0x9E37_79B9_7F4A_7C15 & !3 | 1;
+    const C: usize = 0x2545_F491;
+    let chain = std::cell::OnceCell::new();
+    let mut group = c.benchmark_group("elb");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("machine/dependent_random_load_512_mib", |b| {
+        let chain = chain.get_or_init(|| {
+            let step = |i: usize| i.wrapping_mul(A).wrapping_add(C) % LINES;
+            let mut words = vec![0usize; LINES * WORDS_PER_LINE];
+            for line in 0..LINES {
+                words[line * WORDS_PER_LINE] = step(line) * WORDS_PER_LINE;
+            }
+            words
+        });
+        let mut at = 0usize;
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            for _ in 0..iters {
+                at = chain[at];
+            }
+            let elapsed = started.elapsed();
+            std::hint::black_box(at);
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, commits, open_and_snapshots, machine);
 criterion_main!(benches);

@@ -34,7 +34,8 @@ for name in elb/commit/never/1_writer elb/commit/never/1_writer_reference_mix el
     elb/commit/always/64_writers elb/commit/always/64_writers_reference_mix elb/commit/always/batched_1000_events \
     elb/machine/sequential_write_64_mib_and_fdatasync elb/open/100k_load_balancers_with_1m_event_tail \
     elb/snapshot/write_mb_per_s elb/open/clean_reopen_snapshot_at_head_mb_per_s \
-    elb/entity_history/one_load_balancer elb/entity_history/one_load_balancer_11_versions; do
+    elb/entity_history/one_load_balancer elb/entity_history/one_load_balancer_11_versions \
+    elb/machine/dependent_random_load_512_mib; do
     run elb "$name"
 done
 for name in history/state_at/random_point history/state_at/within_the_last_10000_transactions \
