@@ -383,9 +383,9 @@ impl<S: StateMachine> Store<S> {
         if !self.undo_all(state_mut, &self.transaction(later.seq)?.events) {
             return Ok(None);
         }
-        let limit = self.inner.record_bytes_max;
         let mut txns: Vec<Vec<S::Event>> = Vec::with_capacity(back as usize - 1);
         if back > 1 {
+            let limit = self.inner.record_bytes_max;
             let mut cursor = self.cursor(seq + 1, later.seq - 1)?;
             let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Replay, back - 1);
             while let Some(item) = cursor.next_with(|path, offset, frame| {

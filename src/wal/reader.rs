@@ -181,14 +181,12 @@ impl LogCursor {
                     Err(WalError::LogEndsEarly { path, offset: self.end, expected: self.next_seq })
                 });
                 if let Err(err) = loaded {
-                    self.to_seq = 0;
-                    return Some(Err(err));
+                    return self.fail(err);
                 }
                 continue;
             }
             if let Err(err) = self.fill() {
-                self.to_seq = 0;
-                return Some(Err(err));
+                return self.fail(err);
             }
             if self.at() >= self.end {
                 // The segment was cut here since it was loaded: on to the
@@ -198,11 +196,7 @@ impl LogCursor {
             let offset = self.at() as usize;
             let frame = match decode_frame(&self.bytes[self.pos..], self.payload_bytes_max) {
                 Ok(frame) => frame,
-                Err(problem) => {
-                    let err = WalError::bad_frame(&self.path, offset, problem);
-                    self.to_seq = 0;
-                    return Some(Err(err));
-                }
+                Err(problem) => return self.fail(WalError::bad_frame(&self.path, offset, problem)),
             };
             self.pos += frame.encoded_bytes();
             if frame.seq < self.next_seq {
@@ -215,19 +209,24 @@ impl LogCursor {
                     expected: self.next_seq,
                     found: frame.seq,
                 };
-                self.to_seq = 0;
-                return Some(Err(err));
+                return self.fail(err);
             }
             self.next_seq += 1;
             return Some(f(&self.path, offset, &frame));
         }
     }
 
+    /// Ends the cursor with `err`: every later call returns `None`.
+    fn fail<T>(&mut self, err: WalError) -> Option<Result<T, WalError>> {
+        self.to_seq = 0;
+        Some(Err(err))
+    }
+
     /// Loads the next segment; `None` when there is none left.
     fn load_next_segment(&mut self) -> Option<Result<(), WalError>> {
         let segment = self.segments.get(self.index)?.clone();
         self.index += 1;
-        let end = match self.fs.file_len(&segment.path).map_err(io_err("read", &segment.path)) {
+        let end = match self.fs.file_len(&segment.path).map_err(io_err("stat", &segment.path)) {
             Ok(end) => end,
             Err(err) => return Some(Err(err)),
         };
