@@ -23,9 +23,9 @@ if ! command -v moto_server >/dev/null 2>&1; then
   hash -r
 fi
 
-cargo build --quiet --release --example elbv2-api --example pitr
-api=target/release/examples/elbv2-api
-pitr=target/release/examples/pitr
+build_examples elbv2-api pitr
+api=$examples/elbv2-api
+pitr=$examples/pitr
 
 work=$(mktemp -d)
 server_pid="" ec2_pid=""

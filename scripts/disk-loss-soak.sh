@@ -15,8 +15,9 @@ source scripts/lib.sh
 cycles=$1
 writers=$2
 mode=$3
-workload=target/release/examples/workload
-pitr=target/release/examples/pitr
+build_examples workload pitr
+workload=$examples/workload
+pitr=$examples/pitr
 interval_ms=100
 
 work=$(mktemp -d)

@@ -23,13 +23,13 @@ source scripts/lib.sh
 cycles=${1:-20}
 writers=${2:-8}
 mode=${3:-crash}
-cargo build --quiet --release --example workload --example pitr --example follower
+build_examples workload pitr follower
 if [ "$mode" = disk-loss ] || [ "$mode" = disk-loss-s3 ]; then
   exec bash scripts/disk-loss-soak.sh "$cycles" "$writers" "$mode"
 fi
-workload=target/release/examples/workload
-pitr=target/release/examples/pitr
-follower=target/release/examples/follower
+workload=$examples/workload
+pitr=$examples/pitr
+follower=$examples/follower
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

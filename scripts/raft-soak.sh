@@ -23,10 +23,10 @@ source scripts/lib.sh
 
 cycles=${1:-3}
 writers=${2:-64}
-cargo build --quiet --release --example replica --example workload --example pitr
-replica=target/release/examples/replica
-workload=target/release/examples/workload
-pitr=target/release/examples/pitr
+build_examples replica workload pitr
+replica=$examples/replica
+workload=$examples/workload
+pitr=$examples/pitr
 
 work=$(mktemp -d)
 declare -A pids addrs
