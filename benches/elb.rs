@@ -366,23 +366,45 @@ fn machine(c: &mut Criterion) {
     // far from the last, where no prefetcher looks.
     const A: usize = 0x9E37_79B9_7F4A_7C15 & !3 | 1;
     const C: usize = 0x2545_F491;
+    let build = |lines: usize| {
+        let step = |i: usize| i.wrapping_mul(A).wrapping_add(C) % lines;
+        let mut words = vec![0usize; lines * WORDS_PER_LINE];
+        for line in 0..lines {
+            words[line * WORDS_PER_LINE] = step(line) * WORDS_PER_LINE;
+        }
+        words
+    };
     let chain = std::cell::OnceCell::new();
     let mut group = c.benchmark_group("elb");
     group.throughput(Throughput::Elements(1));
     group.bench_function("machine/dependent_random_load_512_mib", |b| {
-        let chain = chain.get_or_init(|| {
-            let step = |i: usize| i.wrapping_mul(A).wrapping_add(C) % LINES;
-            let mut words = vec![0usize; LINES * WORDS_PER_LINE];
-            for line in 0..LINES {
-                words[line * WORDS_PER_LINE] = step(line) * WORDS_PER_LINE;
-            }
-            words
-        });
+        let chain = chain.get_or_init(|| build(LINES));
         let mut at = 0usize;
         b.iter_custom(|iters| {
             let started = Instant::now();
             for _ in 0..iters {
                 at = chain[at];
+            }
+            let elapsed = started.elapsed();
+            std::hint::black_box(at);
+            elapsed
+        })
+    });
+    // The same cycle walked from eight places at once: each iteration loads
+    // one line of each walk, and no load waits for another walk's. The ratio
+    // to the dependent load above is how many misses the machine keeps in
+    // flight, what a replay that interleaved its lookups could use.
+    group.throughput(Throughput::Elements(8));
+    group.bench_function("machine/eight_independent_random_loads_512_mib", |b| {
+        let chain = chain.get_or_init(|| build(LINES));
+        // Eight points of the one cycle never meet: they walk it in step.
+        let mut at: [usize; 8] = std::array::from_fn(|k| k * (LINES / 8) * WORDS_PER_LINE);
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            for _ in 0..iters {
+                for walk in &mut at {
+                    *walk = chain[*walk];
+                }
             }
             let elapsed = started.elapsed();
             std::hint::black_box(at);
