@@ -9,6 +9,8 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod model;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -414,5 +416,37 @@ fn machine(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commits, open_and_snapshots, machine);
+/// The replay model's shapes (`benches/model`): each iteration applies its
+/// 1,000,000 changes (or 100,000 single-change commits) to a fresh state;
+/// the figure is per change.
+fn replay_model(c: &mut Criterion) {
+    let changes = std::cell::OnceCell::new();
+    let mut group = c.benchmark_group("elb");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(model::CHANGES as u64));
+    type Apply = fn(&model::Changes) -> Duration;
+    let shapes: [(&str, Apply); 3] = [
+        ("model/replay_today_shape", model::today),
+        ("model/replay_lean", |changes| model::lean(changes, false)),
+        ("model/replay_lean_interleaved", |changes| model::lean(changes, true)),
+    ];
+    for (name, apply) in shapes {
+        group.bench_function(name, |b| {
+            let changes = changes.get_or_init(model::Changes::new);
+            b.iter_custom(|iters| (0..iters).map(|_| apply(changes)).sum())
+        });
+    }
+    group.throughput(Throughput::Elements(model::COMMITS as u64));
+    let shapes: [(&str, Apply); 2] =
+        [("model/commits_today_shape", model::commits_today), ("model/commits_lean", model::commits_lean)];
+    for (name, commit) in shapes {
+        group.bench_function(name, |b| {
+            let changes = changes.get_or_init(model::Changes::new);
+            b.iter_custom(|iters| (0..iters).map(|_| commit(changes)).sum())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, commits, open_and_snapshots, machine, replay_model);
 criterion_main!(benches);
