@@ -104,9 +104,22 @@ impl Changes {
 
 /// The time to apply all the changes to today's shape.
 pub fn today(changes: &Changes) -> Duration {
+    today_shape(changes, CHANGES, false)
+}
+
+/// Single-change commits: each change applied to the head, which is then
+/// published (cloned) while the version published before it is dropped, as
+/// the store does per commit. The time for the first `COMMITS` changes.
+pub fn commits_today(changes: &Changes) -> Duration {
+    today_shape(changes, COMMITS, true)
+}
+
+/// The time to apply the first `count` changes to today's shape, each
+/// published when `publish`.
+fn today_shape(changes: &Changes, count: usize, publish: bool) -> Duration {
     // Sparse group ids, as sequence-derived ones are.
     let group_id = |g: usize| (g as u64) * 16 + 1_000_003;
-    let mut groups: OrdMap<u64, OrdMap<Slot, Arc<Target>>> = OrdMap::new();
+    let mut head: OrdMap<u64, OrdMap<Slot, Arc<Target>>> = OrdMap::new();
     for g in 0..GROUPS {
         let mut targets = OrdMap::new();
         for t in 0..TARGETS_PER_GROUP {
@@ -115,9 +128,11 @@ pub fn today(changes: &Changes) -> Duration {
                 Target { group: group_id(g), id, port: 80, zone: None, health: 0, reason: None, draining_until: None };
             targets.insert(Slot::of(&target.id, 80), Arc::new(target));
         }
-        groups.insert(group_id(g), targets);
+        head.insert(group_id(g), targets);
     }
-    let ids: Vec<String> = changes.0.iter().map(|&(g, t, _)| id(g, t)).collect();
+    let ids: Vec<String> = changes.0.iter().take(count).map(|&(g, t, _)| id(g, t)).collect();
+    // Nothing shares the state in a replay.
+    let mut published = publish.then(|| head.clone());
     let started = Instant::now();
     for (&(g, _, health), id) in changes.0.iter().zip(&ids) {
         // As decoded: a new allocation for the target and one for its id.
@@ -125,10 +140,13 @@ pub fn today(changes: &Changes) -> Duration {
         let target =
             Target { group: group_id(g), id, port: 80, zone: None, health, reason: Some(1), draining_until: None };
         let slot = Slot::of(&target.id, 80);
-        groups.get_mut(&target.group).expect("every group exists").insert(slot, Arc::new(target));
+        head.get_mut(&target.group).expect("every group exists").insert(slot, Arc::new(target));
+        if publish {
+            published = Some(head.clone());
+        }
     }
     let elapsed = started.elapsed();
-    drop(black_box(groups));
+    drop(black_box((head, published)));
     elapsed
 }
 
@@ -193,14 +211,35 @@ impl Radix {
 /// The time to apply all the changes to the lean shape, `WINDOW` at a time
 /// with their reads made first when `interleaved`.
 pub fn lean(changes: &Changes, interleaved: bool) -> Duration {
+    lean_shape(changes, CHANGES, if interleaved { Lean::Interleaved } else { Lean::InOrder })
+}
+
+/// The same commits as `commits_today` on the lean shape.
+pub fn commits_lean(changes: &Changes) -> Duration {
+    lean_shape(changes, COMMITS, Lean::Published)
+}
+
+/// How the lean shape takes its changes.
+#[derive(Clone, Copy, PartialEq)]
+enum Lean {
+    InOrder,
+    Interleaved,
+    /// In order, each published.
+    Published,
+}
+
+fn lean_shape(changes: &Changes, count: usize, how: Lean) -> Duration {
     let mut radix = Radix::new();
     let decoded: Vec<Inline> = changes
         .0
         .iter()
+        .take(count)
         .map(|&(g, t, health)| Inline { slot: Slot::of(&id(g, t), 80), health, reason: 1, draining_until: 0 })
         .collect();
+    // Nothing shares the state in a replay.
+    let mut published = (how == Lean::Published).then(|| radix.clone());
     let started = Instant::now();
-    if interleaved {
+    if how == Lean::Interleaved {
         for (run, targets) in changes.0.chunks(WINDOW).zip(decoded.chunks(WINDOW)) {
             // Every change's leaf node and group pointer: loads that wait
             // for nothing but the upper levels, in flight together.
@@ -223,61 +262,12 @@ pub fn lean(changes: &Changes, interleaved: bool) -> Duration {
     } else {
         for (&(g, _, _), target) in changes.0.iter().zip(&decoded) {
             radix.put(g, *target);
+            if how == Lean::Published {
+                published = Some(radix.clone());
+            }
         }
     }
     let elapsed = started.elapsed();
-    drop(black_box(radix));
-    elapsed
-}
-
-/// Single-change commits: each change applied to the head, which is then
-/// published (cloned) while the version published before it is dropped, as
-/// the store does per commit. The time for the first `COMMITS` changes.
-pub fn commits_today(changes: &Changes) -> Duration {
-    let group_id = |g: usize| (g as u64) * 16 + 1_000_003;
-    let mut head: OrdMap<u64, OrdMap<Slot, Arc<Target>>> = OrdMap::new();
-    for g in 0..GROUPS {
-        let mut targets = OrdMap::new();
-        for t in 0..TARGETS_PER_GROUP {
-            let id: Arc<str> = id(g, t).into();
-            let target =
-                Target { group: group_id(g), id, port: 80, zone: None, health: 0, reason: None, draining_until: None };
-            targets.insert(Slot::of(&target.id, 80), Arc::new(target));
-        }
-        head.insert(group_id(g), targets);
-    }
-    let ids: Vec<String> = changes.0.iter().take(COMMITS).map(|&(g, t, _)| id(g, t)).collect();
-    let mut published = head.clone();
-    let started = Instant::now();
-    for (&(g, _, health), id) in changes.0.iter().zip(&ids) {
-        let id: Arc<str> = id.as_str().into();
-        let target =
-            Target { group: group_id(g), id, port: 80, zone: None, health, reason: Some(1), draining_until: None };
-        let slot = Slot::of(&target.id, 80);
-        head.get_mut(&target.group).expect("every group exists").insert(slot, Arc::new(target));
-        published = head.clone();
-    }
-    let elapsed = started.elapsed();
-    drop(black_box((head, published)));
-    elapsed
-}
-
-/// The same commits on the lean shape.
-pub fn commits_lean(changes: &Changes) -> Duration {
-    let mut head = Radix::new();
-    let decoded: Vec<Inline> = changes
-        .0
-        .iter()
-        .take(COMMITS)
-        .map(|&(g, t, health)| Inline { slot: Slot::of(&id(g, t), 80), health, reason: 1, draining_until: 0 })
-        .collect();
-    let mut published = head.clone();
-    let started = Instant::now();
-    for (&(g, _, _), target) in changes.0.iter().zip(&decoded) {
-        head.put(g, *target);
-        published = head.clone();
-    }
-    let elapsed = started.elapsed();
-    drop(black_box((head, published)));
+    drop(black_box((radix, published)));
     elapsed
 }
