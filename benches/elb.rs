@@ -14,7 +14,7 @@ mod model;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use elbstore::elb::{
     fleet, Command, ElbState, ElbStore, EntityKey, HealthState, Outcome, Settings, Taggable, TargetKey, TargetSpec,
 };
@@ -422,7 +422,10 @@ fn machine(c: &mut Criterion) {
 fn replay_model(c: &mut Criterion) {
     let changes = std::cell::OnceCell::new();
     let mut group = c.benchmark_group("elb");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
+    // Flat: ten samples of about equal count, not 1 + 2 + ... + 10 runs of
+    // a second or more each.
+    group.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(model::CHANGES as u64));
     type Apply = fn(&model::Changes) -> Duration;
     let shapes: [(&str, Apply); 3] = [

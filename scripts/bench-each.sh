@@ -36,7 +36,8 @@ for name in elb/commit/never/1_writer elb/commit/never/1_writer_reference_mix el
     elb/snapshot/write_mb_per_s elb/open/clean_reopen_snapshot_at_head_mb_per_s \
     elb/entity_history/one_load_balancer elb/entity_history/one_load_balancer_11_versions \
     elb/machine/dependent_random_load_512_mib elb/machine/eight_independent_random_loads_512_mib \
-    elb/model/replay_today_shape elb/model/replay_lean elb/model/replay_lean_interleaved; do
+    elb/model/replay_today_shape elb/model/replay_lean elb/model/replay_lean_interleaved \
+    elb/model/commits_today_shape elb/model/commits_lean; do
     run elb "$name"
 done
 for name in history/state_at/random_point history/state_at/within_the_last_10000_transactions \

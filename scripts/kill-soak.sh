@@ -23,10 +23,10 @@ source scripts/lib.sh
 cycles=${1:-20}
 writers=${2:-8}
 mode=${3:-crash}
-build_examples workload pitr follower
 if [ "$mode" = disk-loss ] || [ "$mode" = disk-loss-s3 ]; then
   exec bash scripts/disk-loss-soak.sh "$cycles" "$writers" "$mode"
 fi
+build_examples workload pitr follower
 workload=$examples/workload
 pitr=$examples/pitr
 follower=$examples/follower

@@ -12,8 +12,9 @@
 //!   targets stored inline (id bytes, port, health, no pointers), updated
 //!   in place when unshared;
 //! - `lean_interleaved`: the same, with each run of 16 changes first
-//!   reading every change's group pointer, then every group's targets,
-//!   then applying them in order, so the misses of 16 changes are in
+//!   reading every change's leaf node and group pointer, then every
+//!   group's header and middle target (where its search starts), then
+//!   applying them in order, so the misses of 16 changes are in
 //!   flight together instead of one at a time.
 //!
 //! And single-change commits on `today` and `lean`: each change copies what
@@ -130,11 +131,12 @@ fn today_shape(changes: &Changes, count: usize, publish: bool) -> Duration {
         }
         head.insert(group_id(g), targets);
     }
-    let ids: Vec<String> = changes.0.iter().take(count).map(|&(g, t, _)| id(g, t)).collect();
+    let changes = &changes.0[..count];
+    let ids: Vec<String> = changes.iter().map(|&(g, t, _)| id(g, t)).collect();
     // Nothing shares the state in a replay.
     let mut published = publish.then(|| head.clone());
     let started = Instant::now();
-    for (&(g, _, health), id) in changes.0.iter().zip(&ids) {
+    for (&(g, _, health), id) in changes.iter().zip(&ids) {
         // As decoded: a new allocation for the target and one for its id.
         let id: Arc<str> = id.as_str().into();
         let target =
@@ -230,17 +232,16 @@ enum Lean {
 
 fn lean_shape(changes: &Changes, count: usize, how: Lean) -> Duration {
     let mut radix = Radix::new();
+    let changes = &changes.0[..count];
     let decoded: Vec<Inline> = changes
-        .0
         .iter()
-        .take(count)
         .map(|&(g, t, health)| Inline { slot: Slot::of(&id(g, t), 80), health, reason: 1, draining_until: 0 })
         .collect();
     // Nothing shares the state in a replay.
     let mut published = (how == Lean::Published).then(|| radix.clone());
     let started = Instant::now();
     if how == Lean::Interleaved {
-        for (run, targets) in changes.0.chunks(WINDOW).zip(decoded.chunks(WINDOW)) {
+        for (run, targets) in changes.chunks(WINDOW).zip(decoded.chunks(WINDOW)) {
             // Every change's leaf node and group pointer: loads that wait
             // for nothing but the upper levels, in flight together.
             let mut seen = 0usize;
@@ -249,7 +250,8 @@ fn lean_shape(changes: &Changes, count: usize, how: Lean) -> Duration {
                 let leaf = &radix.0[a][b];
                 seen ^= Arc::strong_count(leaf) ^ leaf[c].len();
             }
-            // Every group's header and the middle of its targets.
+            // Every group's header and its middle target, where the search
+            // starts (its later probes may still miss).
             for &(g, _, _) in run {
                 let group = radix.group(g);
                 seen ^= Arc::strong_count(group) ^ usize::from(group[group.len() / 2].health);
@@ -260,7 +262,7 @@ fn lean_shape(changes: &Changes, count: usize, how: Lean) -> Duration {
             }
         }
     } else {
-        for (&(g, _, _), target) in changes.0.iter().zip(&decoded) {
+        for (&(g, _, _), target) in changes.iter().zip(&decoded) {
             radix.put(g, *target);
             if how == Lean::Published {
                 published = Some(radix.clone());
