@@ -386,8 +386,36 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        Ok(self.entries_from(range))
+    }
+}
+
+impl LogStore {
+    /// The entries of `range` one index after another from its start, and
+    /// none past a missing index. Replication sends what this returns after
+    /// the log id just before the range's start: entries that began later
+    /// (their start purged since the range was chosen) would be a request
+    /// whose entries do not follow its previous log id, which a follower
+    /// must not append. An empty answer makes the leader try again, and it
+    /// sends a snapshot once it sees the purge.
+    fn entries_from(&self, range: impl RangeBounds<u64>) -> Vec<Entry> {
+        use std::ops::Bound;
         let inner = self.inner.lock();
-        Ok(inner.state.entries.range(range).map(|(_, entry)| entry.clone()).collect())
+        let mut next = match range.start_bound() {
+            Bound::Included(&start) => Some(start),
+            Bound::Excluded(&start) => Some(start + 1),
+            Bound::Unbounded => None,
+        };
+        inner
+            .state
+            .entries
+            .range(range)
+            .map_while(|(&index, entry)| {
+                let follows = next.is_none_or(|next| index == next);
+                next = Some(index + 1);
+                follows.then(|| entry.clone())
+            })
+            .collect()
     }
 }
 
@@ -524,6 +552,32 @@ mod tests {
         let summary = log.summary();
         assert_eq!(summary.vote, Some(Vote::new(2, 3)));
         assert_eq!((summary.purged.map(|p| p.index), summary.last.map(|l| l.index)), (Some(50), Some(55)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A range whose start is purged reads as nothing, not as the entries
+    /// after the purge: replication would send those after the log id just
+    /// before the range, a request no follower may append.
+    #[test]
+    fn entries_are_read_only_from_the_start_of_the_range() {
+        let dir = temp_dir("entries-from");
+        let log = LogStore::open_with(Arc::new(RealFs), &dir, 1 << 20).unwrap();
+        {
+            let mut inner = log.inner.lock();
+            for i in 1..=20 {
+                inner.write(vec![Record::Entry(entry(1, i))], i == 20).unwrap();
+            }
+        }
+        let read = |range: std::ops::Range<u64>| -> Vec<u64> {
+            log.entries_from(range).iter().map(|e| e.log_id.index).collect()
+        };
+        assert_eq!(read(3..7), vec![3, 4, 5, 6]);
+        assert_eq!(read(18..30), vec![18, 19, 20], "fewer past the end");
+        log.inner.lock().write(vec![Record::Purge(LogId::new(CommittedLeaderId::new(1, 1), 10))], true).unwrap();
+        assert_eq!(read(11..15), vec![11, 12, 13, 14]);
+        assert_eq!(read(8..15), Vec::<u64>::new(), "the start is purged");
+        assert_eq!(log.entries_from(..).first().map(|e| e.log_id.index), Some(11));
+        drop(log);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
