@@ -368,10 +368,10 @@ fn machine(c: &mut Criterion) {
     // far from the last, where no prefetcher looks.
     const A: usize = 0x9E37_79B9_7F4A_7C15 & !3 | 1;
     const C: usize = 0x2545_F491;
-    let build = |lines: usize| {
-        let step = |i: usize| i.wrapping_mul(A).wrapping_add(C) % lines;
-        let mut words = vec![0usize; lines * WORDS_PER_LINE];
-        for line in 0..lines {
+    let build = || {
+        let step = |i: usize| i.wrapping_mul(A).wrapping_add(C) % LINES;
+        let mut words = vec![0usize; LINES * WORDS_PER_LINE];
+        for line in 0..LINES {
             words[line * WORDS_PER_LINE] = step(line) * WORDS_PER_LINE;
         }
         words
@@ -380,7 +380,7 @@ fn machine(c: &mut Criterion) {
     let mut group = c.benchmark_group("elb");
     group.throughput(Throughput::Elements(1));
     group.bench_function("machine/dependent_random_load_512_mib", |b| {
-        let chain = chain.get_or_init(|| build(LINES));
+        let chain = chain.get_or_init(build);
         let mut at = 0usize;
         b.iter_custom(|iters| {
             let started = Instant::now();
@@ -398,7 +398,7 @@ fn machine(c: &mut Criterion) {
     // flight, what a replay that interleaved its lookups could use.
     group.throughput(Throughput::Elements(8));
     group.bench_function("machine/eight_independent_random_loads_512_mib", |b| {
-        let chain = chain.get_or_init(|| build(LINES));
+        let chain = chain.get_or_init(build);
         // Eight points of the one cycle never meet: they walk it in step.
         let mut at: [usize; 8] = std::array::from_fn(|k| k * (LINES / 8) * WORDS_PER_LINE);
         b.iter_custom(|iters| {
@@ -426,26 +426,19 @@ fn replay_model(c: &mut Criterion) {
     // a second or more each.
     group.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(20));
-    group.throughput(Throughput::Elements(model::CHANGES as u64));
     type Apply = fn(&model::Changes) -> Duration;
-    let shapes: [(&str, Apply); 3] = [
-        ("model/replay_today_shape", model::today),
-        ("model/replay_lean", |changes| model::lean(changes, false)),
-        ("model/replay_lean_interleaved", |changes| model::lean(changes, true)),
+    let shapes: [(&str, Apply, usize); 5] = [
+        ("model/replay_today_shape", model::today, model::CHANGES),
+        ("model/replay_lean", |changes| model::lean(changes, false), model::CHANGES),
+        ("model/replay_lean_interleaved", |changes| model::lean(changes, true), model::CHANGES),
+        ("model/commits_today_shape", model::commits_today, model::COMMITS),
+        ("model/commits_lean", model::commits_lean, model::COMMITS),
     ];
-    for (name, apply) in shapes {
+    for (name, apply, changed) in shapes {
+        group.throughput(Throughput::Elements(changed as u64));
         group.bench_function(name, |b| {
             let changes = changes.get_or_init(model::Changes::new);
             b.iter_custom(|iters| (0..iters).map(|_| apply(changes)).sum())
-        });
-    }
-    group.throughput(Throughput::Elements(model::COMMITS as u64));
-    let shapes: [(&str, Apply); 2] =
-        [("model/commits_today_shape", model::commits_today), ("model/commits_lean", model::commits_lean)];
-    for (name, commit) in shapes {
-        group.bench_function(name, |b| {
-            let changes = changes.get_or_init(model::Changes::new);
-            b.iter_custom(|iters| (0..iters).map(|_| commit(changes)).sum())
         });
     }
     group.finish();
