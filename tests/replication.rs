@@ -673,122 +673,154 @@ proptest::proptest! {
         ops in proptest::collection::vec(sim_op(), 10..40),
         seed in proptest::prelude::any::<u64>(),
     ) {
-        use elbstore::replication::{Proposal, Reply, Write};
-        use elbstore::RequestId;
-        use simulated::{propose, set, start, Net};
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let dir = temp_dir(&format!("sim-{seed:x}"));
-        runtime.block_on(async {
-            let net = Arc::new(Net::default());
-            net.seed(seed);
-            let mut nodes = BTreeMap::new();
-            for id in 1..=3 {
-                nodes.insert(id, start(&net, &dir, id).await);
-            }
-            let members: BTreeMap<u64, openraft::BasicNode> =
-                (1..=3).map(|id| (id, openraft::BasicNode::new("sim"))).collect();
-            nodes[&1].raft.initialize(members).await.unwrap();
-            propose(&nodes, Proposal::init("elb-sim", "test"), Duration::from_secs(10)).await.expect("the group starts");
-            let mut acked: Vec<(u64, elbstore::Timestamp)> = Vec::new();
-            let mut answered: Vec<(RequestId, Reply)> = Vec::new();
-            let write = |i: u64| Write { id: Some(RequestId { client: seed, serial: i }), request: fleet_request(i) };
-            let mut next = 0u64;
-            for op in ops {
-                match op {
-                    SimOp::Write { retried } => {
-                        // One to three requests in one entry, as the leader batches them.
-                        let requests: Vec<_> = (next..next + next % 3 + 1).map(write).collect();
-                        next += requests.len() as u64;
-                        let time = elbstore::Clock::now(&elbstore::SystemClock);
-                        let proposal = Proposal::Requests { time, requests: requests.clone() };
-                        // A lost answer is retried (same ids) until the deadline.
-                        let mut replies = propose(&nodes, proposal.clone(), Duration::from_millis(1500)).await;
-                        if retried {
-                            replies = propose(&nodes, proposal, Duration::from_millis(1500)).await.or(replies);
-                        }
-                        let replies = replies.unwrap_or_default();
-                        for (write, reply) in requests.iter().zip(replies) {
-                            if let (Some(seq), Some(time)) = (reply.seq, reply.time) {
-                                acked.push((seq, time));
-                            }
-                            answered.push((write.id.unwrap(), reply));
-                        }
-                    }
-                    SimOp::Crash(id) => {
-                        if let Some(node) = nodes.remove(&id) {
-                            net.remove(id);
-                            let _ = node.raft.shutdown().await;
-                        }
-                    }
-                    SimOp::Restart(id) => {
-                        if let std::collections::btree_map::Entry::Vacant(slot) = nodes.entry(id) {
-                            slot.insert(start(&net, &dir, id).await);
-                        }
-                    }
-                    SimOp::Weather { loss, delay } => set(&net, loss, delay),
-                }
-            }
-            set(&net, 0, 0);
-            for id in 1..=3 {
-                if let std::collections::btree_map::Entry::Vacant(slot) = nodes.entry(id) {
-                    slot.insert(start(&net, &dir, id).await);
-                }
-            }
-            // One more write through the healed group commits everything before it.
-            let last = loop {
-                let request = write(next);
-                next += 1;
-                let time = elbstore::Clock::now(&elbstore::SystemClock);
-                let proposal = Proposal::Requests { time, requests: vec![request] };
-                let replies = propose(&nodes, proposal, Duration::from_secs(10)).await.unwrap_or_default();
-                if let Some(Reply { seq: Some(seq), time: Some(time), .. }) = replies.into_iter().next() {
-                    acked.push((seq, time));
-                    break seq;
-                }
-            };
-            let started = std::time::Instant::now();
-            loop {
-                let views: Vec<_> = nodes.values().map(|n| n.machine.store().map(|s| s.read())).collect();
-                let settled = views.iter().all(|v| v.as_ref().is_some_and(|v| v.seq() >= last));
-                if settled {
-                    let digests: Vec<_> = views.iter().flatten().map(|v| (v.seq(), v.state().digest())).collect();
-                    if digests.windows(2).all(|w| w[0] == w[1]) {
-                        break;
-                    }
-                }
-                if started.elapsed() > Duration::from_secs(30) {
-                    let seen: Vec<_> = views.iter().flatten().map(|v| (v.seq(), v.state().digest().to_hex())).collect();
-                    panic!("the replicas did not converge past seq {last} within 30 s: (seq, digest) {seen:?}");
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            for (id, node) in &nodes {
-                let store = node.machine.store().unwrap();
-                // Every replica has the whole log, one rebuilt from a snapshot too.
-                let head = store.read().seq();
-                let log: Vec<_> = store.store().transactions(1..=head).map(|t| t.unwrap()).collect();
-                for (seq, time) in &acked {
-                    assert_eq!(log[*seq as usize - 1].time, *time, "replica {id}: acknowledged transaction {seq} replaced");
-                }
-                // Each write committed at most once, and its answer names that transaction.
-                let mut by_id: BTreeMap<RequestId, u64> = BTreeMap::new();
-                for txn in &log {
-                    if let Some(request) = txn.meta.origin.and_then(|o| o.request) {
-                        let twice = by_id.insert(request, txn.seq);
-                        assert!(twice.is_none(), "replica {id}: write {request:?} committed twice: {twice:?} and {}", txn.seq);
-                    }
-                }
-                for (request, reply) in &answered {
-                    assert!(reply.refused.is_none(), "{reply:?}");
-                    assert_eq!(reply.seq, by_id.get(request).copied(), "replica {id}: the answer to {request:?}: {reply:?}");
-                }
-            }
-            for (_, node) in nodes {
-                let _ = node.raft.shutdown().await;
-            }
-        });
-        let _ = std::fs::remove_dir_all(&dir);
+        simulate(ops, seed);
     }
+}
+
+/// A case that once failed: a follower was sent entries that did not
+/// follow the log id before them (a range whose start the leader had
+/// purged read as the entries after the purge).
+#[test]
+fn a_follower_is_never_sent_entries_that_do_not_follow_its_log() {
+    use SimOp::*;
+    let write = Write { retried: false };
+    let retried = Write { retried: true };
+    let mut ops =
+        vec![write.clone(), retried.clone(), write.clone(), Restart(2), write.clone(), write.clone(), Crash(2)];
+    ops.extend(std::iter::repeat_n(write.clone(), 7));
+    ops.extend([Crash(2), write.clone(), Weather { loss: 194, delay: 16 }, write.clone(), retried.clone()]);
+    ops.extend([write.clone(), Restart(3), retried, write.clone(), write]);
+    simulate(ops, 316826477585491361);
+}
+
+/// Runs `ops` on a group of three replicas over a network whose weather is
+/// seeded by `seed`, heals it, and checks what
+/// `no_acknowledged_write_is_lost_and_replicas_never_diverge_on_a_bad_network`
+/// promises.
+fn simulate(ops: Vec<SimOp>, seed: u64) {
+    use elbstore::replication::{Proposal, Reply, Write};
+    use elbstore::RequestId;
+    use simulated::{propose, set, start, Net};
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = temp_dir(&format!("sim-{seed:x}"));
+    runtime.block_on(async {
+        let net = Arc::new(Net::default());
+        net.seed(seed);
+        let mut nodes = BTreeMap::new();
+        for id in 1..=3 {
+            nodes.insert(id, start(&net, &dir, id).await);
+        }
+        let members: BTreeMap<u64, openraft::BasicNode> =
+            (1..=3).map(|id| (id, openraft::BasicNode::new("sim"))).collect();
+        nodes[&1].raft.initialize(members).await.unwrap();
+        propose(&nodes, Proposal::init("elb-sim", "test"), Duration::from_secs(10)).await.expect("the group starts");
+        let mut acked: Vec<(u64, elbstore::Timestamp)> = Vec::new();
+        let mut answered: Vec<(RequestId, Reply)> = Vec::new();
+        let write = |i: u64| Write { id: Some(RequestId { client: seed, serial: i }), request: fleet_request(i) };
+        let mut next = 0u64;
+        for op in ops {
+            match op {
+                SimOp::Write { retried } => {
+                    // One to three requests in one entry, as the leader batches them.
+                    let requests: Vec<_> = (next..next + next % 3 + 1).map(write).collect();
+                    next += requests.len() as u64;
+                    let time = elbstore::Clock::now(&elbstore::SystemClock);
+                    let proposal = Proposal::Requests { time, requests: requests.clone() };
+                    // A lost answer is retried (same ids) until the deadline.
+                    let mut replies = propose(&nodes, proposal.clone(), Duration::from_millis(1500)).await;
+                    if retried {
+                        replies = propose(&nodes, proposal, Duration::from_millis(1500)).await.or(replies);
+                    }
+                    let replies = replies.unwrap_or_default();
+                    for (write, reply) in requests.iter().zip(replies) {
+                        if let (Some(seq), Some(time)) = (reply.seq, reply.time) {
+                            acked.push((seq, time));
+                        }
+                        answered.push((write.id.unwrap(), reply));
+                    }
+                }
+                SimOp::Crash(id) => {
+                    if let Some(node) = nodes.remove(&id) {
+                        net.remove(id);
+                        let _ = node.raft.shutdown().await;
+                    }
+                }
+                SimOp::Restart(id) => {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = nodes.entry(id) {
+                        slot.insert(start(&net, &dir, id).await);
+                    }
+                }
+                SimOp::Weather { loss, delay } => set(&net, loss, delay),
+            }
+        }
+        set(&net, 0, 0);
+        for id in 1..=3 {
+            if let std::collections::btree_map::Entry::Vacant(slot) = nodes.entry(id) {
+                slot.insert(start(&net, &dir, id).await);
+            }
+        }
+        // One more write through the healed group commits everything before it.
+        let last = loop {
+            let request = write(next);
+            next += 1;
+            let time = elbstore::Clock::now(&elbstore::SystemClock);
+            let proposal = Proposal::Requests { time, requests: vec![request] };
+            let replies = propose(&nodes, proposal, Duration::from_secs(10)).await.unwrap_or_default();
+            if let Some(Reply { seq: Some(seq), time: Some(time), .. }) = replies.into_iter().next() {
+                acked.push((seq, time));
+                break seq;
+            }
+        };
+        let started = std::time::Instant::now();
+        loop {
+            let views: Vec<_> = nodes.values().map(|n| n.machine.store().map(|s| s.read())).collect();
+            let settled = views.iter().all(|v| v.as_ref().is_some_and(|v| v.seq() >= last));
+            if settled {
+                let digests: Vec<_> = views.iter().flatten().map(|v| (v.seq(), v.state().digest())).collect();
+                if digests.windows(2).all(|w| w[0] == w[1]) {
+                    break;
+                }
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let seen: Vec<_> = views.iter().flatten().map(|v| (v.seq(), v.state().digest().to_hex())).collect();
+                panic!("the replicas did not converge past seq {last} within 30 s: (seq, digest) {seen:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for (id, node) in &nodes {
+            let store = node.machine.store().unwrap();
+            // Every replica has the whole log, one rebuilt from a snapshot too.
+            let head = store.read().seq();
+            let log: Vec<_> = store.store().transactions(1..=head).map(|t| t.unwrap()).collect();
+            for (seq, time) in &acked {
+                assert_eq!(log[*seq as usize - 1].time, *time, "replica {id}: acknowledged transaction {seq} replaced");
+            }
+            // Each write committed at most once, and its answer names that transaction.
+            let mut by_id: BTreeMap<RequestId, u64> = BTreeMap::new();
+            for txn in &log {
+                if let Some(request) = txn.meta.origin.and_then(|o| o.request) {
+                    let twice = by_id.insert(request, txn.seq);
+                    assert!(
+                        twice.is_none(),
+                        "replica {id}: write {request:?} committed twice: {twice:?} and {}",
+                        txn.seq
+                    );
+                }
+            }
+            for (request, reply) in &answered {
+                assert!(reply.refused.is_none(), "{reply:?}");
+                assert_eq!(
+                    reply.seq,
+                    by_id.get(request).copied(),
+                    "replica {id}: the answer to {request:?}: {reply:?}"
+                );
+            }
+        }
+        for (_, node) in nodes {
+            let _ = node.raft.shutdown().await;
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The guard, attribution, history, revert and the change feed on a
