@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::error::{Error, Result};
-use super::machine::StateMachine;
+use super::machine::{Run, StateMachine};
 use super::payload;
 use super::{Reporter, Store, View, Work};
 use crate::clock::Timestamp;
@@ -312,15 +312,15 @@ impl<S: StateMachine> Store<S> {
             let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
             let state_mut = Arc::make_mut(&mut state);
             let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Replay, seq - base_seq);
+            let mut run = Run::<S>::new();
             while let Some(item) = cursor.next_with(|path, offset, frame| {
                 progress.at(frame.seq - base_seq);
                 let (_meta, events) = payload::decode::<S>(frame.payload, limit)
                     .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
-                for event in &events {
-                    state_mut.apply(event);
-                }
+                run.push(state_mut, events);
                 // Passing a checkpoint position: keep the state there for the next read.
                 if frame.seq.is_multiple_of(every) {
+                    run.apply(state_mut);
                     let checkpoint = Arc::new(state_mut.clone());
                     self.inner.history.checkpoints.lock().insert(frame.seq, checkpoint, lineage, max);
                 }
@@ -328,6 +328,7 @@ impl<S: StateMachine> Store<S> {
             }) {
                 item?;
             }
+            run.apply(state_mut);
             progress.finish();
         }
         Ok(View { seq, time, state })

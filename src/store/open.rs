@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{io_err, Error, Result};
-use super::machine::StateMachine;
+use super::machine::{Run, StateMachine};
 use super::options::{Create, OpenMode, Options};
 use super::payload;
 use crate::clock::Timestamp;
@@ -119,16 +119,16 @@ pub(crate) fn open<S: StateMachine>(dir: &Path, options: &Options) -> Result<Ope
     let snapshot_seq = snapshot.as_ref().map_or(0, |s| s.seq);
     let repair = if writable { TailRepair::Cut } else { TailRepair::Ignore };
     let mut replayed = 0u64;
+    let mut run = Run::<S>::new();
     let recovered =
         wal::recover(fs, dir, identity.id, snapshot_seq, repair, options.record_bytes_max, |path, offset, frame| {
             let (_meta, events) = payload::decode::<S>(frame.payload, options.record_bytes_max)
                 .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
-            for event in &events {
-                state.apply(event);
-            }
+            run.push(&mut state, events);
             replayed += 1;
             Ok(())
         })?;
+    run.apply(&mut state);
     if writable {
         wal::make_durable(fs, dir, &recovered)?;
     }
