@@ -310,16 +310,35 @@ impl StateMachine for ElbState {
     /// target group order").
     ///
     /// The result is the state applying each in turn gives: an event on a
-    /// target changes only that target, the count of targets and the index
-    /// entry of that target, and an event on anything else changes none of
-    /// them, so events on different targets, and a target's events and
-    /// another kind's, commute.
+    /// target changes only that target (in its group's entry of the targets
+    /// map), the count of targets and that target's index entry, and an
+    /// event on anything else changes none of them, so events on different
+    /// targets, and a target's event and another kind's, commute. (Events on
+    /// other kinds do not all commute, names being unique: they keep their
+    /// order.)
+    ///
+    /// An update from a target to another kind of entity or back (no
+    /// command makes one) changes a target and something else at once: a
+    /// run holding one is applied each event in turn.
     fn apply_run(&mut self, events: &[ElbEvent]) {
         let mut on_targets: Vec<(TargetGroupId, usize)> = Vec::new();
         for (i, event) in events.iter().enumerate() {
-            match event.after().or(event.before()) {
-                Some(Entity::Target(t)) => on_targets.push((t.key.target_group, i)),
-                _ => self.apply(event),
+            match on_target_group(event) {
+                Touches::Target(group) => on_targets.push((group, i)),
+                Touches::Other => {}
+                Touches::Both => {
+                    for event in events {
+                        self.apply(event);
+                    }
+                    return;
+                }
+            }
+        }
+        // The others first, in order (`on_targets` is still in run order).
+        let mut targets = on_targets.iter().map(|&(_, i)| i).peekable();
+        for (i, event) in events.iter().enumerate() {
+            if targets.next_if_eq(&i).is_none() {
+                self.apply(event);
             }
         }
         // By group, then by place in the run: one target's events stay in order.
@@ -345,6 +364,29 @@ impl StateMachine for ElbState {
             }
         }
         true
+    }
+}
+
+/// What an event changes, for [`ElbState::apply_run`].
+enum Touches {
+    /// A target of this group, and nothing else.
+    Target(TargetGroupId),
+    /// No target.
+    Other,
+    /// A target and another kind of entity.
+    Both,
+}
+
+/// What `event` changes, from the kinds of its values alone. An update of a
+/// target changes the target its value after names (`apply` puts that
+/// value).
+fn on_target_group(event: &ElbEvent) -> Touches {
+    match (event.before(), event.after()) {
+        (None | Some(Entity::Target(_)), Some(Entity::Target(t))) | (Some(Entity::Target(t)), None) => {
+            Touches::Target(t.key.target_group)
+        }
+        (Some(Entity::Target(_)), Some(_)) | (Some(_), Some(Entity::Target(_))) => Touches::Both,
+        _ => Touches::Other,
     }
 }
 
@@ -935,6 +977,12 @@ mod tests {
             target(9, "i-c", HealthState::Initial),
         );
         let a_up = target(9, "i-a", HealthState::Healthy);
+        // An application load balancer as a target: it has an index entry.
+        let alb = target(
+            5,
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/0000000000010000",
+            HealthState::Initial,
+        );
         let update =
             |before: &Entity, after: &Entity| ElbEvent::Updated { before: before.clone(), after: after.clone() };
         let fleet = fleet_state(2);
@@ -955,20 +1003,42 @@ mod tests {
             ElbEvent::Created(c.clone()),
             ElbEvent::Created(a.clone()),
             ElbEvent::Deleted(b.clone()),
+            ElbEvent::Created(alb.clone()),
             update(&a, &a_up),
+            ElbEvent::Deleted(alb.clone()),
+            ElbEvent::Created(alb.clone()),
         ];
-        let mut in_turn = fleet.clone();
-        for event in &events {
-            in_turn.apply(event);
-        }
-        // With the indexes built before the run, and without.
+        let in_turn = |events: &[ElbEvent]| {
+            let mut state = fleet.clone();
+            for event in events {
+                state.apply(event);
+            }
+            state
+        };
         let built = fleet.clone();
         built.build_indexes();
-        for mut state in [fleet.clone(), built] {
-            state.apply_run(&events);
-            assert_eq!(state, in_turn);
-            assert_eq!(state.target(&key(9, "i-a")).map(|t| t.health.state), Some(HealthState::Healthy));
+        let run = |events: &[ElbEvent]| {
+            // With the indexes built before the run, and without.
+            [fleet.clone(), built.clone()].map(|mut state| {
+                state.apply_run(events);
+                state
+            })
+        };
+        let expected = in_turn(&events);
+        assert_eq!(expected.target(&key(9, "i-a")).map(|t| t.health.state), Some(HealthState::Healthy));
+        assert!(expected.target(&key(2, "i-b")).is_none());
+        assert_eq!(expected.index().load_balancer_targets.len(), 1);
+        for state in run(&events) {
+            assert_eq!(state, expected);
         }
-        assert!(in_turn.target(&key(2, "i-b")).is_none());
+        // An update from a target to another kind (no command makes one)
+        // after the target's creation: the run is applied in turn.
+        let mut odd = events.clone();
+        odd.push(update(&a_up, &Entity::TargetGroup(tg.clone())));
+        let expected = in_turn(&odd);
+        assert!(expected.target(&key(9, "i-a")).is_none());
+        for state in run(&odd) {
+            assert_eq!(state, expected);
+        }
     }
 }

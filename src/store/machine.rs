@@ -106,8 +106,8 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
 
     /// Folds a run of events into the state, leaving it exactly as applying
     /// each in turn would. Replay (recovery on open, and time travel's
-    /// replay forward) hands the log's events over in runs of up to
-    /// [`REPLAY_RUN_EVENTS`], whole transactions, never across a point whose
+    /// replay forward) hands the log's events over in runs of about
+    /// [`REPLAY_RUN_EVENTS`] (whole transactions), never across a point whose
     /// state it keeps: a machine whose events on different entities commute
     /// can apply a run in the order of its own memory rather than the log's,
     /// so that its lookups walk that memory front to back instead of
@@ -165,8 +165,9 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
     }
 }
 
-/// Most events replay gathers before it hands them to
-/// [`StateMachine::apply_run`]. Enough that a run of random changes to a
+/// The events replay gathers before it hands them to
+/// [`StateMachine::apply_run`]: a run ends with the transaction that
+/// reaches this many, or at the end of what is replayed. Enough that a run of random changes to a
 /// large state touches most of it, so its entities in order are neighbours
 /// (262,144 health changes visit about 93% of 100,000 target groups; runs of
 /// 65,536 visited half, and replayed slower than one event at a time);
