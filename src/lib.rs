@@ -384,7 +384,6 @@
 
 #[cfg(feature = "api")]
 pub mod api;
-/// The off-machine archive (feature `archive`).
 #[cfg(feature = "archive")]
 pub mod archive;
 mod clock;
@@ -400,8 +399,6 @@ pub mod io;
 pub mod replication;
 mod snapshot;
 mod store;
-/// For the crate's operator binaries and their tests, not for services
-/// (feature `tools`).
 #[cfg(feature = "tools")]
 pub mod tools;
 mod wal;
@@ -416,10 +413,10 @@ pub use snapshot::{
 };
 pub use store::{
     salvage, verify, Committed, Create, Damage, Error, OpenMode, OpenReport, Options, Origin, Point, Poison, Progress,
-    ProgressFn, RequestId, RestoreReport, Result, SalvageReport, SnapshotRetention, StateMachine, Store, SyncPolicy,
-    Transaction, Transactions, TxnContext, TxnMeta, VerifyReport, View, Work, ACTOR_BYTES_MAX, DEFAULT_ENVIRONMENT,
-    DEFAULT_NAME, IDENTITY_FILE, LOCK_FILE, REASON_BYTES_MAX, RECORD_BYTES_MAX_DEFAULT, REPLAY_RUN_EVENTS,
-    RESTORED_FROM_FILE, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SNAPSHOT_BYTES_MAX_DEFAULT,
+    ProgressFn, RequestId, RestoreReport, Result, SalvageReport, SnapshotRetention, StateMachine, Store, Subscription,
+    SyncPolicy, Transaction, Transactions, TxnContext, TxnMeta, VerifyReport, View, Work, ACTOR_BYTES_MAX,
+    DEFAULT_ENVIRONMENT, DEFAULT_NAME, IDENTITY_FILE, LOCK_FILE, REASON_BYTES_MAX, RECORD_BYTES_MAX_DEFAULT,
+    REPLAY_RUN_EVENTS, RESTORED_FROM_FILE, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SNAPSHOT_BYTES_MAX_DEFAULT,
     SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use wal::{

@@ -4,7 +4,7 @@
 //! Raft asks a log for three things an append-only file does not do in place:
 //! overwrite the vote, cut an uncommitted suffix when a new leader says so,
 //! and drop a prefix once a snapshot covers it. Here all three are records
-//! appended like entries: the log is a sequence of [`Record`]s in frames
+//! appended like entries: the log is a sequence of `Record`s in frames
 //! numbered 1, 2, 3, ... (the frame's `seq` is the record's number, not a
 //! Raft index), and its meaning is the replay of those records in order:
 //!

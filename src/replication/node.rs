@@ -4,7 +4,7 @@
 //!
 //! Endpoints (JSON unless said):
 //! - `POST /raft/append`, `/raft/vote`, `/raft/snapshot`: the peers' RPCs
-//!   (bincode, see [`network`](super::network));
+//!   (bincode, see [`network`]);
 //! - `POST /group/write`: a [`Write`] (a request and the client's id for
 //!   it, which its retries share); the leader answers once it is
 //!   applied ([`WriteAnswer::Done`]), a follower with the leader's address

@@ -1,3 +1,6 @@
+//! For the crate's operator binaries and their tests, not for services
+//! (feature `tools`).
+//!
 //! Operator tools behind the example binaries (`examples/pitr.rs`,
 //! `examples/incident.rs`, `examples/workload.rs`), kept in the library so
 //! tests drive them in-process. Arguments are parsed with clap, `--json`
