@@ -416,7 +416,7 @@ pub use store::{
     ProgressFn, RequestId, RestoreReport, Result, SalvageReport, SnapshotRetention, StateMachine, Store, Subscription,
     SyncPolicy, Transaction, Transactions, TxnContext, TxnMeta, VerifyReport, View, Work, ACTOR_BYTES_MAX,
     DEFAULT_ENVIRONMENT, DEFAULT_NAME, IDENTITY_FILE, LOCK_FILE, REASON_BYTES_MAX, RECORD_BYTES_MAX_DEFAULT,
-    REPLAY_RUN_EVENTS, RESTORED_FROM_FILE, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SNAPSHOT_BYTES_MAX_DEFAULT,
+    RESTORED_FROM_FILE, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SNAPSHOT_BYTES_MAX_DEFAULT,
     SNAPSHOT_EVERY_EVENTS_DEFAULT,
 };
 pub use wal::{

@@ -104,15 +104,27 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
     /// Folds one event into the state.
     fn apply(&mut self, event: &Self::Event);
 
+    /// How many events replay gathers before it hands them to
+    /// [`apply_run`](StateMachine::apply_run): a run ends with the
+    /// transaction that reaches this many, or where the replay ends. The
+    /// default, 1, hands each transaction over as it is read, holding
+    /// nothing back. A machine that orders a run its own way sets it large
+    /// enough that a run of random changes touches most of a large state,
+    /// so that the entities it touches, in order, are neighbours
+    /// (`ElbState`'s is 262,144: BENCHMARKS.md, "Replay in target group
+    /// order").
+    const REPLAY_RUN_EVENTS: usize = 1;
+
     /// Folds a run of events into the state, leaving it exactly as applying
     /// each in turn would. Replay (recovery on open, and time travel's
     /// replay forward) hands the log's events over in runs of about
-    /// [`REPLAY_RUN_EVENTS`] (whole transactions), never across a point whose
-    /// state it keeps: a machine whose events on different entities commute
-    /// can apply a run in the order of its own memory rather than the log's,
-    /// so that its lookups walk that memory front to back instead of
-    /// jumping (`ElbState` does, by target group). Commits and verification
-    /// apply one event at a time. The default applies each in turn.
+    /// [`REPLAY_RUN_EVENTS`](StateMachine::REPLAY_RUN_EVENTS) (whole
+    /// transactions), never across a point whose state it keeps: a machine
+    /// whose events on different entities commute can apply a run in the
+    /// order of its own memory rather than the log's, so that its lookups
+    /// walk that memory front to back instead of jumping (`ElbState` does,
+    /// by target group). Commits and verification apply one event at a
+    /// time. The default applies each in turn.
     fn apply_run(&mut self, events: &[Self::Event]) {
         for event in events {
             self.apply(event);
@@ -165,19 +177,8 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
     }
 }
 
-/// The events replay gathers before it hands them to
-/// [`StateMachine::apply_run`]: a run ends with the transaction that
-/// reaches this many, or at the end of what is replayed. Enough that a run of random changes to a
-/// large state touches most of it, so its entities in order are neighbours
-/// (262,144 health changes visit about 93% of 100,000 target groups; runs of
-/// 65,536 visited half, and replayed slower than one event at a time);
-/// few enough that the decoded run, about 90 MiB of health changes, mostly
-/// reuses memory the snapshot's load has just given back (BENCHMARKS.md,
-/// "Replay in target group order").
-pub const REPLAY_RUN_EVENTS: usize = 1 << 18;
-
 /// The log's events gathered for [`StateMachine::apply_run`], a transaction
-/// at a time.
+/// at a time, up to [`StateMachine::REPLAY_RUN_EVENTS`].
 pub(crate) struct Run<S: StateMachine> {
     events: Vec<S::Event>,
 }
@@ -190,8 +191,13 @@ impl<S: StateMachine> Run<S> {
     /// Adds a transaction's events, applying the run to `state` once it is
     /// full.
     pub(crate) fn push(&mut self, state: &mut S, events: Vec<S::Event>) {
+        if self.events.is_empty() && events.len() >= S::REPLAY_RUN_EVENTS {
+            // A run of its own: applied as it is, not copied.
+            state.apply_run(&events);
+            return;
+        }
         self.events.extend(events);
-        if self.events.len() >= REPLAY_RUN_EVENTS {
+        if self.events.len() >= S::REPLAY_RUN_EVENTS {
             self.apply(state);
         }
     }

@@ -44,7 +44,7 @@ pub use error::{Error, Poison, Result};
 pub use feed::Subscription;
 pub use history::Point;
 pub(crate) use history::{IndexedPieces, IndexedTxn, Piece};
-pub use machine::{StateMachine, REPLAY_RUN_EVENTS};
+pub use machine::StateMachine;
 pub use open::{OpenReport, IDENTITY_FILE, LOCK_FILE};
 pub use options::{
     Create, OpenMode, Options, SnapshotRetention, SyncPolicy, DEFAULT_ENVIRONMENT, DEFAULT_NAME,
