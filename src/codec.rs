@@ -224,6 +224,44 @@ pub(crate) fn variant_front(bytes: &mut &[u8]) -> Result<u32, CodecError> {
     decode_front(bytes, 4)
 }
 
+/// Decodes an `Arc<T>` straight into its own allocation, for
+/// `#[serde(deserialize_with = "...")]`. serde's `Arc<T>` decodes a `Box<T>`
+/// and then moves it into an `Arc`: two allocations, a copy and a free for
+/// every shared value a snapshot or a replay decodes. The encoding is `T`'s
+/// either way.
+pub(crate) fn arc<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<std::sync::Arc<T>, D::Error> {
+    T::deserialize(deserializer).map(std::sync::Arc::new)
+}
+
+/// Decodes an `Arc<str>` from the string where the decoder has it: one
+/// allocation, where serde's `Arc<str>` makes a `String`, then a `Box<str>`,
+/// then copies that into the `Arc`. The encoding is a string's either way.
+pub(crate) fn arc_str<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<std::sync::Arc<str>, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = std::sync::Arc<str>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, string: &str) -> Result<std::sync::Arc<str>, E> {
+            Ok(string.into())
+        }
+    }
+    deserializer.deserialize_str(Visitor)
+}
+
+/// A value decoded straight into an `Arc`, as [`arc`] decodes it: for
+/// collections of shared values (`map.next_value::<InArc<T>>()`).
+pub(crate) struct InArc<T>(pub(crate) std::sync::Arc<T>);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for InArc<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<InArc<T>, D::Error> {
+        arc(deserializer).map(InArc)
+    }
+}
+
 /// Bytes written with an older schema version, handed to an upcaster
 /// ([`crate::StateMachine::upcast_event`], [`crate::StateMachine::upcast_state`])
 /// to decode with that version's frozen types.
@@ -259,6 +297,46 @@ impl<'a> OldBytes<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_values_decode_straight_into_arcs_from_the_same_bytes() {
+        use std::sync::Arc;
+        #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Shared {
+            #[serde(deserialize_with = "arc_str")]
+            id: Arc<str>,
+            #[serde(deserialize_with = "arc")]
+            value: Arc<(u16, String)>,
+        }
+        #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Serdes {
+            id: Arc<str>,
+            value: Arc<(u16, String)>,
+        }
+        let ids = ["", "i-0123456789abcdef0", "caf\u{e9} \"quoted\"", &"x".repeat(300)];
+        for id in ids {
+            let ours = Shared { id: id.into(), value: Arc::new((80, id.to_owned())) };
+            let theirs = Serdes { id: id.into(), value: Arc::new((80, id.to_owned())) };
+            let bytes = encode(&ours).unwrap();
+            assert_eq!(bytes, encode(&theirs).unwrap(), "the same encoding");
+            // From a whole slice, from the front of one (strings borrowed)...
+            assert_eq!(decode::<Shared>(&bytes, 1024).unwrap(), ours);
+            let mut front = &bytes[..];
+            assert_eq!(decode_front::<Shared>(&mut front, 1024).unwrap(), ours);
+            assert!(front.is_empty());
+            let InArc(value) = decode::<InArc<(u16, String)>>(&encode(&*ours.value).unwrap(), 1024).unwrap();
+            assert_eq!(value, ours.value);
+            // ...and from a decoder that hands over owned and escaped strings.
+            let json = serde_json::to_string(&ours).unwrap();
+            assert_eq!(serde_json::from_str::<Shared>(&json).unwrap(), ours);
+        }
+        // Refused as serde's own refuses it: a truncated string.
+        assert!(decode::<Shared>(
+            &encode(&Serdes { id: "abc".into(), value: Arc::new((1, "x".into())) }).unwrap()[..10],
+            1024
+        )
+        .is_err());
+    }
 
     #[test]
     fn wire_format_is_bincode_1_fixint_little_endian() {

@@ -97,21 +97,21 @@ impl fmt::Display for EntityKey {
 }
 
 /// A whole resource value. Shared (`Arc`) so that the state, the events and
-/// readers hold one copy.
+/// readers hold one copy; each is decoded straight into its `Arc`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entity {
     /// A load balancer.
-    LoadBalancer(Arc<LoadBalancer>),
+    LoadBalancer(#[serde(deserialize_with = "codec::arc")] Arc<LoadBalancer>),
     /// A listener.
-    Listener(Arc<Listener>),
+    Listener(#[serde(deserialize_with = "codec::arc")] Arc<Listener>),
     /// A listener rule.
-    Rule(Arc<Rule>),
+    Rule(#[serde(deserialize_with = "codec::arc")] Arc<Rule>),
     /// A target group.
-    TargetGroup(Arc<TargetGroup>),
+    TargetGroup(#[serde(deserialize_with = "codec::arc")] Arc<TargetGroup>),
     /// A registered target.
-    Target(Arc<Target>),
+    Target(#[serde(deserialize_with = "codec::arc")] Arc<Target>),
     /// A trust store.
-    TrustStore(Arc<TrustStore>),
+    TrustStore(#[serde(deserialize_with = "codec::arc")] Arc<TrustStore>),
 }
 
 impl Entity {

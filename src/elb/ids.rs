@@ -85,6 +85,7 @@ pub struct TargetKey {
     /// The instance id, IP address, Lambda function ARN or ALB ARN. Shared,
     /// not copied, when the maps that hold targets copy a node: a key clone is
     /// a reference count, not an allocation. Encoded as a string.
+    #[serde(deserialize_with = "crate::codec::arc_str")]
     pub id: Arc<str>,
     /// The port it receives traffic on (0 for Lambda targets).
     pub port: u16,

@@ -211,13 +211,45 @@ fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::Code
 /// Every section but the targets'.
 fn decode_all_but_targets(sections: &[Blob<'_>]) -> Result<Resources, crate::codec::CodecError> {
     Ok(Resources {
-        load_balancers: sections[0].decode()?,
-        listeners: sections[1].decode()?,
-        rules: sections[2].decode()?,
-        target_groups: sections[3].decode()?,
+        load_balancers: sections[0].decode::<Shared<_, _>>()?.0,
+        listeners: sections[1].decode::<Shared<_, _>>()?.0,
+        rules: sections[2].decode::<Shared<_, _>>()?.0,
+        target_groups: sections[3].decode::<Shared<_, _>>()?.0,
         targets: OrdMap::new(),
-        trust_stores: sections[5].decode()?,
+        trust_stores: sections[5].decode::<Shared<_, _>>()?.0,
     })
+}
+
+/// A section of resources by id, each decoded straight into its `Arc`
+/// (`codec::arc`): the encoding of the `OrdMap<K, Arc<V>>` it holds.
+struct Shared<K, V>(OrdMap<K, Arc<V>>);
+
+impl<'de, K, V> Deserialize<'de> for Shared<K, V>
+where
+    K: Deserialize<'de> + Ord + Clone,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Shared<K, V>, D::Error> {
+        struct Visitor<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K, V> serde::de::Visitor<'de> for Visitor<K, V>
+        where
+            K: Deserialize<'de> + Ord + Clone,
+            V: Deserialize<'de>,
+        {
+            type Value = Shared<K, V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of resources by id")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shared<K, V>, A::Error> {
+                let mut resources = OrdMap::new();
+                while let Some((id, crate::codec::InArc(value))) = map.next_entry::<K, crate::codec::InArc<V>>()? {
+                    resources.insert(id, value);
+                }
+                Ok(Shared(resources))
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// How many resources of each kind there are.

@@ -117,11 +117,16 @@ pub(crate) fn recover(
     let mut torn = None;
     let mut last_segment_bytes = None;
     let last_index = segments.len() - 1;
+    // One buffer for every segment: memory the system hands a process for
+    // the first time costs more to touch than the reading itself
+    // (BENCHMARKS.md, "What the open touches").
+    let mut buffer = Vec::new();
     for (index, segment) in segments.iter().enumerate().skip(start) {
-        let bytes = fs.read_file(&segment.path).map_err(io_err("read", &segment.path))?;
-        let header = SegmentHeader::decode(&bytes)
+        fs.read_file_into(&segment.path, &mut buffer).map_err(io_err("read", &segment.path))?;
+        let bytes = buffer.as_slice();
+        let header = SegmentHeader::decode(bytes)
             .map_err(|problem| WalError::BadHeader { path: segment.path.clone(), problem })?;
-        let scanned = scan_segment(&segment.path, &bytes, &header, last, payload_bytes_max, |offset, frame| {
+        let scanned = scan_segment(&segment.path, bytes, &header, last, payload_bytes_max, |offset, frame| {
             if frame.seq > after_seq {
                 visit(&segment.path, offset, frame)?;
             }
@@ -130,10 +135,10 @@ pub(crate) fn recover(
         let mut end = bytes.len();
         if let Some((offset, problem)) = scanned.damage {
             let expected = scanned.last.map_or(header.first_seq, |l| l.seq.saturating_add(1));
-            let Some(frames_cut) = tail_frames(&bytes, offset, expected, index == last_index) else {
+            let Some(frames_cut) = tail_frames(bytes, offset, expected, index == last_index) else {
                 return Err(WalError::Corrupted { path: segment.path.clone(), offset: offset as u64, problem });
             };
-            torn = Some(cut_tail(fs, dir, &segment.path, &bytes, offset, frames_cut, repair)?);
+            torn = Some(cut_tail(fs, dir, &segment.path, bytes, offset, frames_cut, repair)?);
             end = offset;
         }
         if scanned.last.is_none() && index != last_index {

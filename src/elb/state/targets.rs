@@ -192,7 +192,7 @@ impl<'de> serde::de::Visitor<'de> for Group {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<GroupTargets, A::Error> {
         let mut targets = OrdMap::new();
         while let Some(KeySlot(group, slot)) = map.next_key::<KeySlot>()? {
-            let target: Arc<Target> = map.next_value()?;
+            let crate::codec::InArc(target) = map.next_value::<crate::codec::InArc<Target>>()?;
             // The target's own key holds the id: a long id is shared with it
             // rather than kept twice.
             let own = Slot::of(&target.key);
