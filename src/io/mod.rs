@@ -42,16 +42,6 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     fn file_len(&self, path: &Path) -> io::Result<u64>;
     /// Reads the whole file.
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>>;
-    /// Reads the whole file into `buf`, replacing what it held: a caller
-    /// that reads many files keeps one buffer's memory from file to file
-    /// (recovery reading the log's segments) rather than asking the system
-    /// for fresh memory for each.
-    fn read_file_into(&self, path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
-        let bytes = self.read_file(path)?;
-        buf.clear();
-        buf.extend_from_slice(&bytes);
-        Ok(())
-    }
     /// Reads up to `len` bytes starting at `offset`; fewer when the file ends first.
     fn read_range(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>>;
     /// Like [`FileSystem::read_range`], appending to `buf` (whose memory a

@@ -42,13 +42,6 @@ impl FileSystem for RealFs {
         fs::read(path)
     }
 
-    fn read_file_into(&self, path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
-        buf.clear();
-        // `read_to_end` reserves the file's length first: one growth at most.
-        File::open(path)?.read_to_end(buf)?;
-        Ok(())
-    }
-
     fn read_range(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut file = File::open(path)?;
         file.seek(SeekFrom::Start(offset))?;
@@ -190,29 +183,6 @@ mod tests {
         assert_eq!(reader.read_ranges(&[(9_995, 10)]).unwrap()[0], [&bytes[9_995..], &[7; 5][..]].concat());
         assert!(RealFs.read_ranges(&dir.join("missing"), &ranges).is_err());
         assert!(RealFs.open_reader(&dir.join("missing")).is_err());
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// One buffer read into again and again holds each file whole, longer
-    /// or shorter than the last, and keeps its memory.
-    #[test]
-    fn read_file_into_replaces_what_the_buffer_held() {
-        let dir = std::env::temp_dir().join(format!("elbstore-real-into-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let mut buffer = Vec::new();
-        for (name, len) in [("a", 100_000), ("b", 10), ("c", 0), ("d", 200_000)] {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + name.len()) as u8 ^ name.as_bytes()[0]).collect();
-            fs::write(dir.join(name), &bytes).unwrap();
-            let capacity = buffer.capacity();
-            RealFs.read_file_into(&dir.join(name), &mut buffer).unwrap();
-            assert_eq!(buffer, bytes, "{name}");
-            assert_eq!(buffer, RealFs.read_file(&dir.join(name)).unwrap());
-            if len <= capacity {
-                assert_eq!(buffer.capacity(), capacity, "{name}: the memory is kept");
-            }
-        }
-        assert!(RealFs.read_file_into(&dir.join("missing"), &mut buffer).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -253,7 +253,7 @@ fn copy_until_damage<S: StateMachine>(
         // source: it is kept here and the scan is stopped with a stand-in.
         let mut import_failed: Option<Error> = None;
         let mut through = last;
-        let scanned = wal::scan_segment(path, &bytes, &header, last, limit, |offset, frame| {
+        let scanned = wal::scan_segment(path, bytes.as_slice(), &header, last, limit, |offset, frame| {
             let txn = super::decode_transaction::<S>(path, offset, frame, limit)?;
             let imported = target.inner.import(&txn, (path, offset as u64)).and_then(|()| {
                 if txn.seq % IMPORT_BATCH == 0 {

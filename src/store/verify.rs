@@ -131,7 +131,7 @@ pub fn verify<S: StateMachine + PartialEq>(dir: impl AsRef<Path>, options: Optio
                 return Ok(report);
             }
         };
-        let scanned = wal::scan_segment(&segment.path, &bytes, &header, last, limit, |offset, frame| {
+        let scanned = wal::scan_segment(&segment.path, bytes.as_slice(), &header, last, limit, |offset, frame| {
             let (_meta, events) = payload::decode::<S>(frame.payload, limit)
                 .map_err(|source| WalError::undecodable(&segment.path, offset as u64, frame.seq, source))?;
             if frame.seq > replay_after {

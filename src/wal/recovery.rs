@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{io_err, WalError};
-use super::reader::{scan_segment, Last};
+use super::reader::{scan_segment, Last, Window};
 use super::record::{after_damage, Frame};
 use super::segment::{SegmentHeader, SegmentInfo, SEGMENT_HEADER_BYTES};
 use crate::identity::StoreId;
@@ -83,9 +83,10 @@ pub(crate) fn recover(
     mut visit: impl FnMut(&Path, usize, &Frame<'_>) -> Result<(), WalError>,
 ) -> Result<Recovered, WalError> {
     let segments = super::segment::list_segments(fs.as_ref(), dir).map_err(io_err("list", dir))?;
+    let mut headers = Vec::with_capacity(segments.len());
     for segment in &segments {
         let bytes = fs.read_range(&segment.path, 0, SEGMENT_HEADER_BYTES).map_err(io_err("read", &segment.path))?;
-        check_header(&segment.path, &bytes, store_id, segment.first_seq)?;
+        headers.push(check_header(&segment.path, &bytes, store_id, segment.first_seq)?);
     }
     let Some(first) = segments.first() else {
         return Ok(Recovered {
@@ -117,28 +118,45 @@ pub(crate) fn recover(
     let mut torn = None;
     let mut last_segment_bytes = None;
     let last_index = segments.len() - 1;
-    // One buffer for every segment: memory the system hands a process for
-    // the first time costs more to touch than the reading itself
-    // (BENCHMARKS.md, "What the open touches").
-    let mut buffer = Vec::new();
+    // Each segment is read a piece at a time into one buffer: memory the
+    // system hands a process for the first time costs more to touch than the
+    // reading itself (BENCHMARKS.md, "What the open touches").
+    let mut window = Window::default();
     for (index, segment) in segments.iter().enumerate().skip(start) {
-        fs.read_file_into(&segment.path, &mut buffer).map_err(io_err("read", &segment.path))?;
-        let bytes = buffer.as_slice();
-        let header = SegmentHeader::decode(bytes)
-            .map_err(|problem| WalError::BadHeader { path: segment.path.clone(), problem })?;
-        let scanned = scan_segment(&segment.path, bytes, &header, last, payload_bytes_max, |offset, frame| {
-            if frame.seq > after_seq {
-                visit(&segment.path, offset, frame)?;
-            }
-            Ok(())
-        })?;
-        let mut end = bytes.len();
+        let length = fs.file_len(&segment.path).map_err(io_err("stat", &segment.path))?;
+        window.open(&segment.path, SEGMENT_HEADER_BYTES as u64, length);
+        let header = &headers[index];
+        let scanned = scan_segment(
+            &segment.path,
+            window.reading(fs.as_ref()),
+            header,
+            last,
+            payload_bytes_max,
+            |offset, frame| {
+                if frame.seq > after_seq {
+                    visit(&segment.path, offset, frame)?;
+                }
+                Ok(())
+            },
+        )?;
+        // Where the segment ends: where the window found it to, which a
+        // file cut since the listing moves back.
+        let mut end = usize::try_from(window.end()).unwrap_or(usize::MAX);
         if let Some((offset, problem)) = scanned.damage {
+            // Damage is rare: what follows it decides what it is, so the
+            // segment is read whole, as far as the scan found it.
+            let bytes = fs.read_range(&segment.path, 0, end).map_err(io_err("read", &segment.path))?;
             let expected = scanned.last.map_or(header.first_seq, |l| l.seq.saturating_add(1));
-            let Some(frames_cut) = tail_frames(bytes, offset, expected, index == last_index) else {
+            if bytes.len() < offset {
+                // Cut under the scan by another process: it ends before the
+                // record the scan was looking at.
+                let offset = bytes.len() as u64;
+                return Err(WalError::LogEndsEarly { path: segment.path.clone(), offset, expected });
+            }
+            let Some(frames_cut) = tail_frames(&bytes, offset, expected, index == last_index) else {
                 return Err(WalError::Corrupted { path: segment.path.clone(), offset: offset as u64, problem });
             };
-            torn = Some(cut_tail(fs, dir, &segment.path, bytes, offset, frames_cut, repair)?);
+            torn = Some(cut_tail(fs, dir, &segment.path, &bytes, offset, frames_cut, repair)?);
             end = offset;
         }
         if scanned.last.is_none() && index != last_index {
