@@ -95,41 +95,126 @@ impl fmt::Debug for Slot {
     }
 }
 
-/// One target group's targets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct GroupTargets(OrdMap<Slot, Arc<Target>>);
+/// Groups of at most this many targets keep them in one sorted array; a
+/// group that grows past it becomes a map. The reference fleet's groups hold
+/// 10: an array of 10 takes 448 bytes where the map's one node took 768
+/// (BENCHMARKS.md, "Small groups in one array"), and a copy of a group
+/// copies no more entries than a copy of the map's node did.
+const FEW: usize = 16;
+
+/// One target group's targets, in slot order.
+#[derive(Clone)]
+pub(super) enum GroupTargets {
+    /// Up to [`FEW`] targets, sorted by slot, each slot once.
+    Few(Arc<[(Slot, Arc<Target>)]>),
+    /// More (and a group that shrank back since: it stays a map).
+    Many(OrdMap<Slot, Arc<Target>>),
+}
 
 impl GroupTargets {
     /// A group of one target.
     pub(super) fn unit(target: &Arc<Target>) -> GroupTargets {
-        GroupTargets(OrdMap::unit(Slot::of(&target.key), target.clone()))
+        GroupTargets::Few(Arc::from([(Slot::of(&target.key), target.clone())]))
+    }
+
+    /// The group of `entries`, sorted by slot with each slot once.
+    fn of_sorted(entries: Vec<(Slot, Arc<Target>)>) -> GroupTargets {
+        if entries.len() <= FEW {
+            GroupTargets::Few(entries.into())
+        } else {
+            GroupTargets::Many(OrdMap::from_iter(entries))
+        }
     }
 
     pub(super) fn get(&self, key: &TargetKey) -> Option<&Arc<Target>> {
-        self.0.get(&Slot::of(key))
+        let slot = Slot::of(key);
+        match self {
+            GroupTargets::Few(few) => few.binary_search_by(|(s, _)| s.cmp(&slot)).ok().map(|i| &few[i].1),
+            GroupTargets::Many(many) => many.get(&slot),
+        }
     }
 
     /// Puts `target` in its slot: whether the slot was empty.
     pub(super) fn put(&mut self, target: &Arc<Target>) -> bool {
-        self.0.insert(Slot::of(&target.key), target.clone()).is_none()
+        let slot = Slot::of(&target.key);
+        let few = match self {
+            GroupTargets::Few(few) => few,
+            GroupTargets::Many(many) => return many.insert(slot, target.clone()).is_none(),
+        };
+        match few.binary_search_by(|(s, _)| s.cmp(&slot)) {
+            Ok(i) => {
+                match Arc::get_mut(few) {
+                    // The group is this state's alone (a replay, a batch's
+                    // second change to it): changed in place.
+                    Some(entries) => entries[i] = (slot, target.clone()),
+                    None => {
+                        let mut entries = few.to_vec();
+                        entries[i] = (slot, target.clone());
+                        *few = entries.into();
+                    }
+                }
+                false
+            }
+            Err(i) => {
+                let mut entries = Vec::with_capacity(few.len() + 1);
+                entries.extend_from_slice(&few[..i]);
+                entries.push((slot, target.clone()));
+                entries.extend_from_slice(&few[i..]);
+                *self = GroupTargets::of_sorted(entries);
+                true
+            }
+        }
     }
 
     /// Takes the target of `key` out: whether it was there.
     pub(super) fn remove(&mut self, key: &TargetKey) -> bool {
-        self.0.remove(&Slot::of(key)).is_some()
+        let slot = Slot::of(key);
+        match self {
+            GroupTargets::Few(few) => match few.binary_search_by(|(s, _)| s.cmp(&slot)) {
+                Ok(i) => {
+                    *few = few.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, entry)| entry.clone()).collect();
+                    true
+                }
+                Err(_) => false,
+            },
+            GroupTargets::Many(many) => many.remove(&slot).is_some(),
+        }
     }
 
     pub(super) fn len(&self) -> usize {
-        self.0.len()
+        match self {
+            GroupTargets::Few(few) => few.len(),
+            GroupTargets::Many(many) => many.len(),
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The targets, by id and port.
     pub(super) fn values(&self) -> impl Iterator<Item = &Arc<Target>> {
-        self.0.values()
+        let (few, many) = match self {
+            GroupTargets::Few(few) => (&few[..], None),
+            GroupTargets::Many(many) => (&[][..], Some(many)),
+        };
+        few.iter().map(|(_, target)| target).chain(many.into_iter().flat_map(|many| many.values()))
+    }
+}
+
+/// Equal when they hold equal targets, whichever way each keeps them (a
+/// slot is its target's key).
+impl PartialEq for GroupTargets {
+    fn eq(&self, other: &GroupTargets) -> bool {
+        self.len() == other.len() && self.values().eq(other.values())
+    }
+}
+
+impl Eq for GroupTargets {}
+
+impl fmt::Debug for GroupTargets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.values()).finish()
     }
 }
 
@@ -138,8 +223,8 @@ impl GroupTargets {
 impl Serialize for GroupTargets {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for target in self.0.values() {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for target in self.values() {
             map.serialize_entry(&target.key, target)?;
         }
         map.end()
@@ -190,7 +275,8 @@ impl<'de> serde::de::Visitor<'de> for Group {
         f.write_str("a map of targets by key")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<GroupTargets, A::Error> {
-        let mut targets = OrdMap::new();
+        let mut targets = Vec::with_capacity(map.size_hint().unwrap_or(0).min(FEW));
+        let mut in_order = true;
         while let Some(KeySlot(group, slot)) = map.next_key::<KeySlot>()? {
             let crate::codec::InArc(target) = map.next_value::<crate::codec::InArc<Target>>()?;
             // The target's own key holds the id: a long id is shared with it
@@ -202,9 +288,15 @@ impl<'de> serde::de::Visitor<'de> for Group {
                     target.key, self.0
                 )));
             }
-            targets.insert(own, target);
+            in_order &= targets.last().is_none_or(|(last, _): &(Slot, _)| *last < own);
+            targets.push((own, target));
         }
-        Ok(GroupTargets(targets))
+        if !in_order {
+            // Never written so (a group is written in slot order): read as a
+            // map reads it, a later entry replacing an earlier one.
+            targets = OrdMap::<Slot, Arc<Target>>::from_iter(targets).into_iter().collect();
+        }
+        Ok(GroupTargets::of_sorted(targets))
     }
 }
 
@@ -316,6 +408,100 @@ mod tests {
         assert!(group.remove(&long));
         assert!(!group.remove(&long), "already taken out");
         assert_eq!(group.len(), 2);
+    }
+
+    /// A group put to, taken from and shared along the way holds what a map
+    /// of its keys holds, as an array up to `FEW` targets and a map past
+    /// it, and encodes and decodes back to the same targets either way.
+    #[test]
+    fn a_group_holds_what_a_map_of_its_keys_holds_as_an_array_or_a_map() {
+        let mut group = GroupTargets::unit(&target(key(5, "i-0", 80)));
+        let mut model: OrdMap<TargetKey, Arc<Target>> = OrdMap::unit(key(5, "i-0", 80), target(key(5, "i-0", 80)));
+        let mut kept = Vec::new();
+        let long = "x".repeat(40);
+        // Then grows to 2 * FEW, shrinks, grows again, empties: each step checked.
+        let ids: Vec<String> =
+            (0..2 * FEW).map(|i| if i % 5 == 0 { format!("{long}{i}") } else { format!("i-{i}") }).collect();
+        // First as an array: puts, puts again to the same slots, takes.
+        let mut steps: Vec<(bool, &str)> = ids[..FEW / 2].iter().map(|id| (true, id.as_str())).collect();
+        steps.extend(ids[..FEW / 2].iter().rev().map(|id| (true, id.as_str())));
+        steps.extend(ids[..FEW / 2].iter().step_by(3).map(|id| (false, id.as_str())));
+        steps.extend(ids.iter().map(|id| (true, id.as_str())));
+        steps.extend(ids.iter().rev().step_by(2).map(|id| (false, id.as_str())));
+        steps.extend(ids.iter().map(|id| (true, id.as_str())));
+        steps.extend(ids.iter().map(|id| (false, id.as_str())));
+        steps.push((false, "i-0"));
+        for (n, &(put, id)) in steps.iter().enumerate() {
+            let k = key(5, id, 80);
+            if n % 7 == 0 {
+                kept.push((group.clone(), model.clone())); // shared: the next change copies
+            }
+            if put {
+                let mut t = (*target(k.clone())).clone();
+                t.draining_until = Some(crate::clock::Timestamp(n as u64));
+                let t = Arc::new(t);
+                assert_eq!(group.put(&t), model.insert(k.clone(), t).is_none(), "step {n}: put {id}");
+            } else {
+                assert_eq!(group.remove(&k), model.remove(&k).is_some(), "step {n}: remove {id}");
+            }
+            assert_eq!(group.len(), model.len(), "step {n}");
+            assert!(group.values().eq(model.values()), "step {n}: the targets in key order");
+            assert_eq!(group.get(&k), model.get(&k), "step {n}");
+            if model.len() > FEW {
+                assert!(matches!(group, GroupTargets::Many(_)), "step {n}: past FEW, a map");
+            }
+            let section = OrdMap::unit(TargetGroupId(5), group.clone());
+            if !group.is_empty() {
+                let back = decode(&encode(&section)).unwrap();
+                assert_eq!(back, section, "step {n}: decoded back");
+                let many = matches!(back[&TargetGroupId(5)], GroupTargets::Many(_));
+                assert_eq!(many, model.len() > FEW, "step {n}: decoded as its size says");
+            }
+        }
+        assert!(group.is_empty());
+        // The copies kept along the way were not changed by later steps.
+        assert!(kept.len() > 10);
+        for (copy, then) in &kept {
+            assert!(copy.values().eq(then.values()), "{copy:?}");
+        }
+        // Equal by their targets, whichever way each keeps them.
+        let few = GroupTargets::unit(&target(key(5, "i-1", 80)));
+        let mut many = GroupTargets::Many(OrdMap::new());
+        assert!(many.put(&target(key(5, "i-1", 80))));
+        assert_eq!(few, many);
+    }
+
+    /// A group written out of slot order (never written so) reads as a map
+    /// of its keys would: sorted, a later entry replacing an earlier one.
+    #[test]
+    fn a_group_written_out_of_order_reads_as_a_map_of_it_would() {
+        use serde::ser::{SerializeMap, Serializer};
+        let keys = [key(2, "i-b", 80), key(2, "i-a", 80), key(2, "i-b", 80), key(2, "i-a", 79)];
+        let targets: Vec<Arc<Target>> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let mut t = (*target(k.clone())).clone();
+                t.draining_until = Some(crate::clock::Timestamp(i as u64));
+                Arc::new(t)
+            })
+            .collect();
+        struct Unsorted<'a>(&'a [Arc<Target>]);
+        impl Serialize for Unsorted<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for t in self.0 {
+                    map.serialize_entry(&t.key, t)?;
+                }
+                map.end()
+            }
+        }
+        let section = OrdMap::unit(TargetGroupId(2), Unsorted(&targets));
+        let back = decode(&encode(&section)).unwrap();
+        let model: OrdMap<TargetKey, Arc<Target>> = targets.iter().map(|t| (t.key.clone(), t.clone())).collect();
+        let group = &back[&TargetGroupId(2)];
+        assert!(group.values().eq(model.values()), "{group:?}");
+        assert_eq!(group.get(&keys[0]).unwrap().draining_until, Some(crate::clock::Timestamp(2)), "the later entry");
     }
 
     #[test]
