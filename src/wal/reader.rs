@@ -33,11 +33,14 @@ pub(crate) trait SegmentBytes {
     /// Where the segment ends (a window's end moves back if the file was cut
     /// while it was read).
     fn end(&self) -> usize;
-    /// The bytes from `offset` on, where a record is due: that record whole
-    /// (its header, then the length the header gives), or the rest of the
-    /// segment when that is shorter. A frame's decode then says what is wrong
-    /// with it, whichever way the segment is read. `offset` never goes back.
-    fn record_at(&mut self, offset: usize) -> Result<&[u8], WalError>;
+    /// Makes the bytes from `offset` on, where a record is due, hold that
+    /// record whole (its header, then the length the header gives), or the
+    /// rest of the segment when that is shorter. A frame's decode then says
+    /// what is wrong with it, whichever way the segment is read. `offset`
+    /// never goes back.
+    fn fill(&mut self, offset: usize) -> Result<(), WalError>;
+    /// The bytes from `offset` on, after [`SegmentBytes::fill`] at `offset`.
+    fn from(&self, offset: usize) -> &[u8];
 }
 
 impl SegmentBytes for &[u8] {
@@ -45,8 +48,12 @@ impl SegmentBytes for &[u8] {
         self.len()
     }
 
-    fn record_at(&mut self, offset: usize) -> Result<&[u8], WalError> {
-        Ok(&self[offset..])
+    fn fill(&mut self, _offset: usize) -> Result<(), WalError> {
+        Ok(())
+    }
+
+    fn from(&self, offset: usize) -> &[u8] {
+        &self[offset..]
     }
 }
 
@@ -78,7 +85,14 @@ pub(crate) fn scan_segment(
     let mut last: Option<Last> = None;
     let mut prev_time = prev.map(|p| p.time);
     while offset < bytes.end() {
-        let frame = match decode_frame(bytes.record_at(offset)?, payload_bytes_max) {
+        bytes.fill(offset)?;
+        if offset >= bytes.end() {
+            // A window that found the file ending here, on a record's end
+            // (cut since its length was taken): the segment ends here, as a
+            // scan of the file read whole then would find.
+            break;
+        }
+        let frame = match decode_frame(bytes.from(offset), payload_bytes_max) {
             Ok(frame) => frame,
             // A whole, valid record is never damage, whatever its length.
             Err(problem @ FrameProblem::OverLimit { .. }) => return Err(WalError::bad_frame(path, offset, problem)),
@@ -212,9 +226,12 @@ impl SegmentBytes for WindowBytes<'_> {
         usize::try_from(self.window.end).unwrap_or(usize::MAX)
     }
 
-    fn record_at(&mut self, offset: usize) -> Result<&[u8], WalError> {
-        self.window.fill(self.fs, offset as u64)?;
-        Ok(self.window.from(offset as u64))
+    fn fill(&mut self, offset: usize) -> Result<(), WalError> {
+        self.window.fill(self.fs, offset as u64)
+    }
+
+    fn from(&self, offset: usize) -> &[u8] {
+        self.window.from(offset as u64)
     }
 }
 
@@ -444,6 +461,13 @@ mod tests {
             .chain([whole.len() - 1, READ_CHUNK_BYTES, READ_CHUNK_BYTES + 1])
             .collect();
         cuts.dedup();
+        for &cut in &cuts {
+            // The file cut after the window took its length: the window
+            // finds the end where the file's scan does.
+            let cut_fs = holding(&segment.path, &whole[..cut]);
+            let expected = scan(&whole[..cut], &header);
+            assert_eq!(through_window(&cut_fs, whole.len() as u64), expected, "cut at {cut} under the window");
+        }
         for cut in cuts {
             let cut_fs = holding(&segment.path, &whole[..cut]);
             let expected = scan(&whole[..cut], &header);

@@ -1,5 +1,6 @@
-//! One target group's targets, keyed for comparisons that stay in the map's
-//! own nodes.
+//! One target group's targets, keyed for comparisons that stay beside the
+//! targets: in one sorted array for a small group, in a map's nodes for a
+//! large one.
 //!
 //! A group's targets were kept under their [`TargetKey`], whose id is an
 //! `Arc<str>`: every comparison of a lookup or an insert followed that pointer
@@ -53,7 +54,7 @@ impl Id {
     }
 }
 
-/// Where a target is kept in its group's map: its id and port.
+/// Where a target is kept in its group: its id and port.
 #[derive(Clone)]
 pub(super) struct Slot {
     id: Id,
@@ -97,9 +98,10 @@ impl fmt::Debug for Slot {
 
 /// Groups of at most this many targets keep them in one sorted array; a
 /// group that grows past it becomes a map. The reference fleet's groups hold
-/// 10: an array of 10 takes 448 bytes where the map's one node took 768
-/// (BENCHMARKS.md, "Small groups in one array"), and a copy of a group
-/// copies no more entries than a copy of the map's node did.
+/// 10: an array of 10 is one allocation of their 10 entries, where the map
+/// kept one node with room for 16 (29 MiB less at the peak of the 100k
+/// fleet's open, BENCHMARKS.md "Small groups in one array"), and a copy of
+/// a group copies no more entries than a copy of the map's node did.
 const FEW: usize = 16;
 
 /// One target group's targets, in slot order.
@@ -449,6 +451,8 @@ mod tests {
             assert_eq!(group.get(&k), model.get(&k), "step {n}");
             if model.len() > FEW {
                 assert!(matches!(group, GroupTargets::Many(_)), "step {n}: past FEW, a map");
+            } else if n < 2 * FEW {
+                assert!(matches!(group, GroupTargets::Few(_)), "step {n}: not yet past FEW, an array");
             }
             let section = OrdMap::unit(TargetGroupId(5), group.clone());
             if !group.is_empty() {
@@ -476,7 +480,14 @@ mod tests {
     #[test]
     fn a_group_written_out_of_order_reads_as_a_map_of_it_would() {
         use serde::ser::{SerializeMap, Serializer};
-        let keys = [key(2, "i-b", 80), key(2, "i-a", 80), key(2, "i-b", 80), key(2, "i-a", 79)];
+        let keys = [
+            key(2, "i-b", 80),
+            key(2, "i-a", 80),
+            key(2, "i-b", 80),
+            key(2, "i-a", 79),
+            key(2, "i-c", 1),
+            key(2, "i-c", 1),
+        ];
         let targets: Vec<Arc<Target>> = keys
             .iter()
             .enumerate()
@@ -502,6 +513,12 @@ mod tests {
         let group = &back[&TargetGroupId(2)];
         assert!(group.values().eq(model.values()), "{group:?}");
         assert_eq!(group.get(&keys[0]).unwrap().draining_until, Some(crate::clock::Timestamp(2)), "the later entry");
+        assert_eq!(
+            group.get(&keys[4]).unwrap().draining_until,
+            Some(crate::clock::Timestamp(5)),
+            "the later of two in a row"
+        );
+        assert_eq!(group.len(), 4);
     }
 
     #[test]
