@@ -174,7 +174,9 @@ impl GroupTargets {
         match self {
             GroupTargets::Few(few) => match few.binary_search_by(|(s, _)| s.cmp(&slot)) {
                 Ok(i) => {
-                    *few = few.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, entry)| entry.clone()).collect();
+                    let mut entries = few.to_vec();
+                    entries.remove(i);
+                    *few = entries.into();
                     true
                 }
                 Err(_) => false,
