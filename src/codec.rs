@@ -235,23 +235,6 @@ pub(crate) fn arc<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
     T::deserialize(deserializer).map(std::sync::Arc::new)
 }
 
-/// Decodes an `Arc<str>` from the string where the decoder has it: one
-/// allocation, where serde's `Arc<str>` makes a `String`, then a `Box<str>`,
-/// then copies that into the `Arc`. The encoding is a string's either way.
-pub(crate) fn arc_str<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<std::sync::Arc<str>, D::Error> {
-    struct Visitor;
-    impl serde::de::Visitor<'_> for Visitor {
-        type Value = std::sync::Arc<str>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string")
-        }
-        fn visit_str<E: serde::de::Error>(self, string: &str) -> Result<std::sync::Arc<str>, E> {
-            Ok(string.into())
-        }
-    }
-    deserializer.deserialize_str(Visitor)
-}
-
 /// A value decoded straight into an `Arc`, as [`arc`] decodes it: for
 /// collections of shared values (`map.next_value::<InArc<T>>()`).
 pub(crate) struct InArc<T>(pub(crate) std::sync::Arc<T>);
@@ -299,12 +282,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shared_values_decode_straight_into_arcs_from_the_same_bytes() {
+    fn shared_values_and_target_ids_decode_in_place_from_the_same_bytes() {
         use std::sync::Arc;
         #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
         struct Shared {
-            #[serde(deserialize_with = "arc_str")]
-            id: Arc<str>,
+            id: crate::elb::TargetId,
             #[serde(deserialize_with = "arc")]
             value: Arc<(u16, String)>,
         }

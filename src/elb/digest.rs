@@ -122,7 +122,7 @@ impl ElbState {
             let targets: Vec<_> = self.targets_of(tg).collect();
             absorb(&mut hasher, &(targets.len() as u64));
             for target in targets {
-                absorb(&mut hasher, target.as_ref());
+                absorb(&mut hasher, target);
             }
         }
         Some(StateDigest(hasher.finalize().into()))

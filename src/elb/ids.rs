@@ -77,16 +77,175 @@ id_type!(
     "ts"
 );
 
+/// Bytes of a [`TargetId`] kept inline: the id stays 24 bytes, the size of
+/// the `Arc<str>` it holds when longer, with its tag and length.
+const INLINE: usize = 22;
+
+/// A target's id: an instance id, IP address, Lambda function ARN or ALB ARN.
+///
+/// Its text kept inline when it fits in 22 bytes (instance ids and IP
+/// addresses do), so a target holding it is one allocation or none, a
+/// comparison reads no other memory and a copy allocates nothing; a longer
+/// id (an ARN) is shared, and a copy of it is a reference count. Compares,
+/// orders, hashes and encodes as its text (a string).
+///
+/// ```
+/// use elbstore::elb::TargetId;
+///
+/// let id = TargetId::from("i-0123456789abcdef0");
+/// assert_eq!(id, "i-0123456789abcdef0");
+/// assert!(id < TargetId::from("i-1"));
+/// assert_eq!(id.len(), 19);
+/// ```
+#[derive(Clone)]
+pub struct TargetId(IdText);
+
+#[derive(Clone)]
+enum IdText {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(Arc<str>),
+}
+
+impl TargetId {
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Made only from a whole `str` (`From<&str>`), so always UTF-8.
+            IdText::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            IdText::Shared(text) => text,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            IdText::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            IdText::Shared(text) => text.as_bytes(),
+        }
+    }
+}
+
+impl From<&str> for TargetId {
+    fn from(text: &str) -> TargetId {
+        if text.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            TargetId(IdText::Inline { len: text.len() as u8, bytes })
+        } else {
+            TargetId(IdText::Shared(text.into()))
+        }
+    }
+}
+
+impl From<String> for TargetId {
+    fn from(text: String) -> TargetId {
+        TargetId::from(text.as_str())
+    }
+}
+
+impl From<&String> for TargetId {
+    fn from(text: &String) -> TargetId {
+        TargetId::from(text.as_str())
+    }
+}
+
+impl std::ops::Deref for TargetId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for TargetId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// By text, as `str` orders (its bytes).
+impl Ord for TargetId {
+    fn cmp(&self, other: &TargetId) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl PartialOrd for TargetId {
+    fn partial_cmp(&self, other: &TargetId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for TargetId {
+    fn eq(&self, other: &TargetId) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for TargetId {}
+
+impl PartialEq<str> for TargetId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for TargetId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+/// By its text's bytes, inline or shared.
+impl std::hash::Hash for TargetId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl fmt::Display for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text, quoted, as a `str`'s `Debug`.
+impl fmt::Debug for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A string.
+impl Serialize for TargetId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Read from the string where the decoder has it: no allocation when it fits
+/// inline.
+impl<'de> Deserialize<'de> for TargetId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TargetId, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = TargetId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a target id")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TargetId, E> {
+                Ok(TargetId::from(text))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
 /// A registered target: which group, which target, which port.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TargetKey {
     /// The target group it is registered in.
     pub target_group: TargetGroupId,
-    /// The instance id, IP address, Lambda function ARN or ALB ARN. Shared,
-    /// not copied, when the maps that hold targets copy a node: a key clone is
-    /// a reference count, not an allocation. Encoded as a string.
-    #[serde(deserialize_with = "crate::codec::arc_str")]
-    pub id: Arc<str>,
+    /// The instance id, IP address, Lambda function ARN or ALB ARN.
+    pub id: TargetId,
     /// The port it receives traffic on (0 for Lambda targets).
     pub port: u16,
 }
@@ -108,6 +267,46 @@ impl fmt::Debug for TargetKey {
 mod tests {
     use super::*;
 
+    /// Inline or shared, a target id compares, orders, hashes and encodes as
+    /// its text does, and keys order as they did with the text shared.
+    #[test]
+    fn a_target_id_is_its_text_inline_or_shared() {
+        use std::hash::{BuildHasher, RandomState};
+        let exactly = "x".repeat(INLINE);
+        let longer = "x".repeat(INLINE + 1);
+        let long = "arn:aws:lambda:us-east-1:123456789012:function:checkout";
+        let texts =
+            ["", "a", "ab", "b", "10.0.0.1", "i-0123456789abcdef0", &exactly, &longer, long, "\u{e9}", "x\u{e9}"];
+        let hasher = RandomState::new();
+        for a in texts {
+            let id = TargetId::from(a);
+            assert_eq!(matches!(id.0, IdText::Inline { .. }), a.len() <= INLINE, "{a}: inline when it fits");
+            assert_eq!(id.as_str(), a);
+            assert_eq!(id, a);
+            assert_eq!(format!("{id}"), a);
+            assert_eq!(format!("{id:?}"), format!("{a:?}"));
+            assert_eq!(hasher.hash_one(&id), hasher.hash_one(a.as_bytes()), "{a}: hashes as its text's bytes");
+            let bytes = crate::codec::encode(&id).unwrap();
+            assert_eq!(bytes, crate::codec::encode(&a).unwrap(), "{a}: encoded as a string");
+            assert_eq!(crate::codec::decode::<TargetId>(&bytes, 1024).unwrap(), id);
+            for b in texts {
+                let other = TargetId::from(b);
+                assert_eq!(id.cmp(&other), a.cmp(b), "{a} against {b}");
+                assert_eq!(id == other, a == b, "{a} against {b}");
+            }
+        }
+        assert_eq!(std::mem::size_of::<TargetId>(), 24);
+        // Keys order by group, then by id's text, then by port.
+        let mut keys: Vec<TargetKey> = texts
+            .iter()
+            .flat_map(|id| [(1, 80), (1, 8080), (2, 0)].map(|(g, port)| (g, *id, port)))
+            .map(|(g, id, port)| TargetKey { target_group: TargetGroupId(g), id: id.into(), port })
+            .collect();
+        keys.sort();
+        let as_text: Vec<(u64, &str, u16)> = keys.iter().map(|k| (k.target_group.0, k.id.as_str(), k.port)).collect();
+        assert!(as_text.is_sorted(), "{as_text:?}");
+    }
+
     #[test]
     fn an_id_s_debug_is_its_display_text() {
         let cases: [(&dyn fmt::Debug, &dyn fmt::Display, &str); 5] = [
@@ -121,7 +320,7 @@ mod tests {
             assert_eq!(format!("{debug:?}"), text);
             assert_eq!(display.to_string(), text);
         }
-        let key = TargetKey { target_group: TargetGroupId::new(1, 0), id: Arc::from("i-0abc"), port: 80 };
+        let key = TargetKey { target_group: TargetGroupId::new(1, 0), id: "i-0abc".into(), port: 80 };
         assert_eq!(key.to_string(), "target i-0abc:80 in tg-0000000000010000");
         assert_eq!(format!("{key:?}"), key.to_string());
         // Inside a derived Debug, as in a field change or an assertion message.

@@ -407,7 +407,7 @@ impl Planner<'_> {
                         .state
                         .targets_of(group)
                         .filter(|t| t.draining_until.is_some_and(|until| until <= now))
-                        .cloned()
+                        .map(shared)
                         .collect();
                     for target in done {
                         self.emit(ElbEvent::Deleted(Entity::Target(target)));
@@ -870,7 +870,7 @@ impl Planner<'_> {
         if let Some(user) = self.state.users_of(id).next() {
             return Err(ElbError::TargetGroupInUse { target_group: id, used_by: user.clone() });
         }
-        let targets: Vec<Arc<Target>> = self.state.targets_of(id).cloned().collect();
+        let targets: Vec<Arc<Target>> = self.state.targets_of(id).map(shared).collect();
         for target in &targets {
             self.emit(ElbEvent::Deleted(Entity::Target(target.clone())));
         }
@@ -909,7 +909,7 @@ impl Planner<'_> {
             if tg.target_type == TargetType::Alb {
                 self.check_load_balancer_target(&tg, &canonical)?;
             }
-            if let Some(current) = self.state.target(&key).cloned() {
+            if let Some(current) = self.state.target(&key).map(shared) {
                 if current.draining_until.is_some() {
                     // Registering a draining target takes it back.
                     let after = Target { health: health.clone(), draining_until: None, ..(*current).clone() };
@@ -982,7 +982,7 @@ impl Planner<'_> {
             let key = registered_key(&tg, spec)?;
             // DeregisterTargets: "If the specified target does not exist, the
             // action returns successfully."
-            let Some(target) = self.state.target(&key).cloned() else { continue };
+            let Some(target) = self.state.target(&key).map(shared) else { continue };
             if target.draining_until.is_some() {
                 continue;
             }
@@ -1009,7 +1009,8 @@ impl Planner<'_> {
     fn update_target_health(&mut self, id: TargetGroupId, spec: &TargetSpec, health: &TargetHealth) -> Result<Outcome> {
         let tg = self.target_group(id)?;
         let key = registered_key(&tg, spec)?;
-        let current = self.state.target(&key).cloned().ok_or(ElbError::TargetNotRegistered { target: key.clone() })?;
+        let current =
+            self.state.target(&key).map(shared).ok_or(ElbError::TargetNotRegistered { target: key.clone() })?;
         let refuse = |problem| ElbError::InvalidHealthTransition {
             target: key.clone(),
             from: current.health.state,
@@ -1076,7 +1077,7 @@ impl Planner<'_> {
                         && t.health.reason != Some(HealthReason::InternalError)
                 }
             })
-            .cloned()
+            .map(shared)
             .collect();
         for target in stale {
             let after = Target { health: fresh.clone(), ..(*target).clone() };
@@ -1164,6 +1165,12 @@ fn check_ip_address_type(lb_type: LoadBalancerType, scheme: Scheme, ip: IpAddres
 /// The key of a target a command names that may already be registered: an
 /// IP address in its canonical form; any other id as given, since targets
 /// registered before the id rules (schema 1) must stay reachable.
+/// A target of the state as an event holds it: the state keeps targets by
+/// value, an event shares each value it holds.
+fn shared(target: &Target) -> Arc<Target> {
+    Arc::new(target.clone())
+}
+
 fn registered_key(tg: &TargetGroup, spec: &TargetSpec) -> Result<TargetKey> {
     let id = validate::target_id(tg.target_type, tg.ip_address_type, &spec.id).unwrap_or(Cow::Borrowed(&spec.id));
     target_key(tg, &id, spec.port)

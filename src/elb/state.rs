@@ -565,7 +565,7 @@ impl ElbState {
         }
     }
 
-    fn put_target(&mut self, target: &Arc<Target>) {
+    fn put_target(&mut self, target: &Target) {
         let group = target.key.target_group;
         let added = match self.resources.targets.get_mut(&group) {
             Some(targets) => targets.put(target),
@@ -690,12 +690,12 @@ impl ElbState {
     }
 
     /// A registered target.
-    pub fn target(&self, key: &TargetKey) -> Option<&Arc<Target>> {
+    pub fn target(&self, key: &TargetKey) -> Option<&Target> {
         self.resources.targets.get(&key.target_group)?.get(key)
     }
 
     /// The targets registered in a group, by id and port.
-    pub fn targets_of(&self, tg: TargetGroupId) -> impl Iterator<Item = &Arc<Target>> {
+    pub fn targets_of(&self, tg: TargetGroupId) -> impl Iterator<Item = &Target> {
         self.resources.targets.get(&tg).into_iter().flat_map(|targets| targets.values())
     }
 
@@ -728,7 +728,7 @@ impl ElbState {
             EntityKey::Listener(id) => r.listeners.get(id).cloned().map(Entity::Listener),
             EntityKey::Rule(id) => r.rules.get(id).cloned().map(Entity::Rule),
             EntityKey::TargetGroup(id) => r.target_groups.get(id).cloned().map(Entity::TargetGroup),
-            EntityKey::Target(key) => self.target(key).cloned().map(Entity::Target),
+            EntityKey::Target(key) => self.target(key).map(|t| Entity::Target(Arc::new(t.clone()))),
             EntityKey::TrustStore(id) => r.trust_stores.get(id).cloned().map(Entity::TrustStore),
         }
     }
@@ -741,9 +741,9 @@ impl ElbState {
             EntityKind::Listener => Box::new(r.listeners.values().cloned().map(Entity::Listener)),
             EntityKind::Rule => Box::new(r.rules.values().cloned().map(Entity::Rule)),
             EntityKind::TargetGroup => Box::new(r.target_groups.values().cloned().map(Entity::TargetGroup)),
-            EntityKind::Target => {
-                Box::new(r.targets.values().flat_map(|targets| targets.values().cloned().map(Entity::Target)))
-            }
+            EntityKind::Target => Box::new(
+                r.targets.values().flat_map(|targets| targets.values().map(|t| Entity::Target(Arc::new(t.clone())))),
+            ),
             EntityKind::TrustStore => Box::new(r.trust_stores.values().cloned().map(Entity::TrustStore)),
         }
     }
@@ -847,7 +847,7 @@ impl ElbState {
 
     /// Where a load balancer is registered as a target (of `alb` target groups).
     pub fn registrations_of(&self, lb: LoadBalancerId) -> impl Iterator<Item = &TargetKey> {
-        let from = (lb, TargetKey { target_group: TargetGroupId(0), id: Arc::from(""), port: 0 });
+        let from = (lb, TargetKey { target_group: TargetGroupId(0), id: "".into(), port: 0 });
         self.index().load_balancer_targets.range(from..).take_while(move |(l, _)| *l == lb).map(|(_, key)| key)
     }
 

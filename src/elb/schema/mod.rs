@@ -172,7 +172,7 @@ fn entity_v1(entity: v1::Entity) -> Entity {
             Entity::Target(Arc::new(Target {
                 key: TargetKey {
                     target_group: TargetGroupId(t.key.target_group),
-                    id: Arc::from(t.key.id),
+                    id: t.key.id.into(),
                     port: t.key.port,
                 },
                 availability_zone: t.availability_zone,
