@@ -87,7 +87,7 @@ const INLINE: usize = 22;
 /// addresses do), so a target holding it is one allocation or none, a
 /// comparison reads no other memory and a copy allocates nothing; a longer
 /// id (an ARN) is shared, and a copy of it is a reference count. Compares,
-/// orders, hashes and encodes as its text (a string).
+/// orders and encodes as its text (a string); hashes its text's bytes.
 ///
 /// ```
 /// use elbstore::elb::TargetId;
@@ -110,8 +110,10 @@ impl TargetId {
     /// The id's text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            // Made only from a whole `str` (`From<&str>`), so always UTF-8.
-            IdText::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            // Made only from a whole `str` (`From<&str>`), so always UTF-8;
+            // checked again here (a few bytes) since this module allows no
+            // `unsafe`. Comparisons and hashing read the bytes without it.
+            IdText::Inline { .. } => std::str::from_utf8(self.as_bytes()).expect("an inline id is a whole str"),
             IdText::Shared(text) => text,
         }
     }
@@ -285,10 +287,14 @@ mod tests {
             assert_eq!(id, a);
             assert_eq!(format!("{id}"), a);
             assert_eq!(format!("{id:?}"), format!("{a:?}"));
-            assert_eq!(hasher.hash_one(&id), hasher.hash_one(a.as_bytes()), "{a}: hashes as its text's bytes");
             let bytes = crate::codec::encode(&id).unwrap();
             assert_eq!(bytes, crate::codec::encode(&a).unwrap(), "{a}: encoded as a string");
-            assert_eq!(crate::codec::decode::<TargetId>(&bytes, 1024).unwrap(), id);
+            let decoded = crate::codec::decode::<TargetId>(&bytes, 1024).unwrap();
+            assert_eq!(decoded, id);
+            // Equal ids hash equally however they were made.
+            let owned = TargetId::from(a.to_owned());
+            assert_eq!(hasher.hash_one(&decoded), hasher.hash_one(&id), "{a}");
+            assert_eq!(hasher.hash_one(&owned), hasher.hash_one(&id), "{a}");
             for b in texts {
                 let other = TargetId::from(b);
                 assert_eq!(id.cmp(&other), a.cmp(b), "{a} against {b}");

@@ -1162,15 +1162,15 @@ fn check_ip_address_type(lb_type: LoadBalancerType, scheme: Scheme, ip: IpAddres
     Ok(())
 }
 
-/// The key of a target a command names that may already be registered: an
-/// IP address in its canonical form; any other id as given, since targets
-/// registered before the id rules (schema 1) must stay reachable.
 /// A target of the state as an event holds it: the state keeps targets by
 /// value, an event shares each value it holds.
 fn shared(target: &Target) -> Arc<Target> {
     Arc::new(target.clone())
 }
 
+/// The key of a target a command names that may already be registered: an
+/// IP address in its canonical form; any other id as given, since targets
+/// registered before the id rules (schema 1) must stay reachable.
 fn registered_key(tg: &TargetGroup, spec: &TargetSpec) -> Result<TargetKey> {
     let id = validate::target_id(tg.target_type, tg.ip_address_type, &spec.id).unwrap_or(Cow::Borrowed(&spec.id));
     target_key(tg, &id, spec.port)

@@ -51,8 +51,8 @@ struct Resources {
     rules: OrdMap<RuleId, Arc<Rule>>,
     target_groups: OrdMap<TargetGroupId, Arc<TargetGroup>>,
     /// Targets under their group: the outer map compares integers, and the
-    /// comparisons of target ids stay among one group's few targets, on id
-    /// bytes kept in the map's nodes ([`GroupTargets`]).
+    /// comparisons of target ids stay among one group's targets, held by
+    /// value with their ids' text inline when short ([`GroupTargets`]).
     targets: OrdMap<TargetGroupId, GroupTargets>,
     trust_stores: OrdMap<TrustStoreId, Arc<TrustStore>>,
 }
@@ -85,8 +85,9 @@ impl From<Resources> for ElbState {
 // then the bytes) holding the bincode encoding of one map, in this order:
 // load balancers, listeners, rules, target groups, targets, trust stores
 // (schema 1 had the first five). Each section can
-// be found without decoding the others, so a load decodes the target map on a
-// second thread while this one decodes the rest (indexes wait for first use). The
+// be found without decoding the others, so a load decodes the target map and
+// the rules on a second thread while this one decodes the rest (indexes wait
+// for first use). The
 // length is computed first (`codec::encoded_len`), so writing still streams.
 
 /// One map, encoded as a byte string: its encoded length, then its encoding.
@@ -190,30 +191,34 @@ const SECTIONS: usize = 6;
 /// starting a thread would cost more than it saves.
 const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 
-/// Decodes the six sections: the targets on a second thread (when they are
-/// large), the rest on this one.
+/// Decodes the six sections: the targets and the rules on a second thread
+/// (when the targets are large), the rest on this one.
 fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
+    type Second = (OrdMap<TargetGroupId, GroupTargets>, OrdMap<RuleId, Arc<Rule>>);
+    let second = || -> Result<Second, crate::codec::CodecError> {
+        Ok((sections[4].decode::<targets::Section>()?.0, sections[2].decode::<Shared<_, _>>()?.0))
+    };
     if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
-        let mut resources = decode_all_but_targets(sections)?;
-        resources.targets = sections[4].decode::<targets::Section>()?.0;
+        let mut resources = decode_first(sections)?;
+        (resources.targets, resources.rules) = second()?;
         return Ok(ElbState::from(resources));
     }
     std::thread::scope(|scope| {
-        let targets = scope.spawn(|| sections[4].decode::<targets::Section>());
-        let rest = decode_all_but_targets(sections);
-        let targets = targets.join().expect("decoding a section does not panic")?;
-        let mut resources = rest?;
-        resources.targets = targets.0;
+        let other = scope.spawn(second);
+        let first = decode_first(sections);
+        let (targets, rules) = other.join().expect("decoding a section does not panic")?;
+        let mut resources = first?;
+        (resources.targets, resources.rules) = (targets, rules);
         Ok(ElbState::from(resources))
     })
 }
 
-/// Every section but the targets'.
-fn decode_all_but_targets(sections: &[Blob<'_>]) -> Result<Resources, crate::codec::CodecError> {
+/// Every section but the targets' and the rules'.
+fn decode_first(sections: &[Blob<'_>]) -> Result<Resources, crate::codec::CodecError> {
     Ok(Resources {
         load_balancers: sections[0].decode::<Shared<_, _>>()?.0,
         listeners: sections[1].decode::<Shared<_, _>>()?.0,
-        rules: sections[2].decode::<Shared<_, _>>()?.0,
+        rules: OrdMap::new(),
         target_groups: sections[3].decode::<Shared<_, _>>()?.0,
         targets: OrdMap::new(),
         trust_stores: sections[5].decode::<Shared<_, _>>()?.0,
@@ -972,7 +977,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_state_decodes_its_targets_on_a_second_thread_to_the_same_state() {
+    fn a_large_state_decodes_its_targets_and_rules_on_a_second_thread_to_the_same_state() {
         let state = fleet_state(1_500);
         let mut bytes = Vec::new();
         crate::codec::encode_into(&state, &mut bytes, u64::MAX).unwrap();
@@ -981,6 +986,7 @@ mod tests {
         let back: ElbState = crate::codec::decode(&bytes, bytes.len() as u64).unwrap();
         assert_eq!(back, state);
         assert_eq!(back.counts().targets, 15_000);
+        assert_eq!(back.counts().rules, 3_000);
     }
 
     #[test]

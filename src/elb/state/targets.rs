@@ -5,7 +5,8 @@
 //! and IP addresses), so a target is held by value: a small group is one
 //! allocation holding its targets, a lookup compares ids in place, and a
 //! replayed health change overwrites its target where it lies, freeing
-//! nothing (BENCHMARKS.md, "Targets held by value"). Kept in the order
+//! nothing when the target has no zone and an id that fits inline, as the
+//! reference fleet's have (BENCHMARKS.md, "Targets held by value"). Kept in the order
 //! `TargetKey` orders one group's keys: by id's text, then by port.
 //!
 //! The encoding is unchanged: a group's targets are written as the map from
@@ -268,6 +269,23 @@ mod tests {
 
     fn decode(bytes: &[u8]) -> Result<OrdMap<TargetGroupId, GroupTargets>, crate::codec::CodecError> {
         crate::codec::decode::<Section>(bytes, bytes.len() as u64).map(|section| section.0)
+    }
+
+    /// A large group's slots and a small group's search order targets as
+    /// `TargetKey` orders one group's keys: by id's text, then by port.
+    #[test]
+    fn slots_and_places_order_as_their_keys_do() {
+        let long = "arn:aws:lambda:us-east-1:123456789012:function:checkout";
+        let ids = ["", "10.0.0.1", "i-0123456789abcdef0", "i-0123456789abcdef01234", long, "a", "ab", "b", "\u{e9}"];
+        let mut keys: Vec<TargetKey> =
+            ids.iter().flat_map(|id| [0, 80, 8080, u16::MAX].map(|port| key(7, id, port))).collect();
+        keys.sort();
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate() {
+                assert_eq!(Slot::of(a).cmp(&Slot::of(b)), i.cmp(&j), "{a} and {b}");
+                assert_eq!(place(&target(a.clone()), b), i.cmp(&j), "{a} and {b}");
+            }
+        }
     }
 
     #[test]
