@@ -115,6 +115,12 @@ pub enum Entity {
 }
 
 impl Entity {
+    /// A target the state holds by value, as an entity (which shares its
+    /// value).
+    pub(crate) fn of_target(target: &Target) -> Entity {
+        Entity::Target(Arc::new(target.clone()))
+    }
+
     /// Which resource this is.
     pub fn key(&self) -> EntityKey {
         match self {

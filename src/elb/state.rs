@@ -733,7 +733,7 @@ impl ElbState {
             EntityKey::Listener(id) => r.listeners.get(id).cloned().map(Entity::Listener),
             EntityKey::Rule(id) => r.rules.get(id).cloned().map(Entity::Rule),
             EntityKey::TargetGroup(id) => r.target_groups.get(id).cloned().map(Entity::TargetGroup),
-            EntityKey::Target(key) => self.target(key).map(|t| Entity::Target(Arc::new(t.clone()))),
+            EntityKey::Target(key) => self.target(key).map(Entity::of_target),
             EntityKey::TrustStore(id) => r.trust_stores.get(id).cloned().map(Entity::TrustStore),
         }
     }
@@ -746,9 +746,9 @@ impl ElbState {
             EntityKind::Listener => Box::new(r.listeners.values().cloned().map(Entity::Listener)),
             EntityKind::Rule => Box::new(r.rules.values().cloned().map(Entity::Rule)),
             EntityKind::TargetGroup => Box::new(r.target_groups.values().cloned().map(Entity::TargetGroup)),
-            EntityKind::Target => Box::new(
-                r.targets.values().flat_map(|targets| targets.values().map(|t| Entity::Target(Arc::new(t.clone())))),
-            ),
+            EntityKind::Target => {
+                Box::new(r.targets.values().flat_map(|targets| targets.values().map(Entity::of_target)))
+            }
             EntityKind::TrustStore => Box::new(r.trust_stores.values().cloned().map(Entity::TrustStore)),
         }
     }

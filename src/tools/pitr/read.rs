@@ -485,10 +485,8 @@ pub(super) fn show(args: &ShowArgs, bar: &Bar) -> Result<Verdict, ToolError> {
         let mut target_groups = Vec::new();
         for id in groups {
             if let Some(tg) = view.target_group(id) {
-                let targets: Vec<Resource> = view
-                    .targets_of(id)
-                    .map(|t| Resource::of(&store, &Entity::Target(std::sync::Arc::new(t.clone()))))
-                    .collect();
+                let targets: Vec<Resource> =
+                    view.targets_of(id).map(|t| Resource::of(&store, &Entity::of_target(t))).collect();
                 text.push_str(&format!("  target group {} ({}) {} targets\n", tg.name, tg.id, targets.len()));
                 target_groups.push(TargetGroupTree {
                     target_group: Resource::of(&store, &Entity::TargetGroup(tg.clone())),
