@@ -303,37 +303,40 @@ fn commits(c: &mut Criterion) {
     });
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
-    let (store, groups, dir) = commit_store("batched", SyncPolicy::Always);
-    group.throughput(Throughput::Elements(1000));
-    let mut round = 0u64;
-    // The commands are built before the timer starts, as a health checker
-    // sends them: the figure is the store's (planning, validating, applying,
-    // writing, fsync), not the bench's formatting of ids and reading of the
-    // state to choose each target's new health.
-    group.bench_function("commit/always/batched_1000_events", |b| {
-        b.iter_batched(
-            || {
-                round += 1;
-                // 1000 consecutive groups of 2000: each once per batch. One
-                // writer: the published state is the head.
-                let view = store.read();
-                (0..1000u64)
-                    .map(|k| {
-                        let g = ((round * 1000 + k) % groups.len() as u64) as usize;
-                        health(&view, g as u64, round + k, groups[g])
-                    })
-                    .collect::<Vec<Command>>()
-            },
-            |commands| {
-                let applied = store.execute(TxnMeta::new("svc:health-checker", "batch"), commands).unwrap();
-                assert!(applied.outcomes.iter().all(|o| *o == Outcome::Changed(1)), "every command writes");
-                applied
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    drop(store);
-    let _ = std::fs::remove_dir_all(dir);
+    // The same without fsync: the store's CPU per event alone.
+    for (sync, name) in [(SyncPolicy::Always, "always"), (SyncPolicy::Never, "never")] {
+        let (store, groups, dir) = commit_store(&format!("batched-{name}"), sync);
+        group.throughput(Throughput::Elements(1000));
+        let mut round = 0u64;
+        // The commands are built before the timer starts, as a health checker
+        // sends them: the figure is the store's (planning, validating,
+        // applying, writing, fsync), not the bench's formatting of ids and
+        // reading of the state to choose each target's new health.
+        group.bench_function(format!("commit/{name}/batched_1000_events"), |b| {
+            b.iter_batched(
+                || {
+                    round += 1;
+                    // 1000 consecutive groups of 2000: each once per batch.
+                    // One writer: the published state is the head.
+                    let view = store.read();
+                    (0..1000u64)
+                        .map(|k| {
+                            let g = ((round * 1000 + k) % groups.len() as u64) as usize;
+                            health(&view, g as u64, round + k, groups[g])
+                        })
+                        .collect::<Vec<Command>>()
+                },
+                |commands| {
+                    let applied = store.execute(TxnMeta::new("svc:health-checker", "batch"), commands).unwrap();
+                    assert!(applied.outcomes.iter().all(|o| *o == Outcome::Changed(1)), "every command writes");
+                    applied
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
     // The machine's sequential write bandwidth, for comparison.
     let probe = stores().join(format!("bandwidth-{}", std::process::id()));
     std::fs::create_dir_all(&probe).unwrap();

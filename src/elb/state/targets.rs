@@ -97,10 +97,10 @@ impl GroupTargets {
                     // The group is this state's alone (a replay, a batch's
                     // second change to it): changed where it lies.
                     Some(targets) => targets[i] = target.clone(),
+                    // Shared with an earlier state: copied once, straight
+                    // into the new allocation, with `target` in its place.
                     None => {
-                        let mut targets = few.to_vec();
-                        targets[i] = target.clone();
-                        *few = targets.into();
+                        *few = few.iter().enumerate().map(|(j, t)| if j == i { target } else { t }).cloned().collect()
                     }
                 }
                 false
@@ -129,6 +129,15 @@ impl GroupTargets {
                 Err(_) => false,
             },
             GroupTargets::Many(many) => many.remove(&Slot::of(key)).is_some(),
+        }
+    }
+
+    /// Reads the target where a search of a small group starts (a value
+    /// to discard), so that its memory is in cache when the search comes.
+    pub(super) fn touch(&self) -> u64 {
+        match self {
+            GroupTargets::Few(few) => few.iter().fold(0, |seen, t| seen ^ u64::from(t.key.port)),
+            GroupTargets::Many(_) => 0,
         }
     }
 
