@@ -97,7 +97,8 @@ impl fmt::Display for EntityKey {
 }
 
 /// A whole resource value. Shared (`Arc`) so that the state, the events and
-/// readers hold one copy; each is decoded straight into its `Arc`.
+/// readers hold one copy; each is decoded straight into its `Arc`. A target
+/// is small and held by value, in the state as here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entity {
     /// A load balancer.
@@ -108,17 +109,19 @@ pub enum Entity {
     Rule(#[serde(deserialize_with = "codec::arc")] Arc<Rule>),
     /// A target group.
     TargetGroup(#[serde(deserialize_with = "codec::arc")] Arc<TargetGroup>),
-    /// A registered target.
-    Target(#[serde(deserialize_with = "codec::arc")] Arc<Target>),
+    /// A registered target, by value: its id is inline when short (as the
+    /// state holds it), so an event on a target allocates nothing of its
+    /// own when decoded, and nothing is shared to follow when applied.
+    Target(Target),
     /// A trust store.
     TrustStore(#[serde(deserialize_with = "codec::arc")] Arc<TrustStore>),
 }
 
 impl Entity {
-    /// A target the state holds by value, as an entity (which shares its
-    /// value).
+    /// A target the state holds, as an entity (a copy: its id is inline
+    /// when short, shared when long).
     pub(crate) fn of_target(target: &Target) -> Entity {
-        Entity::Target(Arc::new(target.clone()))
+        Entity::Target(target.clone())
     }
 
     /// Which resource this is.

@@ -403,11 +403,11 @@ impl Planner<'_> {
                 let now = self.ctx.time;
                 let mut changed = 0;
                 for group in groups {
-                    let done: Vec<Arc<Target>> = self
+                    let done: Vec<Target> = self
                         .state
                         .targets_of(group)
                         .filter(|t| t.draining_until.is_some_and(|until| until <= now))
-                        .map(shared)
+                        .cloned()
                         .collect();
                     for target in done {
                         self.emit(ElbEvent::Deleted(Entity::Target(target)));
@@ -870,7 +870,7 @@ impl Planner<'_> {
         if let Some(user) = self.state.users_of(id).next() {
             return Err(ElbError::TargetGroupInUse { target_group: id, used_by: user.clone() });
         }
-        let targets: Vec<Arc<Target>> = self.state.targets_of(id).map(shared).collect();
+        let targets: Vec<Target> = self.state.targets_of(id).cloned().collect();
         for target in &targets {
             self.emit(ElbEvent::Deleted(Entity::Target(target.clone())));
         }
@@ -909,11 +909,11 @@ impl Planner<'_> {
             if tg.target_type == TargetType::Alb {
                 self.check_load_balancer_target(&tg, &canonical)?;
             }
-            if let Some(current) = self.state.target(&key).map(shared) {
+            if let Some(current) = self.state.target(&key).cloned() {
                 if current.draining_until.is_some() {
                     // Registering a draining target takes it back.
-                    let after = Target { health: health.clone(), draining_until: None, ..(*current).clone() };
-                    self.update(Entity::Target(current), Entity::Target(Arc::new(after)));
+                    let after = Target { health: health.clone(), draining_until: None, ..current.clone() };
+                    self.update(Entity::Target(current), Entity::Target(after));
                     changed += 1;
                 }
                 continue;
@@ -927,7 +927,7 @@ impl Planner<'_> {
                 health: health.clone(),
                 draining_until: None,
             };
-            self.emit(ElbEvent::Created(Entity::Target(Arc::new(target))));
+            self.emit(ElbEvent::Created(Entity::Target(target)));
             count += 1;
             changed += 1;
         }
@@ -982,7 +982,7 @@ impl Planner<'_> {
             let key = registered_key(&tg, spec)?;
             // DeregisterTargets: "If the specified target does not exist, the
             // action returns successfully."
-            let Some(target) = self.state.target(&key).map(shared) else { continue };
+            let Some(target) = self.state.target(&key).cloned() else { continue };
             if target.draining_until.is_some() {
                 continue;
             }
@@ -993,9 +993,9 @@ impl Planner<'_> {
                 let after = Target {
                     health: TargetHealth::new(HealthState::Draining, Some(HealthReason::DeregistrationInProgress)),
                     draining_until: Some(until),
-                    ..(*target).clone()
+                    ..target.clone()
                 };
-                self.update(Entity::Target(target), Entity::Target(Arc::new(after)));
+                self.update(Entity::Target(target), Entity::Target(after));
             }
             changed += 1;
         }
@@ -1009,8 +1009,7 @@ impl Planner<'_> {
     fn update_target_health(&mut self, id: TargetGroupId, spec: &TargetSpec, health: &TargetHealth) -> Result<Outcome> {
         let tg = self.target_group(id)?;
         let key = registered_key(&tg, spec)?;
-        let current =
-            self.state.target(&key).map(shared).ok_or(ElbError::TargetNotRegistered { target: key.clone() })?;
+        let current = self.state.target(&key).cloned().ok_or(ElbError::TargetNotRegistered { target: key.clone() })?;
         let refuse = |problem| ElbError::InvalidHealthTransition {
             target: key.clone(),
             from: current.health.state,
@@ -1036,8 +1035,8 @@ impl Planner<'_> {
         if !reason_ok {
             return Err(refuse("the reason is not one the API gives with that state"));
         }
-        let after = Target { health: health.clone(), ..(*current).clone() };
-        Ok(self.update(Entity::Target(current), Entity::Target(Arc::new(after))))
+        let after = Target { health: health.clone(), ..current.clone() };
+        Ok(self.update(Entity::Target(current), Entity::Target(after)))
     }
 
     /// After a command: the target groups whose use by load balancers it
@@ -1064,7 +1063,7 @@ impl Planner<'_> {
     fn recompute_health(&mut self, id: TargetGroupId) {
         let Some(tg) = self.state.target_group(id).cloned() else { return };
         let fresh = self.fresh_health(&tg);
-        let stale: Vec<Arc<Target>> = self
+        let stale: Vec<Target> = self
             .state
             .targets_of(id)
             .filter(|t| t.draining_until.is_none())
@@ -1077,11 +1076,11 @@ impl Planner<'_> {
                         && t.health.reason != Some(HealthReason::InternalError)
                 }
             })
-            .map(shared)
+            .cloned()
             .collect();
         for target in stale {
-            let after = Target { health: fresh.clone(), ..(*target).clone() };
-            self.update(Entity::Target(target), Entity::Target(Arc::new(after)));
+            let after = Target { health: fresh.clone(), ..target.clone() };
+            self.update(Entity::Target(target), Entity::Target(after));
         }
     }
 
@@ -1160,12 +1159,6 @@ fn check_ip_address_type(lb_type: LoadBalancerType, scheme: Scheme, ip: IpAddres
         ));
     }
     Ok(())
-}
-
-/// A target of the state as an event holds it: the state keeps targets by
-/// value, an event shares each value it holds.
-fn shared(target: &Target) -> Arc<Target> {
-    Arc::new(target.clone())
 }
 
 /// The key of a target a command names that may already be registered: an

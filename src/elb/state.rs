@@ -1042,12 +1042,12 @@ mod tests {
         use crate::elb::{HealthState, TargetHealth};
         let key = |group: u64, id: &str| TargetKey { target_group: TargetGroupId(group), id: id.into(), port: 80 };
         let target = |group: u64, id: &str, health: HealthState| {
-            Entity::Target(Arc::new(Target {
+            Entity::Target(Target {
                 key: key(group, id),
                 availability_zone: None,
                 health: TargetHealth::new(health, None),
                 draining_until: None,
-            }))
+            })
         };
         let (a, b, c) = (
             target(9, "i-a", HealthState::Initial),

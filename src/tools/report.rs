@@ -310,7 +310,7 @@ pub fn fields(entity: &Entity) -> Value {
         Entity::Listener(v) => (serde_json::to_value(&**v), Some(v.id.to_string())),
         Entity::Rule(v) => (serde_json::to_value(&**v), Some(v.id.to_string())),
         Entity::TargetGroup(v) => (serde_json::to_value(&**v), Some(v.id.to_string())),
-        Entity::Target(v) => (serde_json::to_value(&**v), None),
+        Entity::Target(v) => (serde_json::to_value(v), None),
         Entity::TrustStore(v) => (serde_json::to_value(&**v), Some(v.id.to_string())),
     };
     // The model's types serialize to JSON without fail (string keys, no

@@ -169,7 +169,7 @@ fn entity_v1(entity: v1::Entity) -> Entity {
         }
         v1::Entity::Target(t) => {
             let t = *t;
-            Entity::Target(Arc::new(Target {
+            Entity::Target(Target {
                 key: TargetKey {
                     target_group: TargetGroupId(t.key.target_group),
                     id: t.key.id.into(),
@@ -188,7 +188,7 @@ fn entity_v1(entity: v1::Entity) -> Entity {
                     reason: t.health.reason.as_deref().and_then(HealthReason::parse),
                 },
                 draining_until: None,
-            }))
+            })
         }
     }
 }
