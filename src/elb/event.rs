@@ -232,7 +232,7 @@ impl ElbEvent {
 /// Decodes one resource's events, oldest first, into what [`codec::decode`]
 /// gives for each, sharing values between them: an update's or a deletion's
 /// value before whose bytes are the previous event's value after is that
-/// value (one `Arc`), not a second decode. In a resource's history each
+/// value (one `Arc`; a target's, a copy), not a second decode. In a resource's history each
 /// version's value before is the last one's value after, so this halves the
 /// decoding of an often-updated resource.
 ///

@@ -416,11 +416,11 @@ impl StateMachine for ElbState {
     }
 }
 
-/// What an event changes, for [`ElbState::apply_run`].
 /// Events on targets whose memory a replay reads at once, before applying
 /// them (BENCHMARKS.md, "Misses in flight", "A replay's misses overlapped").
 const TOUCH_WINDOW: usize = 16;
 
+/// What an event changes, for [`ElbState::apply_run`].
 enum Touches {
     /// A target of this group, and nothing else.
     Target(TargetGroupId),
@@ -580,7 +580,8 @@ impl ElbState {
     }
 
     /// Reads what applying these target events will: each event's target
-    /// and its group's targets (the middle one, where a search starts).
+    /// and every target of its group (a port each, so every cache line of
+    /// a small group's array, where its search will probe).
     /// Each read waits for nothing but the lookup before it, so their cache
     /// misses are in flight together, where applying the events one by one
     /// waits for each in turn. Changes nothing.

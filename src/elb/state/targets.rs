@@ -132,8 +132,8 @@ impl GroupTargets {
         }
     }
 
-    /// Reads the target where a search of a small group starts (a value
-    /// to discard), so that its memory is in cache when the search comes.
+    /// Reads every target of a small group (a value to discard), so that
+    /// the cache lines its search probes are in cache when it comes.
     pub(super) fn touch(&self) -> u64 {
         match self {
             GroupTargets::Few(few) => few.iter().fold(0, |seen, t| seen ^ u64::from(t.key.port)),
@@ -178,7 +178,8 @@ impl fmt::Debug for GroupTargets {
 }
 
 /// Written as a map from each target's key to the target, as the group's
-/// `OrdMap<TargetKey, Arc<Target>>` was: the same bytes, in the same order.
+/// `OrdMap<TargetKey, Arc<Target>>` was before targets were held by value:
+/// the same bytes, in the same order.
 impl Serialize for GroupTargets {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
