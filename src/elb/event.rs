@@ -118,12 +118,6 @@ pub enum Entity {
 }
 
 impl Entity {
-    /// A target the state holds, as an entity (a copy: its id is inline
-    /// when short, shared when long).
-    pub(crate) fn of_target(target: &Target) -> Entity {
-        Entity::Target(target.clone())
-    }
-
     /// Which resource this is.
     pub fn key(&self) -> EntityKey {
         match self {

@@ -767,7 +767,7 @@ impl ElbState {
             EntityKey::Listener(id) => r.listeners.get(id).cloned().map(Entity::Listener),
             EntityKey::Rule(id) => r.rules.get(id).cloned().map(Entity::Rule),
             EntityKey::TargetGroup(id) => r.target_groups.get(id).cloned().map(Entity::TargetGroup),
-            EntityKey::Target(key) => self.target(key).map(Entity::of_target),
+            EntityKey::Target(key) => self.target(key).map(|t| Entity::Target(t.clone())),
             EntityKey::TrustStore(id) => r.trust_stores.get(id).cloned().map(Entity::TrustStore),
         }
     }
@@ -781,7 +781,7 @@ impl ElbState {
             EntityKind::Rule => Box::new(r.rules.values().cloned().map(Entity::Rule)),
             EntityKind::TargetGroup => Box::new(r.target_groups.values().cloned().map(Entity::TargetGroup)),
             EntityKind::Target => {
-                Box::new(r.targets.values().flat_map(|targets| targets.values().map(Entity::of_target)))
+                Box::new(r.targets.values().flat_map(|targets| targets.values().map(|t| Entity::Target(t.clone()))))
             }
             EntityKind::TrustStore => Box::new(r.trust_stores.values().cloned().map(Entity::TrustStore)),
         }

@@ -486,7 +486,7 @@ pub(super) fn show(args: &ShowArgs, bar: &Bar) -> Result<Verdict, ToolError> {
         for id in groups {
             if let Some(tg) = view.target_group(id) {
                 let targets: Vec<Resource> =
-                    view.targets_of(id).map(|t| Resource::of(&store, &Entity::of_target(t))).collect();
+                    view.targets_of(id).map(|t| Resource::of(&store, &Entity::Target(t.clone()))).collect();
                 text.push_str(&format!("  target group {} ({}) {} targets\n", tg.name, tg.id, targets.len()));
                 target_groups.push(TargetGroupTree {
                     target_group: Resource::of(&store, &Entity::TargetGroup(tg.clone())),
