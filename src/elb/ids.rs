@@ -77,53 +77,36 @@ id_type!(
     "ts"
 );
 
-/// Bytes of a [`TargetId`] kept inline: with its length, three words.
+/// Bytes of a [`TargetId`] kept inline: with its length,
+/// three words.
 const INLINE: usize = 23;
 
-/// A target's id: an instance id, IP address, Lambda function ARN or ALB ARN.
-///
-/// Its text kept inline when it fits in 23 bytes (instance ids and IP
-/// addresses do), so a target holding it is one allocation or none, a
-/// comparison reads no other memory and a copy allocates nothing; a longer
-/// id (an ARN) is shared, and a copy of it is a reference count. Compares,
-/// orders and encodes as its text (a string); hashes its text's bytes.
-///
-/// ```
-/// use elbstore::elb::TargetId;
-///
-/// let id = TargetId::from("i-0123456789abcdef0");
-/// assert_eq!(id, "i-0123456789abcdef0");
-/// assert!(id < TargetId::from("i-1"));
-/// assert_eq!(id.len(), 19);
-/// ```
-#[derive(Clone)]
-pub struct TargetId(IdText);
-
+/// Text kept inline when it fits in 23 bytes, else shared.
 #[derive(Clone)]
 enum IdText {
     Inline(Inline),
     Shared(Arc<str>),
 }
 
-/// An inline id's text. Word-aligned, so a copy of it is three word moves:
-/// a small group's targets are copied whole on each change to one of them,
-/// and an id of unaligned bytes took twice as long to copy, in pieces
+/// Inline text. Word-aligned, so a copy of it is three word moves: a small
+/// group's targets are copied whole on each change to one of them, and text
+/// of unaligned bytes took 1.7 to 2.1 times as long to copy, in pieces
 /// (BENCHMARKS.md, "Target ids copied as words").
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 struct Inline {
-    /// Zero past `len`: only `From<&str>` makes one.
+    /// Zero past `len`: only `IdText::new` makes one.
     bytes: [u8; INLINE],
     len: u8,
 }
 
-/// An inline id's bytes, zero past its end, as three big-endian words:
-/// two inline ids' words, then their lengths, order as their texts do. The
-/// words differ first where the texts first differ, or, when one text is the
-/// other's start, where the longer goes on with a byte that is not zero; if
-/// it goes on with zeros only, the words are equal and the shorter is first.
-/// A search in a group compares ids that mostly share their first 17 bytes
-/// (an instance's): three word comparisons, not a `memcmp` call.
+/// Inline bytes, zero past their end, as three big-endian words: two inline
+/// texts' words, then their lengths, order as the texts do. The words differ
+/// first where the texts first differ, or, when one text is the other's
+/// start, where the longer goes on with a byte that is not zero; if it goes
+/// on with zeros only, the words are equal and the shorter is first. A search
+/// in a group compares ids that mostly share their first 17 bytes (an
+/// instance's): three word comparisons, not a `memcmp` call.
 fn words(bytes: &[u8; INLINE]) -> [u64; 3] {
     let word = |at: usize| {
         let mut word = [0; 8];
@@ -134,146 +117,228 @@ fn words(bytes: &[u8; INLINE]) -> [u64; 3] {
     [word(0), word(8), word(16)]
 }
 
-impl TargetId {
-    /// The id's text.
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            // Made only from a whole `str` (`From<&str>`), so always UTF-8;
+/// What a text type keeps its text in.
+trait Text: Clone + Ord + std::hash::Hash {
+    fn new(text: &str) -> Self;
+    fn as_str(&self) -> &str;
+    fn as_bytes(&self) -> &[u8];
+}
+
+impl Text for Arc<str> {
+    fn new(text: &str) -> Arc<str> {
+        text.into()
+    }
+
+    fn as_str(&self) -> &str {
+        self
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        str::as_bytes(self)
+    }
+}
+
+impl Text for IdText {
+    fn new(text: &str) -> IdText {
+        if text.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            IdText::Inline(Inline { bytes, len: text.len() as u8 })
+        } else {
+            IdText::Shared(text.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Made only from a whole `str` (`IdText::new`), so always UTF-8;
             // checked again here (a few bytes) since this module allows no
             // `unsafe`. Comparisons and hashing read the bytes without it.
-            IdText::Inline(_) => std::str::from_utf8(self.as_bytes()).expect("an inline id is a whole str"),
+            IdText::Inline(_) => std::str::from_utf8(self.as_bytes()).expect("inline text is a whole str"),
             IdText::Shared(text) => text,
         }
     }
 
     fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
+        match self {
             IdText::Inline(inline) => &inline.bytes[..usize::from(inline.len)],
             IdText::Shared(text) => text.as_bytes(),
         }
     }
 }
 
-impl From<&str> for TargetId {
-    fn from(text: &str) -> TargetId {
-        if text.len() <= INLINE {
-            let mut bytes = [0; INLINE];
-            bytes[..text.len()].copy_from_slice(text.as_bytes());
-            TargetId(IdText::Inline(Inline { bytes, len: text.len() as u8 }))
-        } else {
-            TargetId(IdText::Shared(text.into()))
-        }
-    }
-}
-
-impl From<String> for TargetId {
-    fn from(text: String) -> TargetId {
-        TargetId::from(text.as_str())
-    }
-}
-
-impl From<&String> for TargetId {
-    fn from(text: &String) -> TargetId {
-        TargetId::from(text.as_str())
-    }
-}
-
-impl std::ops::Deref for TargetId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsRef<str> for TargetId {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 /// By text, as `str` orders (its bytes).
-impl Ord for TargetId {
-    fn cmp(&self, other: &TargetId) -> std::cmp::Ordering {
-        match (&self.0, &other.0) {
+impl Ord for IdText {
+    fn cmp(&self, other: &IdText) -> std::cmp::Ordering {
+        match (self, other) {
             (IdText::Inline(a), IdText::Inline(b)) => words(&a.bytes).cmp(&words(&b.bytes)).then(a.len.cmp(&b.len)),
             _ => self.as_bytes().cmp(other.as_bytes()),
         }
     }
 }
 
-impl PartialOrd for TargetId {
-    fn partial_cmp(&self, other: &TargetId) -> Option<std::cmp::Ordering> {
+impl PartialOrd for IdText {
+    fn partial_cmp(&self, other: &IdText) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl PartialEq for TargetId {
-    fn eq(&self, other: &TargetId) -> bool {
-        match (&self.0, &other.0) {
+impl PartialEq for IdText {
+    fn eq(&self, other: &IdText) -> bool {
+        match (self, other) {
             (IdText::Inline(a), IdText::Inline(b)) => a.len == b.len && a.bytes == b.bytes,
             _ => self.as_bytes() == other.as_bytes(),
         }
     }
 }
 
-impl Eq for TargetId {}
+impl Eq for IdText {}
 
-impl PartialEq<str> for TargetId {
-    fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<&str> for TargetId {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-/// By its text's bytes, inline or shared.
-impl std::hash::Hash for TargetId {
+/// By the text's bytes, inline or shared.
+impl std::hash::Hash for IdText {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_bytes().hash(state)
     }
 }
 
-impl fmt::Display for TargetId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident($repr:ty), $expecting:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name($repr);
 
-/// The text, quoted, as a `str`'s `Debug`.
-impl fmt::Debug for TargetId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-/// A string.
-impl Serialize for TargetId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-/// Read from the string where the decoder has it: no allocation when it fits
-/// inline.
-impl<'de> Deserialize<'de> for TargetId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TargetId, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = TargetId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a target id")
-            }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TargetId, E> {
-                Ok(TargetId::from(text))
+        impl $name {
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                Text::as_str(&self.0)
             }
         }
-        deserializer.deserialize_str(Visitor)
-    }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> $name {
+                $name(<$repr as Text>::new(text))
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> $name {
+                $name::from(text.as_str())
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(text: &String) -> $name {
+                $name::from(text.as_str())
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                Text::as_bytes(&self.0) == other.as_bytes()
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                Text::as_bytes(&self.0) == other.as_bytes()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// The text, quoted, as a `str`'s `Debug`.
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+
+        /// A string.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        /// Read from the string where the decoder has it: no allocation when
+        /// it fits inline.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<$name, E> {
+                        Ok($name::from(text))
+                    }
+                }
+                deserializer.deserialize_str(Visitor)
+            }
+        }
+    };
 }
+
+text_type!(
+    /// A target's id: an instance id, IP address, Lambda function ARN or ALB
+    /// ARN.
+    ///
+    /// Its text kept inline when it fits in 23 bytes (instance ids and IP
+    /// addresses do), so a target holding it is one allocation or none, a
+    /// comparison reads no other memory and a copy allocates nothing; a
+    /// longer id (an ARN) is shared, and a copy of it is a reference count.
+    /// Compares, orders and encodes as its text (a string); hashes its
+    /// text's bytes.
+    ///
+    /// ```
+    /// use elbstore::elb::TargetId;
+    ///
+    /// let id = TargetId::from("i-0123456789abcdef0");
+    /// assert_eq!(id, "i-0123456789abcdef0");
+    /// assert!(id < TargetId::from("i-1"));
+    /// assert_eq!(id.len(), 19);
+    /// ```
+    TargetId(IdText),
+    "a target id"
+);
+
+text_type!(
+    /// A target's availability zone (`us-east-1a`, or `all` for an IP target
+    /// outside the VPC), when one was given.
+    ///
+    /// Shared, so copying a target copies its zone as a reference count (and
+    /// an absent zone, the usual case, as a null pointer), and the field
+    /// takes one word where a `String` took three. Compares, orders and
+    /// encodes as its text (a string).
+    ///
+    /// ```
+    /// use elbstore::elb::ZoneName;
+    ///
+    /// let zone = ZoneName::from("us-east-1a");
+    /// assert_eq!(zone, "us-east-1a");
+    /// assert_eq!(format!("{zone:?}"), "\"us-east-1a\"");
+    /// ```
+    ZoneName(Arc<str>),
+    "an availability zone"
+);
 
 /// A registered target: which group, which target, which port.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -359,6 +424,8 @@ mod tests {
             }
         }
         assert_eq!(std::mem::size_of::<TargetId>(), 32);
+        assert_eq!(std::mem::size_of::<Option<ZoneName>>(), 16, "a null pointer is None");
+        assert_eq!(std::mem::size_of::<crate::elb::Target>(), 88);
         // Keys order by group, then by id's text, then by port.
         let mut keys: Vec<TargetKey> = texts
             .iter()
@@ -368,6 +435,21 @@ mod tests {
         keys.sort();
         let as_text: Vec<(u64, &str, u16)> = keys.iter().map(|k| (k.target_group.0, k.id.as_str(), k.port)).collect();
         assert!(as_text.is_sorted(), "{as_text:?}");
+    }
+
+    /// A zone encodes as the `Option<String>` it replaced did, so events and
+    /// snapshots written before it read back unchanged.
+    #[test]
+    fn a_zone_name_encodes_as_the_string_it_was() {
+        for zone in [None, Some("us-east-1a"), Some("all"), Some(""), Some("a-zone-name-longer-than-23-bytes")] {
+            let text: Option<String> = zone.map(str::to_owned);
+            let name: Option<ZoneName> = zone.map(ZoneName::from);
+            let bytes = crate::codec::encode(&name).unwrap();
+            assert_eq!(bytes, crate::codec::encode(&text).unwrap(), "{zone:?}");
+            assert_eq!(crate::codec::decode::<Option<ZoneName>>(&bytes, 1024).unwrap(), name);
+            assert_eq!(format!("{name:?}"), format!("{text:?}"), "as a field change shows it");
+            assert_eq!(name.as_deref(), zone);
+        }
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub use guard::{approved, Alarm, AlarmKind, AlarmThresholds, DeletionGuard, Guar
 pub(crate) use guard::{load_balancer_changes, Ledger};
 pub use history::{field_changes, Diff, DiffCounts, FieldChange, HistoryFilter, Lookup, Modified, Summary, Version};
 pub use ids::{
-    ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetId, TargetKey, TrustStoreId, CREATIONS_PER_TRANSACTION_MAX,
+    ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetId, TargetKey, TrustStoreId, ZoneName,
+    CREATIONS_PER_TRANSACTION_MAX,
 };
 pub use model::{
     Action, Attributes, AuthenticateCognito, AuthenticateOidc, Condition, HealthCheck, HealthReason, HealthState,

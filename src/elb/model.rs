@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId, ZoneName};
 use crate::clock::Timestamp;
 
 /// Key/value attributes, e.g. `deletion_protection.enabled = true`.
@@ -660,7 +660,7 @@ pub struct Target {
     /// The group, target id and port.
     pub key: TargetKey,
     /// The availability zone (`all` for IP targets outside the VPC).
-    pub availability_zone: Option<String>,
+    pub availability_zone: Option<ZoneName>,
     /// Its health.
     pub health: TargetHealth,
     /// While it drains after deregistration: when the deregistration delay

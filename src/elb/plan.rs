@@ -18,7 +18,7 @@ use super::command::{
 use super::error::ElbError;
 use super::event::{ElbEvent, Entity};
 use super::ids::{
-    ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId, CREATIONS_PER_TRANSACTION_MAX,
+    ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, TrustStoreId, ZoneName, CREATIONS_PER_TRANSACTION_MAX,
 };
 use super::integrity;
 use super::model::{
@@ -923,7 +923,7 @@ impl Planner<'_> {
             }
             let target = Target {
                 key,
-                availability_zone: spec.availability_zone.clone(),
+                availability_zone: spec.availability_zone.as_deref().map(ZoneName::from),
                 health: health.clone(),
                 draining_until: None,
             };

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use super::event::{ElbEvent, Entity};
-use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey};
+use super::ids::{ListenerId, LoadBalancerId, RuleId, TargetGroupId, TargetKey, ZoneName};
 use super::model::{
     Action, Condition, HealthCheck, HealthReason, HealthState, IpAddressType, Listener, LoadBalancer,
     LoadBalancerState, LoadBalancerType, Protocol, ProtocolVersion, Rule, Scheme, SubnetMapping, Target, TargetGroup,
@@ -175,7 +175,7 @@ fn entity_v1(entity: v1::Entity) -> Entity {
                     id: t.key.id.into(),
                     port: t.key.port,
                 },
-                availability_zone: t.availability_zone,
+                availability_zone: t.availability_zone.map(ZoneName::from),
                 health: TargetHealth {
                     state: match t.health.state {
                         v1::HealthState::Initial => HealthState::Initial,
