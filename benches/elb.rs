@@ -50,6 +50,57 @@ fn health(state: &ElbState, i: u64, j: u64, tg: elbstore::elb::TargetGroupId) ->
     }
 }
 
+/// One batch writer's half of the groups: each group's target ids, each
+/// target's health as this writer last set it (it alone changes them), and
+/// the next batch's round.
+struct Half {
+    groups: Vec<(elbstore::elb::TargetGroupId, Vec<String>, Vec<bool>)>,
+    round: u64,
+}
+
+impl Half {
+    /// The groups `tgs`, the fleet's from index `first` on, as `state` has them.
+    fn new(state: &ElbState, first: usize, tgs: &[elbstore::elb::TargetGroupId]) -> Half {
+        let groups = tgs
+            .iter()
+            .enumerate()
+            .map(|(k, &tg)| {
+                let ids: Vec<String> =
+                    (0..fleet::TARGETS_PER_GROUP).map(|j| fleet::target_id((first + k) as u64, j)).collect();
+                let healthy = ids
+                    .iter()
+                    .map(|id| {
+                        let key = TargetKey { target_group: tg, id: id.as_str().into(), port: 8080 };
+                        state.target(&key).is_some_and(|t| t.health.state == HealthState::Healthy)
+                    })
+                    .collect();
+                (tg, ids, healthy)
+            })
+            .collect();
+        Half { groups, round: 0 }
+    }
+
+    /// One health change in each group, each flipping its target between
+    /// healthy and unhealthy: built as a health checker would, from what it
+    /// knows, not by reading the state.
+    fn next_batch(&mut self) -> Vec<Command> {
+        let j = (self.round % fleet::TARGETS_PER_GROUP) as usize;
+        let round = self.round;
+        self.round += 1;
+        self.groups
+            .iter_mut()
+            .map(|(tg, ids, healthy)| {
+                healthy[j] = !healthy[j];
+                Command::UpdateTargetHealth {
+                    target_group: *tg,
+                    target: TargetSpec::new(ids[j].as_str()),
+                    health: fleet::check_result(healthy[j], round),
+                }
+            })
+            .collect()
+    }
+}
+
 /// The 100,000-load-balancer store with a snapshot after the fleet and a
 /// 1,000,000-event tail after it.
 fn big_store() -> (PathBuf, bool) {
@@ -337,6 +388,38 @@ fn commits(c: &mut Criterion) {
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }
+    // Two writers, each sending batches for its own half of the groups (two
+    // health checkers, or one with two sending threads): one plans its batch
+    // under the head lock while the other's is written and synced, so the
+    // figure is the larger of the CPU and the disk per batch, not their sum.
+    let (store, groups, dir) = commit_store("batched-2-writers", SyncPolicy::Always);
+    group.throughput(Throughput::Elements(1000));
+    let view = store.read();
+    let mut halves: Vec<Half> =
+        groups.chunks(groups.len() / 2).enumerate().map(|(h, tgs)| Half::new(&view, h * tgs.len(), tgs)).collect();
+    drop(view);
+    group.bench_function("commit/always/batched_1000_events_2_writers", |b| {
+        b.iter_custom(|iters| {
+            let per_writer = iters.div_ceil(2);
+            let started = Instant::now();
+            std::thread::scope(|scope| {
+                for half in halves.iter_mut() {
+                    let store = &store;
+                    scope.spawn(move || {
+                        for _ in 0..per_writer {
+                            let applied =
+                                store.execute(TxnMeta::new("svc:health-checker", "batch"), half.next_batch()).unwrap();
+                            assert!(applied.outcomes.iter().all(|o| *o == Outcome::Changed(1)), "every command writes");
+                        }
+                    });
+                }
+            });
+            // Per batch of 1,000, when `iters` is odd as when it is even.
+            started.elapsed().mul_f64(iters as f64 / (2 * per_writer) as f64)
+        })
+    });
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
     // The machine's sequential write bandwidth, for comparison.
     let probe = stores().join(format!("bandwidth-{}", std::process::id()));
     std::fs::create_dir_all(&probe).unwrap();

@@ -32,7 +32,7 @@ done
 for name in elb/commit/never/1_writer elb/commit/never/1_writer_reference_mix elb/commit/never/64_writers_reference_mix \
     elb/reference_mix/draw_a_command_only elb/commit/always/1_writers elb/commit/always/8_writers \
     elb/commit/always/64_writers elb/commit/always/64_writers_reference_mix elb/commit/always/batched_1000_events \
-    elb/commit/never/batched_1000_events \
+    elb/commit/never/batched_1000_events elb/commit/always/batched_1000_events_2_writers \
     elb/machine/sequential_write_64_mib_and_fdatasync elb/open/100k_load_balancers_with_1m_event_tail \
     elb/snapshot/write_mb_per_s elb/open/clean_reopen_snapshot_at_head_mb_per_s \
     elb/entity_history/one_load_balancer elb/entity_history/one_load_balancer_11_versions \

@@ -147,7 +147,8 @@ fn check_reopen(image: &SimFs, acked: &Acked, context: &str) {
 
 /// Commits `events` expecting a panic, then checks the handle is poisoned by
 /// it, unchanged for readers, and that a reopen holds exactly the earlier commits.
-fn panics_and_poisons(events: Vec<FragileEvent>, names: &str) {
+/// With `clone_panics`, the next clone of the state panics instead.
+fn panics_and_poisons(events: Vec<FragileEvent>, names: &str, clone_panics: bool) {
     quiet_deliberate_panics();
     // Another test may arm the clone trigger: every test here takes turns.
     let _arming = ARMING.lock().unwrap_or_else(|e| e.into_inner());
@@ -157,7 +158,11 @@ fn panics_and_poisons(events: Vec<FragileEvent>, names: &str) {
     for i in 0..3 {
         acked.insert(store.commit(meta(0, i), set(0, i)).unwrap().seq, (0, i));
     }
+    if clone_panics {
+        arm_clone_panic(1);
+    }
     let outcome = catch_unwind(AssertUnwindSafe(|| store.commit(meta(0, 3), events)));
+    disarm();
     assert!(outcome.is_err(), "the panic reaches the caller");
     match store.commit(meta(0, 4), set(0, 4)) {
         Err(Error::Poisoned { cause }) => match cause.as_ref() {
@@ -183,14 +188,28 @@ fn panics_and_poisons(events: Vec<FragileEvent>, names: &str) {
 /// first.
 #[test]
 fn a_panic_in_apply_leaves_nothing_pending_and_poisons_the_store() {
-    panics_and_poisons(vec![FragileEvent::Kv(KvEvent::Set(1, 1)), FragileEvent::PanicInApply], "apply");
+    panics_and_poisons(vec![FragileEvent::Kv(KvEvent::Set(1, 1)), FragileEvent::PanicInApply], "apply", false);
 }
 
 /// Regression: a panic in an event's `Serialize` left a partly encoded record
 /// in the pending buffer, written with the next group.
 #[test]
 fn a_panic_in_serialize_leaves_nothing_pending_and_poisons_the_store() {
-    panics_and_poisons(vec![FragileEvent::Kv(KvEvent::Set(1, 1)), FragileEvent::PanicInSerialize(Bomb)], "serialize");
+    panics_and_poisons(
+        vec![FragileEvent::Kv(KvEvent::Set(1, 1)), FragileEvent::PanicInSerialize(Bomb)],
+        "serialize",
+        false,
+    );
+}
+
+/// A transaction large enough that its appender clones the state for the
+/// commit group (under the head lock, so the group needs none): a panic in
+/// that clone poisons the store and names the transaction, and it is never
+/// written, though it was framed and applied to the head.
+#[test]
+fn a_panic_while_a_large_transaction_s_state_is_staged_poisons_the_store() {
+    let events = (0..100).map(|k| FragileEvent::Kv(KvEvent::Set(5000 + k, u64::from(k)))).collect();
+    panics_and_poisons(events, "clone", true);
 }
 
 /// Runs `writers` threads of `per_writer` commits each; the `panic_at`-th
@@ -238,9 +257,10 @@ fn workload(
 
 /// Regression: a panic while the group leader cloned the state left
 /// `leader_active` set, and every writer then waited forever for a leader
-/// that was gone.
+/// that was gone. (The leader clones the state after small transactions; a
+/// large one's appender clones it, tested below.)
 #[test]
-fn a_panic_while_the_group_leader_clones_the_state_never_hangs_a_writer() {
+fn a_panic_while_the_state_is_cloned_for_a_group_never_hangs_a_writer() {
     quiet_deliberate_panics();
     let _arming = ARMING.lock().unwrap_or_else(|e| e.into_inner());
     let fs = SimFs::new();

@@ -8,9 +8,12 @@
 //! every pending record and a clone of the head state, writes the records,
 //! fsyncs once, publishes the cloned state to readers and wakes the group.
 //! While the leader waits on the disk, other writers keep appending; they form
-//! the next group. A failed write or fsync poisons the store: every waiter and
-//! every later writer gets `Error::Poisoned`, and readers keep seeing the last
-//! durable state.
+//! the next group. A large transaction stages its records and the state
+//! after them before releasing the head lock, so the group that takes them
+//! needs no head lock: a writer planning the next large batch under that
+//! lock does not hold back the previous one's write and fsync. A failed
+//! write or fsync poisons the store: every waiter and every later writer
+//! gets `Error::Poisoned`, and readers keep seeing the last durable state.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -55,6 +58,29 @@ pub(crate) struct Head<S> {
     /// `None` before the first segment exists.
     pub active_segment_bytes: Option<u64>,
     pub events_since_snapshot: u64,
+}
+
+/// Events in a transaction from which its appender stages the state after
+/// it for the commit group (`Inner::stage`): such a transaction takes long
+/// to plan, and a leader waiting for the head lock behind the next one
+/// would not start its write and fsync until that one is planned.
+pub(crate) const STAGE_STATE_EVENTS_MIN: usize = 64;
+
+/// Records appended whole and the state after the last of them, waiting for
+/// the next commit group's leader.
+pub(crate) struct Staged<S> {
+    chunks: Vec<Chunk>,
+    /// The state after the last staged record, when its transaction staged
+    /// it (else the leader clones the head): what the group publishes.
+    view: Option<View<S>>,
+    /// A snapshot of the group's state is due.
+    snapshot_due: bool,
+}
+
+impl<S> Default for Staged<S> {
+    fn default() -> Staged<S> {
+        Staged { chunks: Vec::new(), view: None, snapshot_due: false }
+    }
 }
 
 /// Where the pending records ended before a transaction was framed.
@@ -177,8 +203,10 @@ impl<S: StateMachine> Inner<S> {
         };
         let ctx = TxnContext { seq: head.next_seq, time: self.clock.now().max(earliest) };
         check_reverts(meta, ctx.seq)?;
-        self.guarded(&mut head, |head| {
+        let mut count = 0;
+        let appended = self.guarded(&mut head, |head| {
             let (events, result, folded) = f(&head.state, &ctx)?;
+            count = events.len();
             if events.is_empty() {
                 return Err(Error::EmptyTransaction.into());
             }
@@ -186,7 +214,57 @@ impl<S: StateMachine> Inner<S> {
             let mut result = result;
             framed(&ctx, &mut result);
             Ok((Committed { seq: ctx.seq, time: ctx.time }, result))
-        })
+        });
+        if appended.is_ok() {
+            self.stage(&mut head, count);
+        }
+        appended
+    }
+
+    /// After a transaction of [`STAGE_STATE_EVENTS_MIN`] events or more,
+    /// hands the head's pending records and a clone of the state they lead
+    /// to to the next commit group, which then needs no head lock to start;
+    /// called with the head lock held, after the transaction was appended
+    /// whole (a failed or panicking one leaves nothing pending). A smaller
+    /// one leaves its records pending in the head, for the leader to take
+    /// with a clone of the head (one clone per group, not per transaction: a
+    /// clone shared with the head makes the head's next change copy its
+    /// paths). Records that follow the staged ones in the same segment join
+    /// their chunk.
+    fn stage(&self, head: &mut Head<S>, events: usize) {
+        if events < STAGE_STATE_EVENTS_MIN || head.chunks.is_empty() {
+            return;
+        }
+        // Cloning is the state machine's code: a panic poisons the store (so
+        // nothing staged or pending is written), naming the first record no
+        // group has taken, and goes on unwinding in this writer.
+        let state = match panic::catch_unwind(AssertUnwindSafe(|| head.state.clone())) {
+            Ok(state) => state,
+            Err(payload) => {
+                let first = self.staged.lock().chunks.first().or(head.chunks.first()).map(|c| c.first_seq);
+                self.poison(Poison::panic(first.unwrap_or(head.next_seq - 1), payload.as_ref()));
+                panic::resume_unwind(payload)
+            }
+        };
+        let view = View { seq: head.next_seq - 1, time: head.last_time, state: Arc::new(state) };
+        let snapshot_due = self.snapshot_due(head);
+        let replaced = {
+            let mut staged = self.staged.lock();
+            for chunk in head.chunks.drain(..) {
+                match staged.chunks.last_mut() {
+                    Some(last) if !chunk.new_segment => {
+                        last.bytes.extend_from_slice(&chunk.bytes);
+                        last.last_seq = chunk.last_seq;
+                    }
+                    _ => staged.chunks.push(chunk),
+                }
+            }
+            staged.snapshot_due |= snapshot_due;
+            staged.view.replace(view)
+        };
+        // A replaced state shares nearly all its nodes with the head:
+        // dropped outside the staging lock, which the leader takes.
+        drop(replaced);
     }
 
     /// Appends a transaction copied from another store's log, keeping its
@@ -204,7 +282,9 @@ impl<S: StateMachine> Inner<S> {
             return Err(Error::Wal(WalError::TimeWentBackwards { path, offset, seq, previous, found }));
         }
         let ctx = TxnContext { seq: txn.seq, time: txn.time };
-        self.guarded(&mut head, |head| self.push(head, &txn.meta, &txn.events, ctx, None))
+        self.guarded(&mut head, |head| self.push(head, &txn.meta, &txn.events, ctx, None))?;
+        self.stage(&mut head, txn.events.len());
+        Ok(())
     }
 
     /// The head, once no earlier failure or panic has poisoned the store. The
@@ -417,17 +497,41 @@ impl<S: StateMachine> Inner<S> {
         let mut writer_slot = self.writer.lock();
         let writer = writer_slot.as_mut().expect("read-write stores have a log writer");
         let (mut chunks, view, snapshot_due) = {
-            let mut head = self.head.lock();
-            // Checked under the head lock: an appender that panics poisons
-            // the store before it releases the lock, so no group takes
-            // records framed on a state that may be half-applied.
+            // Staged records come before the head's pending ones, and the
+            // staged state covers exactly them. Only whole transactions are
+            // staged or pending (an appender that panics poisons the store
+            // before it releases the head lock), and once the store is
+            // poisoned no group writes.
+            let mut staged = self.staged.lock();
             if self.poisoned.load(Ordering::Acquire) {
                 return Ok(None);
             }
-            let chunks = std::mem::take(&mut head.chunks);
-            let view = View { seq: head.next_seq - 1, time: head.last_time, state: Arc::new(head.state.clone()) };
-            let snapshot_due = self.snapshot_due(&mut head);
-            (chunks, view, snapshot_due)
+            match staged.view.take() {
+                // A large transaction's: the group starts without waiting for
+                // a writer planning under the head lock; what is pending in
+                // the head goes with the next group.
+                Some(view) => (std::mem::take(&mut staged.chunks), view, std::mem::take(&mut staged.snapshot_due)),
+                None => {
+                    drop(staged);
+                    let mut head = self.head.lock();
+                    let mut staged = self.staged.lock();
+                    if self.poisoned.load(Ordering::Acquire) {
+                        return Ok(None);
+                    }
+                    // Whatever was staged meanwhile, then the head's pending
+                    // records, and the head after them all.
+                    let mut chunks = std::mem::take(&mut staged.chunks);
+                    chunks.append(&mut head.chunks);
+                    let replaced = staged.view.take();
+                    let snapshot_due = std::mem::take(&mut staged.snapshot_due) | self.snapshot_due(&mut head);
+                    drop(staged);
+                    let view =
+                        View { seq: head.next_seq - 1, time: head.last_time, state: Arc::new(head.state.clone()) };
+                    drop(head);
+                    drop(replaced);
+                    (chunks, view, snapshot_due)
+                }
+            }
         };
         let io = |err| Poison::Io(err);
         // Subscribers that keep up read the group from memory.

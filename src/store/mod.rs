@@ -173,6 +173,8 @@ pub(crate) struct Inner<S: StateMachine> {
     segment_bytes: u64,
     record_bytes_max: u32,
     head: Mutex<Head<S>>,
+    /// What appenders framed and no commit group has taken yet.
+    staged: Mutex<commit::Staged<S>>,
     writer: Mutex<Option<LogWriter>>,
     groups: Mutex<Groups>,
     poisoned: AtomicBool,
@@ -259,6 +261,7 @@ impl<S: StateMachine> Store<S> {
             segment_bytes: options.segment_bytes,
             record_bytes_max: options.record_bytes_max,
             head: Mutex::new(head),
+            staged: Mutex::new(commit::Staged::default()),
             writer: Mutex::new(writer),
             groups: Mutex::new(Groups { acked_seq: opened.last_seq, ..Groups::default() }),
             poisoned: AtomicBool::new(false),
