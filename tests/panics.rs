@@ -178,7 +178,10 @@ fn panics_and_poisons(events: Vec<FragileEvent>, names: &str, clone_panics: bool
     assert!(store.poisoned().is_some());
     drop(store);
     for mode in [CrashMode::KeepUnsynced, CrashMode::DropUnsynced] {
-        check_reopen(&fs.crash_image(mode), &acked, &format!("{names}, {mode:?}"));
+        let image = fs.crash_image(mode);
+        let logged = Store::<Fragile>::open(DIR, options(&image)).unwrap().transactions(..).count();
+        assert_eq!(logged, acked.len(), "{names}, {mode:?}: the interrupted transaction never reaches the log");
+        check_reopen(&image, &acked, &format!("{names}, {mode:?}"));
     }
 }
 

@@ -326,8 +326,8 @@ text_type!(
     ///
     /// Shared, so copying a target copies its zone as a reference count (and
     /// an absent zone, the usual case, as a null pointer), and the field
-    /// takes one word where a `String` took three. Compares, orders and
-    /// encodes as its text (a string).
+    /// takes two words (a pointer and a length) where a `String` took three.
+    /// Compares, orders and encodes as its text (a string).
     ///
     /// ```
     /// use elbstore::elb::ZoneName;

@@ -221,7 +221,8 @@ impl<S: StateMachine> Inner<S> {
         appended
     }
 
-    /// After a transaction of [`STAGE_STATE_EVENTS_MIN`] events or more,
+    /// After a transaction of [`STAGE_STATE_EVENTS_MIN`] events or more
+    /// from `append` (not `import`),
     /// hands the head's pending records and a clone of the state they lead
     /// to to the next commit group, which then needs no head lock to start;
     /// called with the head lock held, after the transaction was appended
@@ -236,13 +237,12 @@ impl<S: StateMachine> Inner<S> {
             return;
         }
         // Cloning is the state machine's code: a panic poisons the store (so
-        // nothing staged or pending is written), naming the first record no
-        // group has taken, and goes on unwinding in this writer.
+        // nothing staged or pending is written from then on), naming this
+        // transaction, and goes on unwinding in this writer.
         let state = match panic::catch_unwind(AssertUnwindSafe(|| head.state.clone())) {
             Ok(state) => state,
             Err(payload) => {
-                let first = self.staged.lock().chunks.first().or(head.chunks.first()).map(|c| c.first_seq);
-                self.poison(Poison::panic(first.unwrap_or(head.next_seq - 1), payload.as_ref()));
+                self.poison(Poison::panic(head.next_seq - 1, payload.as_ref()));
                 panic::resume_unwind(payload)
             }
         };
@@ -263,7 +263,7 @@ impl<S: StateMachine> Inner<S> {
             staged.view.replace(view)
         };
         // A replaced state shares nearly all its nodes with the head:
-        // dropped outside the staging lock, which the leader takes.
+        // dropped after the staging lock, which the leader takes, is released.
         drop(replaced);
     }
 
@@ -282,9 +282,10 @@ impl<S: StateMachine> Inner<S> {
             return Err(Error::Wal(WalError::TimeWentBackwards { path, offset, seq, previous, found }));
         }
         let ctx = TxnContext { seq: txn.seq, time: txn.time };
-        self.guarded(&mut head, |head| self.push(head, &txn.meta, &txn.events, ctx, None))?;
-        self.stage(&mut head, txn.events.len());
-        Ok(())
+        // Not staged: a restore has no writer planning under the head lock
+        // to overlap with, and staging each large transaction would clone
+        // the state for each, only for the next to replace it.
+        self.guarded(&mut head, |head| self.push(head, &txn.meta, &txn.events, ctx, None))
     }
 
     /// The head, once no earlier failure or panic has poisoned the store. The
