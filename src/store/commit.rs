@@ -83,12 +83,41 @@ impl<S> Default for Staged<S> {
     }
 }
 
+/// Appends `more` to `chunks`, each chunk that goes on in the same segment
+/// joined to the one before, so a group writes each segment's records in
+/// one piece.
+fn join(chunks: &mut Vec<Chunk>, more: impl IntoIterator<Item = Chunk>) {
+    for chunk in more {
+        match chunks.last_mut() {
+            Some(last) if !chunk.new_segment => {
+                last.bytes.extend_from_slice(&chunk.bytes);
+                last.last_seq = chunk.last_seq;
+            }
+            _ => chunks.push(chunk),
+        }
+    }
+}
+
+impl<S> Staged<S> {
+    /// Everything staged, leaving the stage empty.
+    fn take(&mut self) -> (Vec<Chunk>, Option<View<S>>, bool) {
+        (std::mem::take(&mut self.chunks), self.view.take(), std::mem::take(&mut self.snapshot_due))
+    }
+}
+
 /// Where the pending records ended before a transaction was framed.
 #[derive(Clone, Copy)]
 pub(crate) struct PendingMark {
     chunks: usize,
     last_chunk: Option<(usize, u64)>,
     active_segment_bytes: Option<u64>,
+}
+
+impl<S: Clone> Head<S> {
+    /// The head as a view: the state after every record appended.
+    fn view(&self) -> View<S> {
+        View { seq: self.next_seq - 1, time: self.last_time, state: Arc::new(self.state.clone()) }
+    }
 }
 
 impl<S> Head<S> {
@@ -230,8 +259,7 @@ impl<S: StateMachine> Inner<S> {
     /// one leaves its records pending in the head, for the leader to take
     /// with a clone of the head (one clone per group, not per transaction: a
     /// clone shared with the head makes the head's next change copy its
-    /// paths). Records that follow the staged ones in the same segment join
-    /// their chunk.
+    /// paths).
     fn stage(&self, head: &mut Head<S>, events: usize) {
         if events < STAGE_STATE_EVENTS_MIN || head.chunks.is_empty() {
             return;
@@ -239,26 +267,17 @@ impl<S: StateMachine> Inner<S> {
         // Cloning is the state machine's code: a panic poisons the store (so
         // nothing staged or pending is written from then on), naming this
         // transaction, and goes on unwinding in this writer.
-        let state = match panic::catch_unwind(AssertUnwindSafe(|| head.state.clone())) {
-            Ok(state) => state,
+        let view = match panic::catch_unwind(AssertUnwindSafe(|| head.view())) {
+            Ok(view) => view,
             Err(payload) => {
                 self.poison(Poison::panic(head.next_seq - 1, payload.as_ref()));
                 panic::resume_unwind(payload)
             }
         };
-        let view = View { seq: head.next_seq - 1, time: head.last_time, state: Arc::new(state) };
         let snapshot_due = self.snapshot_due(head);
         let replaced = {
             let mut staged = self.staged.lock();
-            for chunk in head.chunks.drain(..) {
-                match staged.chunks.last_mut() {
-                    Some(last) if !chunk.new_segment => {
-                        last.bytes.extend_from_slice(&chunk.bytes);
-                        last.last_seq = chunk.last_seq;
-                    }
-                    _ => staged.chunks.push(chunk),
-                }
-            }
+            join(&mut staged.chunks, head.chunks.drain(..));
             staged.snapshot_due |= snapshot_due;
             staged.view.replace(view)
         };
@@ -507,31 +526,29 @@ impl<S: StateMachine> Inner<S> {
             if self.poisoned.load(Ordering::Acquire) {
                 return Ok(None);
             }
-            match staged.view.take() {
-                // A large transaction's: the group starts without waiting for
-                // a writer planning under the head lock; what is pending in
-                // the head goes with the next group.
-                Some(view) => (std::mem::take(&mut staged.chunks), view, std::mem::take(&mut staged.snapshot_due)),
-                None => {
-                    drop(staged);
-                    let mut head = self.head.lock();
-                    let mut staged = self.staged.lock();
-                    if self.poisoned.load(Ordering::Acquire) {
-                        return Ok(None);
-                    }
-                    // Whatever was staged meanwhile, then the head's pending
-                    // records, and the head after them all.
-                    let mut chunks = std::mem::take(&mut staged.chunks);
-                    chunks.append(&mut head.chunks);
-                    let replaced = staged.view.take();
-                    let snapshot_due = std::mem::take(&mut staged.snapshot_due) | self.snapshot_due(&mut head);
-                    drop(staged);
-                    let view =
-                        View { seq: head.next_seq - 1, time: head.last_time, state: Arc::new(head.state.clone()) };
-                    drop(head);
-                    drop(replaced);
-                    (chunks, view, snapshot_due)
+            // A large transaction's state staged: the group starts without
+            // waiting for a writer planning under the head lock; what is
+            // pending in the head goes with the next group.
+            if staged.view.is_some() {
+                let (chunks, view, snapshot_due) = staged.take();
+                (chunks, view.expect("checked above"), snapshot_due)
+            } else {
+                drop(staged);
+                let mut head = self.head.lock();
+                let mut staged = self.staged.lock();
+                if self.poisoned.load(Ordering::Acquire) {
+                    return Ok(None);
                 }
+                // Whatever was staged meanwhile, then the head's pending
+                // records, and the head after them all.
+                let (mut chunks, replaced, staged_due) = staged.take();
+                drop(staged);
+                join(&mut chunks, head.chunks.drain(..));
+                let snapshot_due = staged_due | self.snapshot_due(&mut head);
+                let view = head.view();
+                drop(head);
+                drop(replaced);
+                (chunks, view, snapshot_due)
             }
         };
         let io = |err| Poison::Io(err);
