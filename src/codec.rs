@@ -167,6 +167,29 @@ pub(crate) fn decode_front<T: DeserializeOwned>(bytes: &mut &[u8], limit_bytes: 
     T::deserialize(&mut deserializer).map_err(CodecError::bincode)
 }
 
+/// Decodes one value from the front of `bytes` through `seed` (a decoder
+/// that carries context, such as a state to share values with), allocating
+/// at most `limit_bytes`, and advances `bytes` past it.
+pub(crate) fn decode_front_seed<'a, T: serde::de::DeserializeSeed<'a>>(
+    bytes: &mut &'a [u8],
+    limit_bytes: u64,
+    seed: T,
+) -> Result<T::Value, CodecError> {
+    let options = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian().with_limit(limit_bytes);
+    let mut deserializer = bincode::Deserializer::with_bincode_read(FrontReader { rest: bytes }, options);
+    seed.deserialize(&mut deserializer).map_err(CodecError::bincode)
+}
+
+/// Decodes all of `bytes` as one value through `seed`, allocating at most
+/// `limit_bytes` (as [`decode`] does for a plain type).
+pub(crate) fn decode_seed<'a, T: serde::de::DeserializeSeed<'a>>(
+    bytes: &'a [u8],
+    limit_bytes: u64,
+    seed: T,
+) -> Result<T::Value, CodecError> {
+    options(limit_bytes).deserialize_seed(seed, bytes).map_err(CodecError::bincode)
+}
+
 /// Reads from the front of a slice and leaves it advanced past what was
 /// read. Strings are checked where they lie, as bincode's own slice reader
 /// does (its generic reader copies each through a scratch buffer first).
@@ -245,12 +268,15 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for InArc<T> {
     }
 }
 
-/// Bytes written with an older schema version, handed to an upcaster
+/// Encoded bytes handed to a state machine's own decoder: written with an
+/// older schema version, to an upcaster
 /// ([`crate::StateMachine::upcast_event`], [`crate::StateMachine::upcast_state`])
-/// to decode with that version's frozen types.
+/// to decode with that version's frozen types; or a snapshot of this
+/// build's version, to [`crate::StateMachine::decode_like`].
 ///
-/// Each [`OldBytes::decode`] reads one value from the front, in the bincode 1
-/// wire format, bounded by the store's record or snapshot limit.
+/// Each [`OldBytes::decode`] (or [`OldBytes::decode_seed`]) reads one value
+/// from the front, in the bincode 1 wire format, bounded by the store's
+/// record or snapshot limit.
 #[derive(Debug)]
 pub struct OldBytes<'a> {
     rest: &'a [u8],
@@ -265,6 +291,13 @@ impl<'a> OldBytes<'a> {
     /// Decodes the next value, as the type the older version wrote.
     pub fn decode<T: DeserializeOwned>(&mut self) -> Result<T, CodecError> {
         decode_front(&mut self.rest, self.limit_bytes)
+    }
+
+    /// Decodes the next value through `seed`, a decoder that carries
+    /// context (serde's `DeserializeSeed`), such as a state in memory to
+    /// share equal values with.
+    pub fn decode_seed<T: serde::de::DeserializeSeed<'a>>(&mut self, seed: T) -> Result<T::Value, CodecError> {
+        decode_front_seed(&mut self.rest, self.limit_bytes, seed)
     }
 
     /// The bytes not decoded yet.

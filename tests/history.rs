@@ -341,6 +341,63 @@ fn elb_points_undone_from_the_head_are_the_fold_of_the_log() {
     }
 }
 
+/// Points far from the head of a reopened store, with no checkpoint kept in
+/// memory, are a snapshot and a replay: the snapshot decoded sharing the
+/// head's equal resources, after deletions and health changes made the
+/// head differ, is still the state its transactions fold to.
+#[test]
+fn elb_points_loaded_from_snapshots_share_the_head_s_resources_and_are_the_fold_of_the_log() {
+    let dir = TempDir::new("elb-snapshot-like");
+    let options = elb_options().history_checkpoints(1, 0);
+    let store = ElbStore::open(dir.path(), options.clone(), Settings::in_region("us-east-1")).unwrap();
+    build(&store, 0..70);
+    let deleted: Vec<_> = (0..70).filter(|i| i % 9 == 4).map(|i| lb_id(&store, i)).collect();
+    store
+        .execute(
+            TxnMeta::new("maint:cleanup", "remove stale load balancers"),
+            deleted.iter().map(|&load_balancer| Command::DeleteLoadBalancer { load_balancer }).collect(),
+        )
+        .unwrap();
+    for i in 0..40u64 {
+        let n = (i * 7) % 70;
+        if n % 9 == 4 {
+            continue;
+        }
+        let tg = store.read().target_group_by_name(&fleet::account(n), &fleet::name(n)).unwrap().id;
+        let health = Command::UpdateTargetHealth {
+            target_group: tg,
+            target: TargetSpec::new(fleet::target_id(n, i % fleet::TARGETS_PER_GROUP)),
+            health: fleet::check_result(i % 3 == 0, i),
+        };
+        store.execute(TxnMeta::new("svc:health", "health"), vec![health]).unwrap();
+    }
+    build(&store, 70..90);
+    let last = store.read().seq();
+    store.close().unwrap();
+    let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
+    assert!(store.store().snapshots().len() >= 2, "snapshots to load: {:?}", store.store().snapshots());
+    let mut folded = ElbState::default();
+    let mut expected = vec![folded.clone()];
+    for txn in store.store().transactions(1..=last) {
+        for event in &txn.unwrap().events {
+            folded.apply(event);
+        }
+        expected.push(folded.clone());
+    }
+    let head = store.read();
+    let first_snapshot = store.store().snapshots()[0].seq;
+    for k in (0..=last - 20).rev() {
+        let view = store.store().state_at(Point::Seq(k)).unwrap();
+        assert_eq!(view.state(), &expected[k as usize], "seq {k}");
+        if k >= first_snapshot {
+            // Load balancer 0 never changed after its creation: one value in both.
+            let ours = view.load_balancer_by_name(&fleet::account(0), &fleet::name(0)).unwrap();
+            let heads = head.load_balancer_by_name(&fleet::account(0), &fleet::name(0)).unwrap();
+            assert!(std::sync::Arc::ptr_eq(ours, heads), "seq {k}: shared with the head");
+        }
+    }
+}
+
 fn lb_id(store: &ElbStore, i: u64) -> elbstore::elb::LoadBalancerId {
     store.read().load_balancer_by_name(&fleet::account(i), &fleet::name(i)).unwrap().id
 }

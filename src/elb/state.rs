@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use imbl::{OrdMap, OrdSet};
+use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
 
 use super::arn;
@@ -134,10 +135,10 @@ impl Blob<'_> {
         }
     }
 
-    /// Decodes the one value the section holds, all of its bytes.
-    fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::codec::CodecError> {
+    /// Decodes the one value the section holds, all of its bytes, through `seed`.
+    fn decode<'s, T: serde::de::DeserializeSeed<'s>>(&'s self, seed: T) -> Result<T::Value, crate::codec::CodecError> {
         let bytes = self.bytes();
-        crate::codec::decode(bytes, bytes.len() as u64)
+        crate::codec::decode_seed(bytes, bytes.len() as u64, seed)
     }
 }
 
@@ -165,23 +166,49 @@ impl<'de> Deserialize<'de> for Blob<'de> {
 
 impl<'de> Deserialize<'de> for ElbState {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ElbState, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = ElbState;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("six sections of ELB resources")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ElbState, A::Error> {
-                use serde::de::Error;
-                let mut sections = Vec::with_capacity(SECTIONS);
-                for i in 0..SECTIONS {
-                    sections.push(seq.next_element::<Blob<'de>>()?.ok_or_else(|| A::Error::invalid_length(i, &self))?);
-                }
-                decode_sections(&sections).map_err(A::Error::custom)
-            }
-        }
-        deserializer.deserialize_tuple(SECTIONS, Visitor)
+        DeserializeSeed::deserialize(Like(None), deserializer)
     }
+}
+
+/// Decodes an [`ElbState`], keeping from the state it holds each resource
+/// (and each group's targets) equal to the one decoded, so that the two
+/// states share it ([`StateMachine::decode_like`]). The result equals the
+/// plain decode's: only where its values live differs.
+struct Like<'a>(Option<&'a ElbState>);
+
+impl<'de> DeserializeSeed<'de> for Like<'_> {
+    type Value = ElbState;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<ElbState, D::Error> {
+        deserializer.deserialize_tuple(SECTIONS, self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Like<'_> {
+    type Value = ElbState;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("six sections of ELB resources")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ElbState, A::Error> {
+        use serde::de::Error;
+        let mut sections = Vec::with_capacity(SECTIONS);
+        for i in 0..SECTIONS {
+            sections.push(seq.next_element::<Blob<'de>>()?.ok_or_else(|| A::Error::invalid_length(i, &self))?);
+        }
+        decode_sections(&sections, self.0.map(|like| &like.resources)).map_err(A::Error::custom)
+    }
+}
+
+/// The value `like` holds for `key`, when it equals `value`. `like` walks a
+/// map in memory in key order beside a decoder reading another map in key
+/// order, and is left past `key`.
+fn kept<'a, K: Ord + 'a, V: PartialEq + 'a>(
+    like: &mut Option<std::iter::Peekable<impl Iterator<Item = (&'a K, &'a V)>>>,
+    key: &K,
+    value: &V,
+) -> Option<&'a V> {
+    let like = like.as_mut()?;
+    while like.next_if(|(k, _)| *k < key).is_some() {}
+    like.next_if(|(k, v)| *k == key && *v == value).map(|(_, v)| v)
 }
 
 /// Sections of the encoding.
@@ -193,19 +220,23 @@ const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 
 /// Decodes the six sections: the targets and the rules on a second thread
 /// (when the targets are large), the rest on this one.
-fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::CodecError> {
+/// With `like`, each resource equal to `like`'s is `like`'s ([`Like`]).
+fn decode_sections(sections: &[Blob<'_>], like: Option<&Resources>) -> Result<ElbState, crate::codec::CodecError> {
     type Second = (OrdMap<TargetGroupId, GroupTargets>, OrdMap<RuleId, Arc<Rule>>);
     let second = || -> Result<Second, crate::codec::CodecError> {
-        Ok((sections[4].decode::<targets::Section>()?.0, sections[2].decode::<Shared<_, _>>()?.0))
+        Ok((
+            sections[4].decode(targets::SectionLike(like.map(|r| &r.targets)))?.0,
+            sections[2].decode(SharedLike(like.map(|r| &r.rules)))?.0,
+        ))
     };
     if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
-        let mut resources = decode_first(sections)?;
+        let mut resources = decode_first(sections, like)?;
         (resources.targets, resources.rules) = second()?;
         return Ok(ElbState::from(resources));
     }
     std::thread::scope(|scope| {
         let other = scope.spawn(second);
-        let first = decode_first(sections);
+        let first = decode_first(sections, like);
         let (targets, rules) = other.join().expect("decoding a section does not panic")?;
         let mut resources = first?;
         (resources.targets, resources.rules) = (targets, rules);
@@ -214,14 +245,14 @@ fn decode_sections(sections: &[Blob<'_>]) -> Result<ElbState, crate::codec::Code
 }
 
 /// Every section but the targets' and the rules'.
-fn decode_first(sections: &[Blob<'_>]) -> Result<Resources, crate::codec::CodecError> {
+fn decode_first(sections: &[Blob<'_>], like: Option<&Resources>) -> Result<Resources, crate::codec::CodecError> {
     Ok(Resources {
-        load_balancers: sections[0].decode::<Shared<_, _>>()?.0,
-        listeners: sections[1].decode::<Shared<_, _>>()?.0,
+        load_balancers: sections[0].decode(SharedLike(like.map(|r| &r.load_balancers)))?.0,
+        listeners: sections[1].decode(SharedLike(like.map(|r| &r.listeners)))?.0,
         rules: OrdMap::new(),
-        target_groups: sections[3].decode::<Shared<_, _>>()?.0,
+        target_groups: sections[3].decode(SharedLike(like.map(|r| &r.target_groups)))?.0,
         targets: OrdMap::new(),
-        trust_stores: sections[5].decode::<Shared<_, _>>()?.0,
+        trust_stores: sections[5].decode(SharedLike(like.map(|r| &r.trust_stores)))?.0,
     })
 }
 
@@ -232,28 +263,48 @@ struct Shared<K, V>(OrdMap<K, Arc<V>>);
 impl<'de, K, V> Deserialize<'de> for Shared<K, V>
 where
     K: Deserialize<'de> + Ord + Clone,
-    V: Deserialize<'de>,
+    V: Deserialize<'de> + PartialEq,
 {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Shared<K, V>, D::Error> {
-        struct Visitor<K, V>(std::marker::PhantomData<(K, V)>);
-        impl<'de, K, V> serde::de::Visitor<'de> for Visitor<K, V>
-        where
-            K: Deserialize<'de> + Ord + Clone,
-            V: Deserialize<'de>,
-        {
-            type Value = Shared<K, V>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of resources by id")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shared<K, V>, A::Error> {
-                let mut resources = OrdMap::new();
-                while let Some((id, crate::codec::InArc(value))) = map.next_entry::<K, crate::codec::InArc<V>>()? {
-                    resources.insert(id, value);
-                }
-                Ok(Shared(resources))
-            }
+        DeserializeSeed::deserialize(SharedLike(None), deserializer)
+    }
+}
+
+/// Decodes a [`Shared`] section, keeping the value the same section of a
+/// state in memory holds for each id whose decoded value equals it ([`Like`]).
+struct SharedLike<'a, K, V>(Option<&'a OrdMap<K, Arc<V>>>);
+
+impl<'de, K, V> DeserializeSeed<'de> for SharedLike<'_, K, V>
+where
+    K: Deserialize<'de> + Ord + Clone,
+    V: Deserialize<'de> + PartialEq,
+{
+    type Value = Shared<K, V>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Shared<K, V>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, K, V> serde::de::Visitor<'de> for SharedLike<'_, K, V>
+where
+    K: Deserialize<'de> + Ord + Clone,
+    V: Deserialize<'de> + PartialEq,
+{
+    type Value = Shared<K, V>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map of resources by id")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shared<K, V>, A::Error> {
+        let mut resources = OrdMap::new();
+        let mut like = self.0.map(|like| like.iter().peekable());
+        while let Some((id, crate::codec::InArc(value))) = map.next_entry::<K, crate::codec::InArc<V>>()? {
+            let value = match kept(&mut like, &id, &value) {
+                Some(kept) => kept.clone(),
+                None => value,
+            };
+            resources.insert(id, value);
         }
-        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+        Ok(Shared(resources))
     }
 }
 
@@ -306,6 +357,15 @@ impl StateMachine for ElbState {
             1 => Ok(super::schema::upcast_v1(old.decode()?)),
             _ => Err(crate::codec::CodecError::no_upcaster(version.into(), Self::SCHEMA_VERSION)),
         }
+    }
+
+    /// Each resource, and each group's targets, equal to `like`'s is
+    /// `like`'s: a past state shares them with the head.
+    fn decode_like(
+        like: &ElbState,
+        bytes: &mut crate::codec::OldBytes<'_>,
+    ) -> Result<ElbState, crate::codec::CodecError> {
+        bytes.decode_seed(Like(Some(like)))
     }
 
     fn upcast_state(
@@ -944,6 +1004,68 @@ mod tests {
         let back: ElbState = crate::codec::decode(&bytes, 1 << 24).unwrap();
         assert_eq!(back, state, "resources and rebuilt indexes");
         assert_eq!(back.counts().targets, 30);
+    }
+
+    #[test]
+    fn a_state_decoded_like_another_shares_what_is_equal_and_equals_the_plain_decode() {
+        let settings = Settings::in_region("us-east-1");
+        let state = fleet_state(40);
+        let mut bytes = Vec::new();
+        crate::codec::encode_into(&state, &mut bytes, u64::MAX).unwrap();
+        let decode_like = |like: &ElbState| {
+            let mut old = crate::codec::OldBytes::new(&bytes, bytes.len() as u64);
+            let back = ElbState::decode_like(like, &mut old).unwrap();
+            assert_eq!(old.remaining(), 0);
+            back
+        };
+        // A later state: 20 more load balancers, one group's health changed,
+        // one load balancer deleted and created again under its name (a new id).
+        let mut later = fleet_state(60);
+        let (tg, i) = (later.target_groups().nth(3).unwrap().id, 3);
+        let changes = [
+            crate::elb::Command::UpdateTargetHealth {
+                target_group: tg,
+                target: crate::elb::TargetSpec::new(fleet::target_id(i, 0)),
+                health: fleet::check_result(false, 7),
+            },
+            crate::elb::Command::DeleteLoadBalancer { load_balancer: later.load_balancers().nth(5).unwrap().id },
+        ];
+        let ctx = TxnContext { seq: 61, time: Timestamp::from_secs(9_000) };
+        let (_, _, after) = plan_folded(&later, &changes, &ctx, &settings).unwrap();
+        later = after;
+        let back = decode_like(&later);
+        assert_eq!(back, state, "the same state as the plain decode");
+        let plain: ElbState = crate::codec::decode(&bytes, bytes.len() as u64).unwrap();
+        assert_eq!(back, plain);
+        // Shared where equal, its own where not.
+        let (ours, theirs) = (&back.resources, &later.resources);
+        for (id, lb) in &ours.load_balancers {
+            match theirs.load_balancers.get(id) {
+                Some(other) => assert!(Arc::ptr_eq(lb, other), "{id} is equal in both: shared"),
+                None => assert_eq!(id, &state.load_balancers().nth(5).unwrap().id, "only the deleted one is gone"),
+            }
+        }
+        let shared_rules = ours.rules.iter().filter(|(id, r)| theirs.rules.get(*id).is_some_and(|o| Arc::ptr_eq(r, o)));
+        assert_eq!(shared_rules.count(), ours.rules.len() - 2, "all rules but the deleted load balancer's two");
+        let few = |targets: &GroupTargets| match targets {
+            GroupTargets::Few(few) => few.clone(),
+            GroupTargets::Many(_) => panic!("ten targets are few"),
+        };
+        let mut kept = 0;
+        for (group, targets) in &ours.targets {
+            let other = theirs.targets.get(group);
+            let shared = other.is_some_and(|other| Arc::ptr_eq(&few(targets), &few(other)));
+            assert_eq!(shared, other == Some(targets), "{group}: shared where equal");
+            kept += usize::from(shared);
+        }
+        // The changed group, and the deleted load balancer's (its targets' health
+        // changes as it goes), are not.
+        assert_ne!(theirs.targets.get(&tg), ours.targets.get(&tg));
+        assert_eq!(kept, ours.targets.len() - 2);
+        // Like a state with nothing in common, or the empty one: equal, nothing shared.
+        assert_eq!(decode_like(&ElbState::default()), state);
+        let unrelated = decode_like(&fleet_state(1));
+        assert_eq!(unrelated, state);
     }
 
     #[test]

@@ -141,7 +141,21 @@ pub(crate) fn load_snapshot<T: DeserializeOwned>(
     path: &Path,
     store_id: StoreId,
     payload_bytes_max: u64,
+    versions: (u8, Upcast<T>),
+) -> Result<(SnapshotInfo, T), SnapshotError> {
+    load_snapshot_with(fs, path, store_id, payload_bytes_max, versions, codec::decode)
+}
+
+/// [`load_snapshot`], decoding a state of the current version with
+/// `current` (the payload and the limit), which must refuse trailing bytes
+/// as [`codec::decode`] does.
+pub(crate) fn load_snapshot_with<T>(
+    fs: &Arc<dyn FileSystem>,
+    path: &Path,
+    store_id: StoreId,
+    payload_bytes_max: u64,
     (known, upcast): (u8, Upcast<T>),
+    current: impl FnOnce(&[u8], u64) -> Result<T, CodecError>,
 ) -> Result<(SnapshotInfo, T), SnapshotError> {
     // The limit holds on load as on write: a file bigger than a snapshot may
     // be is passed over before it is mapped, checksummed or decoded.
@@ -170,7 +184,7 @@ pub(crate) fn load_snapshot<T: DeserializeOwned>(
     let state = match u8::try_from(found) {
         Ok(0) => return Err(undecodable(CodecError::unsupported_version(0))),
         Ok(version) => match version.cmp(&known) {
-            Ordering::Equal => codec::decode(payload, payload_bytes_max).map_err(undecodable)?,
+            Ordering::Equal => current(payload, payload_bytes_max).map_err(undecodable)?,
             Ordering::Less => {
                 let mut old = OldBytes::new(payload, payload_bytes_max);
                 match upcast(version, &mut old).map_err(undecodable)? {

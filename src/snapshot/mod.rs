@@ -10,5 +10,5 @@ pub use error::SnapshotError;
 pub use file::SnapshotInfo;
 pub use format::{FramingProblem, SnapshotHeader, SNAPSHOT_HEADER_BYTES, SNAPSHOT_TRAILER_BYTES};
 
-pub(crate) use file::{list_snapshots, load_snapshot, write_snapshot};
+pub(crate) use file::{list_snapshots, load_snapshot, load_snapshot_with, write_snapshot, Upcast};
 pub(crate) use format::snapshot_file_name;

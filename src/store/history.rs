@@ -467,15 +467,18 @@ impl<S: StateMachine> Store<S> {
         }
         let candidates: Vec<snapshot::SnapshotInfo> =
             self.inner.snapshots.read().iter().filter(|s| s.seq <= seq).cloned().collect();
+        // The head's state lends the snapshot's state its equal parts.
+        let head = self.read();
         for info in candidates.iter().rev() {
             if best.as_ref().is_some_and(|best| best.seq >= info.seq) {
                 break;
             }
-            match super::open::load_snapshot::<S>(
+            match super::open::load_snapshot_like::<S>(
                 &self.inner.fs,
                 &info.path,
                 self.inner.identity.id,
                 self.inner.options.snapshot_bytes_max,
+                &head.state,
             ) {
                 Ok((_, state)) => {
                     let state = Arc::new(state);

@@ -156,6 +156,21 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
     /// nothing.
     fn committed(&mut self) {}
 
+    /// Decodes a snapshot's state of this build's schema version from
+    /// `bytes` (the whole encoding, as `Deserialize` reads it), keeping from
+    /// `like`, a state already in memory, each part equal to what the bytes
+    /// hold, so that the two share that memory instead of the decode taking
+    /// its own. Time travel decodes the snapshots it loads this way, like the
+    /// head's state: a past state's resources are mostly the head's, and
+    /// memory the process takes for the first time costs more to touch than
+    /// the decode costs (BENCHMARKS.md, "Past states share the head's
+    /// values"). The result must equal what `Deserialize` gives, whatever
+    /// `like` is; the default ignores `like` and decodes.
+    fn decode_like(like: &Self, bytes: &mut OldBytes<'_>) -> Result<Self, CodecError> {
+        let _ = like;
+        bytes.decode()
+    }
+
     /// Decodes one event written with the older schema `version` (from 1 to
     /// `SCHEMA_VERSION - 1`) from the front of `old`, and returns the current
     /// events it stands for: one, several (an event split in two) or none (an

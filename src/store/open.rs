@@ -353,3 +353,24 @@ pub(crate) fn load_snapshot<S: StateMachine>(
 ) -> std::result::Result<(SnapshotInfo, S), SnapshotError> {
     snapshot::load_snapshot::<S>(fs, path, store_id, snapshot_bytes_max, (S::SCHEMA_VERSION, S::upcast_state))
 }
+
+/// [`load_snapshot`], sharing with `like` what is equal in both
+/// ([`StateMachine::decode_like`]; an older version's state is upcast as on
+/// open, sharing nothing).
+pub(crate) fn load_snapshot_like<S: StateMachine>(
+    fs: &Arc<dyn FileSystem>,
+    path: &Path,
+    store_id: StoreId,
+    snapshot_bytes_max: u64,
+    like: &S,
+) -> std::result::Result<(SnapshotInfo, S), SnapshotError> {
+    let versions = (S::SCHEMA_VERSION, S::upcast_state as crate::snapshot::Upcast<S>);
+    snapshot::load_snapshot_with(fs, path, store_id, snapshot_bytes_max, versions, |payload, limit| {
+        let mut bytes = crate::codec::OldBytes::new(payload, limit);
+        let state = S::decode_like(like, &mut bytes)?;
+        match bytes.remaining() {
+            0 => Ok(state),
+            left => Err(crate::codec::CodecError::trailing_bytes(left)),
+        }
+    })
+}
