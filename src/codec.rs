@@ -180,14 +180,40 @@ pub(crate) fn decode_front_seed<'a, T: serde::de::DeserializeSeed<'a>>(
     seed.deserialize(&mut deserializer).map_err(CodecError::bincode)
 }
 
-/// Decodes all of `bytes` as one value through `seed`, allocating at most
-/// `limit_bytes` (as [`decode`] does for a plain type).
-pub(crate) fn decode_seed<'a, T: serde::de::DeserializeSeed<'a>>(
-    bytes: &'a [u8],
+/// Reads a map as bincode writes one (its length as a `u64`, then each key
+/// and its value), allocating at most `limit_bytes` for each key: `entry`
+/// is given each key and the bytes from its value on, and must advance them
+/// past the value ([`decode_front`], [`skip_encoding_of`]). Bytes left after
+/// the last entry are refused, as [`decode`] refuses them.
+pub(crate) fn read_map<'a, K: serde::Deserialize<'a>>(
+    mut bytes: &'a [u8],
     limit_bytes: u64,
-    seed: T,
-) -> Result<T::Value, CodecError> {
-    options(limit_bytes).deserialize_seed(seed, bytes).map_err(CodecError::bincode)
+    mut entry: impl FnMut(K, &mut &'a [u8]) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    let len: u64 = decode_front(&mut bytes, 8)?;
+    for _ in 0..len {
+        let key = decode_front_seed(&mut bytes, limit_bytes, std::marker::PhantomData::<K>)?;
+        entry(key, &mut bytes)?;
+    }
+    match bytes.len() {
+        0 => Ok(()),
+        left => Err(CodecError::trailing_bytes(left)),
+    }
+}
+
+/// Whether `bytes` begin with the encoding of `value` (written into
+/// `scratch`, which is reused); if so they are advanced past it. The
+/// encoding is deterministic and says where it ends, so those bytes decode
+/// to a value equal to `value`, and need not be decoded.
+pub(crate) fn skip_encoding_of<T: Serialize + ?Sized>(bytes: &mut &[u8], value: &T, scratch: &mut Vec<u8>) -> bool {
+    scratch.clear();
+    // No limit: a bounded encoder measures the value before writing it.
+    let unbounded = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian();
+    if unbounded.serialize_into(&mut *scratch, value).is_err() || !bytes.starts_with(scratch) {
+        return false;
+    }
+    *bytes = &bytes[scratch.len()..];
+    true
 }
 
 /// Reads from the front of a slice and leaves it advanced past what was
@@ -412,5 +438,38 @@ mod tests {
     #[test]
     fn trailing_bytes_are_rejected() {
         assert!(decode::<u32>(&[1, 0, 0, 0, 9], 64).is_err());
+    }
+
+    #[test]
+    fn a_map_read_entry_by_entry_skips_values_it_already_has_and_decodes_the_rest() {
+        let map: std::collections::BTreeMap<u32, String> =
+            [(1, "one".to_string()), (2, "two".to_string()), (3, "three".to_string())].into();
+        let mut bytes = Vec::new();
+        encode_into(&map, &mut bytes, u64::MAX).unwrap();
+        // Known values: 1 as written, 2 different (a prefix of it too), 3 unknown.
+        let known = |key: u32| match key {
+            1 => Some("one"),
+            2 => Some("tw"),
+            _ => None,
+        };
+        let (mut back, mut skipped, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        read_map(&bytes, 64, |key: u32, rest| {
+            if known(key).is_some_and(|value| skip_encoding_of(rest, value, &mut scratch)) {
+                skipped.push(key);
+                back.push((key, known(key).unwrap().to_string()));
+            } else {
+                back.push((key, decode_front::<String>(rest, 64)?));
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(skipped, [1]);
+        assert_eq!(back, map.into_iter().collect::<Vec<_>>());
+        // Refused as `decode` refuses: bytes after the map, and a map cut short.
+        let noop = |_: u32, rest: &mut &[u8]| decode_front::<String>(rest, 64).map(drop);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(read_map(&longer, 64, noop).is_err());
+        assert!(read_map(&bytes[..bytes.len() - 1], 64, noop).is_err());
     }
 }

@@ -135,10 +135,37 @@ impl Blob<'_> {
         }
     }
 
-    /// Decodes the one value the section holds, all of its bytes, through `seed`.
-    fn decode<'s, T: serde::de::DeserializeSeed<'s>>(&'s self, seed: T) -> Result<T::Value, crate::codec::CodecError> {
+    /// Decodes the one value the section holds, all of its bytes.
+    fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::codec::CodecError> {
         let bytes = self.bytes();
-        crate::codec::decode_seed(bytes, bytes.len() as u64, seed)
+        crate::codec::decode(bytes, bytes.len() as u64)
+    }
+
+    /// Decodes a section of shared resources by id ([`Shared`]). With
+    /// `like`, the same section of a state in memory, a resource whose bytes
+    /// are the encoding of `like`'s for its id is not decoded: it is `like`'s.
+    fn decode_shared<K, V>(
+        &self,
+        like: Option<&OrdMap<K, Arc<V>>>,
+    ) -> Result<OrdMap<K, Arc<V>>, crate::codec::CodecError>
+    where
+        K: serde::de::DeserializeOwned + Ord + Clone,
+        V: serde::de::DeserializeOwned + Serialize,
+    {
+        let Some(like) = like else { return Ok(self.decode::<Shared<K, V>>()?.0) };
+        let bytes = self.bytes();
+        let limit = bytes.len() as u64;
+        let (mut like, mut scratch, mut resources) = (like.iter().peekable(), Vec::new(), OrdMap::new());
+        crate::codec::read_map(bytes, limit, |id: K, rest| {
+            while like.next_if(|(k, _)| **k < id).is_some() {}
+            let value = match like.next_if(|(k, _)| **k == id) {
+                Some((_, value)) if crate::codec::skip_encoding_of(rest, &**value, &mut scratch) => value.clone(),
+                _ => crate::codec::decode_front::<crate::codec::InArc<V>>(rest, limit)?.0,
+            };
+            resources.insert(id, value);
+            Ok(())
+        })?;
+        Ok(resources)
     }
 }
 
@@ -171,9 +198,10 @@ impl<'de> Deserialize<'de> for ElbState {
 }
 
 /// Decodes an [`ElbState`], keeping from the state it holds each resource
-/// (and each group's targets) equal to the one decoded, so that the two
-/// states share it ([`StateMachine::decode_like`]). The result equals the
-/// plain decode's: only where its values live differs.
+/// (and each group's targets) whose bytes are the encoding of that state's
+/// for its id, without decoding them, so that the two states share it
+/// ([`StateMachine::decode_like`]). The encoding is deterministic, so the
+/// result equals the plain decode's: only where its values live differs.
 struct Like<'a>(Option<&'a ElbState>);
 
 impl<'de> DeserializeSeed<'de> for Like<'_> {
@@ -198,19 +226,6 @@ impl<'de> serde::de::Visitor<'de> for Like<'_> {
     }
 }
 
-/// The value `like` holds for `key`, when it equals `value`. `like` walks a
-/// map in memory in key order beside a decoder reading another map in key
-/// order, and is left past `key`.
-fn kept<'a, K: Ord + 'a, V: PartialEq + 'a>(
-    like: &mut Option<std::iter::Peekable<impl Iterator<Item = (&'a K, &'a V)>>>,
-    key: &K,
-    value: &V,
-) -> Option<&'a V> {
-    let like = like.as_mut()?;
-    while like.next_if(|(k, _)| *k < key).is_some() {}
-    like.next_if(|(k, v)| *k == key && *v == value).map(|(_, v)| v)
-}
-
 /// Sections of the encoding.
 const SECTIONS: usize = 6;
 
@@ -224,10 +239,11 @@ const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 fn decode_sections(sections: &[Blob<'_>], like: Option<&Resources>) -> Result<ElbState, crate::codec::CodecError> {
     type Second = (OrdMap<TargetGroupId, GroupTargets>, OrdMap<RuleId, Arc<Rule>>);
     let second = || -> Result<Second, crate::codec::CodecError> {
-        Ok((
-            sections[4].decode(targets::SectionLike(like.map(|r| &r.targets)))?.0,
-            sections[2].decode(SharedLike(like.map(|r| &r.rules)))?.0,
-        ))
+        let targets = match like {
+            Some(like) => targets::decode_like(sections[4].bytes(), &like.targets)?,
+            None => sections[4].decode::<targets::Section>()?.0,
+        };
+        Ok((targets, sections[2].decode_shared(like.map(|r| &r.rules))?))
     };
     if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
         let mut resources = decode_first(sections, like)?;
@@ -247,12 +263,12 @@ fn decode_sections(sections: &[Blob<'_>], like: Option<&Resources>) -> Result<El
 /// Every section but the targets' and the rules'.
 fn decode_first(sections: &[Blob<'_>], like: Option<&Resources>) -> Result<Resources, crate::codec::CodecError> {
     Ok(Resources {
-        load_balancers: sections[0].decode(SharedLike(like.map(|r| &r.load_balancers)))?.0,
-        listeners: sections[1].decode(SharedLike(like.map(|r| &r.listeners)))?.0,
+        load_balancers: sections[0].decode_shared(like.map(|r| &r.load_balancers))?,
+        listeners: sections[1].decode_shared(like.map(|r| &r.listeners))?,
         rules: OrdMap::new(),
-        target_groups: sections[3].decode(SharedLike(like.map(|r| &r.target_groups)))?.0,
+        target_groups: sections[3].decode_shared(like.map(|r| &r.target_groups))?,
         targets: OrdMap::new(),
-        trust_stores: sections[5].decode(SharedLike(like.map(|r| &r.trust_stores)))?.0,
+        trust_stores: sections[5].decode_shared(like.map(|r| &r.trust_stores))?,
     })
 }
 
@@ -263,48 +279,28 @@ struct Shared<K, V>(OrdMap<K, Arc<V>>);
 impl<'de, K, V> Deserialize<'de> for Shared<K, V>
 where
     K: Deserialize<'de> + Ord + Clone,
-    V: Deserialize<'de> + PartialEq,
+    V: Deserialize<'de>,
 {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Shared<K, V>, D::Error> {
-        DeserializeSeed::deserialize(SharedLike(None), deserializer)
-    }
-}
-
-/// Decodes a [`Shared`] section, keeping the value the same section of a
-/// state in memory holds for each id whose decoded value equals it ([`Like`]).
-struct SharedLike<'a, K, V>(Option<&'a OrdMap<K, Arc<V>>>);
-
-impl<'de, K, V> DeserializeSeed<'de> for SharedLike<'_, K, V>
-where
-    K: Deserialize<'de> + Ord + Clone,
-    V: Deserialize<'de> + PartialEq,
-{
-    type Value = Shared<K, V>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Shared<K, V>, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, K, V> serde::de::Visitor<'de> for SharedLike<'_, K, V>
-where
-    K: Deserialize<'de> + Ord + Clone,
-    V: Deserialize<'de> + PartialEq,
-{
-    type Value = Shared<K, V>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a map of resources by id")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shared<K, V>, A::Error> {
-        let mut resources = OrdMap::new();
-        let mut like = self.0.map(|like| like.iter().peekable());
-        while let Some((id, crate::codec::InArc(value))) = map.next_entry::<K, crate::codec::InArc<V>>()? {
-            let value = match kept(&mut like, &id, &value) {
-                Some(kept) => kept.clone(),
-                None => value,
-            };
-            resources.insert(id, value);
+        struct Visitor<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K, V> serde::de::Visitor<'de> for Visitor<K, V>
+        where
+            K: Deserialize<'de> + Ord + Clone,
+            V: Deserialize<'de>,
+        {
+            type Value = Shared<K, V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of resources by id")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shared<K, V>, A::Error> {
+                let mut resources = OrdMap::new();
+                while let Some((id, crate::codec::InArc(value))) = map.next_entry::<K, crate::codec::InArc<V>>()? {
+                    resources.insert(id, value);
+                }
+                Ok(Shared(resources))
+            }
         }
-        Ok(Shared(resources))
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 
@@ -359,8 +355,8 @@ impl StateMachine for ElbState {
         }
     }
 
-    /// Each resource, and each group's targets, equal to `like`'s is
-    /// `like`'s: a past state shares them with the head.
+    /// Each resource, and each group's targets, encoded as `like`'s is
+    /// `like`'s, not decoded: a past state shares them with the head.
     fn decode_like(
         like: &ElbState,
         bytes: &mut crate::codec::OldBytes<'_>,

@@ -198,42 +198,47 @@ pub(super) struct Section(pub(super) OrdMap<TargetGroupId, GroupTargets>);
 
 impl<'de> Deserialize<'de> for Section {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Section, D::Error> {
-        serde::de::DeserializeSeed::deserialize(SectionLike(None), deserializer)
-    }
-}
-
-/// Decodes a [`Section`], keeping each group's targets from the same
-/// section of a state in memory where they are equal
-/// ([`crate::StateMachine::decode_like`]).
-pub(super) struct SectionLike<'a>(pub(super) Option<&'a OrdMap<TargetGroupId, GroupTargets>>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for SectionLike<'_> {
-    type Value = Section;
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Section, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for SectionLike<'_> {
-    type Value = Section;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map of target groups' targets")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Section, A::Error> {
-        // In key order, as written; imbl's `From<Vec>` inserts them
-        // one by one, as its own decoder of a map does.
-        let mut groups = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
-        let mut like = self.0.map(|like| like.iter().peekable());
-        while let Some(group) = map.next_key::<TargetGroupId>()? {
-            let targets = map.next_value_seed(Group(group))?;
-            let targets = match super::kept(&mut like, &group, &targets) {
-                Some(kept) => kept.clone(),
-                None => targets,
-            };
-            groups.push((group, targets));
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Section;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of target groups' targets")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Section, A::Error> {
+                // In key order, as written; imbl's `From<Vec>` inserts them
+                // one by one, as its own decoder of a map does.
+                let mut groups = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(group) = map.next_key::<TargetGroupId>()? {
+                    let targets = map.next_value_seed(Group(group))?;
+                    groups.push((group, targets));
+                }
+                Ok(Section(OrdMap::from(groups)))
+            }
         }
-        Ok(Section(OrdMap::from(groups)))
+        deserializer.deserialize_map(Visitor)
     }
+}
+
+/// Decodes the targets section's `bytes` as [`Section`] does, except that a
+/// group whose bytes are the encoding of `like`'s (the same section of a
+/// state in memory) is not decoded: it is `like`'s
+/// ([`crate::StateMachine::decode_like`]).
+pub(super) fn decode_like(
+    bytes: &[u8],
+    like: &OrdMap<TargetGroupId, GroupTargets>,
+) -> Result<OrdMap<TargetGroupId, GroupTargets>, crate::codec::CodecError> {
+    let limit = bytes.len() as u64;
+    let (mut like, mut scratch, mut groups) = (like.iter().peekable(), Vec::new(), OrdMap::new());
+    crate::codec::read_map(bytes, limit, |group: TargetGroupId, rest| {
+        while like.next_if(|(g, _)| **g < group).is_some() {}
+        let targets = match like.next_if(|(g, _)| **g == group) {
+            Some((_, targets)) if crate::codec::skip_encoding_of(rest, targets, &mut scratch) => targets.clone(),
+            _ => crate::codec::decode_front_seed(rest, limit, Group(group))?,
+        };
+        groups.insert(group, targets);
+        Ok(())
+    })?;
+    Ok(groups)
 }
 
 /// Reads one group's targets, written as a map from `TargetKey` to `Target`.
