@@ -191,6 +191,11 @@ pub(crate) fn read_map<'a, K: serde::Deserialize<'a>>(
     mut entry: impl FnMut(K, &mut &'a [u8]) -> Result<(), CodecError>,
 ) -> Result<(), CodecError> {
     let len: u64 = decode_front(&mut bytes, 8)?;
+    // Each entry takes a byte at least (no key type here is empty): a
+    // count the bytes cannot hold is refused before it is walked.
+    if len > bytes.len() as u64 {
+        return Err(CodecError::custom(format!("a map of {len} entries in {} bytes", bytes.len())));
+    }
     for _ in 0..len {
         let key = decode_front_seed(&mut bytes, limit_bytes, std::marker::PhantomData::<K>)?;
         entry(key, &mut bytes)?;
@@ -201,18 +206,35 @@ pub(crate) fn read_map<'a, K: serde::Deserialize<'a>>(
     }
 }
 
-/// Whether `bytes` begin with the encoding of `value` (written into
-/// `scratch`, which is reused); if so they are advanced past it. The
-/// encoding is deterministic and says where it ends, so those bytes decode
-/// to a value equal to `value`, and need not be decoded.
-pub(crate) fn skip_encoding_of<T: Serialize + ?Sized>(bytes: &mut &[u8], value: &T, scratch: &mut Vec<u8>) -> bool {
-    scratch.clear();
+/// Whether `bytes` begin with the encoding of `value`; if so they are
+/// advanced past it. The encoding is compared as it is written, stopping at
+/// the first byte that differs, and kept nowhere. It is deterministic and
+/// says where it ends, so those bytes decode to a value equal to `value`,
+/// and need not be decoded.
+pub(crate) fn skip_encoding_of<T: Serialize + ?Sized>(bytes: &mut &[u8], value: &T) -> bool {
+    /// Takes the bytes written while they are the ones expected.
+    struct Same<'a>(&'a [u8]);
+    impl std::io::Write for Same<'_> {
+        fn write(&mut self, written: &[u8]) -> std::io::Result<usize> {
+            match self.0.strip_prefix(written) {
+                Some(rest) => {
+                    self.0 = rest;
+                    Ok(written.len())
+                }
+                None => Err(std::io::ErrorKind::InvalidData.into()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut same = Same(bytes);
     // No limit: a bounded encoder measures the value before writing it.
     let unbounded = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian();
-    if unbounded.serialize_into(&mut *scratch, value).is_err() || !bytes.starts_with(scratch) {
+    if unbounded.serialize_into(&mut same, value).is_err() {
         return false;
     }
-    *bytes = &bytes[scratch.len()..];
+    *bytes = same.0;
     true
 }
 
@@ -452,9 +474,9 @@ mod tests {
             2 => Some("tw"),
             _ => None,
         };
-        let (mut back, mut skipped, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut back, mut skipped) = (Vec::new(), Vec::new());
         read_map(&bytes, 64, |key: u32, rest| {
-            if known(key).is_some_and(|value| skip_encoding_of(rest, value, &mut scratch)) {
+            if known(key).is_some_and(|value| skip_encoding_of(rest, value)) {
                 skipped.push(key);
                 back.push((key, known(key).unwrap().to_string()));
             } else {
@@ -471,5 +493,13 @@ mod tests {
         longer.push(0);
         assert!(read_map(&longer, 64, noop).is_err());
         assert!(read_map(&bytes[..bytes.len() - 1], 64, noop).is_err());
+        // A count the bytes cannot hold is refused before any entry is read.
+        let mut huge = bytes.clone();
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(read_map(&huge, 64, |_: u32, _: &mut &[u8]| panic!("no entry is read")).is_err());
+        // A value that differs after its first bytes leaves the input where it was.
+        let mut rest: &[u8] = &bytes[8 + 4..];
+        assert!(!skip_encoding_of(&mut rest, "onf"));
+        assert_eq!(rest, &bytes[8 + 4..]);
     }
 }

@@ -343,14 +343,18 @@ fn elb_points_undone_from_the_head_are_the_fold_of_the_log() {
 
 /// Points far from the head of a reopened store, with no checkpoint kept in
 /// memory, are a snapshot and a replay: the snapshot decoded sharing the
-/// head's equal resources, after deletions and health changes made the
-/// head differ, is still the state its transactions fold to.
+/// head's equal resources, after deletions, health changes and tags made
+/// the head differ, is still the state its transactions fold to.
 #[test]
 fn elb_points_loaded_from_snapshots_share_the_head_s_resources_and_are_the_fold_of_the_log() {
     let dir = TempDir::new("elb-snapshot-like");
-    let options = elb_options().history_checkpoints(1, 0);
+    // Snapshots taken where the test says, none in the background.
+    let options = elb_options().snapshot_every_events(None).history_checkpoints(1, 0);
     let store = ElbStore::open(dir.path(), options.clone(), Settings::in_region("us-east-1")).unwrap();
-    build(&store, 0..70);
+    build(&store, 0..35);
+    store.store().snapshot().unwrap();
+    build(&store, 35..70);
+    store.store().snapshot().unwrap();
     let deleted: Vec<_> = (0..70).filter(|i| i % 9 == 4).map(|i| lb_id(&store, i)).collect();
     store
         .execute(
@@ -371,11 +375,25 @@ fn elb_points_loaded_from_snapshots_share_the_head_s_resources_and_are_the_fold_
         };
         store.execute(TxnMeta::new("svc:health", "health"), vec![health]).unwrap();
     }
+    store.store().snapshot().unwrap();
+    // Resources changed in place after the snapshots: tagged.
+    let tagged = store.read().seq() + 1;
+    for n in [10u64, 50] {
+        store
+            .execute(
+                TxnMeta::new("svc:tags", "tag"),
+                vec![Command::AddTags {
+                    resources: vec![elbstore::elb::Taggable::LoadBalancer(lb_id(&store, n))],
+                    tags: [("owner".to_string(), format!("o{n}"))].into(),
+                }],
+            )
+            .unwrap();
+    }
     build(&store, 70..90);
     let last = store.read().seq();
     store.close().unwrap();
     let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
-    assert!(store.store().snapshots().len() >= 2, "snapshots to load: {:?}", store.store().snapshots());
+    assert_eq!(store.store().snapshots().len(), 3, "snapshots to load: {:?}", store.store().snapshots());
     let mut folded = ElbState::default();
     let mut expected = vec![folded.clone()];
     for txn in store.store().transactions(1..=last) {
@@ -394,6 +412,13 @@ fn elb_points_loaded_from_snapshots_share_the_head_s_resources_and_are_the_fold_
             let ours = view.load_balancer_by_name(&fleet::account(0), &fleet::name(0)).unwrap();
             let heads = head.load_balancer_by_name(&fleet::account(0), &fleet::name(0)).unwrap();
             assert!(std::sync::Arc::ptr_eq(ours, heads), "seq {k}: shared with the head");
+            // Load balancer 10, tagged since: before the tag, the past state's own.
+            let ours = view.load_balancer_by_name(&fleet::account(10), &fleet::name(10)).unwrap();
+            let heads = head.load_balancer_by_name(&fleet::account(10), &fleet::name(10)).unwrap();
+            if k < tagged {
+                let untagged = !ours.tags.contains_key("owner");
+                assert!(!std::sync::Arc::ptr_eq(ours, heads) && untagged, "seq {k}: its own, untagged");
+            }
         }
     }
 }

@@ -155,11 +155,11 @@ impl Blob<'_> {
         let Some(like) = like else { return Ok(self.decode::<Shared<K, V>>()?.0) };
         let bytes = self.bytes();
         let limit = bytes.len() as u64;
-        let (mut like, mut scratch, mut resources) = (like.iter().peekable(), Vec::new(), OrdMap::new());
+        let (mut like, mut resources) = (like.iter().peekable(), OrdMap::new());
         crate::codec::read_map(bytes, limit, |id: K, rest| {
             while like.next_if(|(k, _)| **k < id).is_some() {}
             let value = match like.next_if(|(k, _)| **k == id) {
-                Some((_, value)) if crate::codec::skip_encoding_of(rest, &**value, &mut scratch) => value.clone(),
+                Some((_, value)) if crate::codec::skip_encoding_of(rest, &**value) => value.clone(),
                 _ => crate::codec::decode_front::<crate::codec::InArc<V>>(rest, limit)?.0,
             };
             resources.insert(id, value);
@@ -201,7 +201,8 @@ impl<'de> Deserialize<'de> for ElbState {
 /// (and each group's targets) whose bytes are the encoding of that state's
 /// for its id, without decoding them, so that the two states share it
 /// ([`StateMachine::decode_like`]). The encoding is deterministic, so the
-/// result equals the plain decode's: only where its values live differs.
+/// result equals the plain decode's: only where its values live differs
+/// (and a group is held as the plain decode holds it: [`targets::decode_like`]).
 struct Like<'a>(Option<&'a ElbState>);
 
 impl<'de> DeserializeSeed<'de> for Like<'_> {
@@ -235,7 +236,7 @@ const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 
 /// Decodes the six sections: the targets and the rules on a second thread
 /// (when the targets are large), the rest on this one.
-/// With `like`, each resource equal to `like`'s is `like`'s ([`Like`]).
+/// With `like`, each resource encoded as `like`'s is `like`'s ([`Like`]).
 fn decode_sections(sections: &[Blob<'_>], like: Option<&Resources>) -> Result<ElbState, crate::codec::CodecError> {
     type Second = (OrdMap<TargetGroupId, GroupTargets>, OrdMap<RuleId, Arc<Rule>>);
     let second = || -> Result<Second, crate::codec::CodecError> {
@@ -1004,8 +1005,24 @@ mod tests {
 
     #[test]
     fn a_state_decoded_like_another_shares_what_is_equal_and_equals_the_plain_decode() {
+        use crate::elb::{Command, Taggable, TargetSpec};
         let settings = Settings::in_region("us-east-1");
-        let state = fleet_state(40);
+        let change = |state: &ElbState, seq: u64, changes: &[Command]| {
+            let ctx = TxnContext { seq, time: Timestamp::from_secs(9_000 + seq) };
+            plan_folded(state, changes, &ctx, &settings).unwrap().2
+        };
+        // The state written: 40 load balancers; load balancer 1 deleted and
+        // its group emptied (the head still has both, ids below those that
+        // follow), load balancer 2 tagged (the head has it untagged).
+        let mut state = fleet_state(40);
+        let (lb1, lb2) = (state.load_balancers().nth(1).unwrap().id, state.load_balancers().nth(2).unwrap().id);
+        let tg1 = state.target_groups().nth(1).unwrap().id;
+        let targets1 = (0..fleet::TARGETS_PER_GROUP).map(|t| TargetSpec::new(fleet::target_id(1, t))).collect();
+        let tags = [("team".to_string(), "edge".to_string())].into();
+        state = change(&state, 41, &[Command::DeleteLoadBalancer { load_balancer: lb1 }]);
+        state = change(&state, 42, &[Command::DeregisterTargets { target_group: tg1, targets: targets1 }]);
+        state = change(&state, 43, &[Command::AddTags { resources: vec![Taggable::LoadBalancer(lb2)], tags }]);
+        assert!(state.resources.targets.get(&tg1).is_none(), "an emptied group has no entry");
         let mut bytes = Vec::new();
         crate::codec::encode_into(&state, &mut bytes, u64::MAX).unwrap();
         let decode_like = |like: &ElbState| {
@@ -1014,32 +1031,27 @@ mod tests {
             assert_eq!(old.remaining(), 0);
             back
         };
-        // A later state: 20 more load balancers, one group's health changed,
-        // one load balancer deleted and created again under its name (a new id).
+        // The head: 60 load balancers as built, one group's health changed,
+        // load balancer 5 deleted.
         let mut later = fleet_state(60);
         let (tg, i) = (later.target_groups().nth(3).unwrap().id, 3);
-        let changes = [
-            crate::elb::Command::UpdateTargetHealth {
-                target_group: tg,
-                target: crate::elb::TargetSpec::new(fleet::target_id(i, 0)),
-                health: fleet::check_result(false, 7),
-            },
-            crate::elb::Command::DeleteLoadBalancer { load_balancer: later.load_balancers().nth(5).unwrap().id },
-        ];
-        let ctx = TxnContext { seq: 61, time: Timestamp::from_secs(9_000) };
-        let (_, _, after) = plan_folded(&later, &changes, &ctx, &settings).unwrap();
-        later = after;
+        let lb5 = later.load_balancers().nth(5).unwrap().id;
+        let health = Command::UpdateTargetHealth {
+            target_group: tg,
+            target: TargetSpec::new(fleet::target_id(i, 0)),
+            health: fleet::check_result(false, 7),
+        };
+        later = change(&later, 61, &[health, Command::DeleteLoadBalancer { load_balancer: lb5 }]);
         let back = decode_like(&later);
         assert_eq!(back, state, "the same state as the plain decode");
         let plain: ElbState = crate::codec::decode(&bytes, bytes.len() as u64).unwrap();
         assert_eq!(back, plain);
-        // Shared where equal, its own where not.
+        // Shared exactly where equal: every load balancer but the tagged one
+        // and the one the head deleted.
         let (ours, theirs) = (&back.resources, &later.resources);
         for (id, lb) in &ours.load_balancers {
-            match theirs.load_balancers.get(id) {
-                Some(other) => assert!(Arc::ptr_eq(lb, other), "{id} is equal in both: shared"),
-                None => assert_eq!(id, &state.load_balancers().nth(5).unwrap().id, "only the deleted one is gone"),
-            }
+            let other = theirs.load_balancers.get(id);
+            assert_eq!(other.is_some_and(|other| Arc::ptr_eq(lb, other)), *id != lb2 && *id != lb5, "{id}");
         }
         let shared_rules = ours.rules.iter().filter(|(id, r)| theirs.rules.get(*id).is_some_and(|o| Arc::ptr_eq(r, o)));
         assert_eq!(shared_rules.count(), ours.rules.len() - 2, "all rules but the deleted load balancer's two");
@@ -1054,14 +1066,40 @@ mod tests {
             assert_eq!(shared, other == Some(targets), "{group}: shared where equal");
             kept += usize::from(shared);
         }
-        // The changed group, and the deleted load balancer's (its targets' health
-        // changes as it goes), are not.
+        // Not shared: the changed group, and the head's deleted load
+        // balancer's (its targets' health changes as it goes).
         assert_ne!(theirs.targets.get(&tg), ours.targets.get(&tg));
         assert_eq!(kept, ours.targets.len() - 2);
         // Like a state with nothing in common, or the empty one: equal, nothing shared.
         assert_eq!(decode_like(&ElbState::default()), state);
         let unrelated = decode_like(&fleet_state(1));
         assert_eq!(unrelated, state);
+    }
+
+    #[test]
+    fn a_group_held_as_a_map_is_not_lent_to_a_decode_that_holds_it_as_an_array() {
+        // A group of 20 targets shrunk to 10 stays a map; decoded, it is an array.
+        let mut head = ElbState::default();
+        let group = TargetGroupId(7);
+        let target = |n: u64| Target {
+            key: TargetKey { target_group: group, id: format!("i-{n:017x}").into(), port: 80 },
+            availability_zone: None,
+            health: fleet::check_result(true, n),
+            draining_until: None,
+        };
+        for n in 0..20 {
+            head.put_target(&target(n));
+        }
+        for n in 10..20 {
+            head.remove(&Entity::Target(target(n)));
+        }
+        assert!(matches!(head.resources.targets[&group], GroupTargets::Many(_)));
+        let mut bytes = Vec::new();
+        crate::codec::encode_into(&head, &mut bytes, u64::MAX).unwrap();
+        let mut old = crate::codec::OldBytes::new(&bytes, bytes.len() as u64);
+        let back = ElbState::decode_like(&head, &mut old).unwrap();
+        assert!(matches!(back.resources.targets[&group], GroupTargets::Few(_)), "held as the plain decode holds it");
+        assert_eq!(back, head);
     }
 
     #[test]

@@ -222,17 +222,22 @@ impl<'de> Deserialize<'de> for Section {
 /// Decodes the targets section's `bytes` as [`Section`] does, except that a
 /// group whose bytes are the encoding of `like`'s (the same section of a
 /// state in memory) is not decoded: it is `like`'s
-/// ([`crate::StateMachine::decode_like`]).
+/// ([`crate::StateMachine::decode_like`]), unless `like`'s is held as a
+/// map that a decode would hold as an array (a group that shrank to
+/// [`FEW`] or fewer stays a map), so the groups are held as decoded.
 pub(super) fn decode_like(
     bytes: &[u8],
     like: &OrdMap<TargetGroupId, GroupTargets>,
 ) -> Result<OrdMap<TargetGroupId, GroupTargets>, crate::codec::CodecError> {
     let limit = bytes.len() as u64;
-    let (mut like, mut scratch, mut groups) = (like.iter().peekable(), Vec::new(), OrdMap::new());
+    let (mut like, mut groups) = (like.iter().peekable(), OrdMap::new());
     crate::codec::read_map(bytes, limit, |group: TargetGroupId, rest| {
         while like.next_if(|(g, _)| **g < group).is_some() {}
+        let as_decoded = |targets: &GroupTargets| matches!(targets, GroupTargets::Few(_)) || targets.len() > FEW;
         let targets = match like.next_if(|(g, _)| **g == group) {
-            Some((_, targets)) if crate::codec::skip_encoding_of(rest, targets, &mut scratch) => targets.clone(),
+            Some((_, targets)) if as_decoded(targets) && crate::codec::skip_encoding_of(rest, targets) => {
+                targets.clone()
+            }
             _ => crate::codec::decode_front_seed(rest, limit, Group(group))?,
         };
         groups.insert(group, targets);
