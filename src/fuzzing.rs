@@ -54,13 +54,30 @@ pub fn frame_decoder(data: &[u8]) {
 
 /// Snapshot framing and loading: arbitrary bytes as a store's only snapshot.
 /// Opening never panics; a snapshot that is accepted must decode to a state
-/// that survives a reopen.
+/// that survives a reopen. Its payload decoded like a state in memory (as
+/// time travel decodes it, [`StateMachine::decode_like`]) gives what the
+/// plain decode gives: the same state, or a refusal.
 pub fn snapshot_loader(data: &[u8]) {
     if let Ok((header, payload)) = SnapshotHeader::check(data) {
         assert_eq!(
             payload.len() + crate::snapshot::SNAPSHOT_HEADER_BYTES + crate::snapshot::SNAPSHOT_TRAILER_BYTES,
             data.len()
         );
+        let limit = payload.len() as u64;
+        let plain = crate::codec::decode::<ElbState>(payload, limit);
+        let likes = [plain.as_ref().ok().cloned(), Some(ElbState::default())];
+        for like in likes.iter().flatten() {
+            let mut bytes = crate::codec::OldBytes::new(payload, limit);
+            let shared = ElbState::decode_like(like, &mut bytes).and_then(|state| match bytes.remaining() {
+                0 => Ok(state),
+                left => Err(crate::codec::CodecError::trailing_bytes(left)),
+            });
+            match (&plain, &shared) {
+                (Ok(plain), Ok(shared)) => assert_eq!(plain, shared, "decoded like a state in memory"),
+                (Err(_), Err(_)) => {}
+                _ => panic!("the plain decode gave {plain:?}, decoded like a state {shared:?}"),
+            }
+        }
         let fs = store_dir();
         let header = SnapshotHeader { store_id: ID, ..header };
         let mut bytes = header.encode().to_vec();
