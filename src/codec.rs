@@ -114,12 +114,13 @@ impl fmt::Display for CodecError {
 
 impl std::error::Error for CodecError {}
 
+/// The bincode 1 wire format: fixed-width integers, little-endian.
+fn wire() -> impl Options {
+    bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian()
+}
+
 fn options(limit_bytes: u64) -> impl Options {
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .with_little_endian()
-        .with_limit(limit_bytes)
-        .reject_trailing_bytes()
+    wire().with_limit(limit_bytes).reject_trailing_bytes()
 }
 
 /// Appends the encoding of `value` to `out`; fails if it would exceed `limit_bytes`.
@@ -162,9 +163,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: u64) -> Res
 /// `limit_bytes`, and advances `bytes` past it: the caller learns where the
 /// value ended, so it can index values inside a larger encoding.
 pub(crate) fn decode_front<T: DeserializeOwned>(bytes: &mut &[u8], limit_bytes: u64) -> Result<T, CodecError> {
-    let options = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian().with_limit(limit_bytes);
-    let mut deserializer = bincode::Deserializer::with_bincode_read(FrontReader { rest: bytes }, options);
-    T::deserialize(&mut deserializer).map_err(CodecError::bincode)
+    decode_front_seed(bytes, limit_bytes, std::marker::PhantomData::<T>)
 }
 
 /// Decodes one value from the front of `bytes` through `seed` (a decoder
@@ -175,9 +174,25 @@ pub(crate) fn decode_front_seed<'a, T: serde::de::DeserializeSeed<'a>>(
     limit_bytes: u64,
     seed: T,
 ) -> Result<T::Value, CodecError> {
-    let options = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian().with_limit(limit_bytes);
+    let options = wire().with_limit(limit_bytes);
     let mut deserializer = bincode::Deserializer::with_bincode_read(FrontReader { rest: bytes }, options);
     seed.deserialize(&mut deserializer).map_err(CodecError::bincode)
+}
+
+/// Decodes all of `bytes` with `decode`, a state machine's own decoder
+/// reading from the front ([`OldBytes`]), allocating at most `limit_bytes`,
+/// and refuses what it leaves, as [`decode`] refuses trailing bytes.
+pub(crate) fn decode_whole<T>(
+    bytes: &[u8],
+    limit_bytes: u64,
+    decode: impl FnOnce(&mut OldBytes<'_>) -> Result<T, CodecError>,
+) -> Result<T, CodecError> {
+    let mut old = OldBytes::new(bytes, limit_bytes);
+    let value = decode(&mut old)?;
+    match old.remaining() {
+        0 => Ok(value),
+        left => Err(CodecError::trailing_bytes(left)),
+    }
 }
 
 /// Reads a map as bincode writes one (its length as a `u64`, then each key
@@ -230,8 +245,7 @@ pub(crate) fn skip_encoding_of<T: Serialize + ?Sized>(bytes: &mut &[u8], value: 
     }
     let mut same = Same(bytes);
     // No limit: a bounded encoder measures the value before writing it.
-    let unbounded = bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian();
-    if unbounded.serialize_into(&mut same, value).is_err() {
+    if wire().serialize_into(&mut same, value).is_err() {
         return false;
     }
     *bytes = same.0;

@@ -67,11 +67,7 @@ pub fn snapshot_loader(data: &[u8]) {
         let plain = crate::codec::decode::<ElbState>(payload, limit);
         let likes = [plain.as_ref().ok().cloned(), Some(ElbState::default())];
         for like in likes.iter().flatten() {
-            let mut bytes = crate::codec::OldBytes::new(payload, limit);
-            let shared = ElbState::decode_like(like, &mut bytes).and_then(|state| match bytes.remaining() {
-                0 => Ok(state),
-                left => Err(crate::codec::CodecError::trailing_bytes(left)),
-            });
+            let shared = crate::codec::decode_whole(payload, limit, |bytes| ElbState::decode_like(like, bytes));
             match (&plain, &shared) {
                 (Ok(plain), Ok(shared)) => assert_eq!(plain, shared, "decoded like a state in memory"),
                 (Err(_), Err(_)) => {}

@@ -299,42 +299,19 @@ fn elb_points_undone_from_the_head_are_the_fold_of_the_log() {
     let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
     build(&store, 0..30);
     let first = store.read().seq();
-    let deleted: Vec<_> = (0..30).filter(|i| i % 7 == 2).map(|i| lb_id(&store, i)).collect();
-    store
-        .execute(
-            TxnMeta::new("maint:cleanup", "remove stale load balancers"),
-            deleted.iter().map(|&load_balancer| Command::DeleteLoadBalancer { load_balancer }).collect(),
-        )
-        .unwrap();
+    delete_load_balancers(&store, (0..30).filter(|i| i % 7 == 2));
     build(&store, 30..35);
     for i in 0..20u64 {
         let n = (i * 3) % 30;
         if n % 7 == 2 {
             continue;
         }
-        let tg = store.read().target_group_by_name(&fleet::account(n), &fleet::name(n)).unwrap().id;
-        store
-            .execute(
-                TxnMeta::new("svc:health", "health"),
-                vec![Command::UpdateTargetHealth {
-                    target_group: tg,
-                    target: TargetSpec::new(fleet::target_id(n, i % fleet::TARGETS_PER_GROUP)),
-                    health: fleet::check_result(i % 2 == 0, i),
-                }],
-            )
-            .unwrap();
+        change_health(&store, n, i, i % 2 == 0);
     }
     let last = store.read().seq();
     store.close().unwrap();
     let store = ElbStore::open(dir.path(), elb_options(), Settings::in_region("us-east-1")).unwrap();
-    let mut folded = ElbState::default();
-    let mut expected = vec![folded.clone()];
-    for txn in store.store().transactions(1..=last) {
-        for event in &txn.unwrap().events {
-            folded.apply(event);
-        }
-        expected.push(folded.clone());
-    }
+    let expected = folded_states(&store, last);
     for k in (first..=last).rev() {
         let view = store.store().state_at(Point::Seq(k)).unwrap();
         assert_eq!(view.state(), &expected[k as usize], "seq {k}");
@@ -355,25 +332,13 @@ fn elb_points_loaded_from_snapshots_share_the_head_s_resources_and_are_the_fold_
     store.store().snapshot().unwrap();
     build(&store, 35..70);
     store.store().snapshot().unwrap();
-    let deleted: Vec<_> = (0..70).filter(|i| i % 9 == 4).map(|i| lb_id(&store, i)).collect();
-    store
-        .execute(
-            TxnMeta::new("maint:cleanup", "remove stale load balancers"),
-            deleted.iter().map(|&load_balancer| Command::DeleteLoadBalancer { load_balancer }).collect(),
-        )
-        .unwrap();
+    delete_load_balancers(&store, (0..70).filter(|i| i % 9 == 4));
     for i in 0..40u64 {
         let n = (i * 7) % 70;
         if n % 9 == 4 {
             continue;
         }
-        let tg = store.read().target_group_by_name(&fleet::account(n), &fleet::name(n)).unwrap().id;
-        let health = Command::UpdateTargetHealth {
-            target_group: tg,
-            target: TargetSpec::new(fleet::target_id(n, i % fleet::TARGETS_PER_GROUP)),
-            health: fleet::check_result(i % 3 == 0, i),
-        };
-        store.execute(TxnMeta::new("svc:health", "health"), vec![health]).unwrap();
+        change_health(&store, n, i, i % 3 == 0);
     }
     store.store().snapshot().unwrap();
     // Resources changed in place after the snapshots: tagged.
@@ -394,14 +359,7 @@ fn elb_points_loaded_from_snapshots_share_the_head_s_resources_and_are_the_fold_
     store.close().unwrap();
     let store = ElbStore::open(dir.path(), options, Settings::in_region("us-east-1")).unwrap();
     assert_eq!(store.store().snapshots().len(), 3, "snapshots to load: {:?}", store.store().snapshots());
-    let mut folded = ElbState::default();
-    let mut expected = vec![folded.clone()];
-    for txn in store.store().transactions(1..=last) {
-        for event in &txn.unwrap().events {
-            folded.apply(event);
-        }
-        expected.push(folded.clone());
-    }
+    let expected = folded_states(&store, last);
     let head = store.read();
     let first_snapshot = store.store().snapshots()[0].seq;
     for k in (0..=last - 20).rev() {
@@ -425,6 +383,37 @@ fn elb_points_loaded_from_snapshots_share_the_head_s_resources_and_are_the_fold_
 
 fn lb_id(store: &ElbStore, i: u64) -> elbstore::elb::LoadBalancerId {
     store.read().load_balancer_by_name(&fleet::account(i), &fleet::name(i)).unwrap().id
+}
+
+/// Deletes the fleet's load balancers `fleet` in one transaction.
+fn delete_load_balancers(store: &ElbStore, fleet: impl Iterator<Item = u64>) {
+    let commands = fleet.map(|i| Command::DeleteLoadBalancer { load_balancer: lb_id(store, i) }).collect();
+    store.execute(TxnMeta::new("maint:cleanup", "remove stale load balancers"), commands).unwrap();
+}
+
+/// The `i`th health check of load balancer `n`'s group: one of its targets up or down.
+fn change_health(store: &ElbStore, n: u64, i: u64, up: bool) {
+    let tg = store.read().target_group_by_name(&fleet::account(n), &fleet::name(n)).unwrap().id;
+    let health = Command::UpdateTargetHealth {
+        target_group: tg,
+        target: TargetSpec::new(fleet::target_id(n, i % fleet::TARGETS_PER_GROUP)),
+        health: fleet::check_result(up, i),
+    };
+    store.execute(TxnMeta::new("svc:health", "health"), vec![health]).unwrap();
+}
+
+/// The state after each transaction through `last`, folded from the log
+/// (index `k` is the state after transaction `k`).
+fn folded_states(store: &ElbStore, last: u64) -> Vec<ElbState> {
+    let mut folded = ElbState::default();
+    let mut states = vec![folded.clone()];
+    for txn in store.store().transactions(1..=last) {
+        for event in &txn.unwrap().events {
+            folded.apply(event);
+        }
+        states.push(folded.clone());
+    }
+    states
 }
 
 /// The 2012 incident, end to end: a maintenance process deletes a tenth of the

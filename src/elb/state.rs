@@ -153,20 +153,43 @@ impl Blob<'_> {
         V: serde::de::DeserializeOwned + Serialize,
     {
         let Some(like) = like else { return Ok(self.decode::<Shared<K, V>>()?.0) };
-        let bytes = self.bytes();
-        let limit = bytes.len() as u64;
-        let (mut like, mut resources) = (like.iter().peekable(), OrdMap::new());
-        crate::codec::read_map(bytes, limit, |id: K, rest| {
-            while like.next_if(|(k, _)| **k < id).is_some() {}
-            let value = match like.next_if(|(k, _)| **k == id) {
-                Some((_, value)) if crate::codec::skip_encoding_of(rest, &**value) => value.clone(),
-                _ => crate::codec::decode_front::<crate::codec::InArc<V>>(rest, limit)?.0,
-            };
-            resources.insert(id, value);
-            Ok(())
-        })?;
-        Ok(resources)
+        let limit = self.bytes().len() as u64;
+        decode_beside(
+            self.bytes(),
+            like,
+            |rest, value| crate::codec::skip_encoding_of(rest, &**value),
+            |_, rest| Ok(crate::codec::decode_front::<crate::codec::InArc<V>>(rest, limit)?.0),
+        )
     }
+}
+
+/// Decodes a section's map (`bytes`, in key order as written) beside the
+/// same map of a state in memory, `like`, walked in key order with it: for
+/// each id, `lend` says whether the bytes from its value on are `like`'s
+/// value for that id (and passes over them); if not, `decode` reads the
+/// value. Ids out of order, or twice, are decoded, the later one kept, as
+/// the plain decode does.
+fn decode_beside<'a, K, V>(
+    bytes: &'a [u8],
+    like: &OrdMap<K, V>,
+    lend: impl Fn(&mut &'a [u8], &V) -> bool,
+    mut decode: impl FnMut(&K, &mut &'a [u8]) -> Result<V, crate::codec::CodecError>,
+) -> Result<OrdMap<K, V>, crate::codec::CodecError>
+where
+    K: Deserialize<'a> + Ord + Clone,
+    V: Clone,
+{
+    let (mut like, mut map) = (like.iter().peekable(), OrdMap::new());
+    crate::codec::read_map(bytes, bytes.len() as u64, |id: K, rest| {
+        while like.next_if(|(k, _)| **k < id).is_some() {}
+        let value = match like.next_if(|(k, _)| **k == id) {
+            Some((_, value)) if lend(rest, value) => value.clone(),
+            _ => decode(&id, rest)?,
+        };
+        map.insert(id, value);
+        Ok(())
+    })?;
+    Ok(map)
 }
 
 impl<'de> Deserialize<'de> for Blob<'de> {

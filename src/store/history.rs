@@ -294,12 +294,14 @@ impl<S: StateMachine> Store<S> {
         if seq == current.seq() {
             return Ok(current);
         }
+        // The head's state lends a snapshot loaded on the forward way its equal parts.
+        let head = current.state.clone();
         // A record the undo cannot read (damage after the point) is no reason
         // to fail: the forward way may not need it, and reports its own.
         if let Ok(Some(view)) = self.undone_to(seq, time, current) {
             return Ok(view);
         }
-        let Base { seq: base_seq, mut state, lineage } = self.base_for(seq);
+        let Base { seq: base_seq, mut state, lineage } = self.base_for(seq, &head);
         if base_seq < self.log_floor() {
             // The log starts late and no snapshot at or before `seq` is
             // where it continues from: that state is gone with the history.
@@ -457,8 +459,9 @@ impl<S: StateMachine> Store<S> {
 
     /// Where to start replaying for `seq`: a checkpoint at or before it, unless
     /// it is far behind and a newer snapshot is on disk; else the newest usable
-    /// snapshot at or before it; else the empty state.
-    fn base_for(&self, seq: u64) -> Base<S> {
+    /// snapshot at or before it, decoded sharing `like`'s equal parts
+    /// ([`StateMachine::decode_like`]); else the empty state.
+    fn base_for(&self, seq: u64, like: &S) -> Base<S> {
         let (every, max) = (self.inner.options.checkpoint_every, self.inner.options.checkpoints_max);
         let mut best = self.inner.history.checkpoints.lock().at_or_before(seq);
         let near = every.saturating_mul(REPLAY_RATHER_THAN_LOAD_SPACINGS);
@@ -467,8 +470,6 @@ impl<S: StateMachine> Store<S> {
         }
         let candidates: Vec<snapshot::SnapshotInfo> =
             self.inner.snapshots.read().iter().filter(|s| s.seq <= seq).cloned().collect();
-        // The head's state lends the snapshot's state its equal parts.
-        let head = self.read();
         for info in candidates.iter().rev() {
             if best.as_ref().is_some_and(|best| best.seq >= info.seq) {
                 break;
@@ -478,7 +479,7 @@ impl<S: StateMachine> Store<S> {
                 &info.path,
                 self.inner.identity.id,
                 self.inner.options.snapshot_bytes_max,
-                &head.state,
+                like,
             ) {
                 Ok((_, state)) => {
                     let state = Arc::new(state);

@@ -366,11 +366,6 @@ pub(crate) fn load_snapshot_like<S: StateMachine>(
 ) -> std::result::Result<(SnapshotInfo, S), SnapshotError> {
     let versions = (S::SCHEMA_VERSION, S::upcast_state as crate::snapshot::Upcast<S>);
     snapshot::load_snapshot_with(fs, path, store_id, snapshot_bytes_max, versions, |payload, limit| {
-        let mut bytes = crate::codec::OldBytes::new(payload, limit);
-        let state = S::decode_like(like, &mut bytes)?;
-        match bytes.remaining() {
-            0 => Ok(state),
-            left => Err(crate::codec::CodecError::trailing_bytes(left)),
-        }
+        crate::codec::decode_whole(payload, limit, |bytes| S::decode_like(like, bytes))
     })
 }

@@ -230,20 +230,13 @@ pub(super) fn decode_like(
     like: &OrdMap<TargetGroupId, GroupTargets>,
 ) -> Result<OrdMap<TargetGroupId, GroupTargets>, crate::codec::CodecError> {
     let limit = bytes.len() as u64;
-    let (mut like, mut groups) = (like.iter().peekable(), OrdMap::new());
-    crate::codec::read_map(bytes, limit, |group: TargetGroupId, rest| {
-        while like.next_if(|(g, _)| **g < group).is_some() {}
-        let as_decoded = |targets: &GroupTargets| matches!(targets, GroupTargets::Few(_)) || targets.len() > FEW;
-        let targets = match like.next_if(|(g, _)| **g == group) {
-            Some((_, targets)) if as_decoded(targets) && crate::codec::skip_encoding_of(rest, targets) => {
-                targets.clone()
-            }
-            _ => crate::codec::decode_front_seed(rest, limit, Group(group))?,
-        };
-        groups.insert(group, targets);
-        Ok(())
-    })?;
-    Ok(groups)
+    let as_decoded = |targets: &GroupTargets| matches!(targets, GroupTargets::Few(_)) || targets.len() > FEW;
+    super::decode_beside(
+        bytes,
+        like,
+        |rest, targets| as_decoded(targets) && crate::codec::skip_encoding_of(rest, targets),
+        |&group, rest| crate::codec::decode_front_seed(rest, limit, Group(group)),
+    )
 }
 
 /// Reads one group's targets, written as a map from `TargetKey` to `Target`.
