@@ -973,9 +973,10 @@ proptest! {
     }
 }
 
-/// Long work reports its progress to `Options::progress`: the first history
-/// index and the replay for a past point, a restore, a verify; each piece
-/// starts at 0 and ends with `done == total`.
+/// Long work reports its progress to `Options::progress`: the history index
+/// (through a point named by sequence number, through the head for a time)
+/// and the replay for a past point, a restore, a verify; each piece starts
+/// at 0 and ends with `done == total`.
 #[test]
 fn long_work_reports_progress_from_start_to_end() {
     use elbstore::{Progress, ProgressFn, Work};
@@ -986,29 +987,71 @@ fn long_work_reports_progress_from_start_to_end() {
         clock.advance(Duration::from_millis(1));
         store.commit(meta(i), vec![KvEvent::Set((i % 50) as u32, i)]).unwrap();
     }
+    let time_of_2000 = store.transaction(2000).unwrap().time;
     drop(store);
     let seen: Arc<parking_lot::Mutex<Vec<Progress>>> = Arc::default();
     let sink = seen.clone();
     let options =
         kv_options(None, &clock).mode(OpenMode::ReadOnly).progress(ProgressFn::new(move |p| sink.lock().push(p)));
+    // Each piece of work of a kind, as (done, total) reports: a piece ends
+    // when its work is done (a report may be repeated).
+    let pieces = |work: Work| -> Vec<Vec<(u64, u64)>> {
+        let mut pieces: Vec<Vec<(u64, u64)>> = Vec::new();
+        for p in seen.lock().iter().filter(|p| p.work == work) {
+            let report = (p.done, p.total);
+            match pieces.last_mut() {
+                Some(piece) if piece.last() == Some(&report) => {}
+                Some(piece) if piece.last().is_some_and(|&(done, total)| done < total) => piece.push(report),
+                _ => pieces.push(vec![report]),
+            }
+        }
+        pieces
+    };
+    let totals = |work: Work| -> Vec<u64> {
+        let pieces = pieces(work);
+        for piece in &pieces {
+            let total = piece[0].1;
+            assert!(piece.len() >= 2, "{work:?}: {piece:?}");
+            assert_eq!((piece[0], piece.last().copied()), ((0, total), Some((total, total))), "{work:?}");
+            assert!(piece.windows(2).all(|w| w[0].0 <= w[1].0 && w[1].1 == total), "{work:?} goes forward: {piece:?}");
+        }
+        pieces.iter().map(|piece| piece[0].1).collect()
+    };
+    let store: Store<Kv> = Store::open(dir.path(), options.clone()).unwrap();
+    assert_eq!(store.resolve(Point::Seq(1000)).unwrap().0, 1000);
+    // The log's segments, by the first transaction each holds (FORMAT.md).
+    let mut starts: Vec<u64> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|entry| entry.unwrap().file_name().to_str()?.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok())
+        .collect();
+    starts.sort_unstable();
+    assert!(starts.len() > 10, "{starts:?}");
+    let segment_start = |seq: u64| starts[starts.partition_point(|&s| s <= seq) - 1];
+    let through = |seq: u64| seq - segment_start(seq) + 1;
+    assert_eq!(
+        totals(Work::Index),
+        [through(1000)],
+        "a point by sequence number indexes its segment through it, and no other"
+    );
+    assert_eq!(store.resolve(Point::Time(time_of_2000)).unwrap(), (2000, time_of_2000));
+    assert_eq!(totals(Work::Index), [through(1000), 3000 - through(1000)], "a time indexes the rest of the log");
+    seen.lock().clear();
+
     let store: Store<Kv> = Store::open(dir.path(), options.clone()).unwrap();
     let past = store.state_at(Point::Seq(2500)).unwrap();
     assert_eq!(past.seq(), 2500);
-    let pieces = |work: Work| -> Vec<Progress> { seen.lock().iter().filter(|p| p.work == work).copied().collect() };
-    for (work, total) in [(Work::Index, 3000), (Work::Replay, 2500)] {
-        let reports = pieces(work);
-        assert!(reports.len() >= 3, "{work:?}: {reports:?}");
-        assert_eq!((reports[0].done, reports[0].total), (0, total), "{work:?}");
-        assert_eq!(reports.last().map(|p| (p.done, p.total)), Some((total, total)), "{work:?}");
-        assert!(reports.windows(2).all(|w| w[0].done <= w[1].done), "{work:?} goes forward: {reports:?}");
-    }
+    // Its segment through the point, the head's to read the head's last
+    // transaction (which this state machine cannot undo), and the first
+    // record's place, where the replay forward starts.
+    assert_eq!(totals(Work::Index), [through(2500), through(3000), 1]);
+    assert_eq!(totals(Work::Replay), [2500]);
     let target = TempDir::new("progress-restore");
     store
         .restore_to(Point::Seq(2000), target.path(), Options::default().identity("p", "q"), &TxnMeta::new("ops:a", "r"))
         .unwrap();
-    assert_eq!(pieces(Work::Restore).last().map(|p| (p.done, p.total)), Some((2000, 2000)));
+    assert_eq!(totals(Work::Restore), [2000]);
     let report = verify::<Kv>(dir.path(), options).unwrap();
     assert!(report.ok());
     let segments = report.segments as u64;
-    assert_eq!(pieces(Work::Verify).last().map(|p| (p.done, p.total)), Some((segments, segments)));
+    assert_eq!(totals(Work::Verify), [segments]);
 }

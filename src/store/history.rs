@@ -75,11 +75,26 @@ struct Entry {
     offset: u64,
 }
 
-/// Sequence number -> (time, offset) for seqs 1..=len, built lazily from the
-/// log and caught up before each use, so opening a store never pays for it
-/// and writers never touch it; and checkpoints of states in memory.
+/// Where a transaction not indexed yet is, and those before the log's first
+/// record (a log that starts late) always are: no time, no place.
+const UNKNOWN: Entry = Entry { time: Timestamp(0), offset: u64::MAX };
+
+/// Sequence number -> (time, offset), built lazily a log segment at a time,
+/// each from its start as far as a use needs ([`Store::index_range`]), so
+/// opening a store never pays for it, writers never touch it, and a point
+/// late in a long log reads only its own segment.
+#[derive(Default)]
+struct Index {
+    /// Transaction `s` at `s - 1`: [`UNKNOWN`] where not indexed.
+    entries: Vec<Entry>,
+    /// For each segment indexed, by its first sequence number: the last
+    /// transaction indexed in it and where the record after that starts.
+    segments: BTreeMap<u64, (u64, u64)>,
+}
+
+/// The history index, and checkpoints of states in memory.
 pub(crate) struct HistoryCache<S> {
-    entries: Mutex<Vec<Entry>>,
+    index: Mutex<Index>,
     pub(crate) checkpoints: Mutex<Checkpoints<S>>,
     /// Log segments kept open for reads of single records and events, the
     /// most recently opened last. A segment is never replaced or removed
@@ -96,7 +111,7 @@ const READERS_KEPT: usize = 16;
 impl<S> Default for HistoryCache<S> {
     fn default() -> HistoryCache<S> {
         HistoryCache {
-            entries: Mutex::new(Vec::new()),
+            index: Mutex::new(Index::default()),
             checkpoints: Mutex::new(Checkpoints::default()),
             readers: Mutex::new(Vec::new()),
             undo_refused: AtomicBool::new(false),
@@ -214,35 +229,87 @@ const REPLAY_RATHER_THAN_LOAD_SPACINGS: u64 = 16;
 const UNDO_RATHER_THAN_LOAD_RATIO: u64 = 3;
 
 impl<S: StateMachine> Store<S> {
-    /// Brings the index up to the last acknowledged transaction.
-    fn index_through(&self, last: u64) -> Result<parking_lot::MutexGuard<'_, Vec<Entry>>> {
-        let mut entries = self.inner.history.entries.lock();
-        if entries.is_empty() {
+    /// Indexes transactions `from..=to` (at most the last acknowledged
+    /// one), each segment they are in from its start or from where it was
+    /// indexed before: the index then holds them, and the transactions before
+    /// them in their segments.
+    fn index_range(&self, from: u64, to: u64) -> Result<parking_lot::MutexGuard<'_, Index>> {
+        let mut index = self.inner.history.index.lock();
+        self.extend_index(&mut index, from, to)?;
+        Ok(index)
+    }
+
+    /// [`Store::index_range`] on the index, locked.
+    fn extend_index(&self, index: &mut Index, from: u64, to: u64) -> Result<()> {
+        let floor = self.log_floor();
+        let had = index.entries.len() as u64;
+        if had < to {
+            index.entries.resize(to as usize, UNKNOWN);
             // A log that starts late (its history before trimmed, as a restore
             // from an archive with a retention writes it): the transactions
-            // before it have no time and no place; `resolve` refuses them.
-            let floor = self.log_floor().min(last);
-            entries.resize(floor as usize, Entry { time: Timestamp(0), offset: u64::MAX });
-            // The state at the floor is a snapshot's, which has its time.
-            if let Some(snapshot) = self.snapshots().iter().find(|s| s.seq == floor && floor > 0) {
-                entries[floor as usize - 1].time = snapshot.time;
+            // before it have no time and no place; `resolve` refuses them. The
+            // state at the floor is a snapshot's, which has its time.
+            if (had..to).contains(&(floor.wrapping_sub(1))) {
+                if let Some(snapshot) = self.snapshots().iter().find(|s| s.seq == floor) {
+                    index.entries[floor as usize - 1].time = snapshot.time;
+                }
             }
         }
-        let have = entries.len() as u64;
-        if have < last {
-            let segments = self.inner.segments.read().clone();
-            let mut cursor =
-                LogCursor::new(self.inner.fs.clone(), segments, have + 1, last, self.inner.record_bytes_max);
-            entries.reserve((last - have) as usize);
-            let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Index, last - have);
-            while let Some(item) = cursor.next_with(|_, offset, frame| Ok((frame.time, offset))) {
-                let (time, offset) = item?;
-                entries.push(Entry { time, offset: offset as u64 });
-                progress.at(entries.len() as u64 - have);
+        // Each segment to read: its place in the list, the first transaction
+        // to index in it (and where it starts), and the last.
+        let segments = self.inner.segments.read().clone();
+        let first = segments.partition_point(|s| s.first_seq <= from).saturating_sub(1);
+        let mut reads = Vec::new();
+        for (i, segment) in segments.iter().enumerate().skip(first) {
+            let end = segments.get(i + 1).map_or(u64::MAX, |next| next.first_seq.saturating_sub(1));
+            let last = to.min(end);
+            if segment.first_seq > to || last < from.max(floor + 1) {
+                continue;
             }
-            progress.finish();
+            let (done, offset) = index
+                .segments
+                .get(&segment.first_seq)
+                .copied()
+                .unwrap_or((segment.first_seq.saturating_sub(1), crate::wal::SEGMENT_HEADER_BYTES as u64));
+            if done < last {
+                reads.push((i, done + 1, offset, last));
+            }
         }
-        Ok(entries)
+        let work = reads.iter().map(|&(_, start, _, last)| last + 1 - start).sum();
+        if work == 0 {
+            return Ok(());
+        }
+        let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Index, work);
+        let mut done = 0;
+        for (i, start, offset, last) in reads {
+            let segment = segments[i].clone();
+            let (fs, limit) = (self.inner.fs.clone(), self.inner.record_bytes_max);
+            let mut cursor = LogCursor::new_at(fs, vec![segment.clone()], start, offset, last, limit);
+            let mut indexed = None;
+            let mut failed = None;
+            while let Some(item) = cursor.next_with(|_, offset, frame| {
+                Ok((frame.seq, frame.time, offset as u64, frame.encoded_bytes() as u64))
+            }) {
+                match item {
+                    Ok((seq, time, offset, bytes)) => {
+                        index.entries[seq as usize - 1] = Entry { time, offset };
+                        indexed = Some((seq, offset + bytes));
+                        done += 1;
+                        progress.at(done);
+                    }
+                    Err(err) => failed = Some(err),
+                }
+            }
+            // What was read is kept, even before a failure.
+            if let Some(indexed) = indexed {
+                index.segments.insert(segment.first_seq, indexed);
+            }
+            if let Some(err) = failed {
+                return Err(err.into());
+            }
+        }
+        progress.finish();
+        Ok(())
     }
 
     /// The last transaction before the log's first record: 0, unless the log
@@ -252,38 +319,46 @@ impl<S: StateMachine> Store<S> {
     }
 
     /// The sequence number and time a point names, checked against the history.
+    ///
+    /// A point named by sequence number indexes the log only as far as it
+    /// (its time is its record's); a time, or a point out of range, indexes
+    /// the whole log.
     pub fn resolve(&self, point: Point) -> Result<(u64, Timestamp)> {
         let view = self.read();
         let last = view.seq();
-        let entries = self.index_through(last)?;
         // With a log that starts late, the first point is the state just
         // before its first record (a snapshot there says what it was).
         let floor = self.log_floor().min(last);
-        let time_of = |seq: u64| if seq == 0 { Timestamp(0) } else { entries[seq as usize - 1].time };
+        let named = match point {
+            Point::Seq(n) | Point::After(n) if n < floor => None,
+            Point::Before(n) if n <= floor && floor > 0 => None,
+            Point::Seq(n) if n <= last => Some(n),
+            Point::Before(n) | Point::After(n) if n == 0 || n > last => None,
+            Point::Before(n) => Some(n - 1),
+            Point::After(n) => Some(n),
+            Point::Seq(_) | Point::Time(_) => None,
+        };
+        if let Some(seq) = named {
+            let time = if seq == 0 { Timestamp(0) } else { self.index_range(seq, seq)?.entries[seq as usize - 1].time };
+            return Ok((seq, time));
+        }
+        let index = self.index_range(1, last)?;
+        let entries = &index.entries[..last as usize];
         let out_of_range = || Error::PointOutOfRange {
             point,
             first: entries.get(floor as usize).map(|e| (floor + 1, e.time)),
             last: entries.last().map(|e| (last, e.time)),
         };
-        let seq = match point {
-            Point::Seq(n) | Point::After(n) if n < floor => return Err(out_of_range()),
-            Point::Before(n) if n <= floor && floor > 0 => return Err(out_of_range()),
-            Point::Seq(n) if n <= last => n,
-            Point::Before(n) | Point::After(n) if n == 0 || n > last => return Err(out_of_range()),
-            Point::Before(n) => n - 1,
-            Point::After(n) => n,
-            Point::Time(t) => {
-                let (Some(first), Some(newest)) = (entries.get(floor as usize), entries.last()) else {
-                    return Err(out_of_range());
-                };
-                if t < first.time || t > newest.time.max(self.inner.clock.now()) {
-                    return Err(out_of_range());
-                }
-                entries.partition_point(|e| e.time <= t) as u64
-            }
-            Point::Seq(_) => return Err(out_of_range()),
+        let Point::Time(t) = point else { return Err(out_of_range()) };
+        let (Some(first), Some(newest)) = (entries.get(floor as usize), entries.last()) else {
+            return Err(out_of_range());
         };
-        Ok((seq, time_of(seq)))
+        if t < first.time || t > newest.time.max(self.inner.clock.now()) {
+            return Err(out_of_range());
+        }
+        let seq = entries.partition_point(|e| e.time <= t) as u64;
+        let time = if seq == 0 { Timestamp(0) } else { entries[seq as usize - 1].time };
+        Ok((seq, time))
     }
 
     /// The state as of `point`, read-only: the newest snapshot at or before it
@@ -426,9 +501,10 @@ impl<S: StateMachine> Store<S> {
     }
 
     /// A cursor over transactions `from..=to`, starting at `from`'s offset
-    /// from the index (built through `to` if it is not yet).
+    /// from the index (its segment indexed through `from` if it is not yet).
     fn cursor(&self, from: u64, to: u64) -> Result<LogCursor> {
-        let offset = self.index_through(to)?.get(from as usize - 1).map(|e| e.offset);
+        let offset = self.index_range(from, from)?.entries.get(from as usize - 1).map(|e| e.offset);
+        let offset = offset.filter(|&offset| offset != UNKNOWN.offset);
         let segments = self.inner.segments.read().clone();
         let (fs, limit) = (self.inner.fs.clone(), self.inner.record_bytes_max);
         Ok(match offset {
@@ -698,12 +774,17 @@ impl<S: StateMachine> Store<S> {
         }
         // Offsets under the index's lock, then paths under the segments' (one lock at a time).
         let offsets: Vec<(u64, Option<usize>, Timestamp)> = {
-            let entries = self.index_through(last)?;
+            let mut index = self.inner.history.index.lock();
+            for &seq in seqs {
+                // And the next, for where this one ends.
+                self.extend_index(&mut index, seq, (seq + 1).min(last))?;
+            }
+            let entries = &index.entries;
             seqs.iter()
                 .map(|&seq| {
                     let Entry { time, offset } = entries[seq as usize - 1];
                     // The next record, when it is in the same segment, starts where this one ends.
-                    let next = entries.get(seq as usize).map(|e| e.offset).filter(|&next| next > offset);
+                    let next = entries.get(seq as usize).map(|e| e.offset).filter(|&next| next > offset && next != UNKNOWN.offset);
                     (offset, next.map(|next| (next - offset) as usize), time)
                 })
                 .collect()
