@@ -85,6 +85,50 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// The history index is built a segment at a time, as far as each use
+    /// needs: points asked in any order on a fresh open, by number, time,
+    /// before and after, and single transactions, are answered as the log
+    /// says, whichever segments earlier questions indexed.
+    #[test]
+    fn points_asked_in_any_order_across_segments_are_the_log_s(
+        txns in prop::collection::vec(prop::collection::vec((0u32..8, any::<u64>()).prop_map(|(k, v)| KvEvent::Mix(k, v)), 1..4), 40..300),
+        every in prop::option::of(20u64..200),
+        asks in prop::collection::vec((any::<prop::sample::Index>(), 0u8..5), 1..40),
+    ) {
+        let dir = TempDir::new("index-order");
+        let clock = ManualClock::new(Timestamp::from_secs(1_000));
+        let store: Store<Kv> = Store::open(dir.path(), kv_options(every, &clock)).unwrap();
+        let mut times = Vec::new();
+        for (i, events) in txns.iter().enumerate() {
+            clock.advance(Duration::from_secs(1));
+            times.push(store.commit(meta(i as u64), events.clone()).unwrap().time);
+        }
+        store.close().unwrap();
+        prop_assert!(files_with_prefix(dir.path(), "wal-").len() > 1, "several segments");
+        let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock).mode(OpenMode::ReadOnly)).unwrap();
+        let n = txns.len();
+        for (at, how) in asks {
+            let k = at.index(n) + 1;
+            match how {
+                0 => prop_assert_eq!(store.state_at(Point::Seq(k as u64)).unwrap().state().clone(), fold(&txns[..k])),
+                1 => {
+                    let view = store.state_at(Point::Time(times[k - 1])).unwrap();
+                    prop_assert_eq!((view.seq(), view.time()), (k as u64, times[k - 1]));
+                }
+                2 => prop_assert_eq!(store.state_at(Point::Before(k as u64)).unwrap().state().clone(), fold(&txns[..k - 1])),
+                3 => prop_assert_eq!(store.resolve(Point::After(k as u64)).unwrap(), (k as u64, times[k - 1])),
+                _ => {
+                    let txn = store.transaction(k as u64).unwrap();
+                    prop_assert_eq!((txn.time, &txn.events), (times[k - 1], &txns[k - 1]));
+                }
+            }
+        }
+    }
+}
+
 /// Totals by key, whose additions can be undone and whose resets cannot:
 /// time travel undoes from a later state where it can, and replays forward
 /// where an undo is refused.
@@ -1022,7 +1066,9 @@ fn long_work_reports_progress_from_start_to_end() {
     // The log's segments, by the first transaction each holds (FORMAT.md).
     let mut starts: Vec<u64> = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter_map(|entry| entry.unwrap().file_name().to_str()?.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok())
+        .filter_map(|entry| {
+            entry.unwrap().file_name().to_str()?.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
+        })
         .collect();
     starts.sort_unstable();
     assert!(starts.len() > 10, "{starts:?}");

@@ -287,9 +287,9 @@ impl<S: StateMachine> Store<S> {
             let mut cursor = LogCursor::new_at(fs, vec![segment.clone()], start, offset, last, limit);
             let mut indexed = None;
             let mut failed = None;
-            while let Some(item) = cursor.next_with(|_, offset, frame| {
-                Ok((frame.seq, frame.time, offset as u64, frame.encoded_bytes() as u64))
-            }) {
+            while let Some(item) = cursor
+                .next_with(|_, offset, frame| Ok((frame.seq, frame.time, offset as u64, frame.encoded_bytes() as u64)))
+            {
                 match item {
                     Ok((seq, time, offset, bytes)) => {
                         index.entries[seq as usize - 1] = Entry { time, offset };
@@ -784,7 +784,10 @@ impl<S: StateMachine> Store<S> {
                 .map(|&seq| {
                     let Entry { time, offset } = entries[seq as usize - 1];
                     // The next record, when it is in the same segment, starts where this one ends.
-                    let next = entries.get(seq as usize).map(|e| e.offset).filter(|&next| next > offset && next != UNKNOWN.offset);
+                    let next = entries
+                        .get(seq as usize)
+                        .map(|e| e.offset)
+                        .filter(|&next| next > offset && next != UNKNOWN.offset);
                     (offset, next.map(|next| (next - offset) as usize), time)
                 })
                 .collect()

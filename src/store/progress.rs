@@ -15,7 +15,7 @@ pub enum Work {
     /// Replaying transactions onto a snapshot or a checkpoint: opening a
     /// store, or reading a point in the past.
     Replay,
-    /// Reading the log's record positions, the first time history is read.
+    /// Reading the log's record positions, a segment at a time, as far as history is read.
     Index,
     /// Checking every record and snapshot.
     Verify,
