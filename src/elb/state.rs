@@ -1093,10 +1093,71 @@ mod tests {
         // balancer's (its targets' health changes as it goes).
         assert_ne!(theirs.targets.get(&tg), ours.targets.get(&tg));
         assert_eq!(kept, ours.targets.len() - 2);
+        // A state much smaller than the one it is decoded like: the same,
+        // sharing each resource equal to the head's.
+        let small = fleet_state(10);
+        let mut small_bytes = Vec::new();
+        crate::codec::encode_into(&small, &mut small_bytes, u64::MAX).unwrap();
+        let mut old = crate::codec::OldBytes::new(&small_bytes, small_bytes.len() as u64);
+        let back = ElbState::decode_like(&later, &mut old).unwrap();
+        assert_eq!(back, small);
+        let shared = back
+            .resources
+            .load_balancers
+            .iter()
+            .filter(|(id, lb)| later.resources.load_balancers.get(*id).is_some_and(|other| Arc::ptr_eq(lb, other)));
+        assert_eq!(shared.count(), 9, "all but the one the head deleted");
         // Like a state with nothing in common, or the empty one: equal, nothing shared.
         assert_eq!(decode_like(&ElbState::default()), state);
         let unrelated = decode_like(&fleet_state(1));
         assert_eq!(unrelated, state);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// A map decoded beside another holds what its bytes say, the later
+        /// of an id written twice, with ids in order, out of order and
+        /// repeated; each value lent is the other's, and with ids in order
+        /// every value equal to the other's is lent.
+        #[test]
+        fn a_map_decoded_beside_another_is_the_plain_decode(
+            written in proptest::collection::vec((0u32..64, 0u64..4), 0..64),
+            sorted in proptest::bool::ANY,
+            like in proptest::collection::btree_map(0u32..64, 0u64..4, 0..64),
+        ) {
+            let mut written = written;
+            if sorted {
+                written.sort_by_key(|&(id, _)| id);
+                written.dedup_by_key(|&mut (id, _)| id);
+            }
+            // A map's encoding is its length, then each key and value: a
+            // list of pairs, written in its own order.
+            let mut bytes = Vec::new();
+            crate::codec::encode_into(&written, &mut bytes, u64::MAX).unwrap();
+            let like: OrdMap<u32, Arc<u64>> = like.into_iter().map(|(id, v)| (id, Arc::new(v))).collect();
+            let lent = std::cell::Cell::new(0);
+            let back = decode_beside(
+                &bytes,
+                &like,
+                |rest, value| {
+                    let same = crate::codec::skip_encoding_of(rest, &**value);
+                    lent.set(lent.get() + usize::from(same));
+                    same
+                },
+                |_, rest| Ok(Arc::new(crate::codec::decode_front::<u64>(rest, 8)?)),
+            )
+            .unwrap();
+            let plain: OrdMap<u32, Arc<u64>> = written.iter().map(|&(id, v)| (id, Arc::new(v))).collect();
+            proptest::prop_assert_eq!(&back, &plain);
+            let shared = back.iter().filter(|(id, v)| like.get(*id).is_some_and(|l| Arc::ptr_eq(v, l))).count();
+            if sorted {
+                // Each id once, in order: every value equal to the other's is lent.
+                let equal = plain.iter().filter(|(id, v)| like.get(*id) == Some(*v)).count();
+                proptest::prop_assert_eq!((lent.get(), shared), (equal, equal));
+            }
+            proptest::prop_assert!(shared <= lent.get());
+        }
     }
 
     #[test]
