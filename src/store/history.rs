@@ -255,36 +255,43 @@ impl<S: StateMachine> Store<S> {
                 }
             }
         }
-        // Each segment to read: its place in the list, the first transaction
-        // to index in it (and where it starts), and the last.
-        let segments = self.inner.segments.read().clone();
-        let first = segments.partition_point(|s| s.first_seq <= from).saturating_sub(1);
-        let mut reads = Vec::new();
-        for (i, segment) in segments.iter().enumerate().skip(first) {
-            let end = segments.get(i + 1).map_or(u64::MAX, |next| next.first_seq.saturating_sub(1));
-            let last = to.min(end);
-            if segment.first_seq > to || last < from.max(floor + 1) {
-                continue;
+        // Each segment to read: the first transaction to index in it (and
+        // where it starts), and the last. A range already indexed clones
+        // nothing.
+        let reads: Vec<(crate::wal::SegmentInfo, u64, u64, u64)> = {
+            let segments = self.inner.segments.read();
+            let first = segments.partition_point(|s| s.first_seq <= from).saturating_sub(1);
+            let mut reads = Vec::new();
+            for (i, segment) in segments.iter().enumerate().skip(first) {
+                if segment.first_seq > to {
+                    break;
+                }
+                let end = segments.get(i + 1).map_or(u64::MAX, |next| next.first_seq.saturating_sub(1));
+                let last = to.min(end);
+                if last < from.max(floor + 1) {
+                    continue;
+                }
+                let (done, offset) = index
+                    .segments
+                    .get(&segment.first_seq)
+                    .copied()
+                    .unwrap_or((segment.first_seq.saturating_sub(1), crate::wal::SEGMENT_HEADER_BYTES as u64));
+                if done < last {
+                    reads.push((segment.clone(), done + 1, offset, last));
+                }
             }
-            let (done, offset) = index
-                .segments
-                .get(&segment.first_seq)
-                .copied()
-                .unwrap_or((segment.first_seq.saturating_sub(1), crate::wal::SEGMENT_HEADER_BYTES as u64));
-            if done < last {
-                reads.push((i, done + 1, offset, last));
-            }
-        }
+            reads
+        };
         let work = reads.iter().map(|&(_, start, _, last)| last + 1 - start).sum();
         if work == 0 {
             return Ok(());
         }
         let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Index, work);
         let mut done = 0;
-        for (i, start, offset, last) in reads {
-            let segment = segments[i].clone();
+        for (segment, start, offset, last) in reads {
             let (fs, limit) = (self.inner.fs.clone(), self.inner.record_bytes_max);
-            let mut cursor = LogCursor::new_at(fs, vec![segment.clone()], start, offset, last, limit);
+            let first_seq = segment.first_seq;
+            let mut cursor = LogCursor::new_at(fs, vec![segment], start, offset, last, limit);
             let mut indexed = None;
             let mut failed = None;
             while let Some(item) = cursor
@@ -302,7 +309,7 @@ impl<S: StateMachine> Store<S> {
             }
             // What was read is kept, even before a failure.
             if let Some(indexed) = indexed {
-                index.segments.insert(segment.first_seq, indexed);
+                index.segments.insert(first_seq, indexed);
             }
             if let Some(err) = failed {
                 return Err(err.into());
