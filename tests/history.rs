@@ -320,6 +320,50 @@ fn points_outside_history_are_refused_clearly() {
     assert_eq!(store.state_at(Point::Seq(0)).unwrap().state(), &Kv::default());
 }
 
+/// A log that starts late (its first segments gone, a snapshot at the
+/// floor) answers from its floor on, a segment at a time, and refuses what
+/// is before it: a point, and a single transaction, which has no record.
+#[test]
+fn a_log_that_starts_late_answers_from_its_floor_and_refuses_what_is_before() {
+    let dir = TempDir::new("late-log");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock)).unwrap();
+    let (mut txns, mut times) = (Vec::new(), vec![Timestamp(0)]);
+    for i in 1..=300u64 {
+        clock.advance(Duration::from_secs(1));
+        let events = vec![KvEvent::Mix((i % 7) as u32, i)];
+        times.push(store.commit(meta(i), events.clone()).unwrap().time);
+        txns.push(events);
+        // A snapshot wherever the floor may fall.
+        if (100..200).contains(&i) {
+            store.snapshot().unwrap();
+        }
+    }
+    store.close().unwrap();
+    let segments = files_with_prefix(dir.path(), "wal-");
+    let start = |path: &std::path::PathBuf| -> u64 {
+        path.file_name().unwrap().to_str().unwrap().trim_start_matches("wal-").trim_end_matches(".log").parse().unwrap()
+    };
+    let kept = segments.iter().position(|path| (102..=200).contains(&start(path))).unwrap();
+    for gone in &segments[..kept] {
+        std::fs::remove_file(gone).unwrap();
+    }
+    let floor = start(&segments[kept]) - 1;
+    let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock).mode(OpenMode::ReadOnly)).unwrap();
+    let refused = |result: Result<u64, Error>| matches!(result, Err(Error::PointOutOfRange { .. }));
+    assert_eq!(store.resolve(Point::Seq(floor)).unwrap(), (floor, times[floor as usize]), "the snapshot's time");
+    assert_eq!(store.resolve(Point::Seq(floor + 1)).unwrap(), (floor + 1, times[floor as usize + 1]));
+    assert_eq!(store.resolve(Point::Time(times[floor as usize + 5])).unwrap().0, floor + 5);
+    assert!(refused(store.resolve(Point::Seq(floor - 1)).map(|(seq, _)| seq)));
+    let txn = store.transaction(floor + 1).unwrap();
+    assert_eq!((txn.seq, &txn.events), (floor + 1, &txns[floor as usize]));
+    assert!(refused(store.transaction(floor).map(|t| t.seq)), "no record at the floor");
+    assert!(refused(store.transaction(1).map(|t| t.seq)), "none before it");
+    let past = store.state_at(Point::Seq(floor + 3)).unwrap();
+    assert_eq!(past.state(), &fold(&txns[..floor as usize + 3]));
+    assert!(refused(store.state_at(Point::Seq(floor - 1)).map(|v| v.seq())));
+}
+
 fn elb_options() -> Options {
     Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).snapshot_every_events(Some(500))
 }

@@ -319,6 +319,14 @@ impl<S: StateMachine> Store<S> {
         Ok(())
     }
 
+    /// The last transaction the segment holding `seq` can hold: the one
+    /// before the next segment's first, or `u64::MAX` for the newest.
+    fn segment_last(&self, seq: u64) -> u64 {
+        let segments = self.inner.segments.read();
+        let next = segments.partition_point(|s| s.first_seq <= seq);
+        segments.get(next).map_or(u64::MAX, |next| next.first_seq.saturating_sub(1))
+    }
+
     /// The last transaction before the log's first record: 0, unless the log
     /// starts late.
     pub(crate) fn log_floor(&self) -> u64 {
@@ -776,15 +784,18 @@ impl<S: StateMachine> Store<S> {
     /// ends).
     fn places(&self, seqs: &[u64]) -> Result<Vec<Place>> {
         let last = self.read().seq();
-        if let Some(&seq) = seqs.iter().find(|&&seq| seq == 0 || seq > last) {
+        // A log that starts late holds no record at or before its floor.
+        let floor = self.log_floor();
+        if let Some(&seq) = seqs.iter().find(|&&seq| seq <= floor || seq > last) {
             return Err(Error::PointOutOfRange { point: Point::Seq(seq), first: None, last: None });
         }
         // Offsets under the index's lock, then paths under the segments' (one lock at a time).
         let offsets: Vec<(u64, Option<usize>, Timestamp)> = {
             let mut index = self.inner.history.index.lock();
             for &seq in seqs {
-                // And the next, for where this one ends.
-                self.extend_index(&mut index, seq, (seq + 1).min(last))?;
+                // And the next when it is in the same segment, for where this one ends.
+                let next = (seq + 1).min(last).min(self.segment_last(seq));
+                self.extend_index(&mut index, seq, next)?;
             }
             let entries = &index.entries;
             seqs.iter()

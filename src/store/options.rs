@@ -247,7 +247,8 @@ impl Options {
     }
 
     /// Reports the progress of long work (replay on open and for past
-    /// points, the first history index, verify, restore) to `callback`.
+    /// points, the history index as it is built, a segment at a time,
+    /// verify, restore) to `callback`.
     ///
     /// ```
     /// use elbstore::{Options, ProgressFn};
