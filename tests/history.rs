@@ -26,12 +26,42 @@ fn kv_options(every: Option<u64>, clock: &ManualClock) -> Options {
         .clock(Arc::new(clock.clone()))
 }
 
+/// `count` transactions of one to three `Mix` events.
+fn mix_txns(count: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Vec<KvEvent>>> {
+    prop::collection::vec(
+        prop::collection::vec((0u32..8, any::<u64>()).prop_map(|(k, v)| KvEvent::Mix(k, v)), 1..4),
+        count,
+    )
+}
+
+/// Commits each of `txns`, a second apart: their commit times.
+fn commit_each(store: &Store<Kv>, clock: &ManualClock, txns: &[Vec<KvEvent>]) -> Vec<Timestamp> {
+    let mut times = Vec::new();
+    for (i, events) in txns.iter().enumerate() {
+        clock.advance(Duration::from_secs(1));
+        times.push(store.commit(meta(i as u64), events.clone()).unwrap().time);
+    }
+    times
+}
+
+/// The log's segments in `dir`, each by the first transaction it holds
+/// (its file name, FORMAT.md), in order.
+fn segments_by_start(dir: &std::path::Path) -> Vec<(u64, std::path::PathBuf)> {
+    let start = |path: &std::path::Path| -> Option<u64> {
+        path.file_name()?.to_str()?.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
+    };
+    let mut segments: Vec<(u64, std::path::PathBuf)> =
+        files_with_prefix(dir, "wal-").into_iter().filter_map(|path| Some((start(&path)?, path))).collect();
+    segments.sort();
+    segments
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn state_at_every_point_is_the_fold_of_the_transactions_before_it(
-        txns in prop::collection::vec(prop::collection::vec((0u32..8, any::<u64>()).prop_map(|(k, v)| KvEvent::Mix(k, v)), 1..4), 1..50),
+        txns in mix_txns(1..50),
         every in prop::option::of(1u64..20),
         (checkpoint_every, checkpoints_max) in (1u64..8, 0usize..4),
     ) {
@@ -39,11 +69,7 @@ proptest! {
         let clock = ManualClock::new(Timestamp::from_secs(1_000));
         let options = || kv_options(every, &clock).history_checkpoints(checkpoint_every, checkpoints_max);
         let store: Store<Kv> = Store::open(dir.path(), options()).unwrap();
-        let mut times = Vec::new();
-        for (i, events) in txns.iter().enumerate() {
-            clock.advance(Duration::from_secs(1));
-            times.push(store.commit(meta(i as u64), events.clone()).unwrap().time);
-        }
+        let times = commit_each(&store, &clock, &txns);
         let n = txns.len() as u64;
         // The writing store holds checkpoints of states it published; a
         // reopened one makes them as it replays. Newest first, then oldest
@@ -94,18 +120,14 @@ proptest! {
     /// says, whichever segments earlier questions indexed.
     #[test]
     fn points_asked_in_any_order_across_segments_are_the_log_s(
-        txns in prop::collection::vec(prop::collection::vec((0u32..8, any::<u64>()).prop_map(|(k, v)| KvEvent::Mix(k, v)), 1..4), 40..300),
+        txns in mix_txns(40..300),
         every in prop::option::of(20u64..200),
         asks in prop::collection::vec((any::<prop::sample::Index>(), 0u8..5), 1..40),
     ) {
         let dir = TempDir::new("index-order");
         let clock = ManualClock::new(Timestamp::from_secs(1_000));
         let store: Store<Kv> = Store::open(dir.path(), kv_options(every, &clock)).unwrap();
-        let mut times = Vec::new();
-        for (i, events) in txns.iter().enumerate() {
-            clock.advance(Duration::from_secs(1));
-            times.push(store.commit(meta(i as u64), events.clone()).unwrap().time);
-        }
+        let times = commit_each(&store, &clock, &txns);
         store.close().unwrap();
         prop_assert!(files_with_prefix(dir.path(), "wal-").len() > 1, "several segments");
         let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock).mode(OpenMode::ReadOnly)).unwrap();
@@ -340,15 +362,12 @@ fn a_log_that_starts_late_answers_from_its_floor_and_refuses_what_is_before() {
         }
     }
     store.close().unwrap();
-    let segments = files_with_prefix(dir.path(), "wal-");
-    let start = |path: &std::path::PathBuf| -> u64 {
-        path.file_name().unwrap().to_str().unwrap().trim_start_matches("wal-").trim_end_matches(".log").parse().unwrap()
-    };
-    let kept = segments.iter().position(|path| (102..=200).contains(&start(path))).unwrap();
-    for gone in &segments[..kept] {
+    let segments = segments_by_start(dir.path());
+    let kept = segments.iter().position(|(start, _)| (102..=200).contains(start)).unwrap();
+    for (_, gone) in &segments[..kept] {
         std::fs::remove_file(gone).unwrap();
     }
-    let floor = start(&segments[kept]) - 1;
+    let floor = segments[kept].0 - 1;
     let store: Store<Kv> = Store::open(dir.path(), kv_options(None, &clock).mode(OpenMode::ReadOnly)).unwrap();
     let refused = |result: Result<u64, Error>| matches!(result, Err(Error::PointOutOfRange { .. }));
     assert_eq!(store.resolve(Point::Seq(floor)).unwrap(), (floor, times[floor as usize]), "the snapshot's time");
@@ -1107,14 +1126,7 @@ fn long_work_reports_progress_from_start_to_end() {
     };
     let store: Store<Kv> = Store::open(dir.path(), options.clone()).unwrap();
     assert_eq!(store.resolve(Point::Seq(1000)).unwrap().0, 1000);
-    // The log's segments, by the first transaction each holds (FORMAT.md).
-    let mut starts: Vec<u64> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|entry| {
-            entry.unwrap().file_name().to_str()?.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
-        })
-        .collect();
-    starts.sort_unstable();
+    let starts: Vec<u64> = segments_by_start(dir.path()).into_iter().map(|(start, _)| start).collect();
     assert!(starts.len() > 10, "{starts:?}");
     let segment_start = |seq: u64| starts[starts.partition_point(|&s| s <= seq) - 1];
     let through = |seq: u64| seq - segment_start(seq) + 1;

@@ -228,6 +228,12 @@ const REPLAY_RATHER_THAN_LOAD_SPACINGS: u64 = 16;
 /// from the head").
 const UNDO_RATHER_THAN_LOAD_RATIO: u64 = 3;
 
+/// The last transaction segment `i` of `segments` holds, the one before the
+/// next segment's first; `None` for the newest, which grows.
+fn segment_end(segments: &[crate::wal::SegmentInfo], i: usize) -> Option<u64> {
+    segments.get(i + 1).map(|next| next.first_seq.saturating_sub(1))
+}
+
 impl<S: StateMachine> Store<S> {
     /// Indexes transactions `from..=to` (at most the last acknowledged
     /// one), each segment they are in from its start or from where it was
@@ -266,8 +272,7 @@ impl<S: StateMachine> Store<S> {
                 if segment.first_seq > to {
                     break;
                 }
-                let end = segments.get(i + 1).map_or(u64::MAX, |next| next.first_seq.saturating_sub(1));
-                let last = to.min(end);
+                let last = to.min(segment_end(&segments, i).unwrap_or(u64::MAX));
                 if last < from.max(floor + 1) {
                     continue;
                 }
@@ -319,12 +324,12 @@ impl<S: StateMachine> Store<S> {
         Ok(())
     }
 
-    /// The last transaction the segment holding `seq` can hold: the one
-    /// before the next segment's first, or `u64::MAX` for the newest.
+    /// The last transaction the segment holding `seq` can hold
+    /// ([`segment_end`]), `u64::MAX` for the newest.
     fn segment_last(&self, seq: u64) -> u64 {
         let segments = self.inner.segments.read();
-        let next = segments.partition_point(|s| s.first_seq <= seq);
-        segments.get(next).map_or(u64::MAX, |next| next.first_seq.saturating_sub(1))
+        let at = segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
+        segment_end(&segments, at).unwrap_or(u64::MAX)
     }
 
     /// The last transaction before the log's first record: 0, unless the log
@@ -353,26 +358,27 @@ impl<S: StateMachine> Store<S> {
             Point::After(n) => Some(n),
             Point::Seq(_) | Point::Time(_) => None,
         };
-        if let Some(seq) = named {
-            let time = if seq == 0 { Timestamp(0) } else { self.index_range(seq, seq)?.entries[seq as usize - 1].time };
-            return Ok((seq, time));
-        }
-        let index = self.index_range(1, last)?;
-        let entries = &index.entries[..last as usize];
-        let out_of_range = || Error::PointOutOfRange {
-            point,
-            first: entries.get(floor as usize).map(|e| (floor + 1, e.time)),
-            last: entries.last().map(|e| (last, e.time)),
+        let seq = match named {
+            Some(seq) => seq,
+            None => {
+                let index = self.index_range(1, last)?;
+                let entries = &index.entries[..last as usize];
+                let out_of_range = || Error::PointOutOfRange {
+                    point,
+                    first: entries.get(floor as usize).map(|e| (floor + 1, e.time)),
+                    last: entries.last().map(|e| (last, e.time)),
+                };
+                let Point::Time(t) = point else { return Err(out_of_range()) };
+                let (Some(first), Some(newest)) = (entries.get(floor as usize), entries.last()) else {
+                    return Err(out_of_range());
+                };
+                if t < first.time || t > newest.time.max(self.inner.clock.now()) {
+                    return Err(out_of_range());
+                }
+                entries.partition_point(|e| e.time <= t) as u64
+            }
         };
-        let Point::Time(t) = point else { return Err(out_of_range()) };
-        let (Some(first), Some(newest)) = (entries.get(floor as usize), entries.last()) else {
-            return Err(out_of_range());
-        };
-        if t < first.time || t > newest.time.max(self.inner.clock.now()) {
-            return Err(out_of_range());
-        }
-        let seq = entries.partition_point(|e| e.time <= t) as u64;
-        let time = if seq == 0 { Timestamp(0) } else { entries[seq as usize - 1].time };
+        let time = if seq == 0 { Timestamp(0) } else { self.index_range(seq, seq)?.entries[seq as usize - 1].time };
         Ok((seq, time))
     }
 
@@ -536,7 +542,7 @@ impl<S: StateMachine> Store<S> {
         let mut bytes = 0u64;
         for (i, segment) in segments.iter().enumerate() {
             let first = segment.first_seq;
-            let last = segments.get(i + 1).map_or(head, |next| next.first_seq.saturating_sub(1));
+            let last = segment_end(&segments, i).unwrap_or(head);
             let (lo, hi) = ((from + 1).max(first), to.min(last));
             if lo > hi || last < first {
                 continue;
