@@ -383,6 +383,62 @@ fn a_log_that_starts_late_answers_from_its_floor_and_refuses_what_is_before() {
     assert!(refused(store.state_at(Point::Seq(floor - 1)).map(|v| v.seq())));
 }
 
+/// A replay of hundreds of transactions is read and decoded on a second
+/// thread while this one applies: it is still the fold of the log, so are
+/// the checkpoints it leaves, and a record it cannot read is its error,
+/// naming the record, while points before the record still answer.
+#[test]
+fn a_long_replay_is_the_fold_of_the_log_and_stops_at_the_record_it_cannot_read() {
+    use elbstore::WalError;
+    let dir = TempDir::new("long-replay");
+    let clock = ManualClock::new(Timestamp::from_secs(1_000));
+    let options = || kv_options(None, &clock).segment_bytes(64 << 10).history_checkpoints(1000, 8);
+    let store: Store<Kv> = Store::open(dir.path(), options()).unwrap();
+    const NEEDLE: u64 = 0xFEED_FACE_CAFE_BEEF;
+    let txns: Vec<Vec<KvEvent>> = (1..=3000u64)
+        .map(|i| match i {
+            2222 => vec![KvEvent::Set(9, NEEDLE)],
+            _ => vec![KvEvent::Mix((i % 8) as u32, i * 7919), KvEvent::Set(100 + (i % 3) as u32, i)],
+        })
+        .collect();
+    commit_each(&store, &clock, &txns);
+    // Opened again, the head is this snapshot's: every past point is a replay.
+    store.snapshot().unwrap();
+    store.close().unwrap();
+    let reader = || Store::<Kv>::open(dir.path(), options().mode(OpenMode::ReadOnly)).unwrap();
+    let store = reader();
+    // From the empty state, then from the checkpoints that replay left.
+    for seq in [2999u64, 1500, 2750, 256, 255, 1] {
+        let past = store.state_at(Point::Seq(seq)).unwrap();
+        assert_eq!(past.state(), &fold(&txns[..seq as usize]), "seq {seq}");
+    }
+
+    let (at, segment) = segments_by_start(dir.path())
+        .into_iter()
+        .find_map(|(_, path)| {
+            let bytes = std::fs::read(&path).unwrap();
+            let at = bytes.windows(8).position(|w| w == NEEDLE.to_le_bytes())?;
+            Some((at as u64, path))
+        })
+        .expect("the needle is in the log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[at as usize] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let store = reader();
+    match store.state_at(Point::Seq(2999)) {
+        Err(Error::Wal(WalError::Corrupted { path, offset, .. })) => {
+            assert_eq!(path, segment);
+            // Transaction 2221 replays below, so this is 2222's record.
+            assert!(offset <= at, "the record at {offset} holds the changed byte at {at}");
+        }
+        other => panic!("{:?}", other.map(|v| v.seq())),
+    }
+    // The records before it still replay, from the checkpoints that failed replay left too.
+    for seq in [2221u64, 2000, 700] {
+        assert_eq!(store.state_at(Point::Seq(seq)).unwrap().state(), &fold(&txns[..seq as usize]), "seq {seq}");
+    }
+}
+
 fn elb_options() -> Options {
     Options::default().create(Create::IfMissing).sync(SyncPolicy::Never).snapshot_every_events(Some(500))
 }

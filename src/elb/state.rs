@@ -257,30 +257,47 @@ const SECTIONS: usize = 6;
 /// starting a thread would cost more than it saves.
 const PARALLEL_SECTION_BYTES: usize = 1 << 20;
 
-/// Decodes the six sections: the targets and the rules on a second thread
-/// (when the targets are large), the rest on this one.
+/// Decodes the six sections: the targets on a second thread (when they are
+/// large), the rest on this one. A plain decode (an open) decodes the rules
+/// beside the targets too; decoded like a state in memory (time travel),
+/// the targets take as long as the other five sections together, so the
+/// rules stay on this thread (BENCHMARKS.md, "Time travel on both
+/// cores").
 /// With `like`, each resource encoded as `like`'s is `like`'s ([`Like`]).
 fn decode_sections(sections: &[Blob<'_>], like: Option<&Resources>) -> Result<ElbState, crate::codec::CodecError> {
-    type Second = (OrdMap<TargetGroupId, GroupTargets>, OrdMap<RuleId, Arc<Rule>>);
+    type Second = (OrdMap<TargetGroupId, GroupTargets>, Option<OrdMap<RuleId, Arc<Rule>>>);
+    let rules_beside_targets = like.is_none();
+    let rules = || sections[2].decode_shared(like.map(|r| &r.rules));
     let second = || -> Result<Second, crate::codec::CodecError> {
         let targets = match like {
             Some(like) => targets::decode_like(sections[4].bytes(), &like.targets)?,
             None => sections[4].decode::<targets::Section>()?.0,
         };
-        Ok((targets, sections[2].decode_shared(like.map(|r| &r.rules))?))
+        Ok((targets, if rules_beside_targets { Some(rules()?) } else { None }))
+    };
+    let first = || -> Result<Resources, crate::codec::CodecError> {
+        let mut resources = decode_first(sections, like)?;
+        if !rules_beside_targets {
+            resources.rules = rules()?;
+        }
+        Ok(resources)
+    };
+    let join = |first: Result<Resources, _>, second: Result<Second, _>| {
+        let mut resources = first?;
+        let (targets, rules) = second?;
+        resources.targets = targets;
+        if let Some(rules) = rules {
+            resources.rules = rules;
+        }
+        Ok(ElbState::from(resources))
     };
     if sections[4].bytes().len() < PARALLEL_SECTION_BYTES {
-        let mut resources = decode_first(sections, like)?;
-        (resources.targets, resources.rules) = second()?;
-        return Ok(ElbState::from(resources));
+        return join(first(), second());
     }
     std::thread::scope(|scope| {
         let other = scope.spawn(second);
-        let first = decode_first(sections, like);
-        let (targets, rules) = other.join().expect("decoding a section does not panic")?;
-        let mut resources = first?;
-        (resources.targets, resources.rules) = (targets, rules);
-        Ok(ElbState::from(resources))
+        let first = first();
+        join(first, other.join().expect("decoding a section does not panic"))
     })
 }
 
@@ -445,7 +462,7 @@ impl StateMachine for ElbState {
     /// command makes one) changes a target and something else at once: a
     /// run holding one is applied each event in turn.
     fn apply_run(&mut self, events: &[ElbEvent]) {
-        let mut on_targets: Vec<(TargetGroupId, usize)> = Vec::new();
+        let mut on_targets: Vec<(TargetGroupId, usize)> = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
             match touches(event) {
                 Touches::Target(group) => on_targets.push((group, i)),

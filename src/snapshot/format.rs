@@ -155,12 +155,36 @@ impl SnapshotHeader {
         }
         let payload = &bytes[SNAPSHOT_HEADER_BYTES..bytes.len() - SNAPSHOT_TRAILER_BYTES];
         let stored = le_u32(&trailer[8..12]);
-        let computed = crc32fast::hash(payload);
+        let computed = payload_checksum(payload);
         if stored != computed {
             return Err(FramingProblem::PayloadChecksumMismatch { stored, computed });
         }
         Ok((header, payload))
     }
+}
+
+/// A payload this large has its checksum taken in two halves, the back one
+/// on a second thread, and the two combined: a snapshot's load reads it
+/// on both cores (BENCHMARKS.md, "Time travel on both cores").
+const PARALLEL_CHECKSUM_BYTES: usize = 8 << 20;
+
+/// The CRC-32 of `payload`, as `crc32fast::hash` gives it.
+fn payload_checksum(payload: &[u8]) -> u32 {
+    if payload.len() < PARALLEL_CHECKSUM_BYTES {
+        return crc32fast::hash(payload);
+    }
+    let (front, back) = payload.split_at(payload.len() / 2);
+    std::thread::scope(|scope| {
+        let back = scope.spawn(|| {
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(back);
+            hasher
+        });
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(front);
+        hasher.combine(&back.join().expect("a checksum does not panic"));
+        hasher.finalize()
+    })
 }
 
 /// The trailer's bytes for a payload of `payload_bytes` with checksum `payload_crc`.
@@ -194,6 +218,22 @@ pub fn parse_snapshot_file_name(name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_payload_s_checksum_taken_in_halves_is_the_whole_s() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let bytes: Vec<u8> = (0..PARALLEL_CHECKSUM_BYTES + 4097)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for len in [PARALLEL_CHECKSUM_BYTES - 1, PARALLEL_CHECKSUM_BYTES, PARALLEL_CHECKSUM_BYTES + 4097] {
+            assert_eq!(payload_checksum(&bytes[..len]), crc32fast::hash(&bytes[..len]), "{len} bytes");
+        }
+    }
 
     fn file(payload: &[u8]) -> Vec<u8> {
         let header = SnapshotHeader { store_id: StoreId(7), seq: 12, time: Timestamp(99), schema: 1 };
