@@ -502,6 +502,19 @@ proptest! {
             }
             prop_assert_eq!(&replayed, &state);
         }
+        // Undone in the same runs from the end (targets' events by group),
+        // the state is, run after run, the one before it.
+        let mut before = vec![ElbState::default()];
+        for events in events.chunks(run) {
+            let mut next = before.last().unwrap().clone();
+            next.apply_run(events);
+            before.push(next);
+        }
+        let mut undone = state.clone();
+        for (k, events) in events.chunks(run).enumerate().rev() {
+            prop_assert!(undone.undo_run(events));
+            prop_assert_eq!(&undone, &before[k], "undoing run {}", k);
+        }
         store.close().unwrap();
         let reopened = ElbStore::open(dir.path(), options(), Settings::in_region("us-east-1")).unwrap();
         let view = reopened.read();

@@ -494,6 +494,40 @@ impl StateMachine for ElbState {
         }
     }
 
+    /// As [`apply_run`](ElbState::apply_run), the other way round: the
+    /// events on no target are undone first, last first, then the events on
+    /// targets by target group, each group's last first (one target's events
+    /// are undone in the reverse of their order). The result is the state
+    /// undoing each in turn, last first, gives (BENCHMARKS.md, "The undo in
+    /// target group order").
+    fn undo_run(&mut self, events: &[ElbEvent]) -> bool {
+        // (group, the event's place counted from the run's end): sorted, a
+        // group's events come last first.
+        let mut on_targets: Vec<(TargetGroupId, usize)> = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate().rev() {
+            match touches(event) {
+                Touches::Target(group) => on_targets.push((group, events.len() - 1 - i)),
+                Touches::Other => {}
+                Touches::Both => return events.iter().rev().all(|event| self.undo(event)),
+            }
+        }
+        // The others first, last first (`on_targets` is in that order too).
+        let mut targets = on_targets.iter().map(|&(_, back)| events.len() - 1 - back).peekable();
+        for (i, event) in events.iter().enumerate().rev() {
+            if targets.next_if_eq(&i).is_none() {
+                self.undo(event);
+            }
+        }
+        on_targets.sort_unstable();
+        for window in on_targets.chunks(TOUCH_WINDOW) {
+            self.touch(window.iter().map(|&(group, back)| (group, &events[events.len() - 1 - back])));
+            for &(_, back) in window {
+                self.undo(&events[events.len() - 1 - back]);
+            }
+        }
+        true
+    }
+
     /// Every event keeps the whole value before and after it, so undoing one
     /// is applying it the other way round: `apply(&event.inverse())`, without
     /// cloning the values.
@@ -1361,6 +1395,12 @@ mod tests {
             })
         };
         let expected = in_turn(&events);
+        // Undone as a run, by group, the state is the one the run started from.
+        for state in run(&events) {
+            let mut undone = state.clone();
+            assert!(undone.undo_run(&events));
+            assert_eq!(undone, fleet);
+        }
         assert_eq!(expected.target(&key(9, "i-a")).map(|t| t.health.state), Some(HealthState::Healthy));
         assert!(expected.target(&key(2, "i-b")).is_none());
         assert_eq!(expected.index().load_balancer_targets.len(), 1);
@@ -1375,6 +1415,9 @@ mod tests {
         assert!(expected.target(&key(9, "i-a")).is_none());
         for state in run(&odd) {
             assert_eq!(state, expected);
+            let mut undone = state.clone();
+            assert!(undone.undo_run(&odd));
+            assert_eq!(undone, fleet);
         }
     }
 }

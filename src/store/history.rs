@@ -506,24 +506,43 @@ impl<S: StateMachine> Store<S> {
             }
             progress.finish();
         }
-        // `txns[i]` is transaction `seq + 1 + i`: undoing it leaves the state after `seq + i`.
-        for (i, events) in txns.iter().enumerate().rev() {
-            if !self.undo_all(state_mut, events) {
+        // `txns[i]` is transaction `seq + 1 + i`: undoing it leaves the state
+        // after `seq + i`. Undone in runs of whole transactions, newest
+        // first, each run ending where a checkpoint is kept.
+        let mut end = txns.len();
+        while end > 0 {
+            let mut start = end - 1;
+            let mut events = txns[start].len();
+            while start > 0 && events < S::REPLAY_RUN_EVENTS && !(seq + start as u64).is_multiple_of(every) {
+                start -= 1;
+                events += txns[start].len();
+            }
+            let run: Vec<S::Event> = match start + 1 == end {
+                true => std::mem::take(&mut txns[start]),
+                false => {
+                    let mut run = Vec::with_capacity(events);
+                    txns[start..end].iter_mut().for_each(|txn| run.append(txn));
+                    run
+                }
+            };
+            if !self.undo_all(state_mut, &run) {
                 return Ok(None);
             }
-            let at = seq + i as u64;
+            let at = seq + start as u64;
             if at != seq && at.is_multiple_of(every) {
                 let checkpoint = Arc::new(state_mut.clone());
                 self.inner.history.checkpoints.lock().insert(at, checkpoint, lineage, max);
             }
+            end = start;
         }
         Ok(Some(View { seq, time, state }))
     }
 
-    /// Undoes one transaction's `events`, last first; `false`, and no undo
-    /// tried again on this store, if the state machine refuses one.
+    /// Undoes `events`, a run of whole transactions, last first
+    /// ([`StateMachine::undo_run`]); `false`, and no undo tried again on this
+    /// store, if the state machine refuses.
     fn undo_all(&self, state: &mut S, events: &[S::Event]) -> bool {
-        let undone = events.iter().rev().all(|event| state.undo(event));
+        let undone = state.undo_run(events);
         if !undone {
             self.inner.history.undo_refused.store(true, Ordering::Relaxed);
         }

@@ -148,6 +148,20 @@ pub trait StateMachine: Clone + Default + Serialize + DeserializeOwned + Send + 
         false
     }
 
+    /// Undoes a run of events, the last ones applied, given in the order they
+    /// were applied: afterwards the state equals what it was before the
+    /// first of them, or `false` if this machine cannot tell (then the store
+    /// drops the partly undone state, as for [`undo`](StateMachine::undo)).
+    /// Time travel's undo from a later state hands the log's events over in
+    /// runs of about [`REPLAY_RUN_EVENTS`](StateMachine::REPLAY_RUN_EVENTS)
+    /// (whole transactions), never across a point whose state it keeps, so
+    /// a machine whose events on different entities commute can undo a run
+    /// in the order of its own memory, as [`apply_run`](StateMachine::apply_run)
+    /// applies one. The default undoes each in turn, the last first.
+    fn undo_run(&mut self, events: &[Self::Event]) -> bool {
+        events.iter().rev().all(|event| self.undo(event))
+    }
+
     /// Called on the store's head state after each transaction a commit or
     /// an import adds to it (not after replay, for recovery or time travel).
     /// A state that derives data from itself only when asked builds it here,
