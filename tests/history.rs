@@ -184,6 +184,9 @@ impl Ledger {
 
 impl StateMachine for Ledger {
     type Event = LedgerEvent;
+    /// Runs of several transactions: the undo's runs then end at the
+    /// checkpoints it keeps, not at every transaction.
+    const REPLAY_RUN_EVENTS: usize = 4;
 
     fn apply(&mut self, event: &LedgerEvent) {
         match *event {
@@ -392,7 +395,16 @@ fn a_long_replay_is_the_fold_of_the_log_and_stops_at_the_record_it_cannot_read()
     use elbstore::WalError;
     let dir = TempDir::new("long-replay");
     let clock = ManualClock::new(Timestamp::from_secs(1_000));
-    let options = || kv_options(None, &clock).segment_bytes(64 << 10).history_checkpoints(1000, 8);
+    // The replays' lengths, from their first progress report.
+    let replays = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = replays.clone();
+    let progress = elbstore::ProgressFn::new(move |p| {
+        if p.work == elbstore::Work::Replay && p.done == 0 {
+            sink.lock().push(p.total);
+        }
+    });
+    let options =
+        || kv_options(None, &clock).segment_bytes(64 << 10).history_checkpoints(100, 8).progress(progress.clone());
     let store: Store<Kv> = Store::open(dir.path(), options()).unwrap();
     const NEEDLE: u64 = 0xFEED_FACE_CAFE_BEEF;
     let txns: Vec<Vec<KvEvent>> = (1..=3000u64)
@@ -433,7 +445,11 @@ fn a_long_replay_is_the_fold_of_the_log_and_stops_at_the_record_it_cannot_read()
         }
         other => panic!("{:?}", other.map(|v| v.seq())),
     }
-    // The records before it still replay, from the checkpoints that failed replay left too.
+    // Everything before the record was applied: the failed replay kept the
+    // checkpoint at 2,200, in the batch the record's error came after.
+    assert_eq!(store.state_at(Point::Seq(2210)).unwrap().state(), &fold(&txns[..2210]));
+    assert_eq!(replays.lock().last(), Some(&10), "replayed from the checkpoint at 2,200");
+    // The records before it still replay.
     for seq in [2221u64, 2000, 700] {
         assert_eq!(store.state_at(Point::Seq(seq)).unwrap().state(), &fold(&txns[..seq as usize]), "seq {seq}");
     }

@@ -521,7 +521,8 @@ impl<S: StateMachine> Store<S> {
                 true => std::mem::take(&mut txns[start]),
                 false => {
                     let mut run = Vec::with_capacity(events);
-                    txns[start..end].iter_mut().for_each(|txn| run.append(txn));
+                    // Each transaction's own vector freed as it is emptied.
+                    txns[start..end].iter_mut().for_each(|txn| run.extend(std::mem::take(txn)));
                     run
                 }
             };
