@@ -501,18 +501,18 @@ impl StateMachine for ElbState {
     /// undoing each in turn, last first, gives (BENCHMARKS.md, "The undo in
     /// target group order").
     fn undo_run(&mut self, events: &[ElbEvent]) -> bool {
-        // (group, the event's place counted from the run's end): sorted, a
-        // group's events come last first.
-        let mut on_targets: Vec<(TargetGroupId, usize)> = Vec::with_capacity(events.len());
+        use std::cmp::Reverse;
+        // (group, place in the run, reversed): sorted, a group's events come last first.
+        let mut on_targets: Vec<(TargetGroupId, Reverse<usize>)> = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate().rev() {
             match touches(event) {
-                Touches::Target(group) => on_targets.push((group, events.len() - 1 - i)),
+                Touches::Target(group) => on_targets.push((group, Reverse(i))),
                 Touches::Other => {}
                 Touches::Both => return events.iter().rev().all(|event| self.undo(event)),
             }
         }
         // The others first, last first (`on_targets` is in that order too).
-        let mut targets = on_targets.iter().map(|&(_, back)| events.len() - 1 - back).peekable();
+        let mut targets = on_targets.iter().map(|&(_, Reverse(i))| i).peekable();
         for (i, event) in events.iter().enumerate().rev() {
             if targets.next_if_eq(&i).is_none() {
                 self.undo(event);
@@ -520,9 +520,9 @@ impl StateMachine for ElbState {
         }
         on_targets.sort_unstable();
         for window in on_targets.chunks(TOUCH_WINDOW) {
-            self.touch(window.iter().map(|&(group, back)| (group, &events[events.len() - 1 - back])));
-            for &(_, back) in window {
-                self.undo(&events[events.len() - 1 - back]);
+            self.touch(window.iter().map(|&(group, Reverse(i))| (group, &events[i])));
+            for &(_, Reverse(i)) in window {
+                self.undo(&events[i]);
             }
         }
         true

@@ -243,6 +243,19 @@ const REPLAY_BATCH_EVENTS: usize = 4096;
 /// reader is ahead, and the memory read ahead stays a few batches.
 const REPLAY_BATCHES_IN_FLIGHT: usize = 4;
 
+/// A transaction read from the log: its sequence number and events.
+type Decoded<E> = std::result::Result<(u64, Vec<E>), WalError>;
+
+/// The cursor's next transaction, its sequence number and decoded events;
+/// a record that does not decode is an error naming its file and offset.
+fn next_decoded<S: StateMachine>(cursor: &mut LogCursor, limit: u32) -> Option<Decoded<S::Event>> {
+    cursor.next_with(|path, offset, frame| {
+        let (_meta, events) = payload::decode::<S>(frame.payload, limit)
+            .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
+        Ok((frame.seq, events))
+    })
+}
+
 /// The last transaction segment `i` of `segments` holds, the one before the
 /// next segment's first; `None` for the newest, which grows.
 fn segment_end(segments: &[crate::wal::SegmentInfo], i: usize) -> Option<u64> {
@@ -496,13 +509,10 @@ impl<S: StateMachine> Store<S> {
             let limit = self.inner.record_bytes_max;
             let mut cursor = self.cursor(seq + 1, later.seq - 1)?;
             let mut progress = Reporter::new(self.inner.options.progress.as_ref(), Work::Replay, back - 1);
-            while let Some(item) = cursor.next_with(|path, offset, frame| {
-                progress.at(frame.seq - seq);
-                payload::decode::<S>(frame.payload, limit)
-                    .map(|(_meta, events)| events)
-                    .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))
-            }) {
-                txns.push(item?);
+            while let Some(item) = next_decoded::<S>(&mut cursor, limit) {
+                let (at, events) = item?;
+                progress.at(at - seq);
+                txns.push(events);
             }
             progress.finish();
         }
@@ -517,14 +527,13 @@ impl<S: StateMachine> Store<S> {
                 start -= 1;
                 events += txns[start].len();
             }
-            let run: Vec<S::Event> = match start + 1 == end {
-                true => std::mem::take(&mut txns[start]),
-                false => {
-                    let mut run = Vec::with_capacity(events);
-                    // Each transaction's own vector freed as it is emptied.
-                    txns[start..end].iter_mut().for_each(|txn| run.extend(std::mem::take(txn)));
-                    run
-                }
+            let run: Vec<S::Event> = if start + 1 == end {
+                std::mem::take(&mut txns[start])
+            } else {
+                let mut run = Vec::with_capacity(events);
+                // Each transaction's own vector freed as it is emptied.
+                txns[start..end].iter_mut().for_each(|txn| run.extend(std::mem::take(txn)));
+                run
             };
             if !self.undo_all(state_mut, &run) {
                 return Ok(None);
@@ -560,13 +569,7 @@ impl<S: StateMachine> Store<S> {
     /// every transaction before it, as when read on one thread.
     fn decoded(&self, mut cursor: LogCursor, count: u64, mut each: impl FnMut(u64, Vec<S::Event>)) -> Result<()> {
         let limit = self.inner.record_bytes_max;
-        let next = move |cursor: &mut LogCursor| {
-            cursor.next_with(|path, offset, frame| {
-                let (_meta, events) = payload::decode::<S>(frame.payload, limit)
-                    .map_err(|source| WalError::undecodable(path, offset as u64, frame.seq, source))?;
-                Ok((frame.seq, events))
-            })
-        };
+        let next = move |cursor: &mut LogCursor| next_decoded::<S>(cursor, limit);
         if count < REPLAY_ON_TWO_THREADS_FROM {
             while let Some(item) = next(&mut cursor) {
                 let (at, events) = item?;
